@@ -1,0 +1,1 @@
+"""The coolpilot simulator: facility config, weather, IT load, batched physics, gymnasium envs."""

@@ -1,0 +1,328 @@
+"""Facility configuration: typed, validated YAML.
+
+A facility file describes one site: its data-hall zones and IT load, servers, CRAHs, the
+chilled-water plant (chillers, economizer, towers, pumps) and electrical overheads. Every
+numeric field carries its unit in its name and an allowed range; a bad file is refused
+with :class:`FacilityConfigError` naming the file, the field, the value, the unit and the
+allowed range. Bundled presets live in ``envs/presets/``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from envs.load import LoadProfile
+from envs.physics.coefficients import CHILLER_MODELS
+from envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+class FacilityConfigError(ValueError):
+    """A facility file or mapping is invalid; the message lists every problem."""
+
+
+def _f(default: Any, ge: float | None = None, le: float | None = None, *, unit: str, doc: str,
+       gt: float | None = None) -> Any:
+    return Field(default, ge=ge, le=le, gt=gt, description=doc, json_schema_extra={"unit": unit})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ZoneConfig(_Frozen):
+    """A zone: a row, pod or hall with its own CRAHs and its own IT load."""
+
+    name: str = Field(description="Zone name, unique in the facility.")
+    hall: str = Field("hall-1", description="Hall the zone belongs to (campus reporting).")
+    it_design_kw: float = _f(..., gt=0.0, le=100_000.0, unit="kW", doc="Design (nameplate-derated) IT power.")
+    load: LoadProfile = Field(default_factory=LoadProfile, description="IT utilization profile.")
+    crah_airflow_margin: float = _f(1.25, 0.8, 3.0, unit="1",
+                                    doc="CRAH design airflow over the servers' design airflow.")
+    recirculation_frac: float = _f(0.05, 0.0, 0.5, unit="1",
+                                   doc="Base share of server intake from the hot aisle (containment quality).")
+
+
+class ServerConfig(_Frozen):
+    """IT equipment thermal behaviour (PHYSICS.md sections 4 and 7)."""
+
+    delta_t_k: float = _f(12.0, 5.0, 25.0, unit="K", doc="Server air temperature rise at nominal fan speed.")
+    heat_exchange_effectiveness: float = _f(0.5, 0.1, 1.0, unit="1",
+                                            doc="Share of (equipment − inlet) temperature the exhaust reaches.")
+    heat_capacity_kj_per_kw_k: float = _f(30.0, 1.0, 300.0, unit="kJ/(K·kW)",
+                                          doc="Equipment plus room thermal mass per kW of design IT power "
+                                              "(a 2U server: ≈12 kJ/K at ≈0.5 kW).")
+    idle_power_frac: float = _f(0.4, 0.0, 1.0, unit="1", doc="Server power at zero utilization over design.")
+    fan_power_frac: float = _f(0.06, 0.0, 0.3, unit="1", doc="Server fan share of IT power at nominal speed.")
+    fan_knee_c: float = _f(24.0, 15.0, 35.0, unit="°C", doc="Inlet temperature above which server fans speed up.")
+    airflow_slope_per_k: float = _f(0.022, 0.0, 0.1, unit="1/K",
+                                    doc="Server airflow rise per K of inlet above the knee.")
+
+
+class CrahConfig(_Frozen):
+    """Computer-room air handlers (one group per zone)."""
+
+    variable_speed: bool = Field(True, description="Fans on VFDs/EC motors; if false they run at 100 %.")
+    fan_curve: Literal["doe2_vsd", "ec_plug"] = Field("ec_plug", description="Part-load curve (Fans.cc).")
+    fan_pressure_pa: float = _f(500.0, 100.0, 2000.0, unit="Pa", doc="Fan total pressure rise at design flow.")
+    fan_efficiency: float = _f(0.6, 0.2, 0.95, unit="1", doc="Fan total efficiency (impeller × motor × drive).")
+    min_speed_frac: float = _f(0.3, 0.05, 1.0, unit="1", doc="Lowest fan speed.")
+    coil_approach_k: float = _f(3.0, 0.5, 10.0, unit="K", doc="Supply air minus chilled-water supply, at best.")
+
+
+class ChilledWaterConfig(_Frozen):
+    """The chilled-water loop and its pumps."""
+
+    design_delta_t_k: float = _f(6.0, 2.0, 15.0, unit="K", doc="Design supply/return temperature difference.")
+    variable_flow: bool = Field(True, description="Variable-speed pumps with flow following load.")
+    min_flow_frac: float = _f(0.3, 0.1, 1.0, unit="1", doc="Lowest pump flow over design (chiller minimum).")
+    pump_head_pa: float = _f(179_352.0, 10_000.0, 600_000.0, unit="Pa", doc="Design head (EnergyPlus default).")
+    pump_efficiency: float = _f(0.7, 0.2, 0.95, unit="1", doc="Impeller × motor efficiency (0.78 × 0.9).")
+    loop_volume_m3: float | None = _f(None, gt=0.0, le=10_000.0, unit="m³",
+                                      doc="Water in the loop; default: 15 minutes of design flow / 0.8 "
+                                          "(EnergyPlus autosizing, PHYSICS.md section 7).")
+
+
+class ChillerConfig(_Frozen):
+    """Identical electric chillers, staged by the plant's own sequencer."""
+
+    count: int = _f(2, 1, 32, unit="1", doc="Chillers installed.")
+    available: int | None = _f(None, 0, 32, unit="1", doc="Chillers in service (outages); default all.")
+    capacity_kw: float = _f(..., gt=0.0, le=50_000.0, unit="kW", doc="Reference capacity of one chiller.")
+    model: Literal["doe2_centrifugal_5p50cop", "carrier_19fa_5651kw"] = Field(
+        "doe2_centrifugal_5p50cop", description="Curve set (envs/physics/coefficients.py).")
+    cop_ref: float | None = _f(None, 2.0, 12.0, unit="W/W", doc="Reference COP; default the curve set's.")
+    min_condenser_temp_c: float = _f(15.5, 5.0, 30.0, unit="°C", doc="Lowest entering condenser water.")
+    stage_up_plr: float = _f(0.8, 0.3, 1.0, unit="1", doc="Part-load ratio above which another chiller starts.")
+
+    @model_validator(mode="after")
+    def _available_le_count(self) -> ChillerConfig:
+        if self.available is not None and self.available > self.count:
+            raise ValueError(f"available = {self.available} exceeds count = {self.count}")
+        return self
+
+
+class EconomizerConfig(_Frozen):
+    """Integrated waterside economizer (PHYSICS.md section 5)."""
+
+    enabled: bool = Field(False, description="A plate heat exchanger upstream of the chillers.")
+    effectiveness: float = _f(0.8, 0.3, 0.95, unit="1", doc="Heat-exchanger effectiveness.")
+    min_delta_t_k: float = _f(1.0, 0.0, 5.0, unit="K", doc="Return minus tower water needed to run.")
+
+
+class TowerConfig(_Frozen):
+    """Cooling towers (YorkCalc approach model, PHYSICS.md section 2)."""
+
+    cells: int | None = _f(None, 1, 64, unit="1", doc="Tower cells; default one per chiller.")
+    variable_speed: bool = Field(True, description="Fans on VFDs; if false they cycle at full speed.")
+    fan_power_kw_per_kw: float = _f(0.0105, 0.002, 0.05, unit="kW/kW", doc="Design fan power per kW rejected.")
+    min_air_flow_ratio: float = _f(0.2, 0.05, 1.0, unit="1", doc="Lowest fan speed before cycling.")
+    design_range_k: float = _f(5.6, 2.0, 15.0, unit="K", doc="Design condenser water range.")
+    evap_loss_pct_per_k: float = _f(0.2, 0.05, 0.5, unit="%/K", doc="Evaporation loss factor.")
+    drift_pct: float = _f(0.008, 0.0, 0.5, unit="%", doc="Drift loss of the design water flow.")
+    concentration_ratio: float = _f(3.0, 1.5, 10.0, unit="1", doc="Cycles of concentration (blowdown).")
+    pump_head_pa: float = _f(150_000.0, 10_000.0, 600_000.0, unit="Pa", doc="Condenser pump design head.")
+    pump_efficiency: float = _f(0.7, 0.2, 0.95, unit="1", doc="Condenser pump efficiency.")
+
+
+class ElectricalConfig(_Frozen):
+    """Electrical overheads."""
+
+    ups_loss_no_load_frac: float = _f(0.02, 0.0, 0.2, unit="1", doc="Loss at zero load over rated power.")
+    ups_loss_proportional_frac: float = _f(0.03, 0.0, 0.2, unit="1", doc="Loss proportional to load.")
+    ups_loss_square_frac: float = _f(0.02, 0.0, 0.2, unit="1", doc="Loss growing with load squared.")
+    lighting_w_per_m2: float = _f(8.0, 0.0, 50.0, unit="W/m²", doc="Lighting power density.")
+
+
+class FacilityConfig(_Frozen):
+    """A whole facility. Derived quantities are properties, not stored copies."""
+
+    name: str
+    description: str = ""
+    floor_area_m2: float = _f(..., gt=0.0, le=1_000_000.0, unit="m²", doc="White-space floor area.")
+    envelope_ua_kw_per_k: float = _f(0.5, 0.0, 1_000.0, unit="kW/K", doc="Building envelope conductance.")
+    zones: list[ZoneConfig] = Field(min_length=1, max_length=64)
+    servers: ServerConfig = Field(default_factory=ServerConfig)
+    crah: CrahConfig = Field(default_factory=CrahConfig)
+    chilled_water: ChilledWaterConfig = Field(default_factory=ChilledWaterConfig)
+    chillers: ChillerConfig
+    economizer: EconomizerConfig = Field(default_factory=EconomizerConfig)
+    towers: TowerConfig = Field(default_factory=TowerConfig)
+    electrical: ElectricalConfig = Field(default_factory=ElectricalConfig)
+
+    @model_validator(mode="after")
+    def _check_plant(self) -> FacilityConfig:
+        names = [z.name for z in self.zones]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"zone names must be unique; repeated: {dupes}")
+        installed = self.chillers.count * self.chillers.capacity_kw
+        if installed < self.design_cooling_load_kw:
+            raise ValueError(
+                f"chillers.count × chillers.capacity_kw = {installed:.0f} kW is below the design "
+                f"cooling load {self.design_cooling_load_kw:.0f} kW (IT design plus CRAH fans and lighting)"
+            )
+        return self
+
+    @property
+    def it_design_kw(self) -> float:
+        """Total design IT power (kW)."""
+        return sum(z.it_design_kw for z in self.zones)
+
+    @property
+    def lighting_kw(self) -> float:
+        """Lighting power (kW)."""
+        return self.electrical.lighting_w_per_m2 * self.floor_area_m2 / 1000.0
+
+    @property
+    def server_airflow_m3s_per_kw(self) -> float:
+        """Server airflow per kW at nominal fan speed (m³/s per kW)."""
+        return 1.0 / (AIR_RHO_CP_KJ_M3_K * self.servers.delta_t_k)
+
+    def crah_airflow_design_m3s(self, zone: ZoneConfig) -> float:
+        """Design CRAH airflow of a zone (m³/s)."""
+        return zone.crah_airflow_margin * zone.it_design_kw * self.server_airflow_m3s_per_kw
+
+    def crah_fan_design_kw(self, zone: ZoneConfig) -> float:
+        """Design CRAH fan power of a zone, ``V̇·Δp/η`` (kW)."""
+        return self.crah_airflow_design_m3s(zone) * self.crah.fan_pressure_pa / self.crah.fan_efficiency / 1000.0
+
+    def zone_heat_capacity_kj_k(self, zone: ZoneConfig) -> float:
+        """Thermal capacity of a zone's equipment-and-air node (kJ/K)."""
+        return self.servers.heat_capacity_kj_per_kw_k * zone.it_design_kw
+
+    @property
+    def design_cooling_load_kw(self) -> float:
+        """IT design power plus design CRAH fan power and lighting (kW)."""
+        return self.it_design_kw + sum(self.crah_fan_design_kw(z) for z in self.zones) + self.lighting_kw
+
+    @property
+    def chw_design_flow_m3s(self) -> float:
+        """Chilled-water design flow for the installed chiller capacity (m³/s)."""
+        return self.chillers.count * self.chillers.capacity_kw / (
+            WATER_RHO_CP_KJ_M3_K * self.chilled_water.design_delta_t_k
+        )
+
+    @property
+    def chw_loop_volume_m3(self) -> float:
+        """Loop water volume (m³), configured or autosized as EnergyPlus does."""
+        if self.chilled_water.loop_volume_m3 is not None:
+            return self.chilled_water.loop_volume_m3
+        return self.chw_design_flow_m3s * 15.0 * 60.0 / 0.8
+
+    @property
+    def chiller_cop_ref(self) -> float:
+        """Reference COP of the chillers (W/W)."""
+        return self.chillers.cop_ref or CHILLER_MODELS[self.chillers.model].cop_ref
+
+    @property
+    def cw_unit_flow_m3s(self) -> float:
+        """Condenser water flow per running chiller at the design range (m³/s)."""
+        heat = self.chillers.capacity_kw * (1.0 + 1.0 / self.chiller_cop_ref)
+        return heat / (WATER_RHO_CP_KJ_M3_K * self.towers.design_range_k)
+
+    @property
+    def tower_cells(self) -> int:
+        """Tower cells installed."""
+        return self.towers.cells or self.chillers.count
+
+    @property
+    def chillers_available(self) -> int:
+        """Chillers in service."""
+        return self.chillers.count if self.chillers.available is None else self.chillers.available
+
+
+def _field_meta(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str, str]:
+    """Unit and allowed range of the field at ``loc``, for error messages."""
+    current: Any = model
+    info = None
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        fields = getattr(current, "model_fields", {})
+        info = fields.get(part)
+        if info is None:
+            return "", ""
+        ann = info.annotation
+        current = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if current is None and isinstance(ann, type) and issubclass(ann, BaseModel):
+            current = ann
+    if info is None:
+        return "", ""
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    unit = str(extra.get("unit", ""))
+    low = high = None
+    for m in info.metadata:
+        low = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else low
+        low = getattr(m, "gt", None) if getattr(m, "gt", None) is not None else low
+        high = getattr(m, "le", None) if getattr(m, "le", None) is not None else high
+    rng = ""
+    if low is not None or high is not None:
+        lo = "-∞" if low is None else f"{low:g}"
+        hi = "∞" if high is None else f"{high:g}"
+        rng = f"{lo}..{hi} {unit}".strip()
+    return unit, rng
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel], source: str) -> str:
+    """One line per problem: file, dotted field, value, unit, allowed range, reason."""
+    lines = [f"{source}: {err.error_count()} problem(s) in the facility file:"]
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[") or "(top level)"
+        unit, rng = _field_meta(model, loc)
+        value = e.get("input")
+        shown = "" if isinstance(value, dict) else f" = {value!r}{(' ' + unit) if unit else ''}"
+        allowed = f" (allowed {rng})" if rng else ""
+        lines.append(f"  - field '{field}'{shown}: {e['msg']}{allowed}")
+    return "\n".join(lines)
+
+
+def facility_from_mapping(data: Any, source: str = "<mapping>") -> FacilityConfig:
+    """Validate a mapping (parsed YAML) into a :class:`FacilityConfig`."""
+    if not isinstance(data, dict):
+        raise FacilityConfigError(f"{source}: a facility file must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return FacilityConfig.model_validate(data)
+    except ValidationError as err:
+        raise FacilityConfigError(format_validation_error(err, FacilityConfig, source)) from None
+
+
+def list_presets() -> list[str]:
+    """Names of the bundled facility presets."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_file(path: Path) -> FacilityConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise FacilityConfigError(f"{path}: cannot read facility file: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise FacilityConfigError(f"{path}: not valid YAML: {err}") from None
+    return facility_from_mapping(data, str(path))
+
+
+def load_facility(name_or_path: str | Path) -> FacilityConfig:
+    """A bundled preset by name (``legacy-hall``, ``modern-hall``, ``campus``) or a YAML file."""
+    text = str(name_or_path)
+    preset = PRESETS_DIR / f"{text}.yaml"
+    if preset.is_file():
+        return _load_file(preset)
+    path = Path(text)
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise FacilityConfigError(f"{path}: facility file not found")
+        return _load_file(path.resolve())
+    raise FacilityConfigError(
+        f"unknown facility {text!r}: not a bundled preset ({', '.join(list_presets())}) nor a YAML file"
+    )

@@ -1,0 +1,156 @@
+"""From validated facility configs to physics arrays, initial states and BMS points."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from envs.config import FacilityConfig
+from envs.contract import POINT_INDEX, POINT_NAMES, SETPOINTS
+from envs.physics.coefficients import CHILLER_MODELS, FAN_CURVES, PUMP_CURVE_CONSTANT, PUMP_CURVE_VSD, TOWER_YORKCALC
+from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState
+from envs.units import SECONDS_PER_DAY, SECONDS_PER_MINUTE, WATER_RHO_CP_KJ_M3_K
+
+LEGACY_SETPOINTS = np.array([18.0, 1.0, 7.0, 29.4])
+"""Setpoints a plant holds before any policy acts (the legacy practice)."""
+
+
+def build_params(configs: Sequence[FacilityConfig], n_zones: int | None = None) -> PlantParams:
+    """Stack N facility configs into :class:`PlantParams`, padding zones to ``n_zones``."""
+    z_max = max(len(c.zones) for c in configs)
+    z = z_max if n_zones is None else n_zones
+    if z < z_max:
+        raise ValueError(f"n_zones = {z} is fewer than the {z_max} zones of a facility")
+    rows = [_facility_row(c, z) for c in configs]
+    fields = {name: np.stack([r[name] for r in rows]).astype(np.float64) for name in rows[0]}
+    fields["tower_coefficients"] = np.array(TOWER_YORKCALC, dtype=np.float64)
+    return PlantParams(**fields)
+
+
+def _padded(values: list[float], z: int, fill: float) -> np.ndarray:
+    return np.array(values + [fill] * (z - len(values)), dtype=np.float64)
+
+
+def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
+    zones = c.zones
+    it_total = c.it_design_kw
+    share = [zn.it_design_kw / it_total for zn in zones]
+    curves = CHILLER_MODELS[c.chillers.model]
+    chw_pump_kw = c.chw_design_flow_m3s * c.chilled_water.pump_head_pa / c.chilled_water.pump_efficiency / 1000.0
+    cw_pump_kw = c.cw_unit_flow_m3s * c.towers.pump_head_pa / c.towers.pump_efficiency / 1000.0
+    cell_heat_kw = c.chillers.capacity_kw * (1.0 + 1.0 / c.chiller_cop_ref)
+    # Cells share the plant's design heat rejection evenly.
+    cell_heat_kw *= c.chillers.count / c.tower_cells
+    cell_flow = cell_heat_kw / (WATER_RHO_CP_KJ_M3_K * c.towers.design_range_k)
+    slew = np.array([s.slew_per_min / SECONDS_PER_MINUTE for s in SETPOINTS])
+    a = np.asarray
+    return {
+        "zone_mask": _padded([1.0] * len(zones), z, 0.0),
+        "it_design_kw": _padded([zn.it_design_kw for zn in zones], z, 0.0),
+        "crah_airflow_design_m3s": _padded([c.crah_airflow_design_m3s(zn) for zn in zones], z, 0.0),
+        "crah_fan_design_kw": _padded([c.crah_fan_design_kw(zn) for zn in zones], z, 0.0),
+        "recirc_frac": _padded([zn.recirculation_frac for zn in zones], z, 0.0),
+        "zone_heat_capacity_kj_k": _padded([c.zone_heat_capacity_kj_k(zn) for zn in zones], z, 1.0),
+        "zone_envelope_ua_kw_k": _padded([c.envelope_ua_kw_per_k * s for s in share], z, 0.0),
+        "zone_lighting_kw": _padded([c.lighting_kw * s for s in share], z, 0.0),
+        "server_airflow_m3s_per_kw": a(c.server_airflow_m3s_per_kw),
+        "server_effectiveness": a(c.servers.heat_exchange_effectiveness),
+        "idle_power_frac": a(c.servers.idle_power_frac),
+        "server_fan_power_frac": a(c.servers.fan_power_frac),
+        "server_fan_knee_c": a(c.servers.fan_knee_c),
+        "server_airflow_slope_per_k": a(c.servers.airflow_slope_per_k),
+        "crah_variable_speed": a(float(c.crah.variable_speed)),
+        "crah_min_speed_frac": a(c.crah.min_speed_frac),
+        "crah_fan_curve": a(FAN_CURVES[c.crah.fan_curve]),
+        "coil_approach_k": a(c.crah.coil_approach_k),
+        "chw_design_flow_m3s": a(c.chw_design_flow_m3s),
+        "chw_design_delta_t_k": a(c.chilled_water.design_delta_t_k),
+        "chw_min_flow_frac": a(c.chilled_water.min_flow_frac if c.chilled_water.variable_flow else 1.0),
+        "chw_pump_design_kw": a(chw_pump_kw),
+        "chw_pump_curve": a(PUMP_CURVE_VSD if c.chilled_water.variable_flow else PUMP_CURVE_CONSTANT),
+        "chw_loop_heat_capacity_kj_k": a(c.chw_loop_volume_m3 * WATER_RHO_CP_KJ_M3_K),
+        "chillers_available": a(float(c.chillers_available)),
+        "chiller_capacity_kw": a(c.chillers.capacity_kw),
+        "chiller_cop_ref": a(c.chiller_cop_ref),
+        "chiller_capft": a(curves.capft),
+        "chiller_eirft": a(curves.eirft),
+        "chiller_eirfplr": a(curves.eirfplr),
+        "chiller_chws_range_c": a(curves.chws_range_c),
+        "chiller_ecw_range_c": a(curves.ecw_range_c),
+        "chiller_plr_min": a(curves.plr_min),
+        "chiller_plr_max": a(curves.plr_max),
+        "chiller_min_unloading": a(curves.min_unloading_ratio),
+        "chiller_stage_up_plr": a(c.chillers.stage_up_plr),
+        "chiller_min_condenser_c": a(c.chillers.min_condenser_temp_c),
+        "economizer_enabled": a(float(c.economizer.enabled)),
+        "economizer_effectiveness": a(c.economizer.effectiveness),
+        "economizer_min_delta_t_k": a(c.economizer.min_delta_t_k),
+        "cw_unit_flow_m3s": a(c.cw_unit_flow_m3s),
+        "cw_pump_unit_kw": a(cw_pump_kw),
+        "tower_cells": a(float(c.tower_cells)),
+        "tower_cell_flow_m3s": a(cell_flow),
+        "tower_cell_fan_kw": a(c.towers.fan_power_kw_per_kw * cell_heat_kw),
+        "tower_variable_speed": a(float(c.towers.variable_speed)),
+        "tower_min_air_flow_ratio": a(c.towers.min_air_flow_ratio),
+        "tower_evap_loss_pct_per_k": a(c.towers.evap_loss_pct_per_k),
+        "tower_drift_pct": a(c.towers.drift_pct),
+        "tower_concentration_ratio": a(c.towers.concentration_ratio),
+        "ups_rated_kw": a(it_total),
+        "ups_loss_coefficients": a([
+            c.electrical.ups_loss_no_load_frac,
+            c.electrical.ups_loss_proportional_frac,
+            c.electrical.ups_loss_square_frac,
+        ]),
+        "setpoint_low": a([s.low for s in SETPOINTS]),
+        "setpoint_high": a([s.high for s in SETPOINTS]),
+        "slew_per_s": slew,
+    }
+
+
+def initial_state(params: PlantParams, setpoints: np.ndarray | None = None) -> PlantState:
+    """A plant at rest under ``setpoints`` (N, 4) (default the legacy ones).
+
+    Zone nodes start near their loaded steady state for supply air at the setpoint; a
+    warm-up of a few steps settles the rest (the env runs one hour of warm-up).
+    """
+    n, z = params.it_design_kw.shape
+    sp = np.broadcast_to(LEGACY_SETPOINTS if setpoints is None else setpoints, (n, 4)).astype(np.float64).copy()
+    inlet = np.repeat(sp[:, 0:1] + 1.0, z, axis=1)
+    zone = inlet + 20.0
+    return PlantState(zone, inlet, sp[:, 2].copy(), sp)
+
+
+def points_array(out: PlantOutputs, exo: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray,
+                 it_design_total_kw: np.ndarray) -> np.ndarray:
+    """BMS points (N, n_points) in the order of :data:`envs.contract.POINTS`."""
+    n = out.it_power_kw.shape[0]
+    pts = np.empty((n, len(POINT_NAMES)))
+    angle = 2.0 * math.pi * (np.asarray(time_s) % SECONDS_PER_DAY) / SECONDS_PER_DAY
+    load = out.coil_load_kw + out.chw_pump_kw
+    cols = {
+        "outdoor_drybulb_c": exo.drybulb_c,
+        "outdoor_wetbulb_c": exo.wetbulb_c,
+        "outdoor_rh_pct": rh_pct,
+        "time_of_day_sin": np.sin(angle),
+        "time_of_day_cos": np.cos(angle),
+        "it_power_kw": out.it_power_kw,
+        "it_load_frac": out.it_power_kw / it_design_total_kw,
+        "inlet_temp_max_c": out.inlet_temp_max_c,
+        "inlet_temp_mean_c": out.inlet_temp_mean_c,
+        "supply_air_temp_c": out.supply_air_temp_c,
+        "return_air_temp_c": out.return_air_temp_c,
+        "crah_fan_speed_frac": out.crah_fan_speed_frac,
+        "chw_supply_temp_c": out.chw_supply_c,
+        "chw_return_temp_c": out.chw_return_c,
+        "condenser_water_temp_c": out.condenser_water_c,
+        "cooling_load_kw": out.economizer_kw + out.chiller_load_kw,
+        "economizer_load_frac": np.where(load > 1e-9, np.minimum(out.economizer_kw / np.maximum(load, 1e-9), 1.0), 0.0),
+        "chillers_running": out.chillers_running,
+        "cooling_power_kw": out.cooling_kw,
+        "facility_power_kw": out.facility_kw,
+    }
+    for name, col in cols.items():
+        pts[:, POINT_INDEX[name]] = col
+    return pts

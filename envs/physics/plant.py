@@ -1,0 +1,346 @@
+"""The facility step: ``step(state, setpoints, exogenous, params, dt_s) -> (state, outputs)``.
+
+One physics for every caller: the single gymnasium env, the vector env, the simulation
+runner and the what-if evaluation all call :func:`step` on arrays with a leading facility
+axis ``N`` (and a zone axis ``Z``, padded with empty zones where facilities differ).
+
+Energy is exact by construction: every heat flow is computed from the integrated state
+change, so heat removed by the plant equals IT, fan, pump, lighting and envelope heat minus
+the change in stored heat, to rounding (checked in tests/envs/test_physics.py).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from envs.physics._jit import jit
+from envs.physics.air import fan_power_kw, it_power_kw, recirculation_frac, zone_step
+from envs.physics.electrical import distribution_loss_kw
+from envs.physics.water import (
+    chiller_plant,
+    economizer_capacity_kw,
+    pump_power_kw,
+    tower_air_flow_ratio,
+    tower_approach_k,
+    tower_fan_power_kw,
+    tower_water_m3,
+)
+from envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
+
+SAT, FAN, CHW, CW = 0, 1, 2, 3
+"""Column of each setpoint in setpoint arrays (the order of envs.contract.SETPOINTS)."""
+
+
+class PlantParams(NamedTuple):
+    """Facility parameters as arrays, (N,) per facility or (N, Z) per zone.
+
+    Built from validated :class:`envs.config.FacilityConfig` objects by
+    :func:`envs.facility.build_params`; flags are 0.0/1.0 floats.
+    """
+
+    zone_mask: np.ndarray  # (N, Z) 1 for a real zone, 0 for padding
+    it_design_kw: np.ndarray  # (N, Z)
+    crah_airflow_design_m3s: np.ndarray  # (N, Z)
+    crah_fan_design_kw: np.ndarray  # (N, Z)
+    recirc_frac: np.ndarray  # (N, Z) base recirculation share
+    zone_heat_capacity_kj_k: np.ndarray  # (N, Z)
+    zone_envelope_ua_kw_k: np.ndarray  # (N, Z)
+    zone_lighting_kw: np.ndarray  # (N, Z)
+    server_airflow_m3s_per_kw: np.ndarray  # (N,)
+    server_effectiveness: np.ndarray  # (N,)
+    idle_power_frac: np.ndarray  # (N,)
+    server_fan_power_frac: np.ndarray  # (N,)
+    server_fan_knee_c: np.ndarray  # (N,)
+    server_airflow_slope_per_k: np.ndarray  # (N,)
+    crah_variable_speed: np.ndarray  # (N,)
+    crah_min_speed_frac: np.ndarray  # (N,)
+    crah_fan_curve: np.ndarray  # (N, 5)
+    coil_approach_k: np.ndarray  # (N,)
+    chw_design_flow_m3s: np.ndarray  # (N,)
+    chw_design_delta_t_k: np.ndarray  # (N,)
+    chw_min_flow_frac: np.ndarray  # (N,)
+    chw_pump_design_kw: np.ndarray  # (N,)
+    chw_pump_curve: np.ndarray  # (N, 4)
+    chw_loop_heat_capacity_kj_k: np.ndarray  # (N,)
+    chillers_available: np.ndarray  # (N,)
+    chiller_capacity_kw: np.ndarray  # (N,)
+    chiller_cop_ref: np.ndarray  # (N,)
+    chiller_capft: np.ndarray  # (N, 6)
+    chiller_eirft: np.ndarray  # (N, 6)
+    chiller_eirfplr: np.ndarray  # (N, 3)
+    chiller_chws_range_c: np.ndarray  # (N, 2)
+    chiller_ecw_range_c: np.ndarray  # (N, 2)
+    chiller_plr_min: np.ndarray  # (N,)
+    chiller_plr_max: np.ndarray  # (N,)
+    chiller_min_unloading: np.ndarray  # (N,)
+    chiller_stage_up_plr: np.ndarray  # (N,)
+    chiller_min_condenser_c: np.ndarray  # (N,)
+    economizer_enabled: np.ndarray  # (N,)
+    economizer_effectiveness: np.ndarray  # (N,)
+    economizer_min_delta_t_k: np.ndarray  # (N,)
+    cw_unit_flow_m3s: np.ndarray  # (N,) condenser flow per running chiller or economizer
+    cw_pump_unit_kw: np.ndarray  # (N,) constant-speed condenser pump power per unit
+    tower_cells: np.ndarray  # (N,) cells available
+    tower_cell_flow_m3s: np.ndarray  # (N,) design water flow per cell
+    tower_cell_fan_kw: np.ndarray  # (N,) design fan power per cell
+    tower_variable_speed: np.ndarray  # (N,)
+    tower_min_air_flow_ratio: np.ndarray  # (N,)
+    tower_evap_loss_pct_per_k: np.ndarray  # (N,)
+    tower_drift_pct: np.ndarray  # (N,)
+    tower_concentration_ratio: np.ndarray  # (N,)
+    tower_coefficients: np.ndarray  # (27,) YorkCalc, shared
+    ups_rated_kw: np.ndarray  # (N,)
+    ups_loss_coefficients: np.ndarray  # (N, 3)
+    setpoint_low: np.ndarray  # (N, 4)
+    setpoint_high: np.ndarray  # (N, 4)
+    slew_per_s: np.ndarray  # (N, 4)
+
+
+class PlantState(NamedTuple):
+    """Dynamic state: the thermal masses and the actuators."""
+
+    zone_temp_c: np.ndarray  # (N, Z) lumped IT equipment + room air node
+    inlet_temp_c: np.ndarray  # (N, Z) server inlet at the end of the last step
+    chw_supply_c: np.ndarray  # (N,) chilled-water loop (supply) temperature
+    actuators: np.ndarray  # (N, 4) setpoints as the actuators hold them now
+
+
+class Exogenous(NamedTuple):
+    """What the controller does not choose: weather and IT utilization for one step."""
+
+    drybulb_c: np.ndarray  # (N,)
+    wetbulb_c: np.ndarray  # (N,)
+    utilization: np.ndarray  # (N, Z) 0..1
+
+
+class PlantOutputs(NamedTuple):
+    """Everything one step produces: powers (kW, step means), temperatures (°C, end of step)."""
+
+    inlet_temp_c: np.ndarray  # (N, Z)
+    it_power_zone_kw: np.ndarray  # (N, Z)
+    it_power_kw: np.ndarray
+    inlet_temp_max_c: np.ndarray
+    inlet_temp_mean_c: np.ndarray
+    supply_air_temp_c: np.ndarray
+    return_air_temp_c: np.ndarray
+    crah_fan_speed_frac: np.ndarray
+    chw_supply_c: np.ndarray
+    chw_return_c: np.ndarray
+    condenser_water_c: np.ndarray
+    chw_flow_m3s: np.ndarray
+    coil_load_kw: np.ndarray
+    economizer_kw: np.ndarray
+    chiller_load_kw: np.ndarray
+    chillers_running: np.ndarray
+    chiller_plr: np.ndarray
+    heat_rejected_kw: np.ndarray
+    crah_fan_kw: np.ndarray
+    chiller_kw: np.ndarray
+    tower_fan_kw: np.ndarray
+    chw_pump_kw: np.ndarray
+    cw_pump_kw: np.ndarray
+    distribution_loss_kw: np.ndarray
+    lighting_kw: np.ndarray
+    cooling_kw: np.ndarray
+    facility_kw: np.ndarray
+    envelope_gain_kw: np.ndarray
+    stored_heat_change_kj: np.ndarray
+    water_evaporation_m3: np.ndarray
+    water_drift_m3: np.ndarray
+    water_blowdown_m3: np.ndarray
+    tower_air_flow_ratio: np.ndarray
+    tower_shortfall_k: np.ndarray
+
+
+@jit
+def row_max(x: np.ndarray) -> np.ndarray:
+    """Maximum over the last axis of an (N, Z) array (numba lacks ``max(axis=1)``)."""
+    out = x[:, 0].copy()
+    for j in range(1, x.shape[1]):
+        out = np.maximum(out, x[:, j])
+    return out
+
+
+@jit
+def move_actuators(
+    actuators: np.ndarray, command: np.ndarray, low: np.ndarray, high: np.ndarray, slew_per_s: np.ndarray, dt_s: float
+) -> np.ndarray:
+    """Actuators follow the (bounded) command at their slew rates."""
+    target = np.minimum(np.maximum(command, low), high)
+    max_move = slew_per_s * dt_s
+    return actuators + np.minimum(np.maximum(target - actuators, -max_move), max_move)
+
+
+@jit
+def step(
+    state: PlantState, command: np.ndarray, exo: Exogenous, p: PlantParams, dt_s: float
+) -> tuple[PlantState, PlantOutputs]:
+    """Advance N facilities by ``dt_s`` seconds under the setpoint ``command`` (N, 4).
+
+    Order within a step: actuators move; IT power and server airflow (fans react to the
+    last inlet temperature); CRAH airflow, supply air (coil limit: no colder than chilled
+    water + coil approach + fan heat), recirculation and the zone nodes; coil load; the
+    chilled-water loop and its pumps; economizer and chillers sharing the load needed to
+    bring the loop to its setpoint (capacity-limited: a short plant lets the loop warm);
+    towers, their fans and water; distribution losses and lighting.
+    """
+    act = move_actuators(state.actuators, command, p.setpoint_low, p.setpoint_high, p.slew_per_s, dt_s)
+    mask = p.zone_mask
+
+    # --- air side -------------------------------------------------------------
+    it_kw, flow_factor = it_power_kw(
+        p.it_design_kw * mask, exo.utilization, state.inlet_temp_c, p.idle_power_frac,
+        p.server_fan_power_frac, p.server_fan_knee_c, p.server_airflow_slope_per_k,
+    )
+    nominal_kw = p.it_design_kw * mask * (
+        p.idle_power_frac[:, None] + (1.0 - p.idle_power_frac[:, None]) * exo.utilization
+    )
+    server_flow = nominal_kw * p.server_airflow_m3s_per_kw[:, None] * flow_factor
+    speed = np.where(p.crah_variable_speed > 0.5, np.maximum(act[:, FAN], p.crah_min_speed_frac), 1.0)
+    crah_flow = p.crah_airflow_design_m3s * speed[:, None]
+    fan_kw = fan_power_kw(
+        speed[:, None] * np.ones_like(crah_flow), p.crah_fan_design_kw, p.crah_fan_curve, p.crah_min_speed_frac
+    )
+    crah_mcp = np.maximum(crah_flow * AIR_RHO_CP_KJ_M3_K, 1e-9)
+    fan_rise = fan_kw / crah_mcp
+    coil_floor = state.chw_supply_c[:, None] + p.coil_approach_k[:, None] + fan_rise
+    supply = np.maximum(act[:, SAT][:, None], coil_floor)
+    recirc = recirculation_frac(crah_flow, server_flow, p.recirc_frac)
+    zone_new, inlet, heat_to_air, _ = zone_step(
+        state.zone_temp_c, it_kw, server_flow, supply, recirc, p.server_effectiveness,
+        p.zone_heat_capacity_kj_k, dt_s,
+    )
+    envelope = p.zone_envelope_ua_kw_k * (exo.drybulb_c[:, None] - state.inlet_temp_c) * mask
+    gains = heat_to_air + envelope + p.zone_lighting_kw
+    return_air = supply + gains / crah_mcp
+    coil_kw = np.maximum(gains + fan_kw, 0.0) * mask
+    coil_total = coil_kw.sum(axis=1)
+
+    # --- chilled-water loop ---------------------------------------------------
+    design_flow = p.chw_design_flow_m3s
+    needed_flow = coil_total / (WATER_RHO_CP_KJ_M3_K * p.chw_design_delta_t_k)
+    chw_flow = np.where(
+        p.chw_min_flow_frac < 1.0,
+        np.minimum(np.maximum(needed_flow, p.chw_min_flow_frac * design_flow), design_flow),
+        design_flow,
+    )
+    chw_pump_kw = pump_power_kw(chw_flow / design_flow, p.chw_pump_design_kw, p.chw_pump_curve)
+    chw_in = coil_total + chw_pump_kw
+    chw_return = state.chw_supply_c + chw_in / (chw_flow * WATER_RHO_CP_KJ_M3_K)
+    loop_cap = p.chw_loop_heat_capacity_kj_k
+    plant_need = np.maximum(chw_in + loop_cap * (state.chw_supply_c - act[:, CHW]) / dt_s, 0.0)
+
+    # --- economizer, chillers, towers (one refinement pass on the tower range) --------
+    cells_units = p.tower_cells * p.tower_cell_flow_m3s / p.cw_unit_flow_m3s
+    range_k = p.tower_cell_flow_m3s * 0.0 + 5.6
+    q_wse = plant_need * 0.0
+    q_ch = plant_need * 0.0
+    p_ch = plant_need * 0.0
+    n_on = plant_need * 0.0
+    plr = plant_need * 0.0
+    cw_temp = plant_need * 0.0
+    cw_flow = plant_need * 0.0
+    fr_water = plant_need * 0.0 + 1.0
+    for _ in range(2):
+        full_fan_approach = tower_approach_k(p.tower_coefficients, exo.wetbulb_c, range_k, fr_water)
+        cw_temp = np.maximum(act[:, CW], exo.wetbulb_c + full_fan_approach)
+        wse_cap = economizer_capacity_kw(
+            chw_return, cw_temp, chw_flow, p.economizer_effectiveness, p.economizer_min_delta_t_k,
+            p.economizer_enabled, WATER_RHO_CP_KJ_M3_K,
+        )
+        q_wse = np.minimum(wse_cap, plant_need)
+        ecw = np.maximum(cw_temp, p.chiller_min_condenser_c)
+        q_ch, p_ch, n_on, plr = chiller_plant(
+            plant_need - q_wse, act[:, CHW], ecw, p.chillers_available, p.chiller_capacity_kw,
+            p.chiller_cop_ref, p.chiller_capft, p.chiller_eirft, p.chiller_eirfplr,
+            p.chiller_chws_range_c, p.chiller_ecw_range_c, p.chiller_plr_min, p.chiller_plr_max,
+            p.chiller_min_unloading, p.chiller_stage_up_plr,
+        )
+        units = n_on + np.where(q_wse > 0.0, 1.0, 0.0)
+        cw_flow = units * p.cw_unit_flow_m3s
+        cells_on = np.maximum(np.minimum(np.floor(units / 0.75 + 1e-9), cells_units), 1.0)
+        fr_water = np.minimum(np.maximum(units / cells_on, 0.75), 1.25)
+        cw_pump_kw_est = units * p.cw_pump_unit_kw
+        heat_rej = q_wse + q_ch + p_ch + cw_pump_kw_est
+        range_k = np.where(cw_flow > 0.0, heat_rej / np.maximum(cw_flow * WATER_RHO_CP_KJ_M3_K, 1e-9), 5.6)
+
+    units = n_on + np.where(q_wse > 0.0, 1.0, 0.0)
+    cw_pump_kw = units * p.cw_pump_unit_kw
+    heat_rej = q_wse + q_ch + p_ch + cw_pump_kw
+    running = units > 0.0
+    cells_on = np.maximum(np.minimum(np.floor(units / 0.75 + 1e-9), cells_units), 1.0)
+    fr_air_needed = tower_air_flow_ratio(
+        p.tower_coefficients, exo.wetbulb_c, range_k, fr_water, cw_temp - exo.wetbulb_c
+    )
+    fr_air = np.where(running, np.minimum(fr_air_needed, 1.0), 0.0)
+    shortfall = np.where(
+        running & (fr_air_needed > 1.0),
+        exo.wetbulb_c + tower_approach_k(p.tower_coefficients, exo.wetbulb_c, range_k, fr_water) - cw_temp,
+        0.0,
+    )
+    tower_kw = cells_on * tower_fan_power_kw(
+        fr_air, p.tower_cell_fan_kw, p.tower_min_air_flow_ratio, p.tower_variable_speed
+    )
+    tower_kw = np.where(running, tower_kw, 0.0)
+    evap, drift, blowdown = tower_water_m3(
+        heat_rej, fr_air, cells_on * p.tower_cell_flow_m3s, p.tower_evap_loss_pct_per_k, p.tower_drift_pct,
+        p.tower_concentration_ratio, dt_s, WATER_RHO_CP_KJ_M3_K,
+    )
+
+    plant_kw = q_wse + q_ch
+    chw_new = state.chw_supply_c + (chw_in - plant_kw) * dt_s / loop_cap
+
+    # --- electrical -------------------------------------------------------------
+    it_total = (it_kw * mask).sum(axis=1)
+    dist_kw = distribution_loss_kw(it_total, p.ups_rated_kw, p.ups_loss_coefficients)
+    lighting = p.zone_lighting_kw.sum(axis=1)
+    crah_total = (fan_kw * mask).sum(axis=1)
+    cooling = crah_total + chw_pump_kw + cw_pump_kw + p_ch + tower_kw
+    facility = it_total + dist_kw + lighting + cooling
+
+    stored = (p.zone_heat_capacity_kj_k * (zone_new - state.zone_temp_c) * mask).sum(axis=1) + loop_cap * (
+        chw_new - state.chw_supply_c
+    )
+    masked_inlet = np.where(mask > 0.5, inlet, -np.inf)
+    weights = it_kw * mask
+    crah_weights = crah_mcp * mask
+    new_state = PlantState(zone_new, np.where(mask > 0.5, inlet, state.inlet_temp_c), chw_new, act)
+    outputs = PlantOutputs(
+        inlet_temp_c=inlet,
+        it_power_zone_kw=it_kw * mask,
+        it_power_kw=it_total,
+        inlet_temp_max_c=row_max(masked_inlet),
+        inlet_temp_mean_c=(inlet * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9),
+        supply_air_temp_c=(supply * crah_weights).sum(axis=1) / crah_weights.sum(axis=1),
+        return_air_temp_c=(return_air * crah_weights).sum(axis=1) / crah_weights.sum(axis=1),
+        crah_fan_speed_frac=speed,
+        chw_supply_c=chw_new,
+        chw_return_c=chw_return,
+        condenser_water_c=cw_temp,
+        chw_flow_m3s=chw_flow,
+        coil_load_kw=coil_total,
+        economizer_kw=q_wse,
+        chiller_load_kw=q_ch,
+        chillers_running=n_on,
+        chiller_plr=plr,
+        heat_rejected_kw=heat_rej,
+        crah_fan_kw=crah_total,
+        chiller_kw=p_ch,
+        tower_fan_kw=tower_kw,
+        chw_pump_kw=chw_pump_kw,
+        cw_pump_kw=cw_pump_kw,
+        distribution_loss_kw=dist_kw,
+        lighting_kw=lighting,
+        cooling_kw=cooling,
+        facility_kw=facility,
+        envelope_gain_kw=(envelope).sum(axis=1),
+        stored_heat_change_kj=stored,
+        water_evaporation_m3=evap,
+        water_drift_m3=drift,
+        water_blowdown_m3=blowdown,
+        tower_air_flow_ratio=fr_air,
+        tower_shortfall_k=shortfall,
+    )
+    return new_state, outputs
