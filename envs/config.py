@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.load import LoadProfile
+from envs.load import LoadProfile, LoadTrace, LoadTraceError
 from envs.physics.coefficients import CHILLER_MODELS
 from envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
 
@@ -250,7 +250,8 @@ def _field_meta(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str
         if info is None:
             return "", ""
         ann = info.annotation
-        current = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        options = getattr(ann, "__args__", (ann,))
+        current = next((a for a in options if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if current is None and isinstance(ann, type) and issubclass(ann, BaseModel):
             current = ann
     if info is None:
@@ -284,14 +285,44 @@ def format_validation_error(err: ValidationError, model: type[BaseModel], source
     return "\n".join(lines)
 
 
-def facility_from_mapping(data: Any, source: str = "<mapping>") -> FacilityConfig:
-    """Validate a mapping (parsed YAML) into a :class:`FacilityConfig`."""
+def facility_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | None = None) -> FacilityConfig:
+    """Validate a mapping (parsed YAML) into a :class:`FacilityConfig`.
+
+    Load traces named by zones are resolved against ``base_dir`` (the facility file's
+    folder) and read now, so a bad trace is refused at load time, not mid-run.
+    """
     if not isinstance(data, dict):
         raise FacilityConfigError(f"{source}: a facility file must be a YAML mapping, got {type(data).__name__}")
     try:
-        return FacilityConfig.model_validate(data)
+        cfg = FacilityConfig.model_validate(data)
     except ValidationError as err:
         raise FacilityConfigError(format_validation_error(err, FacilityConfig, source)) from None
+    return _resolve_traces(cfg, source, base_dir or Path.cwd())
+
+
+def _resolve_traces(cfg: FacilityConfig, source: str, base_dir: Path) -> FacilityConfig:
+    zones = []
+    for i, zone in enumerate(cfg.zones):
+        prof = zone.load
+        if prof.trace_csv is None:
+            zones.append(zone)
+            continue
+        field = f"zones[{i}].load"
+        path = Path(prof.trace_csv)
+        path = path if path.is_absolute() else (base_dir / path).resolve()
+        if not prof.trace_column:
+            raise FacilityConfigError(f"{source}: field '{field}.trace_column' is required with trace_csv")
+        try:
+            trace = LoadTrace(path)
+        except LoadTraceError as err:
+            raise FacilityConfigError(f"{source}: field '{field}.trace_csv': {err}") from None
+        if prof.trace_column not in trace.columns:
+            raise FacilityConfigError(
+                f"{source}: field '{field}.trace_column' = {prof.trace_column!r} is not a column of {path} "
+                f"(columns: {sorted(trace.columns)})"
+            )
+        zones.append(zone.model_copy(update={"load": prof.model_copy(update={"trace_csv": str(path)})}))
+    return cfg.model_copy(update={"zones": zones})
 
 
 def list_presets() -> list[str]:
@@ -309,7 +340,7 @@ def _load_file(path: Path) -> FacilityConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise FacilityConfigError(f"{path}: not valid YAML: {err}") from None
-    return facility_from_mapping(data, str(path))
+    return facility_from_mapping(data, str(path), path.parent)
 
 
 def load_facility(name_or_path: str | Path) -> FacilityConfig:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from envs.config import FacilityConfig
-from envs.contract import POINT_INDEX, POINT_NAMES, SETPOINTS
+from envs.contract import POINT_NAMES, SETPOINTS
+from envs.physics._jit import jit
 from envs.physics.coefficients import CHILLER_MODELS, FAN_CURVES, PUMP_CURVE_CONSTANT, PUMP_CURVE_VSD, TOWER_YORKCALC
 from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState
 from envs.units import SECONDS_PER_DAY, SECONDS_PER_MINUTE, WATER_RHO_CP_KJ_M3_K
@@ -122,35 +122,45 @@ def initial_state(params: PlantParams, setpoints: np.ndarray | None = None) -> P
     return PlantState(zone, inlet, sp[:, 2].copy(), sp)
 
 
-def points_array(out: PlantOutputs, exo: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray,
-                 it_design_total_kw: np.ndarray) -> np.ndarray:
-    """BMS points (N, n_points) in the order of :data:`envs.contract.POINTS`."""
-    n = out.it_power_kw.shape[0]
-    pts = np.empty((n, len(POINT_NAMES)))
-    angle = 2.0 * math.pi * (np.asarray(time_s) % SECONDS_PER_DAY) / SECONDS_PER_DAY
+_POINT_COLUMNS = (
+    "outdoor_drybulb_c", "outdoor_wetbulb_c", "outdoor_rh_pct", "time_of_day_sin", "time_of_day_cos",
+    "it_power_kw", "it_load_frac", "inlet_temp_max_c", "inlet_temp_mean_c", "supply_air_temp_c",
+    "return_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "chw_return_temp_c",
+    "condenser_water_temp_c", "cooling_load_kw", "economizer_load_frac", "chillers_running",
+    "cooling_power_kw", "facility_power_kw",
+)
+"""Column order of :func:`_points_columns` (kept beside it: numba caches compiled code per file)."""
+
+if sorted(_POINT_COLUMNS) != sorted(POINT_NAMES):
+    raise RuntimeError("envs.facility._POINT_COLUMNS is out of step with envs.contract.POINTS")
+_TO_CONTRACT_ORDER = np.array([_POINT_COLUMNS.index(name) for name in POINT_NAMES])
+
+
+@jit
+def _points_columns(
+    out: PlantOutputs, exo: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray, it_design_total_kw: np.ndarray
+) -> np.ndarray:
+    angle = 2.0 * np.pi * (time_s % SECONDS_PER_DAY) / SECONDS_PER_DAY
     load = out.coil_load_kw + out.chw_pump_kw
-    cols = {
-        "outdoor_drybulb_c": exo.drybulb_c,
-        "outdoor_wetbulb_c": exo.wetbulb_c,
-        "outdoor_rh_pct": rh_pct,
-        "time_of_day_sin": np.sin(angle),
-        "time_of_day_cos": np.cos(angle),
-        "it_power_kw": out.it_power_kw,
-        "it_load_frac": out.it_power_kw / it_design_total_kw,
-        "inlet_temp_max_c": out.inlet_temp_max_c,
-        "inlet_temp_mean_c": out.inlet_temp_mean_c,
-        "supply_air_temp_c": out.supply_air_temp_c,
-        "return_air_temp_c": out.return_air_temp_c,
-        "crah_fan_speed_frac": out.crah_fan_speed_frac,
-        "chw_supply_temp_c": out.chw_supply_c,
-        "chw_return_temp_c": out.chw_return_c,
-        "condenser_water_temp_c": out.condenser_water_c,
-        "cooling_load_kw": out.economizer_kw + out.chiller_load_kw,
-        "economizer_load_frac": np.where(load > 1e-9, np.minimum(out.economizer_kw / np.maximum(load, 1e-9), 1.0), 0.0),
-        "chillers_running": out.chillers_running,
-        "cooling_power_kw": out.cooling_kw,
-        "facility_power_kw": out.facility_kw,
-    }
-    for name, col in cols.items():
-        pts[:, POINT_INDEX[name]] = col
+    economizer = np.where(load > 1e-9, np.minimum(out.economizer_kw / np.maximum(load, 1e-9), 1.0), 0.0)
+    cols = (
+        exo.drybulb_c, exo.wetbulb_c, rh_pct, np.sin(angle), np.cos(angle),
+        out.it_power_kw, out.it_power_kw / it_design_total_kw, out.inlet_temp_max_c, out.inlet_temp_mean_c,
+        out.supply_air_temp_c, out.return_air_temp_c, out.crah_fan_speed_frac, out.chw_supply_c,
+        out.chw_return_c, out.condenser_water_c, out.economizer_kw + out.chiller_load_kw, economizer,
+        out.chillers_running, out.cooling_kw, out.facility_kw,
+    )
+    pts = np.empty((out.it_power_kw.shape[0], len(cols)))
+    for j, col in enumerate(cols):
+        pts[:, j] = col
     return pts
+
+
+def points_array(
+    out: PlantOutputs, exo: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray, it_design_total_kw: np.ndarray
+) -> np.ndarray:
+    """BMS points (N, n_points) in the order of :data:`envs.contract.POINTS`.
+
+    ``rh_pct`` outdoor relative humidity (%), ``time_s`` seconds since 1 January 00:00 (N,).
+    """
+    return _points_columns(out, exo, rh_pct, time_s, it_design_total_kw)[:, _TO_CONTRACT_ORDER]

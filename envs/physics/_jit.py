@@ -23,4 +23,4 @@ def jit(func: F) -> F:
         return func
     import numba
 
-    return numba.njit(cache=True, fastmath=False, error_model="numpy")(func)  # type: ignore[no-any-return]
+    return numba.njit(cache=True, fastmath=False, error_model="numpy")(func)  # type: ignore[return-value]

@@ -93,7 +93,9 @@ def chiller_plant(
 
 
 @jit
-def yorkcalc_terms(coeffs: np.ndarray, wetbulb_c: np.ndarray, range_k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def yorkcalc_terms(
+    coeffs: np.ndarray, wetbulb_c: np.ndarray, range_k: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """YorkCalc approach as a quadratic in LG: returns (A0, A1, A2) with approach = A0 + A1·LG + A2·LG².
 
     Inputs clamped to the model's limits (wet bulb −34.4…26.7 °C, range 1.1…22.2 K).

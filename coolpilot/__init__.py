@@ -1,0 +1,3 @@
+"""coolpilot: AI cooling optimization for data centers."""
+
+__version__ = "0.1.0"

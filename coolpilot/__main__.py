@@ -1,0 +1,5 @@
+"""``python -m coolpilot``."""
+
+from coolpilot.cli import main
+
+raise SystemExit(main())

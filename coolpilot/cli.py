@@ -1,0 +1,56 @@
+"""The ``coolpilot`` command line: one front door, subcommands imported lazily.
+
+``coolpilot --help`` imports nothing heavy (no torch, no simulator): each subcommand's
+module is imported only when that subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from coolpilot import __version__
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("coolpilot.commands.simulate", "Simulate a facility under a policy and print its KPIs."),
+    "presets": ("coolpilot.commands.presets", "List the bundled facility presets and climates."),
+}
+"""name -> (module with ``add_arguments(parser)`` and ``run(args) -> int``, one-line help)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; subcommand arguments are added when that subcommand is chosen."""
+    parser = argparse.ArgumentParser(
+        prog="coolpilot",
+        description="AI cooling optimization for data centers: simulate, train, export, serve, report.",
+    )
+    parser.add_argument("--version", action="version", version=f"coolpilot {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        sub.add_parser(name, help=help_text, description=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``coolpilot`` script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    known, rest = parser.parse_known_args(args_list)
+    if known.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.DEBUG if known.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    module_name, help_text = SUBCOMMANDS[known.command]
+    module = importlib.import_module(module_name)
+    sub_parser = argparse.ArgumentParser(prog=f"coolpilot {known.command}", description=help_text)
+    module.add_arguments(sub_parser)
+    sub_args = sub_parser.parse_args(rest)
+    try:
+        return int(module.run(sub_args))
+    except ValueError as err:  # every bad-input error of the project derives from ValueError
+        print(f"coolpilot {known.command}: error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,29 @@
+"""Build a policy by name for a facility (the one place that maps site facts to policy settings)."""
+
+from __future__ import annotations
+
+from controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, RuleBasedSettings
+from envs.config import FacilityConfig
+
+POLICY_NAMES = ("legacy", "rule-based")
+
+
+def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
+    """Commissioning settings of the rule-based controller from the facility's design data."""
+    worst_recirc = max(z.recirculation_frac for z in cfg.zones)
+    return RuleBasedSettings(
+        coil_approach_k=cfg.crah.coil_approach_k,
+        fan_min_frac=cfg.crah.min_speed_frac,
+        min_condenser_c=cfg.chillers.min_condenser_temp_c,
+        economizer=cfg.economizer.enabled,
+        mix_target_k=1.0 + worst_recirc * cfg.servers.delta_t_k / (1.0 - worst_recirc),
+    )
+
+
+def make_policy(name: str, cfg: FacilityConfig) -> Policy:
+    """``legacy`` or ``rule-based`` for facility ``cfg``."""
+    if name == "legacy":
+        return LegacyPolicy()
+    if name == "rule-based":
+        return RuleBasedPolicy(rule_based_settings(cfg))
+    raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_NAMES)}")

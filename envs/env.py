@@ -1,0 +1,195 @@
+"""The single-facility gymnasium environment, a thin wrapper over the batched physics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.config import FacilityConfig, load_facility
+from envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS, SETPOINT_NAMES, SETPOINTS
+from envs.facility import build_params, points_array
+from envs.physics.plant import PlantState, step
+from envs.simulation import ExoSeries, exogenous_series, start
+from envs.units import SECONDS_PER_DAY
+from envs.weather import Weather, load_climate
+
+ENV_ID = "coolpilot/DataCenter-v0"
+
+SETPOINT_LOW = np.array([s.low for s in SETPOINTS])
+SETPOINT_HIGH = np.array([s.high for s in SETPOINTS])
+POINT_LOW = np.array([p.low for p in POINTS], dtype=np.float32)
+POINT_HIGH = np.array([p.high for p in POINTS], dtype=np.float32)
+
+
+def action_to_setpoints(action: np.ndarray) -> np.ndarray:
+    """Map actions in [-1, 1] to setpoints in physical units (clipped to the contract bounds)."""
+    a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+    return SETPOINT_LOW + (a + 1.0) * 0.5 * (SETPOINT_HIGH - SETPOINT_LOW)
+
+
+def setpoints_to_action(setpoints: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`action_to_setpoints`."""
+    return 2.0 * (np.asarray(setpoints) - SETPOINT_LOW) / (SETPOINT_HIGH - SETPOINT_LOW) - 1.0
+
+
+def reward_terms(
+    facility_kw: np.ndarray, it_design_kw: np.ndarray, zone_inlet_c: np.ndarray, zone_mask: np.ndarray,
+    thermal_linear: float, thermal_quadratic: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Energy and thermal reward terms (both ≤ 0), batched over facilities.
+
+    energy = −facility power / design IT power (the step's facility energy normalized by
+    the design IT energy of a step); thermal = −Σ_zones (a·e + b·e²) with ``e`` the excess
+    of the zone's server inlet over 27 °C (K).
+    """
+    energy = -facility_kw / it_design_kw
+    excess = np.maximum(zone_inlet_c - INLET_LIMIT_C, 0.0) * zone_mask
+    thermal = -(thermal_linear * excess + thermal_quadratic * excess**2).sum(axis=1)
+    return energy, thermal
+
+
+class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Cooling setpoints of one data-center facility, with its chilled-water plant.
+
+    ## Description
+    A facility (preset or YAML: zones of servers with CRAHs, chillers, towers, optional
+    waterside economizer) runs under a climate's hourly weather interpolated to the
+    control step and per-zone IT load. The agent sets four plant setpoints every step;
+    actuators follow them at realistic slew rates. Physics: ``envs.physics`` (PHYSICS.md).
+
+    ## Action space
+    ``Box(-1, 1, (4,), float32)``, mapped linearly onto the setpoint bounds:
+
+    | # | setpoint | unit | low | high | slew |
+    |---|---|---|---|---|---|
+    | 0 | supply_air_temp_c | °C | 14 | 26 | 0.3 K/min |
+    | 1 | crah_fan_speed_frac | 1 | 0.3 | 1.0 | 0.05 /min |
+    | 2 | chw_supply_temp_c | °C | 5 | 18 | 0.3 K/min |
+    | 3 | condenser_water_temp_c | °C | 10 | 32 | 0.5 K/min |
+
+    ## Observation space
+    ``Box(float32)`` of the 20 points of ``envs.contract.POINTS`` in that order, clipped to
+    their physical ranges: outdoor dry bulb, wet bulb (°C) and RH (%); time of day sin/cos;
+    IT power (kW) and load fraction; max and mean server inlet, supply and return air
+    (°C); CRAH fan speed (1); chilled-water supply and return, condenser water (°C);
+    cooling load (kW), economizer share (1), chillers running; cooling and facility power
+    (kW). Only points a BMS measures: no simulator internals.
+
+    ## Reward
+    ``energy + thermal``: ``energy = −P_facility/P_IT,design`` (IT power included, and it
+    grows with inlet temperature through server fans, so overheating does not pay);
+    ``thermal = −Σ_zones (a·e + b·e²)``, ``e`` = inlet excess over 27 °C (K), defaults
+    a = 1, b = 1. Both terms are in ``info`` (``reward_energy``, ``reward_thermal``).
+
+    ## Starting state
+    A random day of the year (or ``start_day``) at midnight, the climate drawn from
+    ``climate`` if several are given, after one hour of warm-up under legacy setpoints.
+
+    ## Episode end
+    Truncated after ``episode_days`` (1 to 365); never terminated.
+
+    ## Arguments
+    ``facility`` preset name, YAML path or :class:`FacilityConfig`; ``climate`` bundled
+    name, EPW path or a sequence of them; ``episode_days``; ``dt_s`` control step (s,
+    default 300); ``start_day``; ``load_scale`` multiplies utilization;
+    ``thermal_linear``, ``thermal_quadratic`` penalty weights.
+
+    ## Version history
+    - v0: initial release.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium convention)
+
+    def __init__(
+        self,
+        facility: str | FacilityConfig = "modern-hall",
+        climate: str | Sequence[str] = "chicago",
+        episode_days: float = 1.0,
+        dt_s: float = 300.0,
+        start_day: float | None = None,
+        load_scale: float = 1.0,
+        thermal_linear: float = 1.0,
+        thermal_quadratic: float = 1.0,
+    ) -> None:
+        if not 1.0 <= episode_days <= 365.0:
+            raise ValueError(f"episode_days = {episode_days} must be in 1..365 days")
+        if not 1.0 <= dt_s <= 3600.0:
+            raise ValueError(f"dt_s = {dt_s} s must be in 1..3600 s")
+        if start_day is not None and not 0.0 <= start_day < 365.0:
+            raise ValueError(f"start_day = {start_day} must be in 0..365")
+        self.cfg = facility if isinstance(facility, FacilityConfig) else load_facility(facility)
+        names = [climate] if isinstance(climate, str) else list(climate)
+        if not names:
+            raise ValueError("climate: give at least one climate name or EPW path")
+        self.weathers: list[Weather] = [load_climate(n) for n in names]
+        self.episode_days = episode_days
+        self.dt_s = dt_s
+        self.start_day = start_day
+        self.load_scale = load_scale
+        self.thermal_linear = thermal_linear
+        self.thermal_quadratic = thermal_quadratic
+        self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
+        self.params = build_params([self.cfg])
+        self.it_design_kw = np.array([self.cfg.it_design_kw])
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(SETPOINTS),), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(POINT_LOW, POINT_HIGH, dtype=np.float32)
+        self._state: PlantState | None = None
+        self._exo: ExoSeries | None = None
+        self._k = 0
+        self._points = np.zeros(len(POINTS))
+        self.weather = self.weathers[0]
+
+    @property
+    def points(self) -> dict[str, float]:
+        """The latest points by name (what a rule-based or ONNX policy reads)."""
+        return dict(zip(POINT_NAMES, self._points.tolist(), strict=True))
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Draw climate and start day from ``self.np_random``, warm up, return the first points."""
+        super().reset(seed=seed)
+        rng = self.np_random
+        self.weather = self.weathers[int(rng.integers(len(self.weathers)))]
+        day = float(rng.integers(0, 365)) if self.start_day is None else self.start_day
+        self._exo = exogenous_series(
+            self.cfg, self.weather, day * SECONDS_PER_DAY, self.dt_s, self.n_steps + 1, rng,
+            load_scale=self.load_scale,
+        )
+        self._state, self._points = start(self.params, self._exo, self.dt_s, self.it_design_kw)
+        self._k = 0
+        return self._observation(), {"climate": self.weather.name, "start_day": day}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply setpoints for one control step."""
+        if self._state is None or self._exo is None:
+            raise RuntimeError("call reset() before step()")
+        command = action_to_setpoints(action)[None, :]
+        k = self._k + 1
+        e = self._exo.at(k)
+        self._state, out = step(self._state, command, e, self.params, self.dt_s)
+        self._points = points_array(
+            out, e, self._exo.rh_pct[k : k + 1], self._exo.time_s[k : k + 1], self.it_design_kw
+        )[0]
+        energy, thermal = reward_terms(
+            out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
+            self.thermal_linear, self.thermal_quadratic,
+        )
+        self._k = k
+        info = {
+            "reward_energy": float(energy[0]),
+            "reward_thermal": float(thermal[0]),
+            "facility_kw": float(out.facility_kw[0]),
+            "it_kw": float(out.it_power_kw[0]),
+            "cooling_kw": float(out.cooling_kw[0]),
+            "inlet_temp_max_c": float(out.inlet_temp_max_c[0]),
+            "water_m3": float(out.water_evaporation_m3[0] + out.water_drift_m3[0] + out.water_blowdown_m3[0]),
+            "setpoints": dict(zip(SETPOINT_NAMES, command[0].tolist(), strict=True)),
+        }
+        return self._observation(), float(energy[0] + thermal[0]), False, k >= self.n_steps, info
+
+    def _observation(self) -> np.ndarray:
+        return np.clip(self._points, POINT_LOW, POINT_HIGH).astype(np.float32)

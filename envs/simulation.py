@@ -1,0 +1,196 @@
+"""Run a policy on the plant over a period: exogenous series, the loop, recorded series.
+
+The runner is what ``coolpilot simulate`` (and later the what-if evaluation) uses; it calls
+the same batched :func:`envs.physics.plant.step` as the gymnasium envs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from envs.config import FacilityConfig
+from envs.contract import POINT_NAMES, SETPOINT_NAMES
+from envs.facility import build_params, initial_state, points_array
+from envs.load import LoadTrace, synthetic_utilization
+from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
+from envs.units import SECONDS_PER_DAY
+from envs.weather import Weather
+
+WARMUP_S = 3600.0
+"""Simulated time run before an episode or a simulation starts, so thermal masses settle."""
+
+
+class Policy(Protocol):
+    """Anything that maps measured points to setpoints (see controller.policies)."""
+
+    name: str
+
+    def reset(self) -> None: ...
+
+    def act(self, points: Mapping[str, float]) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class ExoSeries:
+    """Exogenous inputs of one facility over an episode: weather (T,) and utilization (T, Z)."""
+
+    time_s: np.ndarray
+    drybulb_c: np.ndarray
+    wetbulb_c: np.ndarray
+    rh_pct: np.ndarray
+    utilization: np.ndarray
+
+    def at(self, k: int) -> Exogenous:
+        """Step ``k`` as a batch of one facility."""
+        return Exogenous(self.drybulb_c[k : k + 1], self.wetbulb_c[k : k + 1], self.utilization[k : k + 1])
+
+
+def utilization_series(
+    cfg: FacilityConfig, start_s: float, dt_s: float, n_steps: int, rng: np.random.Generator,
+    n_zones: int | None = None, load_scale: float = 1.0,
+) -> np.ndarray:
+    """Utilization (n_steps, Z) of every zone, zero in padding zones; ``load_scale`` multiplies it."""
+    z = len(cfg.zones) if n_zones is None else n_zones
+    util = np.zeros((n_steps, z))
+    for j, zone in enumerate(cfg.zones):
+        prof = zone.load
+        if prof.trace_csv is not None:
+            column = prof.trace_column or ""
+            util[:, j] = LoadTrace(prof.trace_csv).utilization(column, zone.it_design_kw, start_s, dt_s, n_steps)
+        else:
+            util[:, j] = synthetic_utilization(prof, start_s, dt_s, n_steps, rng)
+    return np.clip(util * load_scale, 0.0, 1.0)
+
+
+def exogenous_series(
+    cfg: FacilityConfig, weather: Weather, start_s: float, dt_s: float, n_steps: int, rng: np.random.Generator,
+    n_zones: int | None = None, load_scale: float = 1.0,
+) -> ExoSeries:
+    """Weather interpolated to the step and zone utilization, for ``n_steps`` from ``start_s``."""
+    t = start_s + dt_s * np.arange(n_steps)
+    w = weather.sample(t)
+    util = utilization_series(cfg, start_s, dt_s, n_steps, rng, n_zones, load_scale)
+    return ExoSeries(t, w.dry_bulb_c, w.wet_bulb_c, w.rel_humidity_pct, util)
+
+
+@dataclass
+class SimResult:
+    """Per-step series of one simulation (powers in kW as step means, temperatures in °C)."""
+
+    facility: str
+    climate: str
+    policy: str
+    dt_s: float
+    start_s: float
+    it_design_kw: float
+    series: dict[str, np.ndarray] = field(default_factory=dict)
+    zone_inlet_c: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    zone_names: tuple[str, ...] = ()
+
+    @property
+    def n_steps(self) -> int:
+        """Number of control steps recorded."""
+        return len(self.series["time_s"])
+
+
+RECORDED_OUTPUTS = (
+    "it_power_kw", "facility_kw", "cooling_kw", "crah_fan_kw", "chiller_kw", "tower_fan_kw", "chw_pump_kw",
+    "cw_pump_kw", "distribution_loss_kw", "lighting_kw", "inlet_temp_max_c", "inlet_temp_mean_c",
+    "supply_air_temp_c", "return_air_temp_c", "crah_fan_speed_frac", "chw_supply_c", "chw_return_c",
+    "condenser_water_c", "coil_load_kw", "economizer_kw", "chiller_load_kw", "chillers_running", "chiller_plr",
+    "heat_rejected_kw", "envelope_gain_kw", "stored_heat_change_kj", "water_evaporation_m3", "water_drift_m3",
+    "water_blowdown_m3", "tower_shortfall_k",
+)
+"""Plant outputs kept per step by :func:`simulate`."""
+
+
+def warm_up(state: PlantState, params: PlantParams, exo: Exogenous, dt_s: float) -> PlantState:
+    """Run :data:`WARMUP_S` of simulated time under the actuators' current setpoints."""
+    for _ in range(round(WARMUP_S / dt_s)):
+        state, _ = step(state, state.actuators, exo, params, dt_s)
+    return state
+
+
+def start(params: PlantParams, exo: ExoSeries, dt_s: float, it_design_kw: np.ndarray) -> tuple[PlantState, np.ndarray]:
+    """Initial state after warm-up at the first exogenous step, and the points it reports (n_points,)."""
+    e = exo.at(0)
+    state = warm_up(initial_state(params), params, e, dt_s)
+    state, out = step(state, state.actuators, e, params, dt_s)
+    return state, points_array(out, e, exo.rh_pct[0:1], exo.time_s[0:1], it_design_kw)[0]
+
+
+def simulate(
+    cfg: FacilityConfig,
+    weather: Weather,
+    policy: Policy,
+    days: float,
+    start_day: float = 0.0,
+    dt_s: float = 300.0,
+    seed: int = 0,
+    load_scale: float = 1.0,
+) -> SimResult:
+    """Run ``policy`` on facility ``cfg`` for ``days`` from ``start_day`` (0 = 1 January 00:00).
+
+    The policy sees the points of the previous step (what a BMS reports) and its setpoints
+    apply to the next step. Seeded: the same arguments give the same result, bit for bit.
+    """
+    if days <= 0.0:
+        raise ValueError(f"days = {days} must be > 0")
+    if not 0.0 <= start_day < 366.0:
+        raise ValueError(f"start_day = {start_day} must be in 0..365")
+    if not 1.0 <= dt_s <= 3600.0:
+        raise ValueError(f"dt_s = {dt_s} s must be in 1..3600 s")
+    rng = np.random.default_rng(seed)
+    n_steps = round(days * SECONDS_PER_DAY / dt_s)
+    start_s = start_day * SECONDS_PER_DAY
+    exo = exogenous_series(cfg, weather, start_s, dt_s, n_steps + 1, rng)
+    params = build_params([cfg])
+    it_design = np.array([cfg.it_design_kw])
+    state, pts = start(params, exo, dt_s, it_design)
+    policy.reset()
+    rec = {name: np.empty(n_steps) for name in RECORDED_OUTPUTS}
+    sp_rec = np.empty((n_steps, len(SETPOINT_NAMES)))
+    zone_inlet = np.empty((n_steps, len(cfg.zones)))
+    for k in range(n_steps):
+        setpoints = policy.act(dict(zip(POINT_NAMES, pts.tolist(), strict=True)))
+        command = np.array([[setpoints[name] for name in SETPOINT_NAMES]], dtype=np.float64)
+        e = exo.at(k + 1)
+        state, out = step(state, command, e, params, dt_s)
+        pts = points_array(out, e, exo.rh_pct[k + 1 : k + 2], exo.time_s[k + 1 : k + 2], it_design)[0]
+        _record(rec, out, k)
+        sp_rec[k] = command[0]
+        zone_inlet[k] = out.inlet_temp_c[0, : len(cfg.zones)]
+    series: dict[str, np.ndarray] = {
+        "time_s": exo.time_s[1:],
+        "outdoor_drybulb_c": exo.drybulb_c[1:],
+        "outdoor_wetbulb_c": exo.wetbulb_c[1:],
+        **rec,
+    }
+    for j, name in enumerate(SETPOINT_NAMES):
+        series[f"setpoint_{name}"] = sp_rec[:, j]
+    return SimResult(
+        facility=cfg.name, climate=weather.name, policy=policy.name, dt_s=dt_s, start_s=start_s,
+        it_design_kw=cfg.it_design_kw, series=series, zone_inlet_c=zone_inlet,
+        zone_names=tuple(z.name for z in cfg.zones),
+    )
+
+
+def _record(rec: dict[str, np.ndarray], out: PlantOutputs, k: int) -> None:
+    values: Any = out._asdict()
+    for name, arr in rec.items():
+        arr[k] = values[name][0]
+
+
+def write_csv(result: SimResult, path: str | Path) -> None:
+    """Write the per-step series (and per-zone inlet temperatures) as CSV."""
+    cols = dict(result.series)
+    for j, zone in enumerate(result.zone_names):
+        cols[f"inlet_temp_c_{zone}"] = result.zone_inlet_c[:, j]
+    names = list(cols)
+    data = np.column_stack([cols[n] for n in names])
+    np.savetxt(Path(path), data, delimiter=",", header=",".join(names), comments="", fmt="%.8g")
