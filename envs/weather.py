@@ -200,7 +200,7 @@ def load_epw(path: str | os.PathLike[str], name: str | None = None) -> Weather:
     cols = {}
     for j, (field, _, unit, low, high, missing) in enumerate(_FIELDS):
         col = values[:, j]
-        is_missing = col >= missing
+        is_missing = np.isclose(col, missing)
         _check_missing(p, field, is_missing, header)
         bad = ~is_missing & ((col < low) | (col > high))
         if bad.any():

@@ -59,14 +59,19 @@ def recirculation_frac(
 ) -> np.ndarray:
     """Share of server intake drawn from the hot aisle (1).
 
-    A base share ``base_recirc_frac`` leaks over and around racks (containment quality);
-    when CRAH airflow falls short of what the servers pull, the deficit is drawn from the
-    hot aisle: ``r = r0 + (1 − r0)·max(0, 1 − V_crah/V_server)``. This is the
-    AdjustedSupply idea of EnergyPlus ITE:AirCooled (PHYSICS.md section 4) with the
-    recirculation tied to the airflow balance instead of a user curve.
+    ``base_recirc_frac`` (r0) is the share at balanced airflow: air leaking over and around
+    racks (containment quality). Surplus CRAH air pressurizes the cold aisle and pushes the
+    leakage back, ``r = r0·V_server/V_crah``; when CRAH airflow falls short of what the
+    servers pull, the deficit is drawn from the hot aisle,
+    ``r = r0 + (1 − r0)·(1 − V_crah/V_server)``. This is the AdjustedSupply idea of
+    EnergyPlus ITE:AirCooled (PHYSICS.md section 4) with the recirculation tied to the
+    airflow balance instead of a user curve; it is continuous and falls monotonically as
+    airflow rises.
     """
-    shortfall = np.maximum(1.0 - crah_airflow_m3s / np.maximum(server_airflow_m3s, 1e-9), 0.0)
-    return base_recirc_frac + (1.0 - base_recirc_frac) * shortfall
+    ratio = crah_airflow_m3s / np.maximum(server_airflow_m3s, 1e-9)
+    surplus = base_recirc_frac / np.maximum(ratio, 1.0)
+    shortfall = base_recirc_frac + (1.0 - base_recirc_frac) * (1.0 - ratio)
+    return np.where(ratio >= 1.0, surplus, shortfall)
 
 
 @jit

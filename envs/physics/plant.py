@@ -164,6 +164,17 @@ def row_max(x: np.ndarray) -> np.ndarray:
 
 
 @jit
+def condenser_units(n_chillers_on: np.ndarray, economizer_kw: np.ndarray, tower_units: np.ndarray) -> np.ndarray:
+    """Condenser water flow in units of one chiller's design condenser flow.
+
+    Constant-speed condenser pumps are staged with the chillers; while the waterside
+    economizer runs, the towers and pumps run at the plant's full design flow (the heat
+    exchanger is sized for full free cooling).
+    """
+    return np.maximum(n_chillers_on, np.where(economizer_kw > 0.0, tower_units, 0.0))
+
+
+@jit
 def move_actuators(
     actuators: np.ndarray, command: np.ndarray, low: np.ndarray, high: np.ndarray, slew_per_s: np.ndarray, dt_s: float
 ) -> np.ndarray:
@@ -258,7 +269,7 @@ def step(
             p.chiller_chws_range_c, p.chiller_ecw_range_c, p.chiller_plr_min, p.chiller_plr_max,
             p.chiller_min_unloading, p.chiller_stage_up_plr,
         )
-        units = n_on + np.where(q_wse > 0.0, 1.0, 0.0)
+        units = condenser_units(n_on, q_wse, cells_units)
         cw_flow = units * p.cw_unit_flow_m3s
         cells_on = np.maximum(np.minimum(np.floor(units / 0.75 + 1e-9), cells_units), 1.0)
         fr_water = np.minimum(np.maximum(units / cells_on, 0.75), 1.25)
@@ -266,7 +277,7 @@ def step(
         heat_rej = q_wse + q_ch + p_ch + cw_pump_kw_est
         range_k = np.where(cw_flow > 0.0, heat_rej / np.maximum(cw_flow * WATER_RHO_CP_KJ_M3_K, 1e-9), 5.6)
 
-    units = n_on + np.where(q_wse > 0.0, 1.0, 0.0)
+    units = condenser_units(n_on, q_wse, cells_units)
     cw_pump_kw = units * p.cw_pump_unit_kw
     heat_rej = q_wse + q_ch + p_ch + cw_pump_kw
     running = units > 0.0
