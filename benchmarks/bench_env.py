@@ -27,7 +27,7 @@ def bench_single(preset: str, steps: int, seed: int = 0) -> dict[str, float]:
     env.reset(seed=seed)
     env.action_space.seed(seed)
     actions = np.array([env.action_space.sample() for _ in range(1000)])
-    for i in range(300):  # warm caches and the compiled kernels
+    for i in range(200):  # warm caches and the compiled kernels
         env.step(actions[i % 1000])
     env.reset(seed=seed)
     start = time.perf_counter()

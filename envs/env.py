@@ -167,8 +167,10 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         """Apply setpoints for one control step."""
         if self._state is None or self._exo is None:
             raise RuntimeError("call reset() before step()")
-        command = action_to_setpoints(action)[None, :]
         k = self._k + 1
+        if k > self.n_steps:
+            raise RuntimeError(f"the episode ended after {self.n_steps} steps; call reset()")
+        command = action_to_setpoints(action)[None, :]
         e = self._exo.at(k)
         self._state, out = step(self._state, command, e, self.params, self.dt_s)
         self._points = points_array(
