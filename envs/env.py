@@ -51,6 +51,21 @@ def reward_terms(
     return energy, thermal
 
 
+def draw_episode(
+    rng: np.random.Generator, cfg: FacilityConfig, weathers: Sequence[Weather], start_day: float | None,
+    n_steps: int, dt_s: float, load_scale: float, n_zones: int | None = None,
+) -> tuple[Weather, float, ExoSeries]:
+    """Climate, start day and exogenous series of a new episode, drawn from ``rng`` in a fixed order.
+
+    The single and the vector env both call this, so a sub-env seeded like a single env
+    draws the same episode.
+    """
+    weather = weathers[int(rng.integers(len(weathers)))]
+    day = float(rng.integers(0, 365)) if start_day is None else start_day
+    exo = exogenous_series(cfg, weather, day * SECONDS_PER_DAY, dt_s, n_steps + 1, rng, n_zones, load_scale)
+    return weather, day, exo
+
+
 class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     """Cooling setpoints of one data-center facility, with its chilled-water plant.
 
@@ -152,12 +167,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw climate and start day from ``self.np_random``, warm up, return the first points."""
         super().reset(seed=seed)
-        rng = self.np_random
-        self.weather = self.weathers[int(rng.integers(len(self.weathers)))]
-        day = float(rng.integers(0, 365)) if self.start_day is None else self.start_day
-        self._exo = exogenous_series(
-            self.cfg, self.weather, day * SECONDS_PER_DAY, self.dt_s, self.n_steps + 1, rng,
-            load_scale=self.load_scale,
+        self.weather, day, self._exo = draw_episode(
+            self.np_random, self.cfg, self.weathers, self.start_day, self.n_steps, self.dt_s, self.load_scale
         )
         self._state, self._points = start(self.params, self._exo, self.dt_s, self.it_design_kw)
         self._k = 0

@@ -1,0 +1,54 @@
+"""The command line: lazy imports, simulate's outputs, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coolpilot.cli import main
+
+
+def test_help_does_not_import_torch_or_the_simulator() -> None:
+    code = ("import sys; from coolpilot.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'envs.physics', 'gymnasium', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_simulate_json_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv_path = tmp_path / "series.csv"
+    assert main(["simulate", "--facility", "campus", "--climate", "phoenix", "--days", "1",
+                 "--policy", "legacy", "--json", "--csv", str(csv_path)]) == 0
+    kpis = json.loads(capsys.readouterr().out)
+    assert kpis["facility"] == "campus" and kpis["climate"] == "phoenix" and kpis["policy"] == "legacy"
+    assert 1.0 < kpis["pue"] < 2.0 and kpis["water_m3"] > 0.0
+    assert kpis["facility_energy_mwh"] == pytest.approx(sum(kpis["energy_by_component_mwh"].values()))
+    lines = csv_path.read_text().splitlines()
+    assert len(lines) == 1 + 288
+    header = lines[0].split(",")
+    assert "facility_kw" in header and "inlet_temp_c_h1-ai-pod" in header and "setpoint_chw_supply_temp_c" in header
+
+
+def test_simulate_text_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--days", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "modern-hall in chicago, policy rule-based" in out and "PUE" in out and "degree-hours" in out
+
+
+def test_bad_inputs_exit_2_with_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "site.yaml"
+    bad.write_text("name: x\nfloor_area_m2: -3\nzones: []\nchillers: {capacity_kw: 100}\n")
+    assert main(["simulate", "--facility", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "site.yaml" in err and "floor_area_m2" in err and "m²" in err
+    assert main(["simulate", "--climate", "atlantis"]) == 2
+    assert "unknown climate 'atlantis'" in capsys.readouterr().err
+    assert main(["simulate", "--policy", "magic"]) == 2
+    assert "unknown policy 'magic'" in capsys.readouterr().err
+    assert main(["simulate", "--days", "0"]) == 2
+    assert "days = 0.0 must be > 0" in capsys.readouterr().err
