@@ -15,13 +15,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
+from machine import machine_info
 
-from coolpilot.policies import make_policy  # noqa: E402
-from envs.config import list_presets, load_facility  # noqa: E402
-from envs.kpis import compute_kpis  # noqa: E402
-from envs.simulation import simulate  # noqa: E402
-from envs.weather import CLIMATES, load_climate  # noqa: E402
+from coolpilot.policies import make_policy
+from envs.config import list_presets, load_facility
+from envs.kpis import compute_kpis
+from envs.simulation import simulate
+from envs.weather import CLIMATES, load_climate
 
 POLICIES = ("legacy", "rule-based")
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info  # noqa: E402
+from machine import machine_info
 
-from envs.env import DataCenterEnv  # noqa: E402
+from envs.env import DataCenterEnv
 
 
 def bench_single(preset: str, steps: int, seed: int = 0) -> dict[str, float]:

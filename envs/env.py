@@ -170,7 +170,10 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self.weather, day, self._exo = draw_episode(
             self.np_random, self.cfg, self.weathers, self.start_day, self.n_steps, self.dt_s, self.load_scale
         )
-        self._state, self._points = start(self.params, self._exo, self.dt_s, self.it_design_kw)
+        self._state, first = start(
+            self.params, self._exo.at(0), self._exo.rh_pct[0:1], self._exo.time_s[0:1], self.dt_s, self.it_design_kw
+        )
+        self._points = first[0]
         self._k = 0
         return self._observation(), {"climate": self.weather.name, "start_day": day}
 

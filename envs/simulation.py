@@ -116,12 +116,14 @@ def warm_up(state: PlantState, params: PlantParams, exo: Exogenous, dt_s: float)
     return state
 
 
-def start(params: PlantParams, exo: ExoSeries, dt_s: float, it_design_kw: np.ndarray) -> tuple[PlantState, np.ndarray]:
-    """Initial state after warm-up at the first exogenous step, and the points it reports (n_points,)."""
-    e = exo.at(0)
-    state = warm_up(initial_state(params), params, e, dt_s)
-    state, out = step(state, state.actuators, e, params, dt_s)
-    return state, points_array(out, e, exo.rh_pct[0:1], exo.time_s[0:1], it_design_kw)[0]
+def start(
+    params: PlantParams, exo0: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray, dt_s: float,
+    it_design_kw: np.ndarray,
+) -> tuple[PlantState, np.ndarray]:
+    """Initial state after warm-up at the first exogenous step, and the points it reports (N, n_points)."""
+    state = warm_up(initial_state(params), params, exo0, dt_s)
+    state, out = step(state, state.actuators, exo0, params, dt_s)
+    return state, points_array(out, exo0, rh_pct, time_s, it_design_kw)
 
 
 def simulate(
@@ -151,7 +153,8 @@ def simulate(
     exo = exogenous_series(cfg, weather, start_s, dt_s, n_steps + 1, rng)
     params = build_params([cfg])
     it_design = np.array([cfg.it_design_kw])
-    state, pts = start(params, exo, dt_s, it_design)
+    state, first = start(params, exo.at(0), exo.rh_pct[0:1], exo.time_s[0:1], dt_s, it_design)
+    pts = first[0]
     policy.reset()
     rec = {name: np.empty(n_steps) for name in RECORDED_OUTPUTS}
     sp_rec = np.empty((n_steps, len(SETPOINT_NAMES)))

@@ -118,7 +118,7 @@ class Weather:
         )
 
 
-_FIELDS = (
+_FIELDS: tuple[tuple[str, int, str, float, float, float], ...] = (
     # name, column, unit, low, high, missing sentinel
     ("dry_bulb_c", 6, "°C", -70.0, 70.0, 99.9),
     ("dew_point_c", 7, "°C", -90.0, 70.0, 99.9),
@@ -157,14 +157,14 @@ def load_epw(path: str | os.PathLike[str], name: str | None = None) -> Weather:
         raise EPWError(f"{p} line 1: LOCATION needs 10 fields (city, state, country, source, WMO, lat, lon, tz, "
                        f"elevation), found {len(loc)}")
     geo = []
-    for label, idx, low, high in (("latitude", 6, -90, 90), ("longitude", 7, -180, 180),
-                                  ("timezone", 8, -12, 14), ("elevation", 9, -1000, 9000)):
+    for label, position, lowest, highest in (("latitude", 6, -90, 90), ("longitude", 7, -180, 180),
+                                             ("timezone", 8, -12, 14), ("elevation", 9, -1000, 9000)):
         try:
-            v = float(loc[idx])
+            v = float(loc[position])
         except ValueError:
-            raise EPWError(f"{p} line 1: LOCATION field '{label}' = {loc[idx]!r} is not a number") from None
-        if not low <= v <= high:
-            raise EPWError(f"{p} line 1: LOCATION field '{label}' = {v} is outside {low}..{high}")
+            raise EPWError(f"{p} line 1: LOCATION field '{label}' = {loc[position]!r} is not a number") from None
+        if not lowest <= v <= highest:
+            raise EPWError(f"{p} line 1: LOCATION field '{label}' = {v} is outside {lowest}..{highest}")
         geo.append(v)
     header = 8
     if len(lines) > header - 1 and not lines[header - 1].startswith("DATA PERIODS"):
@@ -197,20 +197,21 @@ def load_epw(path: str | os.PathLike[str], name: str | None = None) -> Weather:
         values, months, days = values[keep], months[keep], days[keep]
         if len(values) != HOURS:
             raise EPWError(f"{p}: {HOURS + 24} rows but no 29 February to drop")
-    cols = {}
+    cols: dict[str, np.ndarray] = {}
     for j, (field, _, unit, low, high, missing) in enumerate(_FIELDS):
-        col = values[:, j]
-        is_missing = np.isclose(col, missing)
+        series = values[:, j]
+        is_missing = np.isclose(series, missing)
         _check_missing(p, field, is_missing, header)
-        bad = ~is_missing & ((col < low) | (col > high))
+        bad = ~is_missing & ((series < low) | (series > high))
         if bad.any():
-            i = int(np.argmax(bad))
-            raise EPWError(f"{p} line {_line_of(i, len(rows), months, header)}: field '{field}' = {col[i]:g} "
+            first = int(np.argmax(bad))
+            raise EPWError(f"{p} line {_line_of(first, len(rows), months, header)}: field '{field}' = "
+                           f"{series[first]:g} "
                            f"{unit} is outside the allowed range {low:g}..{high:g} {unit}")
         if is_missing.any():
-            idx = np.arange(HOURS)
-            col = np.interp(idx, idx[~is_missing], col[~is_missing])
-        cols[field] = col
+            hours = np.arange(HOURS)
+            series = np.interp(hours, hours[~is_missing], series[~is_missing])
+        cols[field] = series
     above = cols["dew_point_c"] > cols["dry_bulb_c"] + 0.5
     if above.any():
         i = int(np.argmax(above))

@@ -51,7 +51,7 @@ def jit(func: F) -> F:
 
     cache = True
     if _CACHE_DIR is not None:
-        numba.config.CACHE_DIR = str(_CACHE_DIR)
+        numba.config.CACHE_DIR = str(_CACHE_DIR)  # type: ignore[attr-defined]
     elif "NUMBA_CACHE_DIR" not in os.environ:
         cache = False
     return numba.njit(cache=cache, fastmath=False, error_model="numpy")(func)  # type: ignore[return-value]

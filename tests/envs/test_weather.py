@@ -106,7 +106,7 @@ def test_bad_epw_files_are_refused_naming_line_and_field(tmp_path: Path, mutate,
 
 
 def test_unknown_climate_lists_the_known_ones() -> None:
-    with pytest.raises(EPWError, match="unknown climate 'atlantis'.*chicago"):
+    with pytest.raises(EPWError, match=r"unknown climate 'atlantis'.*chicago"):
         load_climate("atlantis")
     with pytest.raises(EPWError, match="not found"):
         load_climate("/nonexistent/site.epw")

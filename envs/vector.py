@@ -1,0 +1,220 @@
+"""The native vector env: N facilities stepped in one call of the batched physics.
+
+Sub-envs may differ in facility (zones are padded), climates, seeds, start days and load
+level. Each sub-env draws its episodes from its own generator exactly as a single
+:class:`envs.env.DataCenterEnv` seeded alike would, so N copies reproduce N single envs
+bit for bit (tested). There is one copy of the physics: both call ``envs.physics.plant.step``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from envs.config import FacilityConfig, load_facility
+from envs.contract import POINTS, SETPOINTS
+from envs.env import POINT_HIGH, POINT_LOW, action_to_setpoints, draw_episode, reward_terms
+from envs.facility import build_params, points_array
+from envs.physics.plant import Exogenous, PlantParams, PlantState, step
+from envs.simulation import start
+from envs.units import SECONDS_PER_DAY
+from envs.weather import Weather, load_climate
+
+SHARED_PARAMS = ("tower_coefficients",)
+"""PlantParams fields shared by all facilities (no leading facility axis)."""
+
+
+def take_params(params: PlantParams, idx: np.ndarray) -> PlantParams:
+    """The facilities ``idx`` of a batch of parameters."""
+    return PlantParams(*(v if name in SHARED_PARAMS else v[idx] for name, v in zip(params._fields, params,
+                                                                                      strict=True)))
+
+
+def _per_env(value: Any, n: int, name: str) -> list[Any]:
+    """Broadcast one value, or check a sequence has one value per sub-env."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name}: {len(value)} values given for {n} sub-envs")
+        return list(value)
+    return [value] * n
+
+
+class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
+    """``num_envs`` facilities in one batch, with gymnasium's vector API and autoreset.
+
+    Arguments mirror :class:`envs.env.DataCenterEnv`; ``facility``, ``climate``,
+    ``start_day`` and ``load_scale`` take one value for all sub-envs or a list with one per
+    sub-env. ``climate`` (a name or a list to draw from) applies to every sub-env unless
+    ``climate_per_env`` gives each its own. ``episode_days`` and ``dt_s`` are common.
+    ``autoreset_mode``: ``NEXT_STEP`` (gymnasium's default) or ``SAME_STEP`` (what
+    stable-baselines3 expects; the final observation is in ``infos["final_obs"]``).
+    """
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}  # noqa: RUF012
+
+    def __init__(
+        self,
+        num_envs: int,
+        facility: str | FacilityConfig | Sequence[str | FacilityConfig] = "modern-hall",
+        climate: str | Sequence[str] = "chicago",
+        climate_per_env: Sequence[str | Sequence[str]] | None = None,
+        episode_days: float = 1.0,
+        dt_s: float = 300.0,
+        start_day: float | Sequence[float | None] | None = None,
+        load_scale: float | Sequence[float] = 1.0,
+        thermal_linear: float = 1.0,
+        thermal_quadratic: float = 1.0,
+        autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs = {num_envs} must be >= 1")
+        if not 1.0 <= episode_days <= 365.0:
+            raise ValueError(f"episode_days = {episode_days} must be in 1..365 days")
+        if not 1.0 <= dt_s <= 3600.0:
+            raise ValueError(f"dt_s = {dt_s} s must be in 1..3600 s")
+        if autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode {autoreset_mode} is not supported (NEXT_STEP or SAME_STEP)")
+        n = num_envs
+        self.num_envs = n
+        self.metadata = {"autoreset_mode": autoreset_mode}
+        self.autoreset_mode = autoreset_mode
+        facilities = _per_env(facility, n, "facility")
+        self.cfgs = [f if isinstance(f, FacilityConfig) else load_facility(f) for f in facilities]
+        pools = [climate] * n if climate_per_env is None else _per_env(list(climate_per_env), n, "climate_per_env")
+        self.weathers: list[list[Weather]] = []
+        for pool in pools:
+            names = [pool] if isinstance(pool, str) else list(pool)
+            if not names:
+                raise ValueError("climate: give at least one climate name or EPW path per sub-env")
+            self.weathers.append([load_climate(name) for name in names])
+        self.start_days = _per_env(start_day, n, "start_day")
+        for d in self.start_days:
+            if d is not None and not 0.0 <= d < 365.0:
+                raise ValueError(f"start_day = {d} must be in 0..365")
+        self.load_scales = [float(x) for x in _per_env(load_scale, n, "load_scale")]
+        self.episode_days = episode_days
+        self.dt_s = dt_s
+        self.thermal_linear = thermal_linear
+        self.thermal_quadratic = thermal_quadratic
+        self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
+        self.n_zones = max(len(c.zones) for c in self.cfgs)
+        self.params = build_params(self.cfgs, self.n_zones)
+        self.it_design_kw = np.array([c.it_design_kw for c in self.cfgs])
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(SETPOINTS),), dtype=np.float32)
+        self.single_observation_space = gym.spaces.Box(POINT_LOW, POINT_HIGH, dtype=np.float32)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, n)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, n)
+        self.rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(n)]
+        t = self.n_steps + 1
+        self._time = np.zeros((n, t))
+        self._drybulb = np.zeros((n, t))
+        self._wetbulb = np.zeros((n, t))
+        self._rh = np.zeros((n, t))
+        self._util = np.zeros((n, t, self.n_zones))
+        self._k = np.zeros(n, dtype=np.int64)
+        self._state: PlantState | None = None
+        self._points = np.zeros((n, len(POINTS)))
+        self._needs_reset = np.zeros(n, dtype=bool)
+        self.climate_names = [""] * n
+        self.episode_start_days = np.zeros(n)
+
+    # -- episodes -------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every sub-env; ``seed`` int gives sub-env i the seed ``seed + i`` (gymnasium's rule)."""
+        n = self.num_envs
+        seeds: list[int | None]
+        if seed is None:
+            seeds = [None] * n
+        elif isinstance(seed, int):
+            seeds = [seed + i for i in range(n)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ValueError(f"seed: {len(seeds)} seeds given for {n} sub-envs")
+        for i, s in enumerate(seeds):
+            if s is not None or seed is None:
+                self.rngs[i] = seeding.np_random(s)[0]
+        self._reset_indices(np.arange(n))
+        self._needs_reset[:] = False
+        return self._observations(), self._reset_info()
+
+    def _reset_indices(self, idx: np.ndarray) -> None:
+        """Draw new episodes for sub-envs ``idx`` and warm them up in one batched call."""
+        for i in idx:
+            weather, day, exo = draw_episode(
+                self.rngs[i], self.cfgs[i], self.weathers[i], self.start_days[i], self.n_steps, self.dt_s,
+                self.load_scales[i], self.n_zones,
+            )
+            self.climate_names[i] = weather.name
+            self.episode_start_days[i] = day
+            self._time[i], self._drybulb[i], self._wetbulb[i], self._rh[i] = (
+                exo.time_s, exo.drybulb_c, exo.wetbulb_c, exo.rh_pct)
+            self._util[i] = exo.utilization
+        exo0 = Exogenous(self._drybulb[idx, 0], self._wetbulb[idx, 0], self._util[idx, 0])
+        state, points = start(take_params(self.params, idx), exo0, self._rh[idx, 0], self._time[idx, 0], self.dt_s,
+                              self.it_design_kw[idx])
+        if self._state is None or len(idx) == self.num_envs:
+            self._state = state
+        else:
+            for full, part in zip(self._state, state, strict=True):
+                full[idx] = part
+        self._points[idx] = points
+        self._k[idx] = 0
+
+    def _reset_info(self) -> dict[str, Any]:
+        return {"climate": np.array(self.climate_names), "start_day": self.episode_start_days.copy()}
+
+    # -- stepping -------------------------------------------------------------------
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env; sub-envs whose episode ended reset as ``autoreset_mode`` says."""
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        n = self.num_envs
+        resetting = self._needs_reset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(n, bool)
+        if resetting.any():
+            self._reset_indices(np.flatnonzero(resetting))
+        command = action_to_setpoints(np.asarray(actions).reshape(n, -1))
+        k = self._k + 1
+        rows = np.arange(n)
+        exo = Exogenous(self._drybulb[rows, k], self._wetbulb[rows, k], self._util[rows, k])
+        new_state, out = step(self._state, command, exo, self.params, self.dt_s)
+        points = points_array(out, exo, self._rh[rows, k], self._time[rows, k], self.it_design_kw)
+        energy, thermal = reward_terms(out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
+                                       self.thermal_linear, self.thermal_quadratic)
+        keep = ~resetting
+        if resetting.any():
+            for full, part in zip(self._state, new_state, strict=True):
+                full[keep] = part[keep]
+        else:
+            self._state = new_state
+        self._points[keep] = points[keep]
+        self._k[keep] = k[keep]
+        rewards = np.where(keep, energy + thermal, 0.0)
+        truncated = keep & (self._k >= self.n_steps)
+        terminated = np.zeros(n, dtype=bool)
+        infos: dict[str, Any] = {
+            "reward_energy": np.where(keep, energy, 0.0),
+            "reward_thermal": np.where(keep, thermal, 0.0),
+            "facility_kw": out.facility_kw,
+            "inlet_temp_max_c": out.inlet_temp_max_c,
+        }
+        obs = self._observations()
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            self._needs_reset = truncated.copy()
+        elif truncated.any():
+            done = np.flatnonzero(truncated)
+            infos["final_obs"] = obs.copy()
+            infos["_final_obs"] = truncated.copy()
+            self._reset_indices(done)
+            obs = self._observations()
+        return obs, rewards, terminated, truncated, infos
+
+    def _observations(self) -> np.ndarray:
+        return np.clip(self._points, POINT_LOW, POINT_HIGH).astype(np.float32)

@@ -1,0 +1,70 @@
+"""The native vector env: equivalence with single envs, autoreset, mixed presets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+from envs.env import DataCenterEnv
+from envs.vector import DataCenterVectorEnv
+
+
+def test_n_copies_equal_n_single_envs_bit_for_bit() -> None:
+    n, steps, seed = 4, 300, 7
+    vec = DataCenterVectorEnv(n, facility="campus", climate=["miami", "chicago", "denver"], episode_days=1)
+    singles = [DataCenterEnv(facility="campus", climate=["miami", "chicago", "denver"], episode_days=1)
+               for _ in range(n)]
+    obs_v, _ = vec.reset(seed=seed)
+    obs_s = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
+    assert obs_v.tobytes() == np.array(obs_s).tobytes()
+    rng = np.random.default_rng(0)
+    needs_reset = [False] * n
+    for _ in range(steps):
+        actions = rng.uniform(-1, 1, size=(n, 4)).astype(np.float32)
+        obs_v, rew_v, _, trunc_v, _ = vec.step(actions)
+        for i, env in enumerate(singles):
+            if needs_reset[i]:
+                obs, _ = env.reset()
+                rew, trunc = 0.0, False
+            else:
+                obs, rew, _, trunc, _ = env.step(actions[i])
+            needs_reset[i] = trunc
+            assert obs.tobytes() == obs_v[i].tobytes(), f"sub-env {i} diverged"
+            assert rew == rew_v[i] and trunc == trunc_v[i]
+
+
+def test_same_step_autoreset_reports_final_obs() -> None:
+    vec = DataCenterVectorEnv(2, facility="modern-hall", climate="phoenix", episode_days=1, dt_s=3600,
+                              autoreset_mode=AutoresetMode.SAME_STEP)
+    vec.reset(seed=0)
+    for k in range(24):
+        obs, _, _, trunc, infos = vec.step(np.zeros((2, 4), np.float32))
+        assert trunc.all() == (k == 23)
+    assert "final_obs" in infos and infos["_final_obs"].all()
+    assert not np.array_equal(infos["final_obs"], obs)
+    _, _, _, trunc, _ = vec.step(np.zeros((2, 4), np.float32))
+    assert not trunc.any()
+
+
+def test_mixed_presets_and_climates_in_one_batch() -> None:
+    vec = DataCenterVectorEnv(3, facility=["legacy-hall", "modern-hall", "campus"],
+                              climate_per_env=["miami", ["chicago"], "san-francisco"], load_scale=[1.0, 0.8, 1.1])
+    obs, info = vec.reset(seed=1)
+    assert obs.shape == (3, 20) and vec.observation_space.contains(obs)
+    assert list(info["climate"]) == ["miami", "chicago", "san-francisco"]
+    for _ in range(20):
+        obs, rew, _, _, _ = vec.step(vec.action_space.sample())
+        assert vec.observation_space.contains(obs) and np.all(np.isfinite(rew))
+    single = DataCenterEnv(facility="legacy-hall", climate="miami")
+    assert single.reset(seed=1)[0].tobytes() == DataCenterVectorEnv(3, facility=["legacy-hall", "modern-hall",
+        "campus"], climate_per_env=["miami", "chicago", "san-francisco"]).reset(seed=1)[0][0].tobytes()
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="3 values given for 2 sub-envs"):
+        DataCenterVectorEnv(2, facility=["legacy-hall", "modern-hall", "campus"])
+    with pytest.raises(ValueError, match="num_envs"):
+        DataCenterVectorEnv(0)
+    with pytest.raises(RuntimeError, match="reset"):
+        DataCenterVectorEnv(1).step(np.zeros((1, 4)))
