@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from envs.physics._jit import jit
 from envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_YEAR
 
 
@@ -71,9 +72,15 @@ def ar1_noise(n: int, std: float, tau_s: float, dt_s: float, rng: np.random.Gene
     """Stationary AR(1) series with standard deviation ``std`` and correlation time ``tau_s``."""
     phi = math.exp(-dt_s / tau_s)
     shocks = rng.standard_normal(n) * std * math.sqrt(1.0 - phi * phi)
-    out = np.empty(n)
-    x = rng.standard_normal() * std
-    for i in range(n):
+    return _ar1_filter(phi, rng.standard_normal() * std, shocks)
+
+
+@jit
+def _ar1_filter(phi: float, x0: float, shocks: np.ndarray) -> np.ndarray:
+    """``x[i] = phi·x[i−1] + shocks[i]`` from ``x[−1] = x0`` (compiled: a Python loop is slow)."""
+    out = np.empty(shocks.shape[0])
+    x = x0
+    for i in range(shocks.shape[0]):
         x = phi * x + shocks[i]
         out[i] = x
     return out

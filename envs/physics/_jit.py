@@ -23,7 +23,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 JIT_ENABLED = os.environ.get("COOLPILOT_JIT", "1") != "0"
 
 _ENVS_DIR = Path(__file__).resolve().parents[1]
-_KERNEL_SOURCES = (*sorted((_ENVS_DIR / "physics").glob("*.py")), _ENVS_DIR / "facility.py", _ENVS_DIR / "units.py")
+_KERNEL_SOURCES = (
+    *sorted((_ENVS_DIR / "physics").glob("*.py")),
+    _ENVS_DIR / "facility.py",
+    _ENVS_DIR / "load.py",
+    _ENVS_DIR / "units.py",
+)
 
 
 def _cache_dir() -> Path | None:
