@@ -93,6 +93,7 @@ def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
         "tower_cell_flow_m3s": a(cell_flow),
         "tower_cell_fan_kw": a(c.towers.fan_power_kw_per_kw * cell_heat_kw),
         "tower_variable_speed": a(float(c.towers.variable_speed)),
+        "tower_design_range_k": a(c.towers.design_range_k),
         "tower_min_air_flow_ratio": a(c.towers.min_air_flow_ratio),
         "tower_evap_loss_pct_per_k": a(c.towers.evap_loss_pct_per_k),
         "tower_drift_pct": a(c.towers.drift_pct),

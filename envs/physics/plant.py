@@ -86,6 +86,7 @@ class PlantParams(NamedTuple):
     tower_cell_flow_m3s: np.ndarray  # (N,) design water flow per cell
     tower_cell_fan_kw: np.ndarray  # (N,) design fan power per cell
     tower_variable_speed: np.ndarray  # (N,)
+    tower_design_range_k: np.ndarray  # (N,) first guess of the range before the refinement pass
     tower_min_air_flow_ratio: np.ndarray  # (N,)
     tower_evap_loss_pct_per_k: np.ndarray  # (N,)
     tower_drift_pct: np.ndarray  # (N,)
@@ -245,7 +246,7 @@ def step(
 
     # --- economizer, chillers, towers (one refinement pass on the tower range) --------
     cells_units = p.tower_cells * p.tower_cell_flow_m3s / p.cw_unit_flow_m3s
-    range_k = p.tower_cell_flow_m3s * 0.0 + 5.6
+    range_k = p.tower_design_range_k.copy()
     q_wse = plant_need * 0.0
     q_ch = plant_need * 0.0
     p_ch = plant_need * 0.0
@@ -275,7 +276,9 @@ def step(
         fr_water = np.minimum(np.maximum(units / cells_on, 0.75), 1.25)
         cw_pump_kw_est = units * p.cw_pump_unit_kw
         heat_rej = q_wse + q_ch + p_ch + cw_pump_kw_est
-        range_k = np.where(cw_flow > 0.0, heat_rej / np.maximum(cw_flow * WATER_RHO_CP_KJ_M3_K, 1e-9), 5.6)
+        range_k = np.where(
+            cw_flow > 0.0, heat_rej / np.maximum(cw_flow * WATER_RHO_CP_KJ_M3_K, 1e-9), p.tower_design_range_k
+        )
 
     units = condenser_units(n_on, q_wse, cells_units)
     cw_pump_kw = units * p.cw_pump_unit_kw
