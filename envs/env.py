@@ -20,14 +20,15 @@ ENV_ID = "coolpilot/DataCenter-v0"
 
 SETPOINT_LOW = np.array([s.low for s in SETPOINTS])
 SETPOINT_HIGH = np.array([s.high for s in SETPOINTS])
+_SETPOINT_HALF_SPAN = 0.5 * (SETPOINT_HIGH - SETPOINT_LOW)
 POINT_LOW = np.array([p.low for p in POINTS], dtype=np.float32)
 POINT_HIGH = np.array([p.high for p in POINTS], dtype=np.float32)
 
 
 def action_to_setpoints(action: np.ndarray) -> np.ndarray:
     """Map actions in [-1, 1] to setpoints in physical units (clipped to the contract bounds)."""
-    a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-    return SETPOINT_LOW + (a + 1.0) * 0.5 * (SETPOINT_HIGH - SETPOINT_LOW)
+    a = np.minimum(np.maximum(np.asarray(action, dtype=np.float64), -1.0), 1.0)  # np.clip costs 2 µs more
+    return SETPOINT_LOW + (a + 1.0) * _SETPOINT_HALF_SPAN
 
 
 def setpoints_to_action(setpoints: np.ndarray) -> np.ndarray:
@@ -208,4 +209,4 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._observation(), float(energy[0] + thermal[0]), False, k >= self.n_steps, info
 
     def _observation(self) -> np.ndarray:
-        return np.clip(self._points, POINT_LOW, POINT_HIGH).astype(np.float32)
+        return np.minimum(np.maximum(self._points, POINT_LOW), POINT_HIGH).astype(np.float32)
