@@ -1,10 +1,16 @@
-"""Weather: EPW files (any user's, or a bundled TMY3 climate) interpolated to the control step.
+"""Weather: hourly EPW weather (a bundled TMY3 climate or any user's file) interpolated to the step.
 
-EnergyPlus Weather format (EnergyPlus "Auxiliary Programs", Weather Converter): eight
-header lines, then one row per hour. Hourly values are read for dry bulb (°C), dew point
-(°C), relative humidity (%) and station pressure (Pa); the wet bulb is computed,
-vectorized, with Stull (2011). Bundled climates: ``envs/data/weather/`` (README there
-names each source).
+EnergyPlus Weather (EPW) format, per the EPW data dictionary in EnergyPlus "Auxiliary
+Programs" (Weather Converter Program): eight header lines (LOCATION, DESIGN CONDITIONS,
+TYPICAL/EXTREME PERIODS, GROUND TEMPERATURES, HOLIDAYS/DAYLIGHT SAVINGS, COMMENTS 1,
+COMMENTS 2, DATA PERIODS), then one comma-separated row per hour: year, month, day, hour
+(1..24), minute, data-source flags, dry bulb (°C, column 7), dew point (°C, column 8),
+relative humidity (%, column 9), station pressure (Pa, column 10), ... Those four fields
+are read; the wet bulb is computed from dry bulb and humidity with Stull (2011)
+(PHYSICS.md section 8). Field limits and "missing" sentinels are the data dictionary's.
+
+Bundled climates live in ``envs/data/weather/``: ``climates.json`` is the catalogue and
+``README.md`` names each file's source (NREL TMY3, public domain).
 """
 
 from __future__ import annotations
@@ -12,61 +18,88 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from envs.units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
 DATA_DIR = Path(__file__).parent / "data" / "weather"
 CLIMATE_CLASSES = ("hot-humid", "hot-dry", "temperate", "cold", "marine")
-HOURS = int(HOURS_PER_YEAR)
+
+N_HOURS = int(HOURS_PER_YEAR)
+"""Rows of every :class:`Weather` field: a 365-day year (29 February is dropped)."""
+MAX_MISSING_SHARE = 0.05
+"""Largest share of a field's hours that may be missing and still be repaired."""
+MAX_MISSING_RUN_H = 24
+"""Longest run of consecutive missing hours that is repaired by interpolation (h)."""
+DEW_POINT_EXCESS_MAX_K = 0.5
+"""How far the dew point may exceed the dry bulb (rounding in the file) before it is refused (K)."""
+
+_HEADER_LINES = 8
+_GZIP_MAGIC = b"\x1f\x8b"
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class EPWError(ValueError):
-    """A weather file or climate name is invalid: file, line, field, value, unit and range."""
+    """A weather file or climate name is invalid; the message names file, line, field, value, unit and range."""
 
 
 @dataclass(frozen=True)
 class ClimateInfo:
-    """A bundled climate (see ``envs/data/weather/climates.json``)."""
+    """A bundled climate, as catalogued in ``envs/data/weather/climates.json``."""
 
     name: str
+    """Short name used to select it, e.g. ``"miami"``."""
     city: str
     climate_class: str
+    """One of :data:`CLIMATE_CLASSES`."""
     ashrae_zone: str
+    """ASHRAE 90.1 / 169 climate zone of the station's county (information only)."""
     wmo: str
+    """WMO station number."""
     file: str
+    """File name in ``envs/data/weather`` (gzip-compressed EPW)."""
     source_file: str
+    """Original EPW file name in the source distribution."""
     sha256: str
+    """SHA-256 of the original uncompressed EPW."""
 
 
 def _load_catalogue() -> dict[str, ClimateInfo]:
     data = json.loads((DATA_DIR / "climates.json").read_text(encoding="utf-8"))
-    return {c["name"]: ClimateInfo(**c) for c in data["climates"]}
+    return {entry["name"]: ClimateInfo(**entry) for entry in data["climates"]}
 
 
 CLIMATES: dict[str, ClimateInfo] = _load_catalogue()
 
 
 class WeatherSample(NamedTuple):
-    """Weather at given times, arrays of the shape of the times."""
+    """Weather at given times; float64 arrays of the shape of the times."""
 
-    dry_bulb_c: np.ndarray
-    wet_bulb_c: np.ndarray
-    dew_point_c: np.ndarray
-    rel_humidity_pct: np.ndarray
-    pressure_pa: np.ndarray
+    dry_bulb_c: FloatArray
+    wet_bulb_c: FloatArray
+    dew_point_c: FloatArray
+    rel_humidity_pct: FloatArray
+    pressure_pa: FloatArray
 
 
-def wet_bulb_c(dry_bulb_c: np.ndarray, rel_humidity_pct: np.ndarray) -> np.ndarray:
-    """Wet-bulb temperature (°C), Stull (2011) JAMC 50:2267, doi:10.1175/JAMC-D-11-0143.1.
+def wet_bulb_c(dry_bulb_c: npt.ArrayLike, rel_humidity_pct: npt.ArrayLike) -> FloatArray:
+    """Wet-bulb temperature (°C) from dry bulb (°C) and relative humidity (%), any broadcastable shapes.
 
-    Valid for RH 5–99 % and −20…50 °C at sea-level pressure, error −1…+0.65 K; RH is
-    clipped to 5–99 % first and the result is never above the dry bulb.
+    Stull (2011), "Wet-bulb temperature from relative humidity and air temperature", J. Appl.
+    Meteor. Climatol. 50:2267, doi:10.1175/JAMC-D-11-0143.1: fitted at sea-level pressure for
+    RH 5–99 % and −20…50 °C (except cold and dry air together), error −1…+0.65 K. RH is
+    clipped to 5–99 % before evaluating, and the result is never above the dry bulb.
     """
     t = np.asarray(dry_bulb_c, dtype=np.float64)
     rh = np.clip(np.asarray(rel_humidity_pct, dtype=np.float64), 5.0, 99.0)
@@ -82,193 +115,311 @@ def wet_bulb_c(dry_bulb_c: np.ndarray, rel_humidity_pct: np.ndarray) -> np.ndarr
 
 @dataclass(frozen=True)
 class Weather:
-    """A year of hourly weather (8760 values per field)."""
+    """A year of hourly weather: every array is float64 of shape (8760,), row i at the end of hour i + 1.
+
+    Arrays of a loaded Weather are read-only: bundled climates are cached and shared.
+    """
 
     name: str
+    """Short name of a bundled climate, or the file stem."""
     source: str
+    """Path of the file read."""
     location: str
+    """City, state, country from the LOCATION header."""
     latitude_deg: float
     longitude_deg: float
     elevation_m: float
     timezone_h: float
-    dry_bulb_c: np.ndarray
-    dew_point_c: np.ndarray
-    rel_humidity_pct: np.ndarray
-    pressure_pa: np.ndarray
-    wet_bulb_c: np.ndarray
+    """Standard time offset from UTC (h)."""
+    dry_bulb_c: FloatArray
+    dew_point_c: FloatArray
+    rel_humidity_pct: FloatArray
+    """Relative humidity (%), capped at 100."""
+    pressure_pa: FloatArray
+    """Atmospheric station pressure (Pa)."""
+    wet_bulb_c: FloatArray
+    """Computed with :func:`wet_bulb_c` from dry bulb and relative humidity."""
 
-    def sample(self, t_s: np.ndarray) -> WeatherSample:
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray) and value.shape != (N_HOURS,):
+                raise ValueError(f"Weather.{f.name} has shape {value.shape}, expected ({N_HOURS},)")
+
+    def sample(self, t_s: npt.ArrayLike) -> WeatherSample:
         """Values at times ``t_s`` (s since 1 January 00:00, any shape), linearly interpolated.
 
-        The row of hour h of day d is the value at the end of that hour, ``((d−1)·24 + h)·3600 s``;
-        time wraps around the year, so the last row (31 December, hour 24) is also t = 0.
+        The EPW row of hour h (1..24) of day d is the value at the end of that hour,
+        t = ((d − 1)·24 + h)·3600 s. Time wraps around the year (modulo 8760 h), so the last
+        row (31 December, hour 24) is also the value at t = 0.
         """
-        t_h = np.mod(np.asarray(t_s, dtype=np.float64) / SECONDS_PER_HOUR, HOURS_PER_YEAR)
-        i0 = np.floor(t_h).astype(np.int64)
-        frac = t_h - i0
-        lo = (i0 - 1) % HOURS
-        hi = i0 % HOURS
+        t = np.asarray(t_s, dtype=np.float64)
+        if not np.all(np.isfinite(t)):
+            raise ValueError("Weather.sample: times t_s must be finite (s)")
+        t_h = np.mod(t / SECONDS_PER_HOUR, HOURS_PER_YEAR)
+        whole_h = np.floor(t_h)
+        frac = t_h - whole_h
+        hi = whole_h.astype(np.int64) % N_HOURS  # row at the end of the current hour
+        lo = (hi - 1) % N_HOURS  # row at its start; hour 0 wraps to 31 December hour 24
 
-        def interp(values: np.ndarray) -> np.ndarray:
-            return values[lo] + (values[hi] - values[lo]) * frac
+        def interp(values: FloatArray) -> FloatArray:
+            interpolated: FloatArray = values[lo] + (values[hi] - values[lo]) * frac
+            return interpolated
 
         return WeatherSample(
-            interp(self.dry_bulb_c), interp(self.wet_bulb_c), interp(self.dew_point_c),
-            interp(self.rel_humidity_pct), interp(self.pressure_pa),
+            dry_bulb_c=interp(self.dry_bulb_c),
+            wet_bulb_c=interp(self.wet_bulb_c),
+            dew_point_c=interp(self.dew_point_c),
+            rel_humidity_pct=interp(self.rel_humidity_pct),
+            pressure_pa=interp(self.pressure_pa),
         )
 
 
-_FIELDS: tuple[tuple[str, int, str, float, float, float], ...] = (
-    # name, column, unit, low, high, missing sentinel
-    ("dry_bulb_c", 6, "°C", -70.0, 70.0, 99.9),
-    ("dew_point_c", 7, "°C", -90.0, 70.0, 99.9),
-    ("rel_humidity_pct", 8, "%", 0.0, 110.0, 999.0),
-    ("pressure_pa", 9, "Pa", 31_000.0, 120_000.0, 999_999.0),
+@dataclass(frozen=True)
+class _Field:
+    """An hourly EPW field that is read, with the EPW data dictionary's limits and missing sentinel."""
+
+    name: str
+    column: int
+    """1-based EPW column."""
+    unit: str
+    low: float
+    high: float
+    missing: float
+
+
+_FIELDS = (
+    _Field("dry_bulb_c", 7, "°C", -70.0, 70.0, 99.9),
+    _Field("dew_point_c", 8, "°C", -90.0, 70.0, 99.9),
+    _Field("rel_humidity_pct", 9, "%", 0.0, 110.0, 999.0),
+    _Field("pressure_pa", 10, "Pa", 31_000.0, 120_000.0, 999_999.0),
 )
-MAX_MISSING_SHARE = 0.05
-MAX_MISSING_RUN_H = 24
+_CALENDAR = (("month", 2), ("day", 3), ("hour", 4))
+"""Calendar columns (name, 1-based EPW column)."""
+_MIN_COLUMNS = max(f.column for f in _FIELDS)
+
+
+class _Location(NamedTuple):
+    place: str
+    latitude_deg: float
+    longitude_deg: float
+    timezone_h: float
+    elevation_m: float
 
 
 def _read_lines(path: Path) -> list[str]:
+    """Lines of a plain or gzip-compressed text file, trailing blank lines removed."""
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="latin-1") as fh:
-                return fh.read().splitlines()
-        return path.read_text(encoding="latin-1").splitlines()
+        raw = path.read_bytes()
+        if raw.startswith(_GZIP_MAGIC):
+            raw = gzip.decompress(raw)
     except FileNotFoundError:
         raise EPWError(f"{path}: weather file not found") from None
     except (OSError, EOFError) as err:
         raise EPWError(f"{path}: cannot read weather file: {err}") from None
+    lines = raw.decode("latin-1").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def _parse_location(path: Path, lines: list[str]) -> _Location:
+    """LOCATION,city,state,country,source,WMO,latitude,longitude,timezone,elevation (line 1)."""
+    if not lines or not lines[0].startswith("LOCATION"):
+        raise EPWError(f"{path} line 1: expected the 'LOCATION' header of an EPW file")
+    parts = [p.strip() for p in lines[0].split(",")]
+    if len(parts) < 10:
+        raise EPWError(f"{path} line 1: LOCATION has {len(parts)} fields, expected 10 "
+                       f"(LOCATION,city,state,country,source,WMO,latitude,longitude,timezone,elevation)")
+    numbers = []
+    for label, position, unit, low, high in (
+        ("latitude", 6, "°", -90.0, 90.0), ("longitude", 7, "°", -180.0, 180.0),
+        ("timezone", 8, "h", -12.0, 14.0), ("elevation", 9, "m", -1000.0, 9999.9),
+    ):
+        try:
+            value = float(parts[position])
+        except ValueError:
+            raise EPWError(f"{path} line 1: LOCATION field '{label}' = {parts[position]!r} is not a number "
+                           f"({unit})") from None
+        if not low <= value <= high:
+            raise EPWError(f"{path} line 1: LOCATION field '{label}' = {value} {unit} is outside the allowed range "
+                           f"{low:g}..{high:g} {unit}")
+        numbers.append(value)
+    latitude, longitude, timezone, elevation = numbers
+    return _Location(", ".join(p for p in parts[1:4] if p), latitude, longitude, timezone, elevation)
+
+
+def _check_data_periods(path: Path, lines: list[str]) -> None:
+    """Line 8 is DATA PERIODS with one record per hour (sub-hourly files are not supported)."""
+    line = lines[_HEADER_LINES - 1] if len(lines) >= _HEADER_LINES else ""
+    if not line.startswith("DATA PERIODS"):
+        raise EPWError(f"{path} line {_HEADER_LINES}: expected the 'DATA PERIODS' header (EPW files have "
+                       f"{_HEADER_LINES} header lines)")
+    parts = line.split(",")
+    if len(parts) > 2 and parts[2].strip() not in ("", "1"):
+        raise EPWError(f"{path} line {_HEADER_LINES}: DATA PERIODS field 'records per hour' = {parts[2].strip()!r}, "
+                       f"only hourly files (1) are supported")
+
+
+def _parse_rows(path: Path, rows: list[str]) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Calendar (n, 3: month, day, hour) and field values (n, 4, in :data:`_FIELDS` order) of the data rows."""
+    calendar = np.empty((len(rows), len(_CALENDAR)), dtype=np.int64)
+    values = np.empty((len(rows), len(_FIELDS)))
+    for i, row in enumerate(rows):
+        line = _HEADER_LINES + 1 + i
+        parts = row.split(",")
+        if len(parts) < _MIN_COLUMNS:
+            raise EPWError(f"{path} line {line}: {len(parts)} comma-separated fields, an EPW data row has at least "
+                           f"{_MIN_COLUMNS}")
+        for j, (name, column) in enumerate(_CALENDAR):
+            try:
+                calendar[i, j] = int(parts[column - 1])
+            except ValueError:
+                raise EPWError(f"{path} line {line}: field '{name}' = {parts[column - 1]!r} is not an "
+                               f"integer") from None
+        for j, field in enumerate(_FIELDS):
+            try:
+                values[i, j] = float(parts[field.column - 1])
+            except ValueError:
+                raise EPWError(f"{path} line {line}: field '{field.name}' = {parts[field.column - 1]!r} is not a "
+                               f"number ({field.unit})") from None
+    return calendar, values
+
+
+def _expected_calendar(leap: bool) -> npt.NDArray[np.int64]:
+    """(month, day, hour) of every hourly row of a year from 1 January hour 1."""
+    days_in_month = list(_DAYS_IN_MONTH)
+    days_in_month[1] += int(leap)
+    month = np.repeat(np.arange(1, 13), np.array(days_in_month) * 24)
+    day = np.concatenate([np.repeat(np.arange(1, n + 1), 24) for n in days_in_month])
+    hour = np.tile(np.arange(1, 25), sum(days_in_month))
+    return np.stack([month, day, hour], axis=1)
+
+
+def _check_calendar(path: Path, calendar: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Rows must run 1 January hour 1 to 31 December hour 24; returns the rows to keep (29 February dropped)."""
+    n = len(calendar)
+    if n not in (N_HOURS, N_HOURS + 24):
+        raise EPWError(f"{path} line {_HEADER_LINES + n}: the file ends after {n} hourly data rows, expected "
+                       f"{N_HOURS} (or {N_HOURS + 24} in a leap year)")
+    expected = _expected_calendar(leap=n > N_HOURS)
+    wrong = calendar != expected
+    if wrong.any():
+        i = int(np.argmax(wrong.any(axis=1)))
+        j = int(np.argmax(wrong[i]))
+        month, day, hour = expected[i]
+        raise EPWError(f"{path} line {_HEADER_LINES + 1 + i}: field '{_CALENDAR[j][0]}' = {calendar[i, j]}, "
+                       f"expected {expected[i, j]} (month {month}, day {day}, hour {hour}: rows run from 1 January "
+                       f"hour 1 to 31 December hour 24, hours 1..24 in order)")
+    keep: npt.NDArray[np.bool_] = ~((expected[:, 0] == 2) & (expected[:, 1] == 29))
+    if not keep.all():
+        logger.info("%s: leap-year file, 29 February dropped to keep %d hourly rows", path, N_HOURS)
+    return keep
+
+
+def _missing_runs(missing: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Start indices and lengths of the runs of consecutive missing hours."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], missing.astype(np.int8), [0]))))
+    starts, ends = edges[0::2], edges[1::2]
+    return starts, ends - starts
+
+
+def _clean_field(path: Path, field: _Field, series: FloatArray, line_no: npt.NDArray[np.int64]) -> FloatArray:
+    """Checks a field's range and repairs isolated missing values by linear interpolation in time."""
+    missing = np.isclose(series, field.missing)
+    out_of_range = ~missing & ((series < field.low) | (series > field.high))
+    if out_of_range.any():
+        i = int(np.argmax(out_of_range))
+        raise EPWError(f"{path} line {line_no[i]}: field '{field.name}' = {float(series[i])} {field.unit} is outside "
+                       f"the allowed range {field.low:g}..{field.high:g} {field.unit}")
+    if not missing.any():
+        return series
+    share = float(missing.mean())
+    if share > MAX_MISSING_SHARE:
+        raise EPWError(f"{path} line {line_no[int(np.argmax(missing))]}: field '{field.name}' is missing "
+                       f"({field.missing:g} {field.unit}) in {share:.1%} of hours (the first at this line), at "
+                       f"most {MAX_MISSING_SHARE:.0%} can be repaired")
+    starts, lengths = _missing_runs(missing)
+    longest = int(np.argmax(lengths))
+    if lengths[longest] > MAX_MISSING_RUN_H:
+        raise EPWError(f"{path} line {line_no[starts[longest]]}: field '{field.name}' is missing "
+                       f"({field.missing:g} {field.unit}) for {lengths[longest]} consecutive hours, at most "
+                       f"{MAX_MISSING_RUN_H} can be repaired")
+    logger.warning("%s: %d missing hourly values of '%s' repaired by linear interpolation",
+                   path, int(missing.sum()), field.name)
+    hours = np.arange(len(series), dtype=np.float64)
+    repaired: FloatArray = np.interp(hours, hours[~missing], series[~missing], period=len(series))
+    return repaired
+
+
+def _readonly(values: FloatArray) -> FloatArray:
+    values.flags.writeable = False
+    return values
 
 
 def load_epw(path: str | os.PathLike[str], name: str | None = None) -> Weather:
-    """Read an EPW file (plain or ``.gz``) into a validated :class:`Weather`.
+    """Read and validate an hourly EPW file, plain or gzip-compressed (any file name).
 
-    Leap-year files (8784 rows) drop 29 February. Missing values (EPW sentinels) are
-    repaired by linear interpolation when isolated; a field with more than 5 % missing or
-    a gap longer than 24 hours is refused.
+    The result always has 8760 hourly rows: a leap-year file (8784 rows) drops 29 February.
+    Missing values (the EPW sentinels 99.9 °C, 999 %, 999999 Pa) are repaired by linear
+    interpolation in time; a field with more than 5 % of its hours missing, or a gap longer
+    than 24 hours, is refused. Raises :class:`EPWError` naming file, line, field, value,
+    unit and allowed range. ``name`` defaults to the file stem.
     """
     p = Path(path)
     lines = _read_lines(p)
-    if not lines or not lines[0].startswith("LOCATION"):
-        raise EPWError(f"{p} line 1: expected the 'LOCATION' header of an EPW file")
-    loc = lines[0].split(",")
-    if len(loc) < 10:
-        raise EPWError(f"{p} line 1: LOCATION needs 10 fields (city, state, country, source, WMO, lat, lon, tz, "
-                       f"elevation), found {len(loc)}")
-    geo = []
-    for label, position, lowest, highest in (("latitude", 6, -90, 90), ("longitude", 7, -180, 180),
-                                             ("timezone", 8, -12, 14), ("elevation", 9, -1000, 9000)):
-        try:
-            v = float(loc[position])
-        except ValueError:
-            raise EPWError(f"{p} line 1: LOCATION field '{label}' = {loc[position]!r} is not a number") from None
-        if not lowest <= v <= highest:
-            raise EPWError(f"{p} line 1: LOCATION field '{label}' = {v} is outside {lowest}..{highest}")
-        geo.append(v)
-    header = 8
-    if len(lines) > header - 1 and not lines[header - 1].startswith("DATA PERIODS"):
-        raise EPWError(f"{p} line {header}: expected the 'DATA PERIODS' header")
-    rows = [ln for ln in lines[header:] if ln.strip()]
-    if len(rows) not in (HOURS, HOURS + 24):
-        raise EPWError(f"{p}: expected {HOURS} hourly rows (or {HOURS + 24} in a leap year), found {len(rows)}")
-    values = np.empty((len(rows), len(_FIELDS)))
-    months = np.empty(len(rows), dtype=np.int64)
-    days = np.empty(len(rows), dtype=np.int64)
-    for i, row in enumerate(rows):
-        line = header + 1 + i
-        parts = row.split(",")
-        if len(parts) < 10:
-            raise EPWError(f"{p} line {line}: {len(parts)} fields, an EPW data row has at least 10")
-        try:
-            months[i], days[i], hour = int(parts[1]), int(parts[2]), int(parts[3])
-        except ValueError:
-            raise EPWError(f"{p} line {line}: month/day/hour {parts[1:4]} are not integers") from None
-        expected_hour = i % 24 + 1
-        if hour != expected_hour:
-            raise EPWError(f"{p} line {line}: field 'hour' = {hour}, expected {expected_hour} (hours 1..24 in order)")
-        for j, (field, col, unit, _, _, _) in enumerate(_FIELDS):
-            try:
-                values[i, j] = float(parts[col])
-            except ValueError:
-                raise EPWError(f"{p} line {line}: field '{field}' = {parts[col]!r} is not a number ({unit})") from None
-    if len(rows) == HOURS + 24:
-        keep = ~((months == 2) & (days == 29))
-        values, months, days = values[keep], months[keep], days[keep]
-        if len(values) != HOURS:
-            raise EPWError(f"{p}: {HOURS + 24} rows but no 29 February to drop")
-    cols: dict[str, np.ndarray] = {}
-    for j, (field, _, unit, low, high, missing) in enumerate(_FIELDS):
-        series = values[:, j]
-        is_missing = np.isclose(series, missing)
-        _check_missing(p, field, is_missing, header)
-        bad = ~is_missing & ((series < low) | (series > high))
-        if bad.any():
-            first = int(np.argmax(bad))
-            raise EPWError(f"{p} line {_line_of(first, len(rows), months, header)}: field '{field}' = "
-                           f"{series[first]:g} "
-                           f"{unit} is outside the allowed range {low:g}..{high:g} {unit}")
-        if is_missing.any():
-            hours = np.arange(HOURS)
-            series = np.interp(hours, hours[~is_missing], series[~is_missing])
-        cols[field] = series
-    above = cols["dew_point_c"] > cols["dry_bulb_c"] + 0.5
+    location = _parse_location(p, lines)
+    _check_data_periods(p, lines)
+    calendar, values = _parse_rows(p, lines[_HEADER_LINES:])
+    keep = _check_calendar(p, calendar)
+    line_no = (_HEADER_LINES + 1 + np.arange(len(calendar)))[keep]
+    columns = {f.name: _clean_field(p, f, values[keep, j], line_no) for j, f in enumerate(_FIELDS)}
+    dry_bulb, dew_point = columns["dry_bulb_c"], columns["dew_point_c"]
+    above = dew_point > dry_bulb + DEW_POINT_EXCESS_MAX_K
     if above.any():
         i = int(np.argmax(above))
-        raise EPWError(f"{p} line {_line_of(i, len(rows), months, header)}: field 'dew_point_c' = "
-                       f"{cols['dew_point_c'][i]:g} °C is above dry bulb {cols['dry_bulb_c'][i]:g} °C")
-    rh = np.minimum(cols["rel_humidity_pct"], 100.0)
-    stem = p.name.removesuffix(".gz").removesuffix(".epw")
+        raise EPWError(f"{p} line {line_no[i]}: field 'dew_point_c' = {float(dew_point[i])} °C is above the dry "
+                       f"bulb {float(dry_bulb[i])} °C by more than the allowed {DEW_POINT_EXCESS_MAX_K} K")
+    rel_humidity = np.minimum(columns["rel_humidity_pct"], 100.0)
+    logger.debug("%s: loaded %s, %d hourly rows", p, location.place, N_HOURS)
     return Weather(
-        name=name or stem,
+        name=name or p.name.removesuffix(".gz").removesuffix(".epw"),
         source=str(p),
-        location=", ".join(s.strip() for s in loc[1:4] if s.strip()),
-        latitude_deg=geo[0], longitude_deg=geo[1], timezone_h=geo[2], elevation_m=geo[3],
-        dry_bulb_c=cols["dry_bulb_c"], dew_point_c=cols["dew_point_c"], rel_humidity_pct=rh,
-        pressure_pa=cols["pressure_pa"], wet_bulb_c=wet_bulb_c(cols["dry_bulb_c"], rh),
+        location=location.place,
+        latitude_deg=location.latitude_deg,
+        longitude_deg=location.longitude_deg,
+        elevation_m=location.elevation_m,
+        timezone_h=location.timezone_h,
+        dry_bulb_c=_readonly(dry_bulb),
+        dew_point_c=_readonly(dew_point),
+        rel_humidity_pct=_readonly(rel_humidity),
+        pressure_pa=_readonly(columns["pressure_pa"]),
+        wet_bulb_c=_readonly(wet_bulb_c(dry_bulb, rel_humidity)),
     )
 
 
-def _line_of(i: int, n_rows: int, months: np.ndarray, header: int) -> int:
-    """File line of kept row ``i``: rows after a dropped 29 February sit 24 lines further."""
-    shift = 24 if n_rows > HOURS and months[i] > 2 else 0
-    return header + 1 + i + shift
-
-
-def _check_missing(path: Path, field: str, missing: np.ndarray, header: int) -> None:
-    share = float(missing.mean())
-    if share > MAX_MISSING_SHARE:
-        raise EPWError(f"{path}: field '{field}' is missing in {share:.1%} of hours (at most "
-                       f"{MAX_MISSING_SHARE:.0%} can be repaired)")
-    if missing.any():
-        padded = np.concatenate(([0], missing.astype(np.int8), [0]))
-        edges = np.flatnonzero(np.diff(padded))
-        starts, ends = edges[0::2], edges[1::2]
-        longest = int(np.argmax(ends - starts))
-        if ends[longest] - starts[longest] > MAX_MISSING_RUN_H:
-            raise EPWError(f"{path} line {header + 1 + int(starts[longest])}: field '{field}' is missing for "
-                           f"{int(ends[longest] - starts[longest])} consecutive hours (at most "
-                           f"{MAX_MISSING_RUN_H} can be repaired)")
-
-
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=len(CLIMATES))
 def _bundled(name: str) -> Weather:
     return load_epw(DATA_DIR / CLIMATES[name].file, name=name)
 
 
 def load_climate(name_or_path: str | os.PathLike[str]) -> Weather:
-    """A bundled climate by short name (see :data:`CLIMATES`) or any EPW file by path."""
-    text = str(name_or_path)
+    """A bundled climate by short name (:data:`CLIMATES`; cached) or any EPW file by path.
+
+    A string that is neither a bundled name nor a path ending in ``.epw``/``.gz`` nor an
+    existing file raises :class:`EPWError` listing the bundled names.
+    """
+    text = os.fspath(name_or_path)
     if text in CLIMATES:
         return _bundled(text)
     path = Path(text)
     if path.suffix.lower() in (".epw", ".gz") or path.exists():
         return load_epw(path)
-    raise EPWError(f"unknown climate {text!r}: not a bundled climate ({', '.join(sorted(CLIMATES))}) "
+    raise EPWError(f"unknown climate {text!r}: neither a bundled climate ({', '.join(sorted(CLIMATES))}) "
                    f"nor an EPW file path")
 
 
 __all__ = [
-    "CLIMATES", "CLIMATE_CLASSES", "ClimateInfo", "EPWError", "Weather", "WeatherSample",
+    "CLIMATES", "CLIMATE_CLASSES", "DATA_DIR", "ClimateInfo", "EPWError", "Weather", "WeatherSample",
     "load_climate", "load_epw", "wet_bulb_c",
 ]
