@@ -11,8 +11,9 @@ import numpy as np
 from envs.config import FacilityConfig, load_facility
 from envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS, SETPOINT_NAMES, SETPOINTS
 from envs.facility import build_params, points_array
+from envs.load import load_table
 from envs.physics.plant import PlantState, step
-from envs.simulation import ExoSeries, exogenous_series, start
+from envs.simulation import ExoSeries, draw_episodes, start
 from envs.units import SECONDS_PER_DAY
 from envs.weather import Weather, load_climate
 
@@ -50,21 +51,6 @@ def reward_terms(
     excess = np.maximum(zone_inlet_c - INLET_LIMIT_C, 0.0) * zone_mask
     thermal = -(thermal_linear * excess + thermal_quadratic * excess**2).sum(axis=1)
     return energy, thermal
-
-
-def draw_episode(
-    rng: np.random.Generator, cfg: FacilityConfig, weathers: Sequence[Weather], start_day: float | None,
-    n_steps: int, dt_s: float, load_scale: float, n_zones: int | None = None,
-) -> tuple[Weather, float, ExoSeries]:
-    """Climate, start day and exogenous series of a new episode, drawn from ``rng`` in a fixed order.
-
-    The single and the vector env both call this, so a sub-env seeded like a single env
-    draws the same episode.
-    """
-    weather = weathers[int(rng.integers(len(weathers)))]
-    day = float(rng.integers(0, 365)) if start_day is None else start_day
-    exo = exogenous_series(cfg, weather, day * SECONDS_PER_DAY, dt_s, n_steps + 1, rng, n_zones, load_scale)
-    return weather, day, exo
 
 
 class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -149,6 +135,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self.thermal_quadratic = thermal_quadratic
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
         self.params = build_params([self.cfg])
+        self._load_table = load_table([[z.load for z in self.cfg.zones]], len(self.cfg.zones))
         self.it_design_kw = np.array([self.cfg.it_design_kw])
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(SETPOINTS),), dtype=np.float32)
         self.observation_space = gym.spaces.Box(POINT_LOW, POINT_HIGH, dtype=np.float32)
@@ -168,9 +155,11 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw climate and start day from ``self.np_random``, warm up, return the first points."""
         super().reset(seed=seed)
-        self.weather, day, self._exo = draw_episode(
-            self.np_random, self.cfg, self.weathers, self.start_day, self.n_steps, self.dt_s, self.load_scale
+        weathers, days, batch = draw_episodes(
+            [self.np_random], [self.cfg], [self.weathers], [self.start_day], self.n_steps + 1, self.dt_s,
+            np.array([self.load_scale]), self._load_table,
         )
+        self.weather, day, self._exo = weathers[0], float(days[0]), batch.row(0)
         self._state, first = start(
             self.params, self._exo.at(0), self._exo.rh_pct[0:1], self._exo.time_s[0:1], self.dt_s, self.it_design_kw
         )

@@ -9,8 +9,11 @@ year; day 0 is taken as a Monday (TMY years mix calendar years, so weekdays are 
 from __future__ import annotations
 
 import csv
+import functools
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,42 +51,109 @@ class LoadProfile(BaseModel):
                                                        "'<name>_kw' (divided by the zone's design IT power).")
 
 
-def synthetic_utilization(
-    profile: LoadProfile, start_s: float, dt_s: float, n_steps: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Utilization (n_steps,) from a synthetic profile, clipped to 0..1.
+class LoadTable(NamedTuple):
+    """Synthetic-profile parameters of N facilities' zones as (N, Z) arrays (padding zones: zeros).
 
-    ``u = mean·(1 + A_d·cos(2π(h − h_peak)/24))·(1 − drop·weekend)·(1 + trend·years) + noise``
-    with AR(1) noise of correlation time ``noise_tau_h`` drawn from ``rng``.
+    ``synthetic`` is 1 where the zone follows a synthetic profile, 0 for traces and padding.
     """
-    t = start_s + dt_s * np.arange(n_steps)
-    hour = (t % SECONDS_PER_DAY) / SECONDS_PER_HOUR
-    weekday = (t // SECONDS_PER_DAY).astype(np.int64) % 7
-    shape = 1.0 + profile.diurnal_amplitude * np.cos(2.0 * math.pi * (hour - profile.peak_hour) / 24.0)
-    shape *= 1.0 - profile.weekend_drop * (weekday >= 5)
-    shape *= 1.0 + profile.trend_per_year * (t - start_s) / SECONDS_PER_YEAR
-    u = profile.utilization_mean * shape
-    if profile.noise_std > 0.0:
-        u = u + ar1_noise(n_steps, profile.noise_std, profile.noise_tau_h * SECONDS_PER_HOUR, dt_s, rng)
-    return np.clip(u, 0.0, 1.0)
+
+    synthetic: np.ndarray
+    mean: np.ndarray
+    diurnal_amplitude: np.ndarray
+    peak_hour: np.ndarray
+    weekend_drop: np.ndarray
+    trend_per_year: np.ndarray
+    noise_std: np.ndarray
+    noise_tau_s: np.ndarray
+
+    def take(self, idx: np.ndarray) -> LoadTable:
+        """Rows ``idx``."""
+        return LoadTable(*(a[idx] for a in self))
 
 
-def ar1_noise(n: int, std: float, tau_s: float, dt_s: float, rng: np.random.Generator) -> np.ndarray:
-    """Stationary AR(1) series with standard deviation ``std`` and correlation time ``tau_s``."""
-    phi = math.exp(-dt_s / tau_s)
-    shocks = rng.standard_normal(n) * std * math.sqrt(1.0 - phi * phi)
-    return _ar1_filter(phi, rng.standard_normal() * std, shocks)
+def load_table(zone_profiles: Sequence[Sequence[LoadProfile]], n_zones: int) -> LoadTable:
+    """Stack the zones' profiles of N facilities, padded to ``n_zones``."""
+    n = len(zone_profiles)
+    arrays = {name: np.zeros((n, n_zones)) for name in LoadTable._fields}
+    arrays["noise_tau_s"][:] = SECONDS_PER_HOUR
+    for i, profiles in enumerate(zone_profiles):
+        for j, prof in enumerate(profiles):
+            arrays["synthetic"][i, j] = 1.0 if prof.trace_csv is None else 0.0
+            arrays["mean"][i, j] = prof.utilization_mean
+            arrays["diurnal_amplitude"][i, j] = prof.diurnal_amplitude
+            arrays["peak_hour"][i, j] = prof.peak_hour
+            arrays["weekend_drop"][i, j] = prof.weekend_drop
+            arrays["trend_per_year"][i, j] = prof.trend_per_year
+            arrays["noise_std"][i, j] = prof.noise_std
+            arrays["noise_tau_s"][i, j] = prof.noise_tau_h * SECONDS_PER_HOUR
+    return LoadTable(**arrays)
+
+
+def draw_noise(table: LoadTable, row: int, n_steps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Standard-normal draws for one facility's noisy synthetic zones, in zone order.
+
+    For each zone with noise: ``n_steps`` shocks, then the initial state. Returns shocks
+    (Z, n_steps) and initial values (Z,), zeros where a zone has no noise. The draw order
+    is fixed so that single and vector envs seeded alike draw the same episode.
+    """
+    z = table.mean.shape[1]
+    shocks = np.zeros((z, n_steps))
+    x0 = np.zeros(z)
+    for j in range(z):
+        if table.synthetic[row, j] > 0.0 and table.noise_std[row, j] > 0.0:
+            shocks[j] = rng.standard_normal(n_steps)
+            x0[j] = rng.standard_normal()
+    return shocks, x0
 
 
 @jit
-def _ar1_filter(phi: float, x0: float, shocks: np.ndarray) -> np.ndarray:
-    """``x[i] = phi·x[i−1] + shocks[i]`` from ``x[−1] = x0`` (compiled: a Python loop is slow)."""
-    out = np.empty(shocks.shape[0])
-    x = x0
-    for i in range(shocks.shape[0]):
-        x = phi * x + shocks[i]
-        out[i] = x
+def synthetic_utilization_batch(
+    start_s: np.ndarray, dt_s: float, n_steps: int, mean: np.ndarray, diurnal_amplitude: np.ndarray,
+    peak_hour: np.ndarray, weekend_drop: np.ndarray, trend_per_year: np.ndarray, noise_std: np.ndarray,
+    noise_tau_s: np.ndarray, shocks: np.ndarray, x0: np.ndarray,
+) -> np.ndarray:
+    """Utilization (N, n_steps, Z) of synthetic profiles, clipped to 0..1.
+
+    ``u = mean·(1 + A_d·cos(2π(h − h_peak)/24))·(1 − drop·weekend)·(1 + trend·years) + noise``,
+    the noise an AR(1) series of standard deviation ``noise_std`` and correlation time
+    ``noise_tau_s`` driven by standard-normal ``shocks`` (N, Z, n_steps) from ``x0`` (N, Z).
+    Day 0 is a Monday. Parameters are (N, Z) arrays; ``start_s`` is (N,).
+    """
+    n, z = mean.shape
+    out = np.empty((n, n_steps, z))
+    for i in range(n):
+        for j in range(z):
+            phi = np.exp(-dt_s / noise_tau_s[i, j])
+            shock_scale = noise_std[i, j] * np.sqrt(1.0 - phi * phi)
+            x = x0[i, j] * noise_std[i, j]
+            for k in range(n_steps):
+                t = start_s[i] + dt_s * k
+                hour = (t % SECONDS_PER_DAY) / SECONDS_PER_HOUR
+                weekend = 1.0 if (np.floor(t / SECONDS_PER_DAY) % 7) >= 5 else 0.0
+                shape = 1.0 + diurnal_amplitude[i, j] * np.cos(2.0 * np.pi * (hour - peak_hour[i, j]) / 24.0)
+                shape *= 1.0 - weekend_drop[i, j] * weekend
+                shape *= 1.0 + trend_per_year[i, j] * (dt_s * k) / SECONDS_PER_YEAR
+                x = phi * x + shocks[i, j, k] * shock_scale
+                u = mean[i, j] * shape + x
+                out[i, k, j] = min(max(u, 0.0), 1.0)
     return out
+
+
+def synthetic_utilization(
+    profile: LoadProfile, start_s: float, dt_s: float, n_steps: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Utilization (n_steps,) of one synthetic profile (see :func:`synthetic_utilization_batch`)."""
+    table = load_table([[profile.model_copy(update={"trace_csv": None})]], 1)
+    shocks, x0 = draw_noise(table, 0, n_steps, rng)
+    return synthetic_utilization_batch(
+        np.array([start_s]), dt_s, n_steps, *table[1:], shocks[None], x0[None]
+    )[0, :, 0]
+
+
+@functools.lru_cache(maxsize=64)
+def load_trace(path: str) -> LoadTrace:
+    """A trace read once per path (traces are immutable inputs)."""
+    return LoadTrace(path)
 
 
 class LoadTrace:

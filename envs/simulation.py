@@ -6,7 +6,7 @@ the same batched :func:`envs.physics.plant.step` as the gymnasium envs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +16,7 @@ import numpy as np
 from envs.config import FacilityConfig
 from envs.contract import POINT_NAMES, SETPOINT_NAMES
 from envs.facility import build_params, initial_state, points_array
-from envs.load import LoadTrace, synthetic_utilization
+from envs.load import LoadTable, draw_noise, load_table, load_trace, synthetic_utilization_batch
 from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
 from envs.units import SECONDS_PER_DAY
 from envs.weather import Weather
@@ -50,32 +50,73 @@ class ExoSeries:
         return Exogenous(self.drybulb_c[k : k + 1], self.wetbulb_c[k : k + 1], self.utilization[k : k + 1])
 
 
-def utilization_series(
-    cfg: FacilityConfig, start_s: float, dt_s: float, n_steps: int, rng: np.random.Generator,
-    n_zones: int | None = None, load_scale: float = 1.0,
-) -> np.ndarray:
-    """Utilization (n_steps, Z) of every zone, zero in padding zones; ``load_scale`` multiplies it."""
-    z = len(cfg.zones) if n_zones is None else n_zones
-    util = np.zeros((n_steps, z))
-    for j, zone in enumerate(cfg.zones):
-        prof = zone.load
-        if prof.trace_csv is not None:
-            column = prof.trace_column or ""
-            util[:, j] = LoadTrace(prof.trace_csv).utilization(column, zone.it_design_kw, start_s, dt_s, n_steps)
-        else:
-            util[:, j] = synthetic_utilization(prof, start_s, dt_s, n_steps, rng)
-    return np.clip(util * load_scale, 0.0, 1.0)
+@dataclass(frozen=True)
+class ExoBatch:
+    """Exogenous inputs of n facilities over an episode: weather (n, T) and utilization (n, T, Z)."""
+
+    time_s: np.ndarray
+    drybulb_c: np.ndarray
+    wetbulb_c: np.ndarray
+    rh_pct: np.ndarray
+    utilization: np.ndarray
+
+    def row(self, i: int) -> ExoSeries:
+        """Facility ``i`` as an :class:`ExoSeries`."""
+        return ExoSeries(self.time_s[i], self.drybulb_c[i], self.wetbulb_c[i], self.rh_pct[i], self.utilization[i])
 
 
-def exogenous_series(
-    cfg: FacilityConfig, weather: Weather, start_s: float, dt_s: float, n_steps: int, rng: np.random.Generator,
-    n_zones: int | None = None, load_scale: float = 1.0,
-) -> ExoSeries:
-    """Weather interpolated to the step and zone utilization, for ``n_steps`` from ``start_s``."""
-    t = start_s + dt_s * np.arange(n_steps)
-    w = weather.sample(t)
-    util = utilization_series(cfg, start_s, dt_s, n_steps, rng, n_zones, load_scale)
-    return ExoSeries(t, w.dry_bulb_c, w.wet_bulb_c, w.rel_humidity_pct, util)
+def exogenous_batch(
+    cfgs: Sequence[FacilityConfig], weathers: Sequence[Weather], start_s: np.ndarray, dt_s: float, n_steps: int,
+    table: LoadTable, shocks: np.ndarray, x0: np.ndarray, load_scale: np.ndarray,
+) -> ExoBatch:
+    """Weather interpolated to the step and zone utilization of n facilities, ``n_steps`` from ``start_s``.
+
+    ``shocks`` (n, Z, n_steps) and ``x0`` (n, Z) are the standard-normal draws of
+    :func:`envs.load.draw_noise`; ``load_scale`` (n,) multiplies utilization.
+    """
+    t = start_s[:, None] + dt_s * np.arange(n_steps)[None, :]
+    drybulb, wetbulb, rh = np.empty_like(t), np.empty_like(t), np.empty_like(t)
+    by_weather: dict[int, list[int]] = {}
+    for i, w in enumerate(weathers):
+        by_weather.setdefault(id(w), []).append(i)
+    for rows in by_weather.values():
+        sample = weathers[rows[0]].sample(t[rows])
+        drybulb[rows], wetbulb[rows], rh[rows] = sample.dry_bulb_c, sample.wet_bulb_c, sample.rel_humidity_pct
+    util = synthetic_utilization_batch(start_s, dt_s, n_steps, *table[1:], shocks, x0)
+    util *= table.synthetic[:, None, :]
+    for i, cfg in enumerate(cfgs):
+        for j, zone in enumerate(cfg.zones):
+            if zone.load.trace_csv is not None:
+                trace = load_trace(zone.load.trace_csv)
+                util[i, :, j] = trace.utilization(zone.load.trace_column or "", zone.it_design_kw, float(start_s[i]),
+                                                  dt_s, n_steps)
+    return ExoBatch(t, drybulb, wetbulb, rh, np.clip(util * load_scale[:, None, None], 0.0, 1.0))
+
+
+def draw_episodes(
+    rngs: Sequence[np.random.Generator], cfgs: Sequence[FacilityConfig], weather_pools: Sequence[Sequence[Weather]],
+    start_days: Sequence[float | None], n_steps: int, dt_s: float, load_scale: np.ndarray, table: LoadTable,
+) -> tuple[list[Weather], np.ndarray, ExoBatch]:
+    """New episodes for n facilities: climate, start day and load noise from each one's generator.
+
+    Each facility draws, in this order, its climate from its pool, its start day (unless
+    fixed) and its load noise; the single and the vector env both call this, so a sub-env
+    seeded like a single env draws the same episode. The rest is computed in one batch.
+    """
+    n = len(cfgs)
+    z = table.mean.shape[1]
+    weathers: list[Weather] = []
+    days = np.empty(n)
+    shocks = np.empty((n, z, n_steps))
+    x0 = np.empty((n, z))
+    for i, rng in enumerate(rngs):
+        pool = weather_pools[i]
+        weathers.append(pool[int(rng.integers(len(pool)))])
+        fixed = start_days[i]
+        days[i] = float(rng.integers(0, 365)) if fixed is None else fixed
+        shocks[i], x0[i] = draw_noise(table, i, n_steps, rng)
+    exo = exogenous_batch(cfgs, weathers, days * SECONDS_PER_DAY, dt_s, n_steps, table, shocks, x0, load_scale)
+    return weathers, days, exo
 
 
 @dataclass
@@ -150,7 +191,10 @@ def simulate(
     rng = np.random.default_rng(seed)
     n_steps = round(days * SECONDS_PER_DAY / dt_s)
     start_s = start_day * SECONDS_PER_DAY
-    exo = exogenous_series(cfg, weather, start_s, dt_s, n_steps + 1, rng)
+    table = load_table([[z.load for z in cfg.zones]], len(cfg.zones))
+    shocks, x0 = draw_noise(table, 0, n_steps + 1, rng)
+    exo = exogenous_batch([cfg], [weather], np.array([start_s]), dt_s, n_steps + 1, table, shocks[None], x0[None],
+                          np.array([load_scale])).row(0)
     params = build_params([cfg])
     it_design = np.array([cfg.it_design_kw])
     state, first = start(params, exo.at(0), exo.rh_pct[0:1], exo.time_s[0:1], dt_s, it_design)

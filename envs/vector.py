@@ -18,10 +18,11 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from envs.config import FacilityConfig, load_facility
 from envs.contract import POINTS, SETPOINTS
-from envs.env import POINT_HIGH, POINT_LOW, action_to_setpoints, draw_episode, reward_terms
+from envs.env import POINT_HIGH, POINT_LOW, action_to_setpoints, reward_terms
 from envs.facility import build_params, points_array
+from envs.load import load_table
 from envs.physics.plant import Exogenous, PlantParams, PlantState, step
-from envs.simulation import start
+from envs.simulation import draw_episodes, start
 from envs.units import SECONDS_PER_DAY
 from envs.weather import Weather, load_climate
 
@@ -96,7 +97,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         for d in self.start_days:
             if d is not None and not 0.0 <= d < 365.0:
                 raise ValueError(f"start_day = {d} must be in 0..365")
-        self.load_scales = [float(x) for x in _per_env(load_scale, n, "load_scale")]
+        self.load_scales = np.array([float(x) for x in _per_env(load_scale, n, "load_scale")])
         self.episode_days = episode_days
         self.dt_s = dt_s
         self.thermal_linear = thermal_linear
@@ -104,6 +105,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
         self.n_zones = max(len(c.zones) for c in self.cfgs)
         self.params = build_params(self.cfgs, self.n_zones)
+        self._load_table = load_table([[z.load for z in c.zones] for c in self.cfgs], self.n_zones)
         self.it_design_kw = np.array([c.it_design_kw for c in self.cfgs])
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(SETPOINTS),), dtype=np.float32)
         self.single_observation_space = gym.spaces.Box(POINT_LOW, POINT_HIGH, dtype=np.float32)
@@ -111,11 +113,13 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, n)
         self.rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(n)]
         t = self.n_steps + 1
-        self._time = np.zeros((n, t))
-        self._drybulb = np.zeros((n, t))
-        self._wetbulb = np.zeros((n, t))
-        self._rh = np.zeros((n, t))
-        self._util = np.zeros((n, t, self.n_zones))
+        # Time-major, so that when every sub-env is at the same step (the usual case) a step's
+        # inputs are contiguous rows, taken without a copy.
+        self._time = np.zeros((t, n))
+        self._drybulb = np.zeros((t, n))
+        self._wetbulb = np.zeros((t, n))
+        self._rh = np.zeros((t, n))
+        self._util = np.zeros((t, n, self.n_zones))
         self._k = np.zeros(n, dtype=np.int64)
         self._state: PlantState | None = None
         self._points = np.zeros((n, len(POINTS)))
@@ -147,18 +151,20 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
 
     def _reset_indices(self, idx: np.ndarray) -> None:
         """Draw new episodes for sub-envs ``idx`` and warm them up in one batched call."""
-        for i in idx:
-            weather, day, exo = draw_episode(
-                self.rngs[i], self.cfgs[i], self.weathers[i], self.start_days[i], self.n_steps, self.dt_s,
-                self.load_scales[i], self.n_zones,
-            )
-            self.climate_names[i] = weather.name
-            self.episode_start_days[i] = day
-            self._time[i], self._drybulb[i], self._wetbulb[i], self._rh[i] = (
-                exo.time_s, exo.drybulb_c, exo.wetbulb_c, exo.rh_pct)
-            self._util[i] = exo.utilization
-        exo0 = Exogenous(self._drybulb[idx, 0], self._wetbulb[idx, 0], self._util[idx, 0])
-        state, points = start(take_params(self.params, idx), exo0, self._rh[idx, 0], self._time[idx, 0], self.dt_s,
+        weathers, days, exo = draw_episodes(
+            [self.rngs[i] for i in idx], [self.cfgs[i] for i in idx], [self.weathers[i] for i in idx],
+            [self.start_days[i] for i in idx], self.n_steps + 1, self.dt_s, self.load_scales[idx],
+            self._load_table.take(idx),
+        )
+        for i, w in zip(idx, weathers, strict=True):
+            self.climate_names[i] = w.name
+        self.episode_start_days[idx] = days
+        self._time[:, idx], self._drybulb[:, idx], self._wetbulb[:, idx], self._rh[:, idx] = (
+            exo.time_s.T, exo.drybulb_c.T, exo.wetbulb_c.T, exo.rh_pct.T)
+        self._util[:, idx] = exo.utilization.transpose(1, 0, 2)
+        exo0 = Exogenous(exo.drybulb_c[:, 0].copy(), exo.wetbulb_c[:, 0].copy(), exo.utilization[:, 0].copy())
+        state, points = start(take_params(self.params, idx), exo0, exo.rh_pct[:, 0].copy(), exo.time_s[:, 0].copy(),
+                              self.dt_s,
                               self.it_design_kw[idx])
         if self._state is None or len(idx) == self.num_envs:
             self._state = state
@@ -182,20 +188,26 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             self._reset_indices(np.flatnonzero(resetting))
         command = action_to_setpoints(np.asarray(actions).reshape(n, -1))
         k = self._k + 1
-        rows = np.arange(n)
-        exo = Exogenous(self._drybulb[rows, k], self._wetbulb[rows, k], self._util[rows, k])
+        if k.min() == k.max():
+            at = int(k[0])
+            exo = Exogenous(self._drybulb[at], self._wetbulb[at], self._util[at])
+            rh, time_s = self._rh[at], self._time[at]
+        else:
+            rows = np.arange(n)
+            exo = Exogenous(self._drybulb[k, rows], self._wetbulb[k, rows], self._util[k, rows])
+            rh, time_s = self._rh[k, rows], self._time[k, rows]
         new_state, out = step(self._state, command, exo, self.params, self.dt_s)
-        points = points_array(out, exo, self._rh[rows, k], self._time[rows, k], self.it_design_kw)
+        points = points_array(out, exo, rh, time_s, self.it_design_kw)
         energy, thermal = reward_terms(out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
                                        self.thermal_linear, self.thermal_quadratic)
         keep = ~resetting
         if resetting.any():
             for full, part in zip(self._state, new_state, strict=True):
                 full[keep] = part[keep]
+            self._points[keep] = points[keep]
+            self._k[keep] = k[keep]
         else:
-            self._state = new_state
-        self._points[keep] = points[keep]
-        self._k[keep] = k[keep]
+            self._state, self._points, self._k = new_state, points, k
         rewards = np.where(keep, energy + thermal, 0.0)
         truncated = keep & (self._k >= self.n_steps)
         terminated = np.zeros(n, dtype=bool)
@@ -217,4 +229,4 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         return obs, rewards, terminated, truncated, infos
 
     def _observations(self) -> np.ndarray:
-        return np.clip(self._points, POINT_LOW, POINT_HIGH).astype(np.float32)
+        return np.minimum(np.maximum(self._points, POINT_LOW), POINT_HIGH).astype(np.float32)
