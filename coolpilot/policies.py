@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, RuleBasedSettings
 from envs.config import FacilityConfig
+from envs.simulation import PlantAwarePolicy
 
-POLICY_NAMES = ("legacy", "rule-based")
+POLICY_NAMES = ("legacy", "rule-based", "oracle")
 
 
 def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
@@ -20,10 +21,14 @@ def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
     )
 
 
-def make_policy(name: str, cfg: FacilityConfig) -> Policy:
-    """``legacy`` or ``rule-based`` for facility ``cfg``."""
+def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
+    """``legacy``, ``rule-based`` or ``oracle`` for facility ``cfg``."""
     if name == "legacy":
         return LegacyPolicy()
     if name == "rule-based":
         return RuleBasedPolicy(rule_based_settings(cfg))
+    if name == "oracle":
+        from evaluation.oracle import OraclePolicy
+
+        return OraclePolicy(rule_based_settings(cfg))
     raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_NAMES)}")

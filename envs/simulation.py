@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,6 +33,25 @@ class Policy(Protocol):
     def reset(self) -> None: ...
 
     def act(self, points: Mapping[str, float]) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class PlantAwarePolicy(Protocol):
+    """A policy that plans on the simulator itself (the oracle): it sees the plant state and the future.
+
+    :func:`simulate` calls ``bind`` once with the plant parameters and the whole exogenous
+    series, then ``plan(state, k, points)`` instead of ``act`` before step ``k``.
+    """
+
+    name: str
+
+    def reset(self) -> None: ...
+
+    def act(self, points: Mapping[str, float]) -> dict[str, float]: ...
+
+    def bind(self, params: PlantParams, exo: ExoSeries, dt_s: float) -> None: ...
+
+    def plan(self, state: PlantState, k: int, points: Mapping[str, float]) -> dict[str, float]: ...
 
 
 @dataclass(frozen=True)
@@ -170,7 +189,7 @@ def start(
 def simulate(
     cfg: FacilityConfig,
     weather: Weather,
-    policy: Policy,
+    policy: Policy | PlantAwarePolicy,
     days: float,
     start_day: float = 0.0,
     dt_s: float = 300.0,
@@ -200,11 +219,15 @@ def simulate(
     state, first = start(params, exo.at(0), exo.rh_pct[0:1], exo.time_s[0:1], dt_s, it_design)
     pts = first[0]
     policy.reset()
+    planner = policy if isinstance(policy, PlantAwarePolicy) else None
+    if planner is not None:
+        planner.bind(params, exo, dt_s)
     rec = {name: np.empty(n_steps) for name in RECORDED_OUTPUTS}
     sp_rec = np.empty((n_steps, len(SETPOINT_NAMES)))
     zone_inlet = np.empty((n_steps, len(cfg.zones)))
     for k in range(n_steps):
-        setpoints = policy.act(dict(zip(POINT_NAMES, pts.tolist(), strict=True)))
+        named = dict(zip(POINT_NAMES, pts.tolist(), strict=True))
+        setpoints = policy.act(named) if planner is None else planner.plan(state, k, named)
         command = np.array([[setpoints[name] for name in SETPOINT_NAMES]], dtype=np.float64)
         e = exo.at(k + 1)
         state, out = step(state, command, e, params, dt_s)

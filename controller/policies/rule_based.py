@@ -73,6 +73,10 @@ class RuleBasedPolicy:
     _sat: float = 18.0
     _fan: float = 1.0
 
+    def clone(self) -> RuleBasedPolicy:
+        """An independent copy, integrator state included (for look-ahead by a planner)."""
+        return RuleBasedPolicy(self.settings, self.name, self._sat, self._fan)
+
     def reset(self) -> None:
         """Start from the conservative legacy settings and trim from there."""
         self._sat = 18.0

@@ -1,0 +1,1 @@
+"""What-if evaluation: the oracle now; scenarios, KPIs and reports build on it."""
