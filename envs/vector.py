@@ -9,6 +9,7 @@ bit for bit (tested). There is one copy of the physics: both call ``envs.physics
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gymnasium as gym
@@ -21,12 +22,15 @@ from envs.contract import POINTS, SETPOINTS
 from envs.env import POINT_HIGH, POINT_LOW, action_to_setpoints, reward_terms
 from envs.facility import build_params, points_array
 from envs.load import load_table
-from envs.physics.plant import Exogenous, PlantParams, PlantState, step
+from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
 from envs.simulation import draw_episodes, start
 from envs.units import SECONDS_PER_DAY
 from envs.weather import Weather, load_climate
 
 SHARED_PARAMS = ("tower_coefficients",)
+PARALLEL_MIN_ENVS = 512
+"""Batches at least this large step as two halves on two threads (the machine's two cores)."""
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="coolpilot-physics")
 """PlantParams fields shared by all facilities (no leading facility axis)."""
 
 
@@ -105,6 +109,11 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
         self.n_zones = max(len(c.zones) for c in self.cfgs)
         self.params = build_params(self.cfgs, self.n_zones)
+        self._param_halves = tuple(
+            PlantParams(*(v if f in SHARED_PARAMS else v[h] for f, v in zip(self.params._fields, self.params,
+                                                                             strict=True)))
+            for h in (slice(0, n // 2), slice(n // 2, n))
+        )
         self._load_table = load_table([[z.load for z in c.zones] for c in self.cfgs], self.n_zones)
         self.it_design_kw = np.array([c.it_design_kw for c in self.cfgs])
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(SETPOINTS),), dtype=np.float32)
@@ -196,8 +205,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             rows = np.arange(n)
             exo = Exogenous(self._drybulb[k, rows], self._wetbulb[k, rows], self._util[k, rows])
             rh, time_s = self._rh[k, rows], self._time[k, rows]
-        new_state, out = step(self._state, command, exo, self.params, self.dt_s)
-        points = points_array(out, exo, rh, time_s, self.it_design_kw)
+        new_state, out, points = self._physics(command, exo, rh, time_s)
         energy, thermal = reward_terms(out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
                                        self.thermal_linear, self.thermal_quadratic)
         keep = ~resetting
@@ -228,5 +236,38 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             obs = self._observations()
         return obs, rewards, terminated, truncated, infos
 
+    def _physics(
+        self, command: np.ndarray, exo: Exogenous, rh: np.ndarray, time_s: np.ndarray
+    ) -> tuple[PlantState, PlantOutputs, np.ndarray]:
+        """One physics step of every sub-env; large batches run as two halves on two threads.
+
+        The compiled kernels release the GIL, so halves run in parallel; every facility is
+        computed element-wise, so the split changes no result.
+        """
+        assert self._state is not None
+        n = self.num_envs
+        if n < PARALLEL_MIN_ENVS:
+            return _step_points(self._state, command, exo, self.params, self.dt_s, rh, time_s, self.it_design_kw)
+        halves = (slice(0, n // 2), slice(n // 2, n))
+        futures = [
+            _POOL.submit(_step_points, PlantState(*(a[h] for a in self._state)), command[h],
+                         Exogenous(*(a[h] for a in exo)), self._param_halves[i], self.dt_s, rh[h], time_s[h],
+                         self.it_design_kw[h])
+            for i, h in enumerate(halves)
+        ]
+        (s0, o0, p0), (s1, o1, p1) = (f.result() for f in futures)
+        state = PlantState(*(np.concatenate(pair) for pair in zip(s0, s1, strict=True)))
+        out = PlantOutputs(*(np.concatenate(pair) for pair in zip(o0, o1, strict=True)))
+        return state, out, np.concatenate((p0, p1))
+
     def _observations(self) -> np.ndarray:
         return np.minimum(np.maximum(self._points, POINT_LOW), POINT_HIGH).astype(np.float32)
+
+
+def _step_points(
+    state: PlantState, command: np.ndarray, exo: Exogenous, params: PlantParams, dt_s: float, rh: np.ndarray,
+    time_s: np.ndarray, it_design_kw: np.ndarray,
+) -> tuple[PlantState, PlantOutputs, np.ndarray]:
+    """Physics step and the points it reports (one unit of work for a thread)."""
+    new_state, out = step(state, command, exo, params, dt_s)
+    return new_state, out, points_array(out, exo, rh, time_s, it_design_kw)

@@ -59,4 +59,4 @@ def jit(func: F) -> F:
         numba.config.CACHE_DIR = str(_CACHE_DIR)  # type: ignore[attr-defined]
     elif "NUMBA_CACHE_DIR" not in os.environ:
         cache = False
-    return numba.njit(cache=cache, fastmath=False, error_model="numpy")(func)  # type: ignore[return-value]
+    return numba.njit(cache=cache, fastmath=False, error_model="numpy", nogil=True)(func)  # type: ignore[return-value]

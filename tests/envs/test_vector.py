@@ -68,3 +68,16 @@ def test_bad_arguments() -> None:
         DataCenterVectorEnv(0)
     with pytest.raises(RuntimeError, match="reset"):
         DataCenterVectorEnv(1).step(np.zeros((1, 4)))
+
+
+def test_two_thread_split_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import envs.vector as vector
+
+    def run(threshold: int) -> np.ndarray:
+        monkeypatch.setattr(vector, "PARALLEL_MIN_ENVS", threshold)
+        env = DataCenterVectorEnv(9, facility=["campus", "legacy-hall", "modern-hall"] * 3, climate="miami")
+        env.reset(seed=5)
+        rng = np.random.default_rng(1)
+        return np.array([env.step(rng.uniform(-1, 1, (9, 4)).astype(np.float32))[0] for _ in range(30)])
+
+    assert run(2).tobytes() == run(10_000).tobytes()
