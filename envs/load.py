@@ -89,21 +89,22 @@ def load_table(zone_profiles: Sequence[Sequence[LoadProfile]], n_zones: int) -> 
     return LoadTable(**arrays)
 
 
-def draw_noise(table: LoadTable, row: int, n_steps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Standard-normal draws for one facility's noisy synthetic zones, in zone order.
+def draw_noise(
+    table: LoadTable, row: int, rng: np.random.Generator, shocks: np.ndarray, x0: np.ndarray
+) -> None:
+    """Standard-normal draws for one facility's noisy synthetic zones, written in place.
 
-    For each zone with noise: ``n_steps`` shocks, then the initial state. Returns shocks
-    (Z, n_steps) and initial values (Z,), zeros where a zone has no noise. The draw order
-    is fixed so that single and vector envs seeded alike draw the same episode.
+    For each zone with noise, in zone order: ``n_steps`` shocks into ``shocks[j]`` (Z,
+    n_steps), then the initial state into ``x0[j]``; other zones get zeros. The order is
+    fixed so that single and vector envs seeded alike draw the same episode.
     """
-    z = table.mean.shape[1]
-    shocks = np.zeros((z, n_steps))
-    x0 = np.zeros(z)
-    for j in range(z):
+    for j in range(shocks.shape[0]):
         if table.synthetic[row, j] > 0.0 and table.noise_std[row, j] > 0.0:
-            shocks[j] = rng.standard_normal(n_steps)
+            rng.standard_normal(out=shocks[j])
             x0[j] = rng.standard_normal()
-    return shocks, x0
+        else:
+            shocks[j] = 0.0
+            x0[j] = 0.0
 
 
 @jit
@@ -121,20 +122,30 @@ def synthetic_utilization_batch(
     """
     n, z = mean.shape
     out = np.empty((n, n_steps, z))
+    x = np.empty(z)
+    phi = np.empty(z)
+    shock_scale = np.empty(z)
+    cos_peak = np.empty(z)
+    sin_peak = np.empty(z)
     for i in range(n):
         for j in range(z):
-            phi = np.exp(-dt_s / noise_tau_s[i, j])
-            shock_scale = noise_std[i, j] * np.sqrt(1.0 - phi * phi)
-            x = x0[i, j] * noise_std[i, j]
-            for k in range(n_steps):
-                t = start_s[i] + dt_s * k
-                hour = (t % SECONDS_PER_DAY) / SECONDS_PER_HOUR
-                weekend = 1.0 if (np.floor(t / SECONDS_PER_DAY) % 7) >= 5 else 0.0
-                shape = 1.0 + diurnal_amplitude[i, j] * np.cos(2.0 * np.pi * (hour - peak_hour[i, j]) / 24.0)
+            phi[j] = np.exp(-dt_s / noise_tau_s[i, j])
+            shock_scale[j] = noise_std[i, j] * np.sqrt(1.0 - phi[j] * phi[j])
+            x[j] = x0[i, j] * noise_std[i, j]
+            cos_peak[j] = np.cos(2.0 * np.pi * peak_hour[i, j] / 24.0)
+            sin_peak[j] = np.sin(2.0 * np.pi * peak_hour[i, j] / 24.0)
+        for k in range(n_steps):
+            t = start_s[i] + dt_s * k
+            angle = 2.0 * np.pi * (t % SECONDS_PER_DAY) / SECONDS_PER_DAY
+            cos_h, sin_h = np.cos(angle), np.sin(angle)  # cos(h − peak) = cos h·cos peak + sin h·sin peak
+            weekend = 1.0 if (np.floor(t / SECONDS_PER_DAY) % 7) >= 5 else 0.0
+            years = (dt_s * k) / SECONDS_PER_YEAR
+            for j in range(z):
+                shape = 1.0 + diurnal_amplitude[i, j] * (cos_h * cos_peak[j] + sin_h * sin_peak[j])
                 shape *= 1.0 - weekend_drop[i, j] * weekend
-                shape *= 1.0 + trend_per_year[i, j] * (dt_s * k) / SECONDS_PER_YEAR
-                x = phi * x + shocks[i, j, k] * shock_scale
-                u = mean[i, j] * shape + x
+                shape *= 1.0 + trend_per_year[i, j] * years
+                x[j] = phi[j] * x[j] + shocks[i, j, k] * shock_scale[j]
+                u = mean[i, j] * shape + x[j]
                 out[i, k, j] = min(max(u, 0.0), 1.0)
     return out
 
@@ -144,7 +155,8 @@ def synthetic_utilization(
 ) -> np.ndarray:
     """Utilization (n_steps,) of one synthetic profile (see :func:`synthetic_utilization_batch`)."""
     table = load_table([[profile.model_copy(update={"trace_csv": None})]], 1)
-    shocks, x0 = draw_noise(table, 0, n_steps, rng)
+    shocks, x0 = np.empty((1, n_steps)), np.empty(1)
+    draw_noise(table, 0, rng, shocks, x0)
     return synthetic_utilization_batch(
         np.array([start_s]), dt_s, n_steps, *table[1:], shocks[None], x0[None]
     )[0, :, 0]

@@ -6,7 +6,7 @@ the same batched :func:`envs.physics.plant.step` as the gymnasium envs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -95,11 +95,12 @@ def exogenous_batch(
     """
     t = start_s[:, None] + dt_s * np.arange(n_steps)[None, :]
     drybulb, wetbulb, rh = np.empty_like(t), np.empty_like(t), np.empty_like(t)
-    by_weather: dict[int, list[int]] = {}
+    # Facilities sharing a climate and a start time share their weather series: sample each once.
+    by_series: dict[tuple[int, float], list[int]] = {}
     for i, w in enumerate(weathers):
-        by_weather.setdefault(id(w), []).append(i)
-    for rows in by_weather.values():
-        sample = weathers[rows[0]].sample(t[rows])
+        by_series.setdefault((id(w), float(start_s[i])), []).append(i)
+    for rows in by_series.values():
+        sample = weathers[rows[0]].sample(t[rows[0]])
         drybulb[rows], wetbulb[rows], rh[rows] = sample.dry_bulb_c, sample.wet_bulb_c, sample.rel_humidity_pct
     util = synthetic_utilization_batch(start_s, dt_s, n_steps, *table[1:], shocks, x0)
     util *= table.synthetic[:, None, :]
@@ -109,7 +110,8 @@ def exogenous_batch(
                 trace = load_trace(zone.load.trace_csv)
                 util[i, :, j] = trace.utilization(zone.load.trace_column or "", zone.it_design_kw, float(start_s[i]),
                                                   dt_s, n_steps)
-    return ExoBatch(t, drybulb, wetbulb, rh, np.clip(util * load_scale[:, None, None], 0.0, 1.0))
+    util *= load_scale[:, None, None]
+    return ExoBatch(t, drybulb, wetbulb, rh, np.minimum(np.maximum(util, 0.0, out=util), 1.0, out=util))
 
 
 def draw_episodes(
@@ -133,7 +135,7 @@ def draw_episodes(
         weathers.append(pool[int(rng.integers(len(pool)))])
         fixed = start_days[i]
         days[i] = float(rng.integers(0, 365)) if fixed is None else fixed
-        shocks[i], x0[i] = draw_noise(table, i, n_steps, rng)
+        draw_noise(table, i, rng, shocks[i], x0[i])
     exo = exogenous_batch(cfgs, weathers, days * SECONDS_PER_DAY, dt_s, n_steps, table, shocks, x0, load_scale)
     return weathers, days, exo
 
@@ -169,20 +171,26 @@ RECORDED_OUTPUTS = (
 """Plant outputs kept per step by :func:`simulate`."""
 
 
-def warm_up(state: PlantState, params: PlantParams, exo: Exogenous, dt_s: float) -> PlantState:
+StepFn = Callable[[PlantState, np.ndarray, Exogenous, PlantParams, float], tuple[PlantState, PlantOutputs]]
+
+
+def warm_up(state: PlantState, params: PlantParams, exo: Exogenous, dt_s: float, step_fn: StepFn = step) -> PlantState:
     """Run :data:`WARMUP_S` of simulated time under the actuators' current setpoints."""
     for _ in range(round(WARMUP_S / dt_s)):
-        state, _ = step(state, state.actuators, exo, params, dt_s)
+        state, _ = step_fn(state, state.actuators, exo, params, dt_s)
     return state
 
 
 def start(
     params: PlantParams, exo0: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray, dt_s: float,
-    it_design_kw: np.ndarray,
+    it_design_kw: np.ndarray, step_fn: StepFn = step,
 ) -> tuple[PlantState, np.ndarray]:
-    """Initial state after warm-up at the first exogenous step, and the points it reports (N, n_points)."""
-    state = warm_up(initial_state(params), params, exo0, dt_s)
-    state, out = step(state, state.actuators, exo0, params, dt_s)
+    """Initial state after warm-up at the first exogenous step, and the points it reports (N, n_points).
+
+    ``step_fn`` is :func:`envs.physics.plant.step` or a wrapper running it in parts.
+    """
+    state = warm_up(initial_state(params), params, exo0, dt_s, step_fn)
+    state, out = step_fn(state, state.actuators, exo0, params, dt_s)
     return state, points_array(out, exo0, rh_pct, time_s, it_design_kw)
 
 
@@ -211,7 +219,8 @@ def simulate(
     n_steps = round(days * SECONDS_PER_DAY / dt_s)
     start_s = start_day * SECONDS_PER_DAY
     table = load_table([[z.load for z in cfg.zones]], len(cfg.zones))
-    shocks, x0 = draw_noise(table, 0, n_steps + 1, rng)
+    shocks, x0 = np.empty((len(cfg.zones), n_steps + 1)), np.empty(len(cfg.zones))
+    draw_noise(table, 0, rng, shocks, x0)
     exo = exogenous_batch([cfg], [weather], np.array([start_s]), dt_s, n_steps + 1, table, shocks[None], x0[None],
                           np.array([load_scale])).row(0)
     params = build_params([cfg])

@@ -109,11 +109,6 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
         self.n_zones = max(len(c.zones) for c in self.cfgs)
         self.params = build_params(self.cfgs, self.n_zones)
-        self._param_halves = tuple(
-            PlantParams(*(v if f in SHARED_PARAMS else v[h] for f, v in zip(self.params._fields, self.params,
-                                                                             strict=True)))
-            for h in (slice(0, n // 2), slice(n // 2, n))
-        )
         self._load_table = load_table([[z.load for z in c.zones] for c in self.cfgs], self.n_zones)
         self.it_design_kw = np.array([c.it_design_kw for c in self.cfgs])
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(SETPOINTS),), dtype=np.float32)
@@ -173,8 +168,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._util[:, idx] = exo.utilization.transpose(1, 0, 2)
         exo0 = Exogenous(exo.drybulb_c[:, 0].copy(), exo.wetbulb_c[:, 0].copy(), exo.utilization[:, 0].copy())
         state, points = start(take_params(self.params, idx), exo0, exo.rh_pct[:, 0].copy(), exo.time_s[:, 0].copy(),
-                              self.dt_s,
-                              self.it_design_kw[idx])
+                              self.dt_s, self.it_design_kw[idx], step_fn=threaded_step)
         if self._state is None or len(idx) == self.num_envs:
             self._state = state
         else:
@@ -248,12 +242,11 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         n = self.num_envs
         if n < PARALLEL_MIN_ENVS:
             return _step_points(self._state, command, exo, self.params, self.dt_s, rh, time_s, self.it_design_kw)
-        halves = (slice(0, n // 2), slice(n // 2, n))
         futures = [
             _POOL.submit(_step_points, PlantState(*(a[h] for a in self._state)), command[h],
-                         Exogenous(*(a[h] for a in exo)), self._param_halves[i], self.dt_s, rh[h], time_s[h],
+                         Exogenous(*(a[h] for a in exo)), _param_slice(self.params, h), self.dt_s, rh[h], time_s[h],
                          self.it_design_kw[h])
-            for i, h in enumerate(halves)
+            for h in _halves(n)
         ]
         (s0, o0, p0), (s1, o1, p1) = (f.result() for f in futures)
         state = PlantState(*(np.concatenate(pair) for pair in zip(s0, s1, strict=True)))
@@ -271,3 +264,29 @@ def _step_points(
     """Physics step and the points it reports (one unit of work for a thread)."""
     new_state, out = step(state, command, exo, params, dt_s)
     return new_state, out, points_array(out, exo, rh, time_s, it_design_kw)
+
+
+def _halves(n: int) -> tuple[slice, slice]:
+    return slice(0, n // 2), slice(n // 2, n)
+
+
+def _param_slice(params: PlantParams, rows: slice) -> PlantParams:
+    """Facilities ``rows`` of a batch of parameters, as views."""
+    return PlantParams(*(v if f in SHARED_PARAMS else v[rows] for f, v in zip(params._fields, params, strict=True)))
+
+
+def threaded_step(
+    state: PlantState, command: np.ndarray, exo: Exogenous, params: PlantParams, dt_s: float
+) -> tuple[PlantState, PlantOutputs]:
+    """:func:`envs.physics.plant.step`, as two halves on two threads for large batches (same results)."""
+    n = command.shape[0]
+    if n < PARALLEL_MIN_ENVS:
+        return step(state, command, exo, params, dt_s)
+    futures = [
+        _POOL.submit(step, PlantState(*(a[h] for a in state)), command[h], Exogenous(*(a[h] for a in exo)),
+                     _param_slice(params, h), dt_s)
+        for h in _halves(n)
+    ]
+    (s0, o0), (s1, o1) = (f.result() for f in futures)
+    return (PlantState(*(np.concatenate(p) for p in zip(s0, s1, strict=True))),
+            PlantOutputs(*(np.concatenate(p) for p in zip(o0, o1, strict=True))))

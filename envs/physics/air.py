@@ -98,16 +98,25 @@ def zone_step(
     Returns end-of-step node temperature and inlet temperature (°C), the mean heat the
     servers gave to the air over the step (kW) and the end-of-step exhaust temperature.
     """
-    mcp = server_airflow_m3s * AIR_RHO_CP_KJ_M3_K
-    eff = effectiveness[:, None]
-    denom = 1.0 - recirc + recirc * eff
-    a = (1.0 - recirc) * supply_air_temp_c / denom
-    b = recirc * eff / denom
-    g = np.maximum(mcp * eff * (1.0 - b), 1e-9)
-    t_eq = (it_power + mcp * eff * a) / g
-    decay = np.exp(-g * dt_s / heat_capacity_kj_k)
-    t_new = t_eq + (zone_temp_c - t_eq) * decay
-    heat_to_air = it_power - heat_capacity_kj_k * (t_new - zone_temp_c) / dt_s
-    inlet = a + b * t_new
-    exhaust = inlet + eff * (t_new - inlet)
+    n, z = zone_temp_c.shape
+    t_new = np.empty((n, z))
+    inlet = np.empty((n, z))
+    heat_to_air = np.empty((n, z))
+    exhaust = np.empty((n, z))
+    for m in range(n):  # an explicit loop: no array temporaries
+        eff = effectiveness[m]
+        for j in range(z):
+            mcp = server_airflow_m3s[m, j] * AIR_RHO_CP_KJ_M3_K
+            r = recirc[m, j]
+            denom = 1.0 - r + r * eff
+            a = (1.0 - r) * supply_air_temp_c[m, j] / denom
+            b = r * eff / denom
+            g = max(mcp * eff * (1.0 - b), 1e-9)
+            t_eq = (it_power[m, j] + mcp * eff * a) / g
+            cap = heat_capacity_kj_k[m, j]
+            t = t_eq + (zone_temp_c[m, j] - t_eq) * np.exp(-g * dt_s / cap)
+            t_new[m, j] = t
+            heat_to_air[m, j] = it_power[m, j] - cap * (t - zone_temp_c[m, j]) / dt_s
+            inlet[m, j] = a + b * t
+            exhaust[m, j] = inlet[m, j] + eff * (t - inlet[m, j])
     return t_new, inlet, heat_to_air, exhaust

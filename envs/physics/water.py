@@ -12,12 +12,6 @@ from envs.physics._jit import jit
 
 
 @jit
-def biquadratic(c: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``c0 + c1·x + c2·x² + c3·y + c4·y² + c5·x·y`` with ``c`` of shape (N, 6)."""
-    return c[:, 0] + x * (c[:, 1] + c[:, 2] * x) + y * (c[:, 3] + c[:, 4] * y) + c[:, 5] * x * y
-
-
-@jit
 def pump_power_kw(flow_frac: np.ndarray, design_kw: np.ndarray, curve: np.ndarray) -> np.ndarray:
     """Pump:VariableSpeed power, ``P_des·(C1 + C2·PLR + C3·PLR² + C4·PLR³)`` (pumps.tex)."""
     f = flow_frac
@@ -77,18 +71,27 @@ def chiller_plant(
     Returns heat removed (kW, at most the plant's capacity), electric power (kW), chillers
     running (float count) and the part-load ratio (1).
     """
-    x = np.minimum(np.maximum(chw_supply_c, chws_range_c[:, 0]), chws_range_c[:, 1])
-    y = np.minimum(np.maximum(entering_condenser_c, ecw_range_c[:, 0]), ecw_range_c[:, 1])
-    q_avail = capacity_kw * np.maximum(biquadratic(capft, x, y), 0.05)
-    eir_t = np.maximum(biquadratic(eirft, x, y), 0.05)
-    needed = np.ceil(load_kw / (stage_up_plr * q_avail) - 1e-9)
-    n_on = np.minimum(np.where(load_kw > 1e-6, np.maximum(needed, 1.0), 0.0), n_available)
-    q = np.minimum(load_kw, n_on * q_avail * plr_max)
-    plr = np.where(n_on > 0.0, q / np.maximum(n_on * q_avail, 1e-9), 0.0)
-    plr_eff = np.maximum(plr, min_unloading)
-    eir_plr = eirfplr[:, 0] + plr_eff * (eirfplr[:, 1] + plr_eff * eirfplr[:, 2])
-    cycling = np.minimum(plr / plr_min, 1.0)
-    power = n_on * q_avail * eir_t * eir_plr * cycling / cop_ref
+    n = load_kw.shape[0]
+    q = np.empty(n)
+    power = np.empty(n)
+    n_on = np.empty(n)
+    plr = np.empty(n)
+    for m in range(n):  # an explicit loop over facilities: no array temporaries
+        x = min(max(chw_supply_c[m], chws_range_c[m, 0]), chws_range_c[m, 1])
+        y = min(max(entering_condenser_c[m], ecw_range_c[m, 0]), ecw_range_c[m, 1])
+        c, e = capft[m], eirft[m]
+        q_avail = capacity_kw[m] * max(c[0] + x * (c[1] + c[2] * x) + y * (c[3] + c[4] * y) + c[5] * x * y, 0.05)
+        eir_t = max(e[0] + x * (e[1] + e[2] * x) + y * (e[3] + e[4] * y) + e[5] * x * y, 0.05)
+        load = load_kw[m]
+        staged = max(np.ceil(load / (stage_up_plr[m] * q_avail) - 1e-9), 1.0)
+        running = min(staged, n_available[m]) if load > 1e-6 else 0.0
+        q_m = min(load, running * q_avail * plr_max[m])
+        plr_m = q_m / max(running * q_avail, 1e-9) if running > 0.0 else 0.0
+        plr_eff = max(plr_m, min_unloading[m])
+        eir_plr = eirfplr[m, 0] + plr_eff * (eirfplr[m, 1] + plr_eff * eirfplr[m, 2])
+        cycling = min(plr_m / plr_min[m], 1.0)
+        q[m], n_on[m], plr[m] = q_m, running, plr_m
+        power[m] = running * q_avail * eir_t * eir_plr * cycling / cop_ref[m]
     return q, power, n_on, plr
 
 
@@ -100,18 +103,26 @@ def yorkcalc_terms(
 
     Inputs clamped to the model's limits (wet bulb −34.4…26.7 °C, range 1.1…22.2 K).
     """
-    t = np.minimum(np.maximum(wetbulb_c, -34.4), 26.7)
-    r = np.minimum(np.maximum(range_k, 1.1), 22.2)
-    a0 = np.zeros_like(t)
-    a1 = np.zeros_like(t)
-    a2 = np.zeros_like(t)
-    for j in range(3):
-        rj = r**j
-        for i in range(3):
-            ti_rj = t**i * rj
-            a0 = a0 + coeffs[3 * j + i] * ti_rj
-            a1 = a1 + coeffs[9 + 3 * j + i] * ti_rj
-            a2 = a2 + coeffs[18 + 3 * j + i] * ti_rj
+    n = wetbulb_c.shape[0]
+    a0 = np.empty(n)
+    a1 = np.empty(n)
+    a2 = np.empty(n)
+    for m in range(n):  # an explicit loop: the 27-term sum as array expressions made ~100 temporaries
+        t = min(max(wetbulb_c[m], -34.4), 26.7)
+        r = min(max(range_k[m], 1.1), 22.2)
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        rj = 1.0
+        for j in range(3):
+            ti_rj = rj
+            for i in range(3):
+                s0 += coeffs[3 * j + i] * ti_rj
+                s1 += coeffs[9 + 3 * j + i] * ti_rj
+                s2 += coeffs[18 + 3 * j + i] * ti_rj
+                ti_rj *= t
+            rj *= r
+        a0[m], a1[m], a2[m] = s0, s1, s2
     return a0, a1, a2
 
 
