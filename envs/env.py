@@ -12,7 +12,8 @@ from envs.config import FacilityConfig, load_facility
 from envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS, SETPOINT_NAMES, SETPOINTS
 from envs.facility import build_params, points_array
 from envs.load import load_table
-from envs.physics.plant import PlantState, step
+from envs.physics.plant import PlantParams, PlantState, step
+from envs.randomization import Randomization, apply_factors, load_randomization
 from envs.simulation import ExoSeries, draw_episodes, start
 from envs.units import SECONDS_PER_DAY
 from envs.weather import Weather, load_climate
@@ -97,7 +98,9 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     ``facility`` preset name, YAML path or :class:`FacilityConfig`; ``climate`` bundled
     name, EPW path or a sequence of them; ``episode_days``; ``dt_s`` control step (s,
     default 300); ``start_day``; ``load_scale`` multiplies utilization;
-    ``thermal_linear``, ``thermal_quadratic`` penalty weights.
+    ``thermal_linear``, ``thermal_quadratic`` penalty weights; ``randomization`` a
+    :class:`envs.randomization.Randomization` or the path of its YAML file (climates,
+    load level and facility parameters drawn per episode).
 
     ## Version history
     - v0: initial release.
@@ -115,6 +118,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         load_scale: float = 1.0,
         thermal_linear: float = 1.0,
         thermal_quadratic: float = 1.0,
+        randomization: Randomization | str | None = None,
     ) -> None:
         if not 1.0 <= episode_days <= 365.0:
             raise ValueError(f"episode_days = {episode_days} must be in 1..365 days")
@@ -123,6 +127,9 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         if start_day is not None and not 0.0 <= start_day < 365.0:
             raise ValueError(f"start_day = {start_day} must be in 0..365")
         self.cfg = facility if isinstance(facility, FacilityConfig) else load_facility(facility)
+        self.randomization = load_randomization(randomization) if isinstance(randomization, str) else randomization
+        if self.randomization is not None and self.randomization.climates is not None:
+            climate = self.randomization.climates
         names = [climate] if isinstance(climate, str) else list(climate)
         if not names:
             raise ValueError("climate: give at least one climate name or EPW path")
@@ -134,7 +141,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self.thermal_linear = thermal_linear
         self.thermal_quadratic = thermal_quadratic
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
-        self.params = build_params([self.cfg])
+        self._base_params = build_params([self.cfg])
+        self.params = PlantParams(*(a.copy() for a in self._base_params))
         self._load_table = load_table([[z.load for z in self.cfg.zones]], len(self.cfg.zones))
         self.it_design_kw = np.array([self.cfg.it_design_kw])
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(SETPOINTS),), dtype=np.float32)
@@ -155,10 +163,12 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw climate and start day from ``self.np_random``, warm up, return the first points."""
         super().reset(seed=seed)
-        weathers, days, batch = draw_episodes(
+        weathers, days, batch, factors = draw_episodes(
             [self.np_random], [self.cfg], [self.weathers], [self.start_day], self.n_steps + 1, self.dt_s,
-            np.array([self.load_scale]), self._load_table,
+            np.array([self.load_scale]), self._load_table, self.randomization,
         )
+        if factors is not None:
+            apply_factors(self._base_params, self.params, np.array([0]), factors)
         self.weather, day, self._exo = weathers[0], float(days[0]), batch.row(0)
         self._state, first = start(
             self.params, self._exo.at(0), self._exo.rh_pct[0:1], self._exo.time_s[0:1], self.dt_s, self.it_design_kw

@@ -18,6 +18,7 @@ from envs.contract import POINT_NAMES, SETPOINT_NAMES
 from envs.facility import build_params, initial_state, points_array
 from envs.load import LoadTable, draw_noise, load_table, load_trace, synthetic_utilization_batch
 from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
+from envs.randomization import Randomization
 from envs.units import SECONDS_PER_DAY
 from envs.weather import Weather
 
@@ -117,12 +118,15 @@ def exogenous_batch(
 def draw_episodes(
     rngs: Sequence[np.random.Generator], cfgs: Sequence[FacilityConfig], weather_pools: Sequence[Sequence[Weather]],
     start_days: Sequence[float | None], n_steps: int, dt_s: float, load_scale: np.ndarray, table: LoadTable,
-) -> tuple[list[Weather], np.ndarray, ExoBatch]:
-    """New episodes for n facilities: climate, start day and load noise from each one's generator.
+    randomization: Randomization | None = None,
+) -> tuple[list[Weather], np.ndarray, ExoBatch, np.ndarray | None]:
+    """New episodes for n facilities: climate, start day, load noise and randomization factors.
 
-    Each facility draws, in this order, its climate from its pool, its start day (unless
-    fixed) and its load noise; the single and the vector env both call this, so a sub-env
+    Each facility draws from its own generator, in this order: its climate from its pool,
+    its start day (unless fixed), its load noise, then (with ``randomization``) its
+    randomization factors; the single and the vector env both call this, so a sub-env
     seeded like a single env draws the same episode. The rest is computed in one batch.
+    Returns the factors (n, 6) of :meth:`Randomization.draw`, or None.
     """
     n = len(cfgs)
     z = table.mean.shape[1]
@@ -136,8 +140,12 @@ def draw_episodes(
         fixed = start_days[i]
         days[i] = float(rng.integers(0, 365)) if fixed is None else fixed
         draw_noise(table, i, rng, shocks[i], x0[i])
+    factors = None
+    if randomization is not None:
+        factors = np.array([randomization.draw(rng) for rng in rngs])
+        load_scale = load_scale * factors[:, 0]
     exo = exogenous_batch(cfgs, weathers, days * SECONDS_PER_DAY, dt_s, n_steps, table, shocks, x0, load_scale)
-    return weathers, days, exo
+    return weathers, days, exo, factors
 
 
 @dataclass

@@ -23,6 +23,7 @@ from envs.env import POINT_HIGH, POINT_LOW, action_to_setpoints, reward_terms
 from envs.facility import build_params, points_array
 from envs.load import load_table
 from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
+from envs.randomization import Randomization, apply_factors, load_randomization
 from envs.simulation import draw_episodes, start
 from envs.units import SECONDS_PER_DAY
 from envs.weather import Weather, load_climate
@@ -56,7 +57,9 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     ``start_day`` and ``load_scale`` take one value for all sub-envs or a list with one per
     sub-env. ``climate`` (a name or a list to draw from) applies to every sub-env unless
     ``climate_per_env`` gives each its own. ``episode_days`` and ``dt_s`` are common.
-    ``autoreset_mode``: ``NEXT_STEP`` (gymnasium's default) or ``SAME_STEP`` (what
+    ``randomization`` (an :class:`envs.randomization.Randomization` or its YAML path) draws
+    climate, load level and facility parameters per episode; its ``climates`` replace
+    ``climate``. ``autoreset_mode``: ``NEXT_STEP`` (gymnasium's default) or ``SAME_STEP`` (what
     stable-baselines3 expects; the final observation is in ``infos["final_obs"]``).
     """
 
@@ -75,6 +78,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         thermal_linear: float = 1.0,
         thermal_quadratic: float = 1.0,
         autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP,
+        randomization: Randomization | str | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs = {num_envs} must be >= 1")
@@ -90,6 +94,9 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.autoreset_mode = autoreset_mode
         facilities = _per_env(facility, n, "facility")
         self.cfgs = [f if isinstance(f, FacilityConfig) else load_facility(f) for f in facilities]
+        self.randomization = load_randomization(randomization) if isinstance(randomization, str) else randomization
+        if self.randomization is not None and self.randomization.climates is not None:
+            climate = self.randomization.climates
         pools = [climate] * n if climate_per_env is None else _per_env(list(climate_per_env), n, "climate_per_env")
         self.weathers: list[list[Weather]] = []
         for pool in pools:
@@ -108,7 +115,9 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.thermal_quadratic = thermal_quadratic
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
         self.n_zones = max(len(c.zones) for c in self.cfgs)
-        self.params = build_params(self.cfgs, self.n_zones)
+        self._base_params = build_params(self.cfgs, self.n_zones)
+        self.params = PlantParams(*(a if f in SHARED_PARAMS else a.copy()
+                                    for f, a in zip(self._base_params._fields, self._base_params, strict=True)))
         self._load_table = load_table([[z.load for z in c.zones] for c in self.cfgs], self.n_zones)
         self.it_design_kw = np.array([c.it_design_kw for c in self.cfgs])
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(SETPOINTS),), dtype=np.float32)
@@ -155,11 +164,13 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
 
     def _reset_indices(self, idx: np.ndarray) -> None:
         """Draw new episodes for sub-envs ``idx`` and warm them up in one batched call."""
-        weathers, days, exo = draw_episodes(
+        weathers, days, exo, factors = draw_episodes(
             [self.rngs[i] for i in idx], [self.cfgs[i] for i in idx], [self.weathers[i] for i in idx],
             [self.start_days[i] for i in idx], self.n_steps + 1, self.dt_s, self.load_scales[idx],
-            self._load_table.take(idx),
+            self._load_table.take(idx), self.randomization,
         )
+        if factors is not None:
+            apply_factors(self._base_params, self.params, idx, factors)
         for i, w in zip(idx, weathers, strict=True):
             self.climate_names[i] = w.name
         self.episode_start_days[idx] = days
