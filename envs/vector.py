@@ -227,8 +227,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         infos: dict[str, Any] = {
             "reward_energy": np.where(keep, energy, 0.0),
             "reward_thermal": np.where(keep, thermal, 0.0),
-            "facility_kw": out.facility_kw,
-            "inlet_temp_max_c": out.inlet_temp_max_c,
+            "facility_kw": np.where(keep, out.facility_kw, np.nan),  # NaN: the sub-env reset instead
+            "inlet_temp_max_c": np.where(keep, out.inlet_temp_max_c, np.nan),
         }
         obs = self._observations()
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:

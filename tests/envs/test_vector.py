@@ -81,3 +81,32 @@ def test_two_thread_split_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> No
         return np.array([env.step(rng.uniform(-1, 1, (9, 4)).astype(np.float32))[0] for _ in range(30)])
 
     assert run(2).tobytes() == run(10_000).tobytes()
+
+
+def test_vector_env_checks_in_the_spirit_of_check_env() -> None:
+    """gymnasium has no vector-env checker; these are check_env's checks, batched."""
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+    env = DataCenterVectorEnv(3, facility=["campus", "modern-hall", "legacy-hall"], climate=["miami", "denver"],
+                              episode_days=1, dt_s=3600)
+    assert env.observation_space.shape == (3, 20) and env.action_space.shape == (3, 4)
+    obs_a, info = env.reset(seed=9)
+    obs_b, _ = env.reset(seed=9)
+    assert obs_a.dtype == np.float32 and env.observation_space.contains(obs_a)
+    assert obs_a.tobytes() == obs_b.tobytes() and len(info["climate"]) == 3
+    env.reset(seed=10)
+    assert env.reset(seed=10)[0].tobytes() != obs_a.tobytes()
+    env.reset()  # unseeded reset works
+    actions = np.random.default_rng(0).uniform(-1, 1, (5, 3, 4)).astype(np.float32)
+    runs = []
+    for _ in range(2):
+        env.reset(seed=3)
+        runs.append([env.step(a) for a in actions])
+    for (o1, r1, te1, tr1, _), (o2, r2, te2, tr2, _) in zip(*runs, strict=True):
+        assert o1.tobytes() == o2.tobytes() and r1.tobytes() == r2.tobytes()
+        assert np.array_equal(te1, te2) and np.array_equal(tr1, tr2)
+        assert env.observation_space.contains(o1) and r1.dtype == np.float64 and te1.dtype == bool
+    stats = RecordEpisodeStatistics(DataCenterVectorEnv(2, episode_days=1, dt_s=3600))
+    stats.reset(seed=0)
+    episodes = [stats.step(np.zeros((2, 4), np.float32))[4] for _ in range(25)]
+    assert "episode" in episodes[23] and np.all(episodes[23]["_episode"])
