@@ -35,8 +35,8 @@ _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="coolpilot-physics"
 """PlantParams fields shared by all facilities (no leading facility axis)."""
 
 
-def take_params(params: PlantParams, idx: np.ndarray) -> PlantParams:
-    """The facilities ``idx`` of a batch of parameters."""
+def take_params(params: PlantParams, idx: np.ndarray | slice) -> PlantParams:
+    """The facilities ``idx`` of a batch of parameters (a slice gives views, an index array copies)."""
     return PlantParams(*(v if name in SHARED_PARAMS else v[idx] for name, v in zip(params._fields, params,
                                                                                       strict=True)))
 
@@ -255,7 +255,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             return _step_points(self._state, command, exo, self.params, self.dt_s, rh, time_s, self.it_design_kw)
         futures = [
             _POOL.submit(_step_points, PlantState(*(a[h] for a in self._state)), command[h],
-                         Exogenous(*(a[h] for a in exo)), _param_slice(self.params, h), self.dt_s, rh[h], time_s[h],
+                         Exogenous(*(a[h] for a in exo)), take_params(self.params, h), self.dt_s, rh[h], time_s[h],
                          self.it_design_kw[h])
             for h in _halves(n)
         ]
@@ -281,11 +281,6 @@ def _halves(n: int) -> tuple[slice, slice]:
     return slice(0, n // 2), slice(n // 2, n)
 
 
-def _param_slice(params: PlantParams, rows: slice) -> PlantParams:
-    """Facilities ``rows`` of a batch of parameters, as views."""
-    return PlantParams(*(v if f in SHARED_PARAMS else v[rows] for f, v in zip(params._fields, params, strict=True)))
-
-
 def threaded_step(
     state: PlantState, command: np.ndarray, exo: Exogenous, params: PlantParams, dt_s: float
 ) -> tuple[PlantState, PlantOutputs]:
@@ -295,7 +290,7 @@ def threaded_step(
         return step(state, command, exo, params, dt_s)
     futures = [
         _POOL.submit(step, PlantState(*(a[h] for a in state)), command[h], Exogenous(*(a[h] for a in exo)),
-                     _param_slice(params, h), dt_s)
+                     take_params(params, h), dt_s)
         for h in _halves(n)
     ]
     (s0, o0), (s1, o1) = (f.result() for f in futures)
