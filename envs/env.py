@@ -38,6 +38,27 @@ def setpoints_to_action(setpoints: np.ndarray) -> np.ndarray:
     return 2.0 * (np.asarray(setpoints) - SETPOINT_LOW) / (SETPOINT_HIGH - SETPOINT_LOW) - 1.0
 
 
+def check_episode_args(episode_days: float, dt_s: float, start_days: Sequence[float | None]) -> None:
+    """Refuse episode settings outside their ranges (shared by the single and the vector env)."""
+    if not 1.0 <= episode_days <= 365.0:
+        raise ValueError(f"episode_days = {episode_days} must be in 1..365 days")
+    if not 1.0 <= dt_s <= 3600.0:
+        raise ValueError(f"dt_s = {dt_s} s must be in 1..3600 s")
+    for day in start_days:
+        if day is not None and not 0.0 <= day < 365.0:
+            raise ValueError(f"start_day = {day} must be in 0..365")
+
+
+def resolve_randomization(
+    randomization: Randomization | str | None, climate: str | Sequence[str]
+) -> tuple[Randomization | None, str | Sequence[str]]:
+    """Load a randomization given by path; its climates, if any, replace ``climate``."""
+    rand = load_randomization(randomization) if isinstance(randomization, str) else randomization
+    if rand is not None and rand.climates is not None:
+        return rand, rand.climates
+    return rand, climate
+
+
 def reward_terms(
     facility_kw: np.ndarray, it_design_kw: np.ndarray, zone_inlet_c: np.ndarray, zone_mask: np.ndarray,
     thermal_linear: float, thermal_quadratic: float,
@@ -120,16 +141,9 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         thermal_quadratic: float = 1.0,
         randomization: Randomization | str | None = None,
     ) -> None:
-        if not 1.0 <= episode_days <= 365.0:
-            raise ValueError(f"episode_days = {episode_days} must be in 1..365 days")
-        if not 1.0 <= dt_s <= 3600.0:
-            raise ValueError(f"dt_s = {dt_s} s must be in 1..3600 s")
-        if start_day is not None and not 0.0 <= start_day < 365.0:
-            raise ValueError(f"start_day = {start_day} must be in 0..365")
+        check_episode_args(episode_days, dt_s, [start_day])
         self.cfg = facility if isinstance(facility, FacilityConfig) else load_facility(facility)
-        self.randomization = load_randomization(randomization) if isinstance(randomization, str) else randomization
-        if self.randomization is not None and self.randomization.climates is not None:
-            climate = self.randomization.climates
+        self.randomization, climate = resolve_randomization(randomization, climate)
         names = [climate] if isinstance(climate, str) else list(climate)
         if not names:
             raise ValueError("climate: give at least one climate name or EPW path")

@@ -19,11 +19,18 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from envs.config import FacilityConfig, load_facility
 from envs.contract import POINTS, SETPOINTS
-from envs.env import POINT_HIGH, POINT_LOW, action_to_setpoints, reward_terms
+from envs.env import (
+    POINT_HIGH,
+    POINT_LOW,
+    action_to_setpoints,
+    check_episode_args,
+    resolve_randomization,
+    reward_terms,
+)
 from envs.facility import build_params, points_array
 from envs.load import load_table
 from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
-from envs.randomization import Randomization, apply_factors, load_randomization
+from envs.randomization import Randomization, apply_factors
 from envs.simulation import draw_episodes, start
 from envs.units import SECONDS_PER_DAY
 from envs.weather import Weather, load_climate
@@ -82,21 +89,17 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs = {num_envs} must be >= 1")
-        if not 1.0 <= episode_days <= 365.0:
-            raise ValueError(f"episode_days = {episode_days} must be in 1..365 days")
-        if not 1.0 <= dt_s <= 3600.0:
-            raise ValueError(f"dt_s = {dt_s} s must be in 1..3600 s")
         if autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode {autoreset_mode} is not supported (NEXT_STEP or SAME_STEP)")
         n = num_envs
         self.num_envs = n
         self.metadata = {"autoreset_mode": autoreset_mode}
         self.autoreset_mode = autoreset_mode
+        self.start_days = _per_env(start_day, n, "start_day")
+        check_episode_args(episode_days, dt_s, self.start_days)
         facilities = _per_env(facility, n, "facility")
         self.cfgs = [f if isinstance(f, FacilityConfig) else load_facility(f) for f in facilities]
-        self.randomization = load_randomization(randomization) if isinstance(randomization, str) else randomization
-        if self.randomization is not None and self.randomization.climates is not None:
-            climate = self.randomization.climates
+        self.randomization, climate = resolve_randomization(randomization, climate)
         pools = [climate] * n if climate_per_env is None else _per_env(list(climate_per_env), n, "climate_per_env")
         self.weathers: list[list[Weather]] = []
         for pool in pools:
@@ -104,10 +107,6 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             if not names:
                 raise ValueError("climate: give at least one climate name or EPW path per sub-env")
             self.weathers.append([load_climate(name) for name in names])
-        self.start_days = _per_env(start_day, n, "start_day")
-        for d in self.start_days:
-            if d is not None and not 0.0 <= d < 365.0:
-                raise ValueError(f"start_day = {d} must be in 0..365")
         self.load_scales = np.array([float(x) for x in _per_env(load_scale, n, "load_scale")])
         self.episode_days = episode_days
         self.dt_s = dt_s

@@ -254,6 +254,10 @@ def step(
     plr = plant_need * 0.0
     cw_temp = plant_need * 0.0
     cw_flow = plant_need * 0.0
+    units = plant_need * 0.0
+    cells_on = plant_need * 0.0 + 1.0
+    cw_pump_kw = plant_need * 0.0
+    heat_rej = plant_need * 0.0
     fr_water = plant_need * 0.0 + 1.0
     for _ in range(2):
         full_fan_approach = tower_approach_k(p.tower_coefficients, exo.wetbulb_c, range_k, fr_water)
@@ -274,17 +278,13 @@ def step(
         cw_flow = units * p.cw_unit_flow_m3s
         cells_on = np.maximum(np.minimum(np.floor(units / 0.75 + 1e-9), cells_units), 1.0)
         fr_water = np.minimum(np.maximum(units / cells_on, 0.75), 1.25)
-        cw_pump_kw_est = units * p.cw_pump_unit_kw
-        heat_rej = q_wse + q_ch + p_ch + cw_pump_kw_est
+        cw_pump_kw = units * p.cw_pump_unit_kw
+        heat_rej = q_wse + q_ch + p_ch + cw_pump_kw
         range_k = np.where(
             cw_flow > 0.0, heat_rej / np.maximum(cw_flow * WATER_RHO_CP_KJ_M3_K, 1e-9), p.tower_design_range_k
         )
 
-    units = condenser_units(n_on, q_wse, cells_units)
-    cw_pump_kw = units * p.cw_pump_unit_kw
-    heat_rej = q_wse + q_ch + p_ch + cw_pump_kw
     running = units > 0.0
-    cells_on = np.maximum(np.minimum(np.floor(units / 0.75 + 1e-9), cells_units), 1.0)
     fr_air_needed = tower_air_flow_ratio(
         p.tower_coefficients, exo.wetbulb_c, range_k, fr_water, cw_temp - exo.wetbulb_c
     )
