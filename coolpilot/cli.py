@@ -17,6 +17,8 @@ from coolpilot import __version__
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("coolpilot.commands.simulate", "Simulate a facility under a policy and print its KPIs."),
     "presets": ("coolpilot.commands.presets", "List the bundled facility presets and climates."),
+    "train": ("coolpilot.commands.train", "Train a setpoint policy (PPO or SAC) from a config file."),
+    "export": ("coolpilot.commands.export", "Export a training run as an ONNX policy bundle with its card."),
 }
 """name -> (module with ``add_arguments(parser)`` and ``run(args) -> int``, one-line help)."""
 

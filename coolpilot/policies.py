@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, RuleBasedSettings
 from envs.config import FacilityConfig
 from envs.simulation import PlantAwarePolicy
@@ -22,7 +24,7 @@ def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
 
 
 def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
-    """``legacy``, ``rule-based`` or ``oracle`` for facility ``cfg``."""
+    """``legacy``, ``rule-based``, ``oracle``, or the path of a policy bundle folder, for facility ``cfg``."""
     if name == "legacy":
         return LegacyPolicy()
     if name == "rule-based":
@@ -31,4 +33,9 @@ def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
         from evaluation.oracle import OraclePolicy
 
         return OraclePolicy(rule_based_settings(cfg))
-    raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_NAMES)}")
+    if Path(name).is_dir() or "/" in name:
+        from controller.policies.onnx_policy import OnnxPolicy
+
+        return OnnxPolicy(name)
+    raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_NAMES)} or a bundle folder "
+                     "such as models/NAME")

@@ -1,0 +1,212 @@
+"""Training callbacks: held-out evaluation against the rule-based controller, point ranges, critic warm-up."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
+
+from envs.config import FacilityConfig
+from envs.contract import POINT_NAMES
+from envs.kpis import Kpis, compute_kpis
+from envs.simulation import simulate
+from envs.weather import load_climate
+from training.sb3_policy import ObsNormalization, SB3Policy
+
+log = logging.getLogger(__name__)
+
+
+class PointRangeWrapper(VecEnvWrapper):
+    """Records the minimum and maximum of every raw point seen in training (the card's training ranges)."""
+
+    def __init__(self, venv: VecEnv) -> None:
+        super().__init__(venv)
+        n = venv.observation_space.shape[0]  # type: ignore[index]
+        self.low = np.full(n, np.inf)
+        self.high = np.full(n, -np.inf)
+
+    def _see(self, obs: np.ndarray) -> None:
+        np.minimum(self.low, obs.min(axis=0), out=self.low)
+        np.maximum(self.high, obs.max(axis=0), out=self.high)
+
+    def reset(self) -> VecEnvObs:
+        obs = self.venv.reset()
+        self._see(np.asarray(obs))
+        return obs
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        self._see(np.asarray(obs))
+        return obs, rewards, dones, infos
+
+    def ranges(self) -> dict[str, list[float]]:
+        """Point name -> [min, max] seen so far."""
+        return {n: [float(lo), float(hi)] for n, lo, hi in zip(POINT_NAMES, self.low, self.high, strict=True)}
+
+    def merge(self, ranges: dict[str, list[float]]) -> None:
+        """Widen the recorded ranges by ``ranges`` (teacher data seen in pretraining)."""
+        for i, n in enumerate(POINT_NAMES):
+            self.low[i] = min(self.low[i], ranges[n][0])
+            self.high[i] = max(self.high[i], ranges[n][1])
+
+
+@dataclass
+class EvalCase:
+    """One held-out evaluation run."""
+
+    climate: str
+    start_day: float
+    days: float
+
+
+@dataclass
+class EvalResult:
+    """Totals of a policy over all evaluation cases."""
+
+    facility_kwh: float
+    cooling_kwh: float
+    """Facility minus IT energy (cooling plant, fans, pumps, distribution losses, lighting)."""
+    it_kwh: float
+    degree_hours: float
+    inlet_max_c: float
+    per_case: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def pue(self) -> float:
+        """Facility over IT energy."""
+        return self.facility_kwh / self.it_kwh
+
+
+def evaluate_policy(policy: Any, cfg: FacilityConfig, cases: list[EvalCase], seed: int) -> EvalResult:
+    """Run ``policy`` over every case with ``simulate`` and total the KPIs."""
+    kpis: list[tuple[EvalCase, Kpis]] = []
+    for case in cases:
+        result = simulate(cfg, load_climate(case.climate), policy, days=case.days, start_day=case.start_day,
+                          seed=seed)
+        kpis.append((case, compute_kpis(result)))
+    return EvalResult(
+        facility_kwh=sum(k.facility_energy_mwh for _, k in kpis) * 1000.0,
+        cooling_kwh=sum(k.facility_energy_mwh - k.it_energy_mwh for _, k in kpis) * 1000.0,
+        it_kwh=sum(k.it_energy_mwh for _, k in kpis) * 1000.0,
+        degree_hours=sum(k.degree_hours_above_27c for _, k in kpis),
+        inlet_max_c=max(k.inlet_temp_max_c for _, k in kpis),
+        per_case=[{"climate": c.climate, "start_day": c.start_day, "days": c.days, "pue": k.pue,
+                   "facility_mwh": k.facility_energy_mwh, "cooling_mwh": k.cooling_energy_mwh,
+                   "degree_hours_above_27c": k.degree_hours_above_27c, "inlet_temp_max_c": k.inlet_temp_max_c}
+                  for c, k in kpis],
+    )
+
+
+def compare(policy: EvalResult, baseline: EvalResult) -> dict[str, float]:
+    """Savings of ``policy`` against ``baseline`` (percent) and its thermal KPIs."""
+    return {
+        "facility_saving_pct": 100.0 * (1.0 - policy.facility_kwh / baseline.facility_kwh),
+        "cooling_saving_pct": 100.0 * (1.0 - policy.cooling_kwh / baseline.cooling_kwh),
+        "pue": policy.pue,
+        "baseline_pue": baseline.pue,
+        "degree_hours_above_27c": policy.degree_hours,
+        "inlet_temp_max_c": policy.inlet_max_c,
+    }
+
+
+class HeldOutEvalCallback(BaseCallback):
+    """Every ``every`` steps: evaluate the deterministic policy on held-out climates vs ``rule-based``.
+
+    Logs the savings and degree-hours to TensorBoard and ``metrics.jsonl``; keeps the model
+    with the largest facility-energy saving (the reward's objective; IT fan power rises
+    with inlet temperature, so facility energy is what counts) among those within the
+    thermal tolerance in
+    ``best/`` (model and VecNormalize statistics), with ``best/eval.json``.
+    """
+
+    def __init__(self, cfg: FacilityConfig, cases: list[EvalCase], baseline: EvalResult, run_dir: Path,
+                 every: int, thermal_tolerance_kh: float, seed: int, vecnormalize: VecNormalize | None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.cases = cases
+        self.baseline = baseline
+        self.run_dir = run_dir
+        self.every = every
+        self.tolerance = thermal_tolerance_kh
+        self.seed = seed
+        self.vecnormalize = vecnormalize
+        self.best: dict[str, Any] | None = None
+        self._last = 0
+        self.history: list[dict[str, Any]] = []
+
+    def _on_step(self) -> bool:
+        if self.every > 0 and self.num_timesteps - self._last >= self.every:
+            self._last = self.num_timesteps
+            self.evaluate()
+        return True
+
+    def _on_training_end(self) -> None:
+        if self._last != self.num_timesteps or not self.history:
+            self.evaluate()
+
+    def evaluate(self, label: str = "") -> dict[str, Any]:
+        """Evaluate the current model now; save it as best if it is."""
+        vn = self.vecnormalize
+        norm = (ObsNormalization(vn.obs_rms.mean.copy(), vn.obs_rms.var.copy(), vn.epsilon, vn.clip_obs, vn.norm_obs)
+                if vn is not None else ObsNormalization(np.zeros(len(POINT_NAMES)), np.ones(len(POINT_NAMES)),
+                                                        enabled=False))
+        start = time.perf_counter()
+        result = evaluate_policy(SB3Policy(self.model, norm), self.cfg, self.cases, self.seed)
+        row: dict[str, Any] = {"timesteps": int(self.num_timesteps), **compare(result, self.baseline),
+                               "eval_s": time.perf_counter() - start}
+        if label:
+            row["label"] = label
+        ok = row["degree_hours_above_27c"] <= self.tolerance
+        if ok and (self.best is None or row["facility_saving_pct"] > self.best["facility_saving_pct"]):
+            self.best = row
+            best_dir = self.run_dir / "best"
+            best_dir.mkdir(exist_ok=True)
+            self.model.save(best_dir / "model.zip")
+            if vn is not None:
+                vn.save(str(best_dir / "vecnormalize.pkl"))
+            (best_dir / "eval.json").write_text(json.dumps({**row, "per_case": result.per_case}, indent=2) + "\n")
+        row["is_best"] = self.best is row
+        self.history.append(row)
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+        for key in ("facility_saving_pct", "cooling_saving_pct", "pue", "degree_hours_above_27c", "inlet_temp_max_c"):
+            self.logger.record(f"eval/{key}", row[key])
+        log.info("eval at %d steps: cooling %+.2f %%, facility %+.2f %% vs rule-based, PUE %.4f, %.2f K·h >27 °C%s",
+                 row["timesteps"], row["cooling_saving_pct"], row["facility_saving_pct"], row["pue"],
+                 row["degree_hours_above_27c"], " (best)" if row["is_best"] else "")
+        return row
+
+
+class FreezeActorCallback(BaseCallback):
+    """Keep a cloned PPO actor fixed while the critic learns its values (the first ``steps`` steps)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self._frozen = False
+
+    def _params(self) -> list[Any]:
+        p = self.model.policy
+        return [*p.mlp_extractor.policy_net.parameters(), *p.action_net.parameters(), p.log_std]
+
+    def _on_training_start(self) -> None:
+        if self.steps > 0:
+            for param in self._params():
+                param.requires_grad_(False)
+            self._frozen = True
+
+    def _on_step(self) -> bool:
+        if self._frozen and self.num_timesteps >= self.steps:
+            for param in self._params():
+                param.requires_grad_(True)
+            self._frozen = False
+            log.info("critic warm-up done at %d steps: the actor learns from now on", self.num_timesteps)
+        return True

@@ -1,0 +1,156 @@
+"""Behaviour cloning of a teacher (rule-based controller or oracle) as RL's warm start.
+
+The teacher runs closed loop in ``envs.simulation.simulate`` over random chunks of the
+year, training climates and load levels; every (points, setpoints) pair it produced is
+kept. The actor is then fitted to the teacher's actions (in the env's [-1, 1] action
+units) by mean-squared error on normalized observations, and the normalization statistics
+of the data become VecNormalize's starting statistics, so the RL phase starts from a
+policy that already controls the plant as the teacher does.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch as th
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from envs.config import FacilityConfig, load_facility
+from envs.contract import POINT_NAMES, SETPOINT_NAMES
+from envs.env import POINT_HIGH, POINT_LOW, setpoints_to_action
+from envs.physics.plant import PlantParams, PlantState
+from envs.simulation import ExoSeries, PlantAwarePolicy, simulate
+from envs.weather import load_climate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TeacherChunk:
+    """One teacher run to record: where, when, how loaded."""
+
+    facility: str
+    climate: str
+    start_day: float
+    days: float
+    load_scale: float
+    seed: int
+    teacher: str
+
+
+class _Recorder:
+    """Wraps a points-only teacher and records what it saw and did."""
+
+    def __init__(self, teacher: object) -> None:
+        self.teacher = teacher
+        self.name = getattr(teacher, "name", "teacher")
+        self.points: list[list[float]] = []
+        self.setpoints: list[list[float]] = []
+
+    def reset(self) -> None:
+        self.teacher.reset()  # type: ignore[attr-defined]
+
+    def _keep(self, points: Mapping[str, float], sp: dict[str, float]) -> dict[str, float]:
+        self.points.append([points[n] for n in POINT_NAMES])
+        self.setpoints.append([sp[n] for n in SETPOINT_NAMES])
+        return sp
+
+    def act(self, points: Mapping[str, float]) -> dict[str, float]:
+        return self._keep(points, self.teacher.act(points))  # type: ignore[attr-defined]
+
+
+class _PlanRecorder(_Recorder):
+    """Wraps a plant-aware teacher (the oracle)."""
+
+    def bind(self, params: PlantParams, exo: ExoSeries, dt_s: float) -> None:
+        self.teacher.bind(params, exo, dt_s)  # type: ignore[attr-defined]
+
+    def plan(self, state: PlantState, k: int, points: Mapping[str, float]) -> dict[str, float]:
+        return self._keep(points, self.teacher.plan(state, k, points))  # type: ignore[attr-defined]
+
+
+def run_chunk(chunk: TeacherChunk) -> tuple[np.ndarray, np.ndarray]:
+    """Points (n, 20) and teacher setpoints (n, 4) of one teacher run."""
+    from coolpilot.policies import make_policy
+
+    cfg = load_facility(chunk.facility)
+    teacher = make_policy(chunk.teacher, cfg)
+    rec = _PlanRecorder(teacher) if isinstance(teacher, PlantAwarePolicy) else _Recorder(teacher)
+    simulate(cfg, load_climate(chunk.climate), rec, days=chunk.days, start_day=chunk.start_day,  # type: ignore[arg-type]
+             seed=chunk.seed, load_scale=chunk.load_scale)
+    return np.array(rec.points, dtype=np.float32), np.array(rec.setpoints)
+
+
+def plan_chunks(facility: str | FacilityConfig, climates: list[str], teacher: str, days: float, chunk_days: float,
+                load_range: tuple[float, float], seed: int) -> list[TeacherChunk]:
+    """Spread ``days`` of teacher runs over climates, the year and the load range."""
+    name = facility if isinstance(facility, str) else facility.name
+    rng = np.random.default_rng(seed)
+    n = max(1, round(days / chunk_days))
+    return [TeacherChunk(name, climates[i % len(climates)], float(rng.uniform(0.0, 365.0 - chunk_days)), chunk_days,
+                         float(rng.uniform(*load_range)), int(rng.integers(2**31)), teacher) for i in range(n)]
+
+
+def collect(chunks: list[TeacherChunk], workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Run the teacher chunks (in ``workers`` processes) and stack their data."""
+    if workers <= 1 or len(chunks) == 1:
+        parts = [run_chunk(c) for c in chunks]
+    else:
+        # spawn, not fork: torch's thread pools do not survive a fork
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = list(pool.map(run_chunk, chunks))
+    points = np.concatenate([p for p, _ in parts])
+    setpoints = np.concatenate([s for _, s in parts])
+    return points, setpoints
+
+
+def fit_actor(model: BaseAlgorithm, obs: np.ndarray, actions: np.ndarray, epochs: int, learning_rate: float,
+              batch_size: int, seed: int) -> list[float]:
+    """Fit the deterministic actor of ``model`` to ``actions`` in [-1, 1] on normalized ``obs``; losses per epoch."""
+    device = model.device
+    x = th.as_tensor(obs, dtype=th.float32, device=device)
+    y = th.as_tensor(np.clip(actions, -0.999, 0.999), dtype=th.float32, device=device)
+    if isinstance(model, PPO):
+        policy = model.policy
+        params = [*policy.features_extractor.parameters(), *policy.mlp_extractor.policy_net.parameters(),
+                  *policy.action_net.parameters()]
+
+        def forward(batch: th.Tensor) -> th.Tensor:
+            latent = policy.mlp_extractor.forward_actor(policy.extract_features(batch, policy.pi_features_extractor))
+            return th.clamp(policy.action_net(latent), -1.0, 1.0)
+    elif isinstance(model, SAC):
+        actor = model.actor
+        params = list(actor.parameters())
+
+        def forward(batch: th.Tensor) -> th.Tensor:
+            return actor(batch, deterministic=True)
+    else:
+        raise ValueError(f"cannot pretrain a {type(model).__name__}")
+    opt = th.optim.Adam(params, lr=learning_rate)
+    gen = th.Generator(device="cpu").manual_seed(seed)
+    losses = []
+    n = x.shape[0]
+    for _ in range(epochs):
+        order = th.randperm(n, generator=gen).to(device)
+        total = 0.0
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            loss = th.nn.functional.mse_loss(forward(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(idx)
+        losses.append(total / n)
+    return losses
+
+
+def teacher_dataset(points: np.ndarray, setpoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Clipped raw observations and teacher actions in [-1, 1]."""
+    obs = np.minimum(np.maximum(points, POINT_LOW), POINT_HIGH)
+    return obs, setpoints_to_action(setpoints)

@@ -1,0 +1,78 @@
+"""A trained stable-baselines3 model as a coolpilot policy (``act(points) -> setpoints``).
+
+The model is paired with the observation statistics of its VecNormalize, so it sees
+exactly what it saw in training. Used by the evaluation callback, by export (the parity
+reference for the ONNX graph) and by tests comparing the two.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from envs.contract import POINT_NAMES, SETPOINT_NAMES
+from envs.env import POINT_HIGH, POINT_LOW, action_to_setpoints
+
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
+
+
+@dataclass
+class ObsNormalization:
+    """VecNormalize's observation transform: clip((x − mean)/sqrt(var + eps), ±clip)."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    epsilon: float = 1e-8
+    clip_obs: float = 10.0
+    enabled: bool = True
+
+    def apply(self, obs: np.ndarray) -> np.ndarray:
+        """Normalize raw (clipped) points as VecNormalize does."""
+        if not self.enabled:
+            return obs.astype(np.float32)
+        z = (obs - self.mean) / np.sqrt(self.var + self.epsilon)
+        return np.clip(z, -self.clip_obs, self.clip_obs).astype(np.float32)
+
+    @classmethod
+    def from_vecnormalize_file(cls, path: str | Path) -> ObsNormalization:
+        """Read the statistics a VecNormalize saved with ``save(path)``."""
+        with open(path, "rb") as fh:
+            vn = pickle.load(fh)  # noqa: S301 - our own run directory's file
+        return cls(np.asarray(vn.obs_rms.mean, dtype=np.float64), np.asarray(vn.obs_rms.var, dtype=np.float64),
+                   float(vn.epsilon), float(vn.clip_obs), bool(vn.norm_obs))
+
+
+class SB3Policy:
+    """``act(points) -> setpoints`` of an SB3 model and its observation normalization."""
+
+    def __init__(self, model: BaseAlgorithm, norm: ObsNormalization, name: str = "sb3") -> None:
+        self.model = model
+        self.norm = norm
+        self.name = name
+
+    @classmethod
+    def load(cls, model_path: str | Path, vecnormalize_path: str | Path, algo: str,
+             name: str = "sb3") -> SB3Policy:
+        """A saved model (``.zip``) and its VecNormalize statistics (``.pkl``), on CPU."""
+        model = ALGORITHMS[algo].load(str(model_path), device="cpu")
+        return cls(model, ObsNormalization.from_vecnormalize_file(vecnormalize_path), name)
+
+    def reset(self) -> None:
+        """Stateless."""
+
+    def act_batch(self, points: np.ndarray) -> np.ndarray:
+        """Setpoints (batch, 4) in physical units for raw points (batch, 20) in contract order."""
+        obs = np.minimum(np.maximum(np.asarray(points, dtype=np.float32), POINT_LOW), POINT_HIGH)
+        action, _ = self.model.predict(self.norm.apply(obs), deterministic=True)
+        return action_to_setpoints(np.asarray(action))
+
+    def act(self, points: Mapping[str, float]) -> dict[str, float]:
+        """Setpoints by name for points by name."""
+        row = np.array([[points[n] for n in POINT_NAMES]], dtype=np.float32)
+        return dict(zip(SETPOINT_NAMES, self.act_batch(row)[0].tolist(), strict=True))
