@@ -155,7 +155,8 @@ class HeldOutEvalCallback(BaseCallback):
     def evaluate(self, label: str = "") -> dict[str, Any]:
         """Evaluate the current model now; save it as best if it is."""
         vn = self.vecnormalize
-        norm = (ObsNormalization(vn.obs_rms.mean.copy(), vn.obs_rms.var.copy(), vn.epsilon, vn.clip_obs, vn.norm_obs)
+        rms: Any = vn.obs_rms if vn is not None else None
+        norm = (ObsNormalization(rms.mean.copy(), rms.var.copy(), vn.epsilon, vn.clip_obs, vn.norm_obs)
                 if vn is not None else ObsNormalization(np.zeros(len(POINT_NAMES)), np.ones(len(POINT_NAMES)),
                                                         enabled=False))
         start = time.perf_counter()
@@ -194,7 +195,7 @@ class FreezeActorCallback(BaseCallback):
         self._frozen = False
 
     def _params(self) -> list[Any]:
-        p = self.model.policy
+        p: Any = self.model.policy
         return [*p.mlp_extractor.policy_net.parameters(), *p.action_net.parameters(), p.log_std]
 
     def _on_training_start(self) -> None:

@@ -28,7 +28,8 @@ class _Section(BaseModel):
 
 
 def _f(default: Any, doc: str, unit: str = "", **bounds: float) -> Any:
-    return Field(default, description=doc, json_schema_extra={"unit": unit} if unit else None, **bounds)
+    return Field(default, description=doc, json_schema_extra={"unit": unit} if unit else None,
+                 **bounds)  # type: ignore[call-overload]
 
 
 class EnvSection(_Section):

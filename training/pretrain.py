@@ -82,7 +82,7 @@ def run_chunk(chunk: TeacherChunk) -> tuple[np.ndarray, np.ndarray]:
     cfg = load_facility(chunk.facility)
     teacher = make_policy(chunk.teacher, cfg)
     rec = _PlanRecorder(teacher) if isinstance(teacher, PlantAwarePolicy) else _Recorder(teacher)
-    simulate(cfg, load_climate(chunk.climate), rec, days=chunk.days, start_day=chunk.start_day,  # type: ignore[arg-type]
+    simulate(cfg, load_climate(chunk.climate), rec, days=chunk.days, start_day=chunk.start_day,
              seed=chunk.seed, load_scale=chunk.load_scale)
     return np.array(rec.points, dtype=np.float32), np.array(rec.setpoints)
 
@@ -122,7 +122,9 @@ def fit_actor(model: BaseAlgorithm, obs: np.ndarray, actions: np.ndarray, epochs
                   *policy.action_net.parameters()]
 
         def forward(batch: th.Tensor) -> th.Tensor:
-            latent = policy.mlp_extractor.forward_actor(policy.extract_features(batch, policy.pi_features_extractor))
+            features = policy.extract_features(batch, policy.pi_features_extractor)
+            assert isinstance(features, th.Tensor)
+            latent = policy.mlp_extractor.forward_actor(features)
             return th.clamp(policy.action_net(latent), -1.0, 1.0)
     elif isinstance(model, SAC):
         actor = model.actor

@@ -43,7 +43,7 @@ class ObsNormalization:
     def from_vecnormalize_file(cls, path: str | Path) -> ObsNormalization:
         """Read the statistics a VecNormalize saved with ``save(path)``."""
         with open(path, "rb") as fh:
-            vn = pickle.load(fh)  # noqa: S301 - our own run directory's file
+            vn = pickle.load(fh)  # our own run directory's file, never a download
         return cls(np.asarray(vn.obs_rms.mean, dtype=np.float64), np.asarray(vn.obs_rms.var, dtype=np.float64),
                    float(vn.epsilon), float(vn.clip_obs), bool(vn.norm_obs))
 

@@ -119,12 +119,14 @@ def _pretrain(cfg: TrainConfig, model: BaseAlgorithm, env: VecNormalize, ranges:
     collect_s = time.perf_counter() - start
     obs, actions = teacher_dataset(points, setpoints)
     if cfg.normalize.observations:
-        env.obs_rms.mean = obs.mean(axis=0).astype(np.float64)
-        env.obs_rms.var = obs.var(axis=0).astype(np.float64)
-        env.obs_rms.count = float(len(obs))
+        rms: Any = env.obs_rms
+        rms.mean = obs.mean(axis=0).astype(np.float64)
+        rms.var = obs.var(axis=0).astype(np.float64)
+        rms.count = float(len(obs))
     ranges.merge({n: [float(lo), float(hi)] for n, lo, hi in zip(POINT_NAMES, obs.min(0), obs.max(0), strict=True)})
     start = time.perf_counter()
-    losses = fit_actor(model, env.normalize_obs(obs), actions, p.epochs, p.learning_rate, p.batch_size, cfg.seed)
+    normalized: Any = env.normalize_obs(obs)
+    losses = fit_actor(model, normalized, actions, p.epochs, p.learning_rate, p.batch_size, cfg.seed)
     fit_s = time.perf_counter() - start
     info = {"teacher": p.teacher, "chunks": len(chunks), "samples": len(obs), "collect_s": collect_s, "fit_s": fit_s,
             "final_mse": losses[-1], "losses": losses}
