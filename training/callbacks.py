@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
@@ -22,6 +23,17 @@ from envs.weather import load_climate
 from training.sb3_policy import ObsNormalization, SB3Policy
 
 log = logging.getLogger(__name__)
+
+
+class FixedRunningMeanStd(RunningMeanStd):
+    """Running statistics that no longer update (observation statistics fixed after cloning).
+
+    A cloned actor was fitted on inputs normalized with the teacher data's statistics; if
+    VecNormalize kept updating them, the same actor would compute a different function.
+    """
+
+    def update(self, arr: np.ndarray) -> None:
+        """Keep the statistics as they are."""
 
 
 class PointRangeWrapper(VecEnvWrapper):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -167,8 +168,11 @@ def _checkpoint_files(run: Path, checkpoint: str) -> tuple[Path, Path]:
     model = Path(checkpoint)
     if not model.is_absolute():
         model = run / model
-    steps = model.stem.removeprefix("model_")
-    return model, model.with_name(f"vecnormalize_{steps}.pkl")
+    match = re.fullmatch(r"(.*)_(\d+)_steps", model.stem)
+    if match is None:
+        raise ExportError(f"--checkpoint {checkpoint}: expected best, final or a checkpoint file named "
+                          "<prefix>_<steps>_steps.zip")
+    return model, model.with_name(f"{match.group(1)}_vecnormalize_{match.group(2)}_steps.pkl")
 
 
 def load_run(run: Path, checkpoint: str = "best") -> tuple[TrainConfig, SB3Policy, dict[str, list[float]]]:

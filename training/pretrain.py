@@ -147,7 +147,7 @@ def fit_actor(model: BaseAlgorithm, obs: np.ndarray, actions: np.ndarray, epochs
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         losses.append(total / n)
     return losses
 

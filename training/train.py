@@ -42,7 +42,14 @@ from envs.config import load_facility
 from envs.contract import POINT_NAMES
 from envs.sb3 import SB3VecEnv
 from envs.vector import DataCenterVectorEnv
-from training.callbacks import EvalCase, FreezeActorCallback, HeldOutEvalCallback, PointRangeWrapper, evaluate_policy
+from training.callbacks import (
+    EvalCase,
+    FixedRunningMeanStd,
+    FreezeActorCallback,
+    HeldOutEvalCallback,
+    PointRangeWrapper,
+    evaluate_policy,
+)
 from training.config import TrainConfig
 from training.pretrain import collect, fit_actor, plan_chunks, teacher_dataset
 
@@ -119,10 +126,11 @@ def _pretrain(cfg: TrainConfig, model: BaseAlgorithm, env: VecNormalize, ranges:
     collect_s = time.perf_counter() - start
     obs, actions = teacher_dataset(points, setpoints)
     if cfg.normalize.observations:
-        rms: Any = env.obs_rms
+        rms = FixedRunningMeanStd(shape=(obs.shape[1],))
         rms.mean = obs.mean(axis=0).astype(np.float64)
         rms.var = obs.var(axis=0).astype(np.float64)
         rms.count = float(len(obs))
+        env.obs_rms = rms  # type: ignore[assignment]  # SB3 types obs_rms for dict spaces too
     ranges.merge({n: [float(lo), float(hi)] for n, lo, hi in zip(POINT_NAMES, obs.min(0), obs.max(0), strict=True)})
     start = time.perf_counter()
     normalized: Any = env.normalize_obs(obs)

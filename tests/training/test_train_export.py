@@ -1,0 +1,160 @@
+"""A tiny training run end to end: run directory, export, parity, the bundle as a policy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from controller.policies.onnx_policy import OnnxPolicy
+from envs.config import load_facility
+from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS
+from envs.simulation import simulate
+from envs.weather import load_climate
+from training.config import config_from_mapping, load_train_config
+from training.export import ExportError, build_graph, check_parity, export, load_run
+from training.sb3_policy import SB3Policy
+from training.train import resolve_device, train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_run_directory_holds_config_logs_metrics_checkpoints_and_best(tiny_run: Path) -> None:
+    for name in ("config.yaml", "train.log", "metrics.jsonl", "baseline.json", "point_ranges.json", "summary.json",
+                 "best/model.zip", "best/vecnormalize.pkl", "best/eval.json", "final/model.zip",
+                 "final/vecnormalize.pkl", "checkpoints/model_1024_steps.zip",
+                 "checkpoints/model_vecnormalize_1024_steps.pkl"):
+        assert (tiny_run / name).is_file(), name
+    assert list((tiny_run / "tb").glob("events.out.tfevents.*")), "no TensorBoard events"
+    rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["timesteps"] for r in rows] == [1024, 2048]
+    for row in rows:
+        assert np.isfinite(row["facility_saving_pct"]) and row["degree_hours_above_27c"] >= 0.0
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    assert summary["timesteps"] == 2048 and summary["device"] == "cpu" and summary["env_steps_per_s"] > 0
+    ranges = json.loads((tiny_run / "point_ranges.json").read_text())
+    assert list(ranges) == list(POINT_NAMES)
+    assert all(lo <= hi for lo, hi in ranges.values())
+    assert 4.0 < ranges["outdoor_drybulb_c"][1] < 50.0  # chicago/phoenix air temperatures, not a default range
+
+
+def test_training_is_seeded(tiny_run: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    train(load_train_config(REPO / "training" / "configs" / "tiny.yaml"), again, progress_bar=False)
+    first = [json.loads(x)["facility_saving_pct"] for x in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    second = [json.loads(x)["facility_saving_pct"] for x in (again / "metrics.jsonl").read_text().splitlines()]
+    assert first == second
+
+
+def test_export_writes_bundle_with_card_and_parity(tiny_bundle: Path) -> None:
+    card = json.loads((tiny_bundle / "card.json").read_text())
+    assert [p["name"] for p in card["points"]] == list(POINT_NAMES)
+    assert [(s["name"], s["low"], s["high"]) for s in card["setpoints"]] == [(s.name, s.low, s.high)
+                                                                              for s in SETPOINTS]
+    assert card["env_id"] == "coolpilot/DataCenter-v0" and card["facility"] == "modern-hall"
+    assert card["training"]["seed"] == 0 and card["training"]["config"]["algo"] == "ppo"
+    assert card["parity"]["samples"] == 10_000 and card["parity"]["max_abs_diff"] <= 1e-4
+    assert "facility_saving_pct" in card["evaluation"] and card["evaluation"]["baseline"] == "rule-based"
+    assert all(p["unit"] for p in card["points"])
+
+
+def test_onnx_and_sb3_give_the_same_setpoints_over_a_simulated_day(tiny_run: Path, tiny_bundle: Path) -> None:
+    reference = SB3Policy.load(tiny_run / "best" / "model.zip", tiny_run / "best" / "vecnormalize.pkl", "ppo")
+    bundle = OnnxPolicy(tiny_bundle)
+
+    class Both:
+        name = "both"
+        worst = 0.0
+
+        def reset(self) -> None:
+            pass
+
+        def act(self, points: dict[str, float]) -> dict[str, float]:
+            a, b = reference.act(points), bundle.act(points)
+            Both.worst = max(Both.worst, *(abs(a[n] - b[n]) for n in SETPOINT_NAMES))
+            return b
+
+    result = simulate(load_facility("modern-hall"), load_climate("san-francisco"), Both(), days=1, start_day=196)
+    assert result.n_steps == 288
+    assert Both.worst <= 1e-4
+
+
+def test_parity_check_fails_on_a_wrong_graph(tiny_run: Path) -> None:
+    _, policy, ranges = load_run(tiny_run)
+    wrong = SB3Policy(policy.model, policy.norm.__class__(policy.norm.mean + 0.5, policy.norm.var))
+    data = build_graph(wrong.model, wrong.norm).SerializeToString()
+    obs = np.array([[np.mean(ranges[p]) for p in POINT_NAMES]] * 1000, dtype=np.float32)
+    with pytest.raises(ExportError, match="parity check failed: setpoint"):
+        check_parity(policy, data, obs)
+
+
+def test_export_refuses_bad_runs_and_names(tiny_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="not a training run directory"):
+        export(tmp_path, "x", tmp_path / "models")
+    with pytest.raises(ExportError, match="plain folder name"):
+        export(tiny_run, "../x", tmp_path / "models")
+    with pytest.raises(ExportError, match=r"checkpoints/model_9_steps.zip is missing"):
+        export(tiny_run, "x", tmp_path / "models", checkpoint="checkpoints/model_9_steps.zip")
+    export(tiny_run, "x", tmp_path / "models", checkpoint="checkpoints/model_1024_steps.zip")
+    with pytest.raises(ExportError, match="exists; pass --force"):
+        export(tiny_run, "x", tmp_path / "models")
+    assert export(tiny_run, "x", tmp_path / "models", checkpoint="final", force=True).is_dir()
+
+
+def test_sac_trains_and_exports(tmp_path: Path) -> None:
+    cfg = config_from_mapping({
+        "algo": "sac", "total_timesteps": 512, "device": "cpu", "checkpoint_every": 0,
+        "env": {"climates": ["chicago"], "num_envs": 4, "episode_days": 1},
+        "policy": {"net_arch": [16], "activation": "relu"},
+        "sac": {"learning_starts": 128, "batch_size": 64, "buffer_size": 1000},
+        "eval": {"climates": ["denver"], "start_days": [10], "days": 1, "every_timesteps": 0},
+    })
+    train(cfg, tmp_path / "sac", progress_bar=False)
+    bundle = export(tmp_path / "sac", "sac", tmp_path / "models", parity_samples=2000)
+    card = json.loads((bundle / "card.json").read_text())
+    assert card["training"]["algo"] == "sac" and card["parity"]["max_abs_diff"] <= 1e-4
+
+
+def test_behaviour_cloning_warm_start_learns_the_teacher(tmp_path: Path) -> None:
+    cfg = config_from_mapping({
+        "total_timesteps": 0, "device": "cpu", "checkpoint_every": 0,
+        "env": {"climates": ["chicago"], "num_envs": 4, "episode_days": 1},
+        "pretrain": {"teacher": "rule-based", "days": 2, "chunk_days": 1, "epochs": 30, "workers": 1},
+        "eval": {"climates": ["denver"], "start_days": [150], "days": 1},
+    })
+    train(cfg, tmp_path / "bc", progress_bar=False)
+    info = json.loads((tmp_path / "bc" / "pretrain.json").read_text())
+    assert info["samples"] == 2 * 288 and info["losses"][-1] < 0.5 * info["losses"][0]
+    rows = [json.loads(x) for x in (tmp_path / "bc" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["label"] == "pretrained"
+
+
+def test_cuda_is_refused_without_a_gpu() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == "cpu"
+
+
+def test_cli_train_and_export(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "coolpilot", "train", str(REPO / "training" / "configs" / "tiny.yaml"),
+           "--run-dir", str(run_dir), "--no-progress", "--set", "total_timesteps=512",
+           "--set", "eval.every_timesteps=0"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "export with: coolpilot export" in out.stdout
+    cmd = [sys.executable, "-m", "coolpilot", "export", str(run_dir), "--name", "cli", "--parity-samples", "1000"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "parity max |SB3 - ONNX|" in out.stdout and (tmp_path / "models" / "cli" / "policy.onnx").is_file()
+    bad = subprocess.run([sys.executable, "-m", "coolpilot", "train", str(tmp_path / "nope.yaml")],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert bad.returncode == 2 and "nope.yaml: cannot read training config" in bad.stderr
