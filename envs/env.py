@@ -49,6 +49,13 @@ def check_episode_args(episode_days: float, dt_s: float, start_days: Sequence[fl
             raise ValueError(f"start_day = {day} must be in 0..365")
 
 
+def check_energy_reward(energy_reward: str) -> str:
+    """``facility`` or ``controllable`` (see :func:`reward_terms`)."""
+    if energy_reward not in ENERGY_REWARDS:
+        raise ValueError(f"energy_reward = {energy_reward!r}: choose one of {', '.join(ENERGY_REWARDS)}")
+    return energy_reward
+
+
 def resolve_randomization(
     randomization: Randomization | str | None, climate: str | Sequence[str]
 ) -> tuple[Randomization | None, str | Sequence[str]]:
@@ -59,17 +66,22 @@ def resolve_randomization(
     return rand, climate
 
 
+ENERGY_REWARDS = ("facility", "controllable")
+
+
 def reward_terms(
     facility_kw: np.ndarray, it_design_kw: np.ndarray, zone_inlet_c: np.ndarray, zone_mask: np.ndarray,
-    thermal_linear: float, thermal_quadratic: float,
+    thermal_linear: float, thermal_quadratic: float, baseline_kw: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Energy and thermal reward terms (both ≤ 0), batched over facilities.
+    """Energy and thermal reward terms, batched over facilities.
 
-    energy = −facility power / design IT power (the step's facility energy normalized by
-    the design IT energy of a step); thermal = −Σ_zones (a·e + b·e²) with ``e`` the excess
-    of the zone's server inlet over 27 °C (K).
+    energy = −(facility power − baseline) / design IT power (the step's facility energy
+    normalized by the design IT energy of a step); thermal = −Σ_zones (a·e + b·e²) with
+    ``e`` the excess of the zone's server inlet over 27 °C (K). ``baseline_kw`` is zero
+    (``energy_reward="facility"``) or the nominal IT power no setpoint can change
+    (``"controllable"``): the same optimal policy, far less reward variance from IT load.
     """
-    energy = -facility_kw / it_design_kw
+    energy = -(facility_kw - baseline_kw) / it_design_kw
     excess = np.maximum(zone_inlet_c - INLET_LIMIT_C, 0.0) * zone_mask
     thermal = -(thermal_linear * excess + thermal_quadratic * excess**2).sum(axis=1)
     return energy, thermal
@@ -106,7 +118,10 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     ``energy + thermal``: ``energy = −P_facility/P_IT,design`` (IT power included, and it
     grows with inlet temperature through server fans, so overheating does not pay);
     ``thermal = −Σ_zones (a·e + b·e²)``, ``e`` = inlet excess over 27 °C (K), defaults
-    a = 1, b = 1. Both terms are in ``info`` (``reward_energy``, ``reward_thermal``).
+    a = 1, b = 1. Both terms are in ``info`` (``reward_energy``, ``reward_thermal``). With
+    ``energy_reward="controllable"`` the energy term leaves out the nominal IT power (IT at
+    the step's utilization without the inlet-driven fan rise), which no setpoint changes: the
+    optimal policy is the same, the reward's variance from IT load is gone.
 
     ## Starting state
     A random day of the year (or ``start_day``) at midnight, the climate drawn from
@@ -119,7 +134,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     ``facility`` preset name, YAML path or :class:`FacilityConfig`; ``climate`` bundled
     name, EPW path or a sequence of them; ``episode_days``; ``dt_s`` control step (s,
     default 300); ``start_day``; ``load_scale`` multiplies utilization;
-    ``thermal_linear``, ``thermal_quadratic`` penalty weights; ``randomization`` a
+    ``thermal_linear``, ``thermal_quadratic`` penalty weights; ``energy_reward``
+    ``facility`` (default) or ``controllable``; ``randomization`` a
     :class:`envs.randomization.Randomization` or the path of its YAML file (climates,
     load level and facility parameters drawn per episode).
 
@@ -139,6 +155,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         load_scale: float = 1.0,
         thermal_linear: float = 1.0,
         thermal_quadratic: float = 1.0,
+        energy_reward: str = "facility",
         randomization: Randomization | str | None = None,
     ) -> None:
         check_episode_args(episode_days, dt_s, [start_day])
@@ -154,6 +171,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self.load_scale = load_scale
         self.thermal_linear = thermal_linear
         self.thermal_quadratic = thermal_quadratic
+        self.energy_reward = check_energy_reward(energy_reward)
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
         self._base_params = build_params([self.cfg])
         self.params = PlantParams(*(a.copy() for a in self._base_params))
@@ -207,6 +225,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         energy, thermal = reward_terms(
             out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
             self.thermal_linear, self.thermal_quadratic,
+            out.it_nominal_kw if self.energy_reward == "controllable" else 0.0,
         )
         self._k = k
         info = {

@@ -23,6 +23,7 @@ from envs.env import (
     POINT_HIGH,
     POINT_LOW,
     action_to_setpoints,
+    check_energy_reward,
     check_episode_args,
     resolve_randomization,
     reward_terms,
@@ -84,6 +85,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         load_scale: float | Sequence[float] = 1.0,
         thermal_linear: float = 1.0,
         thermal_quadratic: float = 1.0,
+        energy_reward: str = "facility",
         autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP,
         randomization: Randomization | str | None = None,
     ) -> None:
@@ -112,6 +114,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.dt_s = dt_s
         self.thermal_linear = thermal_linear
         self.thermal_quadratic = thermal_quadratic
+        self.energy_reward = check_energy_reward(energy_reward)
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
         self.n_zones = max(len(c.zones) for c in self.cfgs)
         self._base_params = build_params(self.cfgs, self.n_zones)
@@ -211,7 +214,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             rh, time_s = self._rh[k, rows], self._time[k, rows]
         new_state, out, points = self._physics(command, exo, rh, time_s)
         energy, thermal = reward_terms(out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
-                                       self.thermal_linear, self.thermal_quadratic)
+                                       self.thermal_linear, self.thermal_quadratic,
+                                       out.it_nominal_kw if self.energy_reward == "controllable" else 0.0)
         keep = ~resetting
         if resetting.any():
             for full, part in zip(self._state, new_state, strict=True):

@@ -20,6 +20,7 @@ from envs.contract import POINT_NAMES
 from envs.kpis import Kpis, compute_kpis
 from envs.simulation import simulate
 from envs.weather import load_climate
+from training.residual import ResidualBase
 from training.sb3_policy import ObsNormalization, SB3Policy
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,8 @@ class HeldOutEvalCallback(BaseCallback):
     """
 
     def __init__(self, cfg: FacilityConfig, cases: list[EvalCase], baseline: EvalResult, run_dir: Path,
-                 every: int, thermal_tolerance_kh: float, seed: int, vecnormalize: VecNormalize | None) -> None:
+                 every: int, thermal_tolerance_kh: float, seed: int, vecnormalize: VecNormalize | None,
+                 residual: ResidualBase | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.cases = cases
@@ -150,6 +152,7 @@ class HeldOutEvalCallback(BaseCallback):
         self.tolerance = thermal_tolerance_kh
         self.seed = seed
         self.vecnormalize = vecnormalize
+        self.residual = residual
         self.best: dict[str, Any] | None = None
         self._last = 0
         self.history: list[dict[str, Any]] = []
@@ -172,7 +175,7 @@ class HeldOutEvalCallback(BaseCallback):
                 if vn is not None else ObsNormalization(np.zeros(len(POINT_NAMES)), np.ones(len(POINT_NAMES)),
                                                         enabled=False))
         start = time.perf_counter()
-        result = evaluate_policy(SB3Policy(self.model, norm), self.cfg, self.cases, self.seed)
+        result = evaluate_policy(SB3Policy(self.model, norm, residual=self.residual), self.cfg, self.cases, self.seed)
         row: dict[str, Any] = {"timesteps": int(self.num_timesteps), **compare(result, self.baseline),
                                "eval_s": time.perf_counter() - start}
         if label:

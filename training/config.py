@@ -46,6 +46,9 @@ class EnvSection(_Section):
                                ge=0.0, le=1000.0)
     thermal_quadratic: float = _f(1.0, "Reward: quadratic penalty per K² of inlet excess over 27 °C, per zone.",
                                   "1/K²", ge=0.0, le=1000.0)
+    energy_reward: Literal["facility", "controllable"] = _f(
+        "controllable", "Energy reward: 'facility' = −facility power, or 'controllable' = −(facility − nominal IT "
+        "power), the same optimum with far less variance from IT load (envs.env.reward_terms).")
     randomization: Randomization | None = _f(
         None, "Domain randomization per episode (climates, load level, facility factors); see "
         "envs/randomization.py. A mapping here, or a YAML path in randomization_file.")
@@ -106,6 +109,11 @@ class PolicyNetSection(_Section):
 
     net_arch: list[int] = _f([64, 64], "Hidden layer widths (actor and critic each).")
     activation: Literal["tanh", "relu", "elu", "leaky_relu"] = _f("tanh", "Hidden activation.")
+    action: Literal["absolute", "residual"] = _f(
+        "residual", "What the network outputs: 'absolute' setpoints, or a 'residual' correction added to the "
+        "rule-based controller's setpoints (training/residual.py); both export to raw points in, setpoints out.")
+    residual_scale: float = _f(0.5, "Residual only: largest correction as a fraction of each setpoint's half span.",
+                               "1", gt=0.0, le=2.0)
 
     @model_validator(mode="after")
     def _widths(self) -> PolicyNetSection:

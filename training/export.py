@@ -7,7 +7,9 @@ step between raw points and setpoints is explicit and inside the graph:
 2. VecNormalize: ``clip((x − mean) / sqrt(var + eps), ±clip_obs)``;
 3. the deterministic actor: the MLP and its mean-action head;
 4. squashing: PPO clips the mean to [-1, 1] (what ``predict`` does), SAC applies tanh;
-5. rescaling from [-1, 1] to each setpoint's bounds (``envs.env.action_to_setpoints``).
+5. rescaling from [-1, 1] to each setpoint's bounds (``envs.env.action_to_setpoints``), or,
+   for a residual policy, adding the scaled action to the rule-based setpoints computed in
+   the graph from the same points, then clipping to the bounds.
 
 Export then checks parity: the SB3 model's ``predict(deterministic=True)`` followed by the
 env's rescaling, against onnxruntime, on ``parity_samples`` observations drawn uniformly
@@ -36,10 +38,12 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import FlattenExtractor
 
+from controller.policies.rule_based import RuleBasedSettings
 from coolpilot import __version__
 from envs.contract import CONTRACT_VERSION, POINT_NAMES, POINTS, SETPOINTS
 from envs.env import ENV_ID, POINT_HIGH, POINT_LOW
 from training.config import TrainConfig, config_from_mapping
+from training.residual import ResidualBase
 from training.sb3_policy import ALGORITHMS, ObsNormalization, SB3Policy
 
 CARD_SCHEMA_VERSION = 1
@@ -79,8 +83,64 @@ def _actor_layers(model: BaseAlgorithm) -> tuple[list[th.nn.Module], str]:
     raise ExportError(f"cannot export a {type(model).__name__}; PPO and SAC are supported")
 
 
-def build_graph(model: BaseAlgorithm, norm: ObsNormalization) -> onnx.ModelProto:
-    """The ONNX graph: raw points (float32 [batch, 20]) -> setpoints in physical units (float32 [batch, 4])."""
+def _rule_based_nodes(s: RuleBasedSettings, x: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
+    """:func:`controller.policies.rule_based.rule_based_batch` (stateless form) as ONNX nodes on points ``x``."""
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+    consts: dict[float, str] = {}
+
+    def c(value: float) -> str:
+        if value not in consts:
+            consts[value] = f"rb_c{len(consts)}"
+            inits.append(_const(consts[value], np.array(value)))
+        return consts[value]
+
+    def op(kind: str, *inputs: str, out: str) -> str:
+        nodes.append(helper.make_node(kind, list(inputs), [f"rb_{out}"], name=f"rule_based_{out}"))
+        return f"rb_{out}"
+
+    def clip(v: str, low: float, high: float, out: str) -> str:
+        return op("Min", op("Max", v, c(low), out=f"{out}_lo"), c(high), out=out)
+
+    cols = {}
+    for name in ("inlet_temp_max_c", "supply_air_temp_c", "crah_fan_speed_frac", "outdoor_wetbulb_c",
+                 "chw_return_temp_c"):
+        idx = f"rb_idx_{name}"
+        inits.append(numpy_helper.from_array(np.array([POINT_NAMES.index(name)], dtype=np.int64), idx))
+        nodes.append(helper.make_node("Gather", [x, idx], [f"rb_{name}"], axis=1, name=f"rule_based_gather_{name}"))
+        cols[name] = f"rb_{name}"
+    inlet, supply, fan0 = cols["inlet_temp_max_c"], cols["supply_air_temp_c"], cols["crah_fan_speed_frac"]
+    wetbulb = cols["outdoor_wetbulb_c"]
+    guard = op("Greater", inlet, c(s.guard_c), out="guard")
+    mixing = op("Sub", inlet, supply, out="mixing")
+    fan_trim = clip(op("Mul", op("Sub", mixing, c(s.mix_target_k), out="mix_error"), c(s.fan_gain), out="fan_raw"),
+                    -0.05, 0.1, "fan_trim")
+    fan_normal = clip(op("Add", fan0, fan_trim, out="fan_sum"), s.fan_min_frac, 1.0, "fan_normal")
+    fan_guard = op("Min", op("Add", fan0, c(0.1), out="fan_up"), c(1.0), out="fan_guard")
+    fan = op("Where", guard, fan_guard, fan_normal, out="fan")
+    sat_trim = clip(op("Mul", c(s.sat_gain), op("Sub", c(s.inlet_target_c), inlet, out="inlet_error"), out="sat_raw"),
+                    -1.0, 0.5, "sat_trim")
+    sat_normal = clip(op("Add", supply, sat_trim, out="sat_sum"), s.sat_min_c, s.sat_max_c, "sat_normal")
+    sat_guard = op("Max", op("Sub", supply, c(1.0), out="sat_down"), c(s.sat_min_c), out="sat_guard")
+    sat = op("Where", guard, sat_guard, sat_normal, out="sat")
+    chw = clip(op("Sub", op("Sub", sat, c(s.coil_approach_k), out="chw_a"), c(s.chw_margin_k), out="chw_raw"),
+               s.chw_min_c, s.chw_max_c, "chw")
+    cw = clip(op("Add", wetbulb, c(s.tower_approach_k), out="cw_raw"), s.min_condenser_c, s.cw_design_c, "cw_normal")
+    if s.economizer:
+        reach = op("Add", op("Add", wetbulb, c(s.tower_approach_k), out="tower_reach"), c(1.0), out="reach")
+        free = op("Less", reach, cols["chw_return_temp_c"], out="free_cooling")
+        cw = op("Where", free, op("Add", op("Mul", cw, c(0.0), out="cw_zero"), c(s.cw_free_cooling_c), out="cw_free"),
+                cw, out="cw")
+    nodes.append(helper.make_node("Concat", [sat, fan, chw, cw], ["rb_setpoints"], axis=1, name="rule_based_concat"))
+    return nodes, inits, "rb_setpoints"
+
+
+def build_graph(model: BaseAlgorithm, norm: ObsNormalization, residual: ResidualBase | None = None) -> onnx.ModelProto:
+    """The ONNX graph: raw points (float32 [batch, 20]) -> setpoints in physical units (float32 [batch, 4]).
+
+    With ``residual``, the network's action corrects the rule-based setpoints computed in
+    the graph from the same raw points (training/residual.py).
+    """
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = [_const("point_low", POINT_LOW), _const("point_high", POINT_HIGH)]
     nodes += [helper.make_node("Max", [INPUT_NAME, "point_low"], ["x_lo"], name="clip_points_low"),
@@ -122,10 +182,21 @@ def build_graph(model: BaseAlgorithm, norm: ObsNormalization) -> onnx.ModelProto
         nodes += [helper.make_node("Max", [x, "action_low"], ["action_lo"], name="clip_action_low"),
                   helper.make_node("Min", ["action_lo", "action_high"], ["action"], name="clip_action_high")]
     low = np.array([s.low for s in SETPOINTS])
-    half = 0.5 * (np.array([s.high for s in SETPOINTS]) - low)
-    inits += [_const("setpoint_half_span", half), _const("setpoint_mid", low + half)]
-    nodes += [helper.make_node("Mul", ["action", "setpoint_half_span"], ["action_scaled"], name="rescale_span"),
-              helper.make_node("Add", ["action_scaled", "setpoint_mid"], [OUTPUT_NAME], name="rescale_offset")]
+    high = np.array([s.high for s in SETPOINTS])
+    half = 0.5 * (high - low)
+    if residual is None:
+        inits += [_const("setpoint_half_span", half), _const("setpoint_mid", low + half)]
+        nodes += [helper.make_node("Mul", ["action", "setpoint_half_span"], ["action_scaled"], name="rescale_span"),
+                  helper.make_node("Add", ["action_scaled", "setpoint_mid"], [OUTPUT_NAME], name="rescale_offset")]
+    else:
+        rb_nodes, rb_inits, rb_out = _rule_based_nodes(residual.settings, "x_clipped")
+        nodes += rb_nodes
+        inits += [*rb_inits, _const("residual_span", residual.scale * half), _const("setpoint_low", low),
+                  _const("setpoint_high", high)]
+        nodes += [helper.make_node("Mul", ["action", "residual_span"], ["correction"], name="residual_scale"),
+                  helper.make_node("Add", [rb_out, "correction"], ["setpoints_raw"], name="residual_add"),
+                  helper.make_node("Max", ["setpoints_raw", "setpoint_low"], ["setpoints_lo"], name="bound_low"),
+                  helper.make_node("Min", ["setpoints_lo", "setpoint_high"], [OUTPUT_NAME], name="bound_high")]
     graph = helper.make_graph(
         nodes, "coolpilot_policy",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", len(POINTS)])],
@@ -186,7 +257,14 @@ def load_run(run: Path, checkpoint: str = "best") -> tuple[TrainConfig, SB3Polic
         if not path.is_file():
             raise ExportError(f"{run}: {path.relative_to(run) if path.is_relative_to(run) else path} is missing "
                               "(did the run finish?)")
-    policy = SB3Policy.load(model_path, norm_path, cfg.algo)
+    residual = None
+    if cfg.policy.action == "residual":
+        res_file = run / "residual.json"
+        if not res_file.is_file():
+            raise ExportError(f"{run}: residual.json is missing (a residual policy needs its rule-based base)")
+        data = json.loads(res_file.read_text(encoding="utf-8"))
+        residual = ResidualBase(RuleBasedSettings(**data["rule_based_settings"]), float(data["scale"]))
+    policy = SB3Policy.load(model_path, norm_path, cfg.algo, residual=residual)
     if not isinstance(policy.model, ALGORITHMS[cfg.algo]):
         raise ExportError(f"{model_path}: not a {cfg.algo.upper()} model")
     ranges = json.loads((run / "point_ranges.json").read_text(encoding="utf-8"))
@@ -197,7 +275,7 @@ def load_run(run: Path, checkpoint: str = "best") -> tuple[TrainConfig, SB3Polic
 
 
 def make_card(name: str, cfg: TrainConfig, ranges: dict[str, list[float]], sha256: str, run: Path,
-              checkpoint: str, parity: dict[str, Any]) -> dict[str, Any]:
+              checkpoint: str, parity: dict[str, Any], residual: ResidualBase | None = None) -> dict[str, Any]:
     """The bundle's card (DESIGN.md section 2)."""
     evaluation: dict[str, Any] = {}
     eval_file = run / "best" / "eval.json"
@@ -225,6 +303,9 @@ def make_card(name: str, cfg: TrainConfig, ranges: dict[str, list[float]], sha25
         "evaluation": {"baseline": "rule-based", "climates": cfg.eval.climates, "start_days": cfg.eval.start_days,
                        "days_per_run": cfg.eval.days, **evaluation},
         "parity": parity,
+        "action": ({"mode": "absolute"} if residual is None
+                   else {"mode": "residual", "base": "rule-based (stateless form, inside the graph)",
+                         **residual.as_dict()}),
     }
 
 
@@ -240,14 +321,15 @@ def export(run: str | Path, name: str, models_dir: str | Path = "models", checkp
     if target.exists() and not force:
         raise ExportError(f"{target} exists; pass --force to replace it")
     cfg, policy, ranges = load_run(run, checkpoint)
-    proto = build_graph(policy.model, policy.norm)
+    proto = build_graph(policy.model, policy.norm, policy.residual)
     data = proto.SerializeToString()
     obs = parity_observations(ranges, parity_samples, cfg.seed)
     worst = check_parity(policy, data, obs)
     sha = hashlib.sha256(data).hexdigest()
     card = make_card(name, cfg, ranges, sha, run, checkpoint,
                      {"samples": parity_samples, "max_abs_diff": worst, "tolerance": PARITY_TOLERANCE,
-                      "reference": "stable-baselines3 predict(deterministic=True) + envs.env.action_to_setpoints"})
+                      "reference": "stable-baselines3 predict(deterministic=True), then envs.env.action_to_setpoints "
+                                   "or the residual's rule-based base"}, policy.residual)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:

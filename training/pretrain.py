@@ -21,12 +21,14 @@ import torch as th
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from controller.policies.rule_based import rule_based_batch
 from envs.config import FacilityConfig, load_facility
 from envs.contract import POINT_NAMES, SETPOINT_NAMES
 from envs.env import POINT_HIGH, POINT_LOW, setpoints_to_action
 from envs.physics.plant import PlantParams, PlantState
 from envs.simulation import ExoSeries, PlantAwarePolicy, simulate
 from envs.weather import load_climate
+from training.residual import HALF_SPAN, ResidualBase
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,11 @@ def fit_actor(model: BaseAlgorithm, obs: np.ndarray, actions: np.ndarray, epochs
     return losses
 
 
-def teacher_dataset(points: np.ndarray, setpoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Clipped raw observations and teacher actions in [-1, 1]."""
+def teacher_dataset(points: np.ndarray, setpoints: np.ndarray,
+                    residual: ResidualBase | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Clipped raw observations and the teacher's actions in [-1, 1] (absolute, or residual to the base)."""
     obs = np.minimum(np.maximum(points, POINT_LOW), POINT_HIGH)
-    return obs, setpoints_to_action(setpoints)
+    if residual is None:
+        return obs, setpoints_to_action(setpoints)
+    base = rule_based_batch(obs, residual.settings)
+    return obs, np.clip((setpoints - base) / (residual.scale * HALF_SPAN), -1.0, 1.0)

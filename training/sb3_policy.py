@@ -18,6 +18,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from envs.contract import POINT_NAMES, SETPOINT_NAMES
 from envs.env import POINT_HIGH, POINT_LOW, action_to_setpoints
+from training.residual import ResidualBase
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
 
@@ -51,17 +52,19 @@ class ObsNormalization:
 class SB3Policy:
     """``act(points) -> setpoints`` of an SB3 model and its observation normalization."""
 
-    def __init__(self, model: BaseAlgorithm, norm: ObsNormalization, name: str = "sb3") -> None:
+    def __init__(self, model: BaseAlgorithm, norm: ObsNormalization, name: str = "sb3",
+                 residual: ResidualBase | None = None) -> None:
         self.model = model
         self.norm = norm
         self.name = name
+        self.residual = residual
 
     @classmethod
-    def load(cls, model_path: str | Path, vecnormalize_path: str | Path, algo: str,
-             name: str = "sb3") -> SB3Policy:
+    def load(cls, model_path: str | Path, vecnormalize_path: str | Path, algo: str, name: str = "sb3",
+             residual: ResidualBase | None = None) -> SB3Policy:
         """A saved model (``.zip``) and its VecNormalize statistics (``.pkl``), on CPU."""
         model = ALGORITHMS[algo].load(str(model_path), device="cpu")
-        return cls(model, ObsNormalization.from_vecnormalize_file(vecnormalize_path), name)
+        return cls(model, ObsNormalization.from_vecnormalize_file(vecnormalize_path), name, residual)
 
     def reset(self) -> None:
         """Stateless."""
@@ -70,6 +73,8 @@ class SB3Policy:
         """Setpoints (batch, 4) in physical units for raw points (batch, 20) in contract order."""
         obs = np.minimum(np.maximum(np.asarray(points, dtype=np.float32), POINT_LOW), POINT_HIGH)
         action, _ = self.model.predict(self.norm.apply(obs), deterministic=True)
+        if self.residual is not None:
+            return self.residual.setpoints(obs, np.asarray(action))
         return action_to_setpoints(np.asarray(action))
 
     def act(self, points: Mapping[str, float]) -> dict[str, float]:

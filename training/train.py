@@ -34,10 +34,10 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import set_random_seed
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from coolpilot import __version__
-from coolpilot.policies import make_policy
+from coolpilot.policies import make_policy, rule_based_settings
 from envs.config import load_facility
 from envs.contract import POINT_NAMES
 from envs.sb3 import SB3VecEnv
@@ -52,6 +52,7 @@ from training.callbacks import (
 )
 from training.config import TrainConfig
 from training.pretrain import collect, fit_actor, plan_chunks, teacher_dataset
+from training.residual import ResidualActionWrapper, ResidualBase
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,24 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def residual_base(cfg: TrainConfig) -> ResidualBase | None:
+    """The rule-based base of a residual policy (commissioned for the training facility), or None."""
+    if cfg.policy.action != "residual":
+        return None
+    return ResidualBase(rule_based_settings(load_facility(cfg.env.facility)), cfg.policy.residual_scale)
+
+
 def make_env(cfg: TrainConfig, seed: int) -> tuple[VecNormalize, PointRangeWrapper]:
-    """The native vector env, point-range recorder and VecNormalize of a run."""
+    """The native vector env, residual actions (if so configured), point-range recorder and VecNormalize."""
     e = cfg.env
     venv = DataCenterVectorEnv(
         e.num_envs, facility=e.facility, climate=cfg.training_climates, episode_days=e.episode_days, dt_s=e.dt_s,
-        thermal_linear=e.thermal_linear, thermal_quadratic=e.thermal_quadratic,
+        thermal_linear=e.thermal_linear, thermal_quadratic=e.thermal_quadratic, energy_reward=e.energy_reward,
         autoreset_mode=AutoresetMode.SAME_STEP, randomization=e.randomization,
     )
-    ranges = PointRangeWrapper(SB3VecEnv(venv))
+    base = residual_base(cfg)
+    inner: VecEnv = SB3VecEnv(venv) if base is None else ResidualActionWrapper(SB3VecEnv(venv), base)
+    ranges = PointRangeWrapper(inner)
     ranges.seed(seed)
     norm = VecNormalize(ranges, norm_obs=cfg.normalize.observations, norm_reward=cfg.normalize.rewards,
                         clip_obs=cfg.normalize.clip_obs, clip_reward=cfg.normalize.clip_reward,
@@ -124,7 +134,7 @@ def _pretrain(cfg: TrainConfig, model: BaseAlgorithm, env: VecNormalize, ranges:
     start = time.perf_counter()
     points, setpoints = collect(chunks, p.workers)
     collect_s = time.perf_counter() - start
-    obs, actions = teacher_dataset(points, setpoints)
+    obs, actions = teacher_dataset(points, setpoints, residual_base(cfg))
     if cfg.normalize.observations:
         rms = FixedRunningMeanStd(shape=(obs.shape[1],))
         rms.mean = obs.mean(axis=0).astype(np.float64)
@@ -165,6 +175,9 @@ def _train(cfg: TrainConfig, run_dir: Path, progress_bar: bool) -> dict[str, Any
         th.set_num_threads(cfg.torch_threads)
     set_random_seed(cfg.seed, using_cuda=device == "cuda")
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    base = residual_base(cfg)
+    if base is not None:
+        (run_dir / "residual.json").write_text(json.dumps(base.as_dict(), indent=2) + "\n")
     facility = load_facility(cfg.env.facility)
     cases = eval_cases(cfg)
     log.info("run %s: %s on %s, device %s, %d envs, %d steps; training climates %s, held out %s", run_dir.name,
@@ -181,10 +194,9 @@ def _train(cfg: TrainConfig, run_dir: Path, progress_bar: bool) -> dict[str, Any
     if cfg.pretrain.teacher != "none":
         _pretrain(cfg, model, env, ranges, run_dir)
     evaluator = HeldOutEvalCallback(facility, cases, baseline, run_dir, cfg.eval.every_timesteps,
-                                    cfg.eval.thermal_tolerance_kh, cfg.seed, env)
+                                    cfg.eval.thermal_tolerance_kh, cfg.seed, env, residual_base(cfg))
     evaluator.init_callback(model)
-    if cfg.pretrain.teacher != "none" or cfg.total_timesteps == 0:
-        evaluator.evaluate("pretrained" if cfg.pretrain.teacher != "none" else "initial")
+    evaluator.evaluate("pretrained" if cfg.pretrain.teacher != "none" else "initial")
     callbacks: list[BaseCallback] = [evaluator]
     if cfg.checkpoint_every > 0:
         callbacks.append(CheckpointCallback(max(1, cfg.checkpoint_every // cfg.env.num_envs),

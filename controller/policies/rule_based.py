@@ -30,6 +30,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from envs.contract import POINT_NAMES
+
+_INLET_MAX = POINT_NAMES.index("inlet_temp_max_c")
+_SUPPLY = POINT_NAMES.index("supply_air_temp_c")
+_FAN = POINT_NAMES.index("crah_fan_speed_frac")
+_WETBULB = POINT_NAMES.index("outdoor_wetbulb_c")
+_CHW_RETURN = POINT_NAMES.index("chw_return_temp_c")
+
 
 @dataclass(frozen=True)
 class RuleBasedSettings:
@@ -108,3 +118,35 @@ class RuleBasedPolicy:
             "chw_supply_temp_c": chw,
             "condenser_water_temp_c": cw,
         }
+
+
+def rule_based_batch(points: np.ndarray, settings: RuleBasedSettings, sat_prev: np.ndarray | None = None,
+                     fan_prev: np.ndarray | None = None) -> np.ndarray:
+    """The four loops of :class:`RuleBasedPolicy`, batched: setpoints (N, 4) for points (N, 20).
+
+    Points are in the order of ``envs.contract.POINTS``. The trimmed supply-air and fan
+    setpoints start from ``sat_prev``/``fan_prev`` (the policy's integrator state) or, when
+    not given, from the measured supply air temperature and fan speed: the *stateless* form
+    a residual policy builds on (the actuators follow their setpoints within one control
+    period, so the measured values are the last setpoints unless the coil limits the
+    supply air). Same arithmetic as :meth:`RuleBasedPolicy.act` (tested).
+    """
+    s = settings
+    p = np.asarray(points, dtype=np.float64)
+    inlet_max = p[:, _INLET_MAX]
+    supply = p[:, _SUPPLY]
+    sat0 = supply if sat_prev is None else np.asarray(sat_prev, dtype=np.float64)
+    fan0 = p[:, _FAN] if fan_prev is None else np.asarray(fan_prev, dtype=np.float64)
+    guard = inlet_max > s.guard_c
+    fan_trim = np.minimum(np.maximum(s.fan_gain * ((inlet_max - supply) - s.mix_target_k), -0.05), 0.1)
+    fan = np.where(guard, np.minimum(fan0 + 0.1, 1.0),
+                   np.minimum(np.maximum(fan0 + fan_trim, s.fan_min_frac), 1.0))
+    sat_trim = np.minimum(np.maximum(s.sat_gain * (s.inlet_target_c - inlet_max), -1.0), 0.5)
+    sat = np.where(guard, np.maximum(sat0 - 1.0, s.sat_min_c),
+                   np.minimum(np.maximum(sat0 + sat_trim, s.sat_min_c), s.sat_max_c))
+    chw = np.minimum(np.maximum(sat - s.coil_approach_k - s.chw_margin_k, s.chw_min_c), s.chw_max_c)
+    wetbulb = p[:, _WETBULB]
+    free = (wetbulb + s.tower_approach_k + 1.0 < p[:, _CHW_RETURN]) & s.economizer
+    cw = np.where(free, s.cw_free_cooling_c, np.minimum(np.maximum(wetbulb + s.tower_approach_k, s.min_condenser_c),
+                                                         s.cw_design_c))
+    return np.stack([sat, fan, chw, cw], axis=1)

@@ -122,6 +122,9 @@ class PlantOutputs(NamedTuple):
     inlet_temp_c: np.ndarray  # (N, Z)
     it_power_zone_kw: np.ndarray  # (N, Z)
     it_power_kw: np.ndarray
+    it_nominal_kw: np.ndarray
+    """IT power at the step's utilization without the inlet-driven server fan rise (kW): what no
+    cooling setpoint can change."""
     inlet_temp_max_c: np.ndarray
     inlet_temp_mean_c: np.ndarray
     supply_air_temp_c: np.ndarray
@@ -325,6 +328,7 @@ def step(
         inlet_temp_c=inlet,
         it_power_zone_kw=it_kw * mask,
         it_power_kw=it_total,
+        it_nominal_kw=(nominal_kw * mask).sum(axis=1),
         inlet_temp_max_c=row_max(masked_inlet),
         inlet_temp_mean_c=(inlet * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9),
         supply_air_temp_c=(supply * crah_weights).sum(axis=1) / crah_weights.sum(axis=1),

@@ -90,3 +90,27 @@ def test_bad_arguments_are_refused() -> None:
         DataCenterEnv(dt_s=0.1)
     with pytest.raises(ValueError, match="climate"):
         DataCenterEnv(climate=[])
+
+
+def test_controllable_energy_reward_differs_by_the_nominal_it_power_only() -> None:
+    """Same trajectory; the 'controllable' energy term is the facility one plus nominal IT over design IT."""
+    from envs.vector import DataCenterVectorEnv
+
+    a = DataCenterEnv(episode_days=1, energy_reward="facility")
+    b = DataCenterEnv(episode_days=1, energy_reward="controllable")
+    a.reset(seed=3)
+    b.reset(seed=3)
+    action = np.array([0.2, -0.3, 0.1, 0.0], dtype=np.float32)
+    for _ in range(20):
+        oa, _, _, _, ia = a.step(action)
+        ob, _, _, _, ib = b.step(action)
+        np.testing.assert_array_equal(oa, ob)
+        nominal_frac = ib["reward_energy"] - ia["reward_energy"]
+        assert 0.3 < nominal_frac < 1.2  # nominal IT power over design IT power
+        assert ib["it_kw"] / a.it_design_kw[0] >= nominal_frac - 1e-12  # fans only add to the nominal power
+    v = DataCenterVectorEnv(2, episode_days=1, energy_reward="controllable")
+    v.reset(seed=[3, 4])
+    _, rewards, _, _, info = v.step(np.tile(action, (2, 1)))
+    assert np.all(np.isfinite(rewards)) and np.all(info["reward_energy"] > -1.0)
+    with pytest.raises(ValueError, match="energy_reward = 'it'"):
+        DataCenterEnv(energy_reward="it")

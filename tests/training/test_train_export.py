@@ -31,7 +31,7 @@ def test_run_directory_holds_config_logs_metrics_checkpoints_and_best(tiny_run: 
         assert (tiny_run / name).is_file(), name
     assert list((tiny_run / "tb").glob("events.out.tfevents.*")), "no TensorBoard events"
     rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["timesteps"] for r in rows] == [1024, 2048]
+    assert [r["timesteps"] for r in rows] == [0, 1024, 2048] and rows[0]["label"] == "initial"
     for row in rows:
         assert np.isfinite(row["facility_saving_pct"]) and row["degree_hours_above_27c"] >= 0.0
     summary = json.loads((tiny_run / "summary.json").read_text())
@@ -63,7 +63,7 @@ def test_export_writes_bundle_with_card_and_parity(tiny_bundle: Path) -> None:
 
 
 def test_onnx_and_sb3_give_the_same_setpoints_over_a_simulated_day(tiny_run: Path, tiny_bundle: Path) -> None:
-    reference = SB3Policy.load(tiny_run / "best" / "model.zip", tiny_run / "best" / "vecnormalize.pkl", "ppo")
+    _, reference, _ = load_run(tiny_run)
     bundle = OnnxPolicy(tiny_bundle)
 
     class Both:
@@ -109,7 +109,7 @@ def test_sac_trains_and_exports(tmp_path: Path) -> None:
     cfg = config_from_mapping({
         "algo": "sac", "total_timesteps": 512, "device": "cpu", "checkpoint_every": 0,
         "env": {"climates": ["chicago"], "num_envs": 4, "episode_days": 1},
-        "policy": {"net_arch": [16], "activation": "relu"},
+        "policy": {"net_arch": [16], "activation": "relu", "action": "absolute"},
         "sac": {"learning_starts": 128, "batch_size": 64, "buffer_size": 1000},
         "eval": {"climates": ["denver"], "start_days": [10], "days": 1, "every_timesteps": 0},
     })
@@ -117,6 +117,33 @@ def test_sac_trains_and_exports(tmp_path: Path) -> None:
     bundle = export(tmp_path / "sac", "sac", tmp_path / "models", parity_samples=2000)
     card = json.loads((bundle / "card.json").read_text())
     assert card["training"]["algo"] == "sac" and card["parity"]["max_abs_diff"] <= 1e-4
+    assert card["action"] == {"mode": "absolute"}
+
+
+def test_residual_bundle_with_zero_correction_is_the_stateless_rule_based(tiny_run: Path, tmp_path: Path) -> None:
+    """The rule-based part inside the graph matches rule_based_batch where the network's correction is zero."""
+    import onnx
+
+    from controller.policies.rule_based import rule_based_batch
+    from training.export import parity_observations
+    from training.residual import ResidualBase
+
+    _, policy, ranges = load_run(tiny_run)
+    assert isinstance(policy.residual, ResidualBase)
+    zero = SB3Policy(policy.model, policy.norm, residual=ResidualBase(policy.residual.settings, 1e-9))
+    graph = build_graph(zero.model, zero.norm, zero.residual)
+    onnx.checker.check_model(graph)
+    obs = parity_observations(ranges, 5000, seed=1)
+    assert check_parity(zero, graph.SerializeToString(), obs) <= 1e-4
+    import onnxruntime as ort
+
+    got = ort.InferenceSession(graph.SerializeToString()).run(None, {"points": obs})[0]
+    low = np.array([s.low for s in SETPOINTS])
+    high = np.array([s.high for s in SETPOINTS])
+    want = np.clip(rule_based_batch(obs, policy.residual.settings), low, high)
+    assert np.abs(got - want).max() <= 1e-4
+    card = json.loads((export(tiny_run, "res", tmp_path) / "card.json").read_text())
+    assert card["action"]["mode"] == "residual" and card["action"]["scale"] == 0.5
 
 
 def test_behaviour_cloning_warm_start_learns_the_teacher(tmp_path: Path) -> None:
