@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, RuleBasedSettings
@@ -36,6 +37,11 @@ def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
     if Path(name).is_dir() or "/" in name:
         from controller.policies.onnx_policy import OnnxPolicy
 
-        return OnnxPolicy(name)
+        policy = OnnxPolicy(name)
+        if policy.card["facility"] != cfg.name:
+            logging.getLogger(__name__).warning(
+                "policy %s was trained for facility %s, not %s: its rule-based base and training ranges are "
+                "that facility's", policy.name, policy.card["facility"], cfg.name)
+        return policy
     raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_NAMES)} or a bundle folder "
                      "such as models/NAME")
