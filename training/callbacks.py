@@ -155,6 +155,7 @@ class HeldOutEvalCallback(BaseCallback):
         self.residual = residual
         self.best: dict[str, Any] | None = None
         self._last = 0
+        self._created = time.perf_counter()
         self.history: list[dict[str, Any]] = []
 
     def _on_step(self) -> bool:
@@ -177,7 +178,7 @@ class HeldOutEvalCallback(BaseCallback):
         start = time.perf_counter()
         result = evaluate_policy(SB3Policy(self.model, norm, residual=self.residual), self.cfg, self.cases, self.seed)
         row: dict[str, Any] = {"timesteps": int(self.num_timesteps), **compare(result, self.baseline),
-                               "eval_s": time.perf_counter() - start}
+                               "eval_s": time.perf_counter() - start, "elapsed_s": start - self._created}
         if label:
             row["label"] = label
         ok = row["degree_hours_above_27c"] <= self.tolerance

@@ -335,6 +335,7 @@ def export(run: str | Path, name: str, models_dir: str | Path = "models", checkp
     try:
         (staging / "policy.onnx").write_bytes(data)
         (staging / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        staging.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be read by the service's user
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
