@@ -12,7 +12,7 @@ from envs.env import DataCenterEnv
 from envs.randomization import RandomizationError, load_randomization, randomization_from_mapping
 from envs.vector import DataCenterVectorEnv
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "randomization.yaml"
+EXAMPLE = Path(__file__).parents[2] / "training" / "configs" / "randomization.yaml"
 
 
 def test_example_file_loads_and_env_checks() -> None:

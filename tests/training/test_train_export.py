@@ -150,6 +150,7 @@ def test_behaviour_cloning_warm_start_learns_the_teacher(tmp_path: Path) -> None
     cfg = config_from_mapping({
         "total_timesteps": 0, "device": "cpu", "checkpoint_every": 0,
         "env": {"climates": ["chicago"], "num_envs": 4, "episode_days": 1},
+        "ppo": {"n_steps": 64, "batch_size": 256},
         "pretrain": {"teacher": "rule-based", "days": 2, "chunk_days": 1, "epochs": 30, "workers": 1},
         "eval": {"climates": ["denver"], "start_days": [150], "days": 1},
     })
