@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from envs.load import LoadProfile, LoadTrace, LoadTraceError
 from envs.physics.coefficients import CHILLER_MODELS
 from envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
+from envs.validation import format_validation_error
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
@@ -236,53 +237,6 @@ class FacilityConfig(_Frozen):
     def chillers_available(self) -> int:
         """Chillers in service."""
         return self.chillers.count if self.chillers.available is None else self.chillers.available
-
-
-def _field_meta(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str, str]:
-    """Unit and allowed range of the field at ``loc``, for error messages."""
-    current: Any = model
-    info = None
-    for part in loc:
-        if isinstance(part, int) or current is None:
-            continue
-        fields = getattr(current, "model_fields", {})
-        info = fields.get(part)
-        if info is None:
-            return "", ""
-        ann = info.annotation
-        options = getattr(ann, "__args__", (ann,))
-        current = next((a for a in options if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if current is None and isinstance(ann, type) and issubclass(ann, BaseModel):
-            current = ann
-    if info is None:
-        return "", ""
-    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    unit = str(extra.get("unit", ""))
-    low = high = None
-    for m in info.metadata:
-        low = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else low
-        low = getattr(m, "gt", None) if getattr(m, "gt", None) is not None else low
-        high = getattr(m, "le", None) if getattr(m, "le", None) is not None else high
-    rng = ""
-    if low is not None or high is not None:
-        lo = "-∞" if low is None else f"{low:g}"
-        hi = "∞" if high is None else f"{high:g}"
-        rng = f"{lo}..{hi} {unit}".strip()
-    return unit, rng
-
-
-def format_validation_error(err: ValidationError, model: type[BaseModel], source: str) -> str:
-    """One line per problem: file, dotted field, value, unit, allowed range, reason."""
-    lines = [f"{source}: {err.error_count()} problem(s) in the facility file:"]
-    for e in err.errors():
-        loc = tuple(e["loc"])
-        field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[") or "(top level)"
-        unit, rng = _field_meta(model, loc)
-        value = e.get("input")
-        shown = "" if isinstance(value, dict) else f" = {value!r}{(' ' + unit) if unit else ''}"
-        allowed = f" (allowed {rng})" if rng else ""
-        lines.append(f"  - field '{field}'{shown}: {e['msg']}{allowed}")
-    return "\n".join(lines)
 
 
 def facility_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | None = None) -> FacilityConfig:

@@ -27,8 +27,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.config import format_validation_error
 from envs.physics.plant import PlantParams
+from envs.validation import format_validation_error
 
 Range = tuple[float, float]
 
@@ -135,5 +135,4 @@ def randomization_from_mapping(data: Any, source: str = "<mapping>") -> Randomiz
     try:
         return Randomization.model_validate(data)
     except ValidationError as err:
-        raise RandomizationError(format_validation_error(err, Randomization, source)
-                                 .replace("in the facility file", "in the randomization file")) from None
+        raise RandomizationError(format_validation_error(err, Randomization, source, "randomization file")) from None

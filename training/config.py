@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.config import format_validation_error
 from envs.randomization import Randomization
+from envs.validation import format_validation_error
 
 
 class TrainConfigError(ValueError):
@@ -233,8 +233,7 @@ def config_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | N
     try:
         cfg = TrainConfig.model_validate(data)
     except ValidationError as err:
-        raise TrainConfigError(format_validation_error(err, TrainConfig, source)
-                               .replace("in the facility file", "in the training config")) from None
+        raise TrainConfigError(format_validation_error(err, TrainConfig, source, "training config")) from None
     if cfg.env.randomization_file is not None:
         from envs.randomization import load_randomization
 

@@ -1,0 +1,774 @@
+"""The safety envelope: what a policy proposes becomes what may be written, with every intervention explained.
+
+:func:`decide` is a pure function (no I/O, no clock: the time is an argument, the memory
+between decisions is the immutable :class:`EnvelopeState` it takes and returns). Whatever
+the inputs hold (missing, NaN, infinite or absurd readings; a model that raised, timed
+out or returned garbage), the setpoints it returns are finite, inside the hard bounds and
+within the rate limit of the last written ones, or ``None``: relinquish, the site's own
+control takes over. Each rule that changes anything adds an :class:`Intervention` whose
+``reason`` is a code of :data:`REASONS`, for the audit trail and the metrics.
+
+The rules, in order (DESIGN.md section 5):
+
+1. **Sensors.** Every contract point is checked: present, a finite real number, inside
+   its physical range (``envs.contract.POINTS``), fresh (timestamp within
+   ``stale_after_s`` of ``now_s``), not stuck (the same value ``stuck_after`` cycles in a
+   row; a point that measures a setpoint and reads what was last written is a loop
+   holding its setpoint, not a frozen sensor, and does not count). A failed point sets
+   ``sensors_ok=False``; a failed *critical* point (:data:`CRITICAL_POINTS`, the ones the
+   policy's safety hinges on) means the proposal is not used.
+2. **Out of distribution.** A healthy point beyond the card's training range by more than
+   ``ood_margin_frac`` of the range's width is recorded; two or more such points and the
+   proposal is not used.
+3. **The proposal.** A mapping with exactly the contract's setpoints, or an array of shape
+   ``(4,)`` in ``SETPOINT_NAMES`` order, all finite. A :class:`ModelError` (inference
+   raised or timed out) or anything else is a failed cycle. Failed or distrusted cycles
+   in a row: up to ``hold_cycles`` of them hold the last written setpoints, after that
+   the fallback policy's proposal is used, and without one the envelope relinquishes.
+4. **Operator overrides** replace single setpoints of whatever the source proposed. An
+   override is a proposal from a person, not a bypass: it passes through every rule
+   below (hard bounds, thermal limit and guard, rate limit), so the plant reaches it as
+   fast as the rate limits allow, and never while the hall is hot if it means less cooling.
+5. **Hard bounds** clip each setpoint to ``limits.bounds``.
+6. **Thermal.** At or above ``limit_c`` at the hottest inlet the safe setpoints are written
+   at once, whatever the source (even instead of relinquishing): the rate limits do not
+   apply. At or above ``guard_c`` (or when the hottest inlet is unknown) a setpoint may
+   only stay or move toward more cooling (:data:`COOLING_DIRECTION`).
+7. **Rate limits.** Every other move is at most ``rate_per_min · period_s / 60`` from the
+   reference: the last written value, else (first write, or after relinquishing) the
+   measured value when that point is healthy, else no limit.
+8. **Last check.** Every written value finite and within bounds, or the safe setpoints
+   (unreachable by construction; kept as the final line of defence).
+
+Units are those of the contract's names: °C, fractions (1), seconds, cycles.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import reprlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from envs.contract import INLET_LIMIT_C, POINTS, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+
+REASONS: dict[str, str] = {
+    "sensor_missing": "A contract point was not in the reading.",
+    "sensor_nan": "A point's value is not a finite real number (None, text, NaN, ±inf).",
+    "sensor_out_of_range": "A point's value is outside the physical range a healthy sensor can report.",
+    "sensor_stale": "A point's timestamp is older (or further in the future) than stale_after_s, or missing.",
+    "sensor_stuck": "A point read exactly the same value stuck_after cycles in a row.",
+    "out_of_distribution": "A point lies beyond the policy's training range by more than the margin.",
+    "model_error": "Inference raised or timed out (ModelError).",
+    "model_invalid_output": "The proposal is not a complete set of finite setpoints.",
+    "hard_bound": "A setpoint was clipped to its hard bounds.",
+    "rate_limit": "A setpoint change was limited to the allowed rate.",
+    "thermal_guard": "Near the inlet limit, a move toward less cooling was blocked.",
+    "thermal_limit": "At the inlet limit, the safe setpoints were written at once.",
+    "hold_last_safe": "The proposal was not used; the last written setpoints are held.",
+    "fallback_policy": "The proposal was not used; the fallback policy's proposal is used.",
+    "relinquish": "No usable proposal; control is handed back to the site.",
+    "operator_override": "An operator override replaced (or could not replace) a setpoint.",
+}
+"""Every reason code an :class:`Intervention` may carry, with its meaning."""
+
+COOLING_DIRECTION: dict[str, int] = {
+    "supply_air_temp_c": -1,
+    "crah_fan_speed_frac": +1,
+    "chw_supply_temp_c": -1,
+    "condenser_water_temp_c": -1,
+}
+"""Sign of a change that gives more cooling, per setpoint (colder air and water, faster fans)."""
+
+CRITICAL_POINTS: tuple[str, ...] = ("inlet_temp_max_c", "inlet_temp_mean_c", "supply_air_temp_c")
+"""Points without which the proposal is not used (the thermal state of the white space)."""
+
+INLET_POINTS: tuple[str, ...] = ("inlet_temp_max_c", "inlet_temp_mean_c")
+"""Points giving (a lower bound of) the hottest server inlet temperature."""
+
+DEFAULT_SAFE_SETPOINTS: dict[str, float] = {
+    "supply_air_temp_c": 18.0,
+    "crah_fan_speed_frac": 1.0,
+    "chw_supply_temp_c": 7.0,
+    "condenser_water_temp_c": 29.4,
+}
+"""Maximum-cooling setpoints of a conventional plant (condenser water at its 29.4 °C design)."""
+
+DEFAULT_STUCK_POINTS: tuple[str, ...] = (
+    "inlet_temp_max_c", "inlet_temp_mean_c", "return_air_temp_c", "chw_return_temp_c", "it_power_kw",
+)
+"""Points that always move a little on a live plant, so a frozen value means a frozen sensor.
+
+Supply air and chilled-water supply are left out by default: a loop that holds its
+setpoint well (the BMS's, while coolpilot only watches in shadow mode) reads the same
+value cycle after cycle, and flagging that as a stuck sensor would distrust a healthy
+plant. Sites with noisy enough sensors can add them in ``safety.stuck_points``."""
+
+_TRACKING_TOL = 1e-6
+"""Relative and absolute tolerance within which a reading equals the setpoint it tracks."""
+
+
+# --- records ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """One thing the envelope did or found."""
+
+    reason: str
+    """A code of :data:`REASONS`."""
+    target: str
+    """The point or setpoint concerned, or ``""`` for the whole decision."""
+    detail: str
+    """What happened, with values and units, for a person reading the audit trail."""
+
+
+@dataclass(frozen=True)
+class ModelError:
+    """What the caller passes as the proposal when inference raised or timed out."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class EnvelopeState:
+    """What one decision hands to the next (immutable: :func:`decide` returns a new one)."""
+
+    last_written: dict[str, float] | None
+    """The setpoints of the last decision, or None before the first and after relinquishing."""
+    history: dict[str, tuple[float, int]]
+    """Per stuck-checked point: last value and how many cycles in a row it was read."""
+    model_failures: int
+    """Consecutive cycles whose proposal failed or was not trusted."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The envelope's answer for one control period."""
+
+    setpoints: dict[str, float] | None
+    """What may be written (every setpoint, physical units); None means relinquish."""
+    interventions: tuple[Intervention, ...]
+    source: str
+    """Where the setpoints come from: ``policy``, ``hold`` (last written), ``fallback``,
+    ``safe`` (thermal limit), ``relinquish`` (none), or ``override`` when an operator
+    override replaced at least one setpoint (its intervention names what it replaced)."""
+    state: EnvelopeState
+    sensors_ok: bool
+    """Every contract point passed validation."""
+
+
+def initial_state() -> EnvelopeState:
+    """The state before the first decision: nothing written, no history, no failures."""
+    return EnvelopeState(last_written=None, history={}, model_failures=0)
+
+
+# --- limits -------------------------------------------------------------------------
+
+
+class SafetyConfigError(ValueError):
+    """Safety limits are invalid; the message has one line per problem."""
+
+
+@dataclass(frozen=True)
+class _Problem:
+    field: str
+    value: str
+    why: str
+    allowed: str
+
+    def __str__(self) -> str:
+        return f"field '{self.field}' = {self.value}: {self.why} (allowed {self.allowed})"
+
+
+class _LimitsError(ValueError):
+    """Several problems found by :class:`SafetyLimits`' own checks (kept apart for one line each)."""
+
+    def __init__(self, problems: list[_Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def _contract_bounds() -> dict[str, tuple[float, float]]:
+    return {s.name: (s.low, s.high) for s in SETPOINTS_BY_NAME.values()}
+
+
+def _contract_rates() -> dict[str, float]:
+    return {s.name: s.slew_per_min for s in SETPOINTS_BY_NAME.values()}
+
+
+class SafetyLimits(BaseModel):
+    """Limits of the safety envelope (the ``safety`` section of a site file).
+
+    Per-setpoint mappings may name only some setpoints: the others keep their defaults.
+    Limits can only tighten the contract: bounds inside its hard bounds, rates at most its
+    slew rates.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    bounds: dict[str, tuple[float, float]] = Field(
+        default_factory=_contract_bounds,
+        description="Hard bounds (low, high) per setpoint, in its unit; default and widest: the contract's.")
+    rate_per_min: dict[str, float] = Field(
+        default_factory=_contract_rates,
+        description="Largest change per minute per setpoint (unit/min); the step per period is "
+                    "rate_per_min·period_s/60. Default and largest: the contract's slew_per_min.")
+    guard_c: float = Field(26.0, ge=10.0, le=35.0, json_schema_extra={"unit": "°C"},
+                           description="Hottest inlet at or above which setpoints only move toward more cooling.")
+    limit_c: float = Field(INLET_LIMIT_C, ge=10.0, le=35.0, json_schema_extra={"unit": "°C"},
+                           description="Hottest inlet at or above which the safe setpoints are written at once "
+                                       "(35 °C: ASHRAE class A2 allowable maximum).")
+    safe_setpoints: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_SAFE_SETPOINTS),
+        description="Maximum-cooling setpoints written at the thermal limit, each inside its bounds.")
+    stale_after_s: float = Field(900.0, gt=0.0, le=86400.0, json_schema_extra={"unit": "s"},
+                                 description="A point whose timestamp is further than this from now is stale.")
+    stuck_after: int = Field(12, ge=2, le=100000, json_schema_extra={"unit": "cycles"},
+                             description="A stuck-checked point read exactly the same this many cycles in a row "
+                                         "is stuck.")
+    stuck_points: tuple[str, ...] = Field(DEFAULT_STUCK_POINTS, description="Points checked for being stuck.")
+    ood_margin_frac: float = Field(0.1, ge=0.0, le=10.0, json_schema_extra={"unit": "1"},
+                                   description="Margin beyond a training range, as a fraction of its width, "
+                                               "before a point is out of distribution.")
+    hold_cycles: int = Field(2, ge=0, le=1000, json_schema_extra={"unit": "cycles"},
+                             description="Failed or distrusted cycles during which the last setpoints are held "
+                                         "before the fallback policy (or relinquish) takes over.")
+
+    @classmethod
+    def default(cls) -> SafetyLimits:
+        """The default limits (the contract's bounds and slew rates)."""
+        return cls()
+
+    @field_validator("bounds", mode="after")
+    @classmethod
+    def _narrow_bounds(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        problems: list[_Problem] = []
+        for name, (low, high) in value.items():
+            spec = SETPOINTS_BY_NAME.get(name)
+            if spec is None:
+                problems.append(_unknown_setpoint("bounds", name, f"({low:g}, {high:g})"))
+            elif not spec.low <= low <= high <= spec.high:
+                problems.append(_Problem(f"bounds.{name}", f"({low:g}, {high:g}) {spec.unit}",
+                                         "bounds may only narrow the contract's hard bounds, low ≤ high",
+                                         f"{spec.low:g}..{spec.high:g} {spec.unit}"))
+        _raise(problems)
+        return {**_contract_bounds(), **value}
+
+    @field_validator("rate_per_min", mode="after")
+    @classmethod
+    def _slower_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        problems: list[_Problem] = []
+        for name, rate in value.items():
+            spec = SETPOINTS_BY_NAME.get(name)
+            if spec is None:
+                problems.append(_unknown_setpoint("rate_per_min", name, f"{rate:g}"))
+            elif not 0.0 < rate <= spec.slew_per_min:
+                problems.append(_Problem(f"rate_per_min.{name}", f"{rate:g} {spec.unit}/min",
+                                         "must be positive and at most the contract's slew rate",
+                                         f">0..{spec.slew_per_min:g} {spec.unit}/min"))
+        _raise(problems)
+        return {**_contract_rates(), **value}
+
+    @field_validator("safe_setpoints", mode="after")
+    @classmethod
+    def _known_safe_setpoints(cls, value: dict[str, float]) -> dict[str, float]:
+        _raise([_unknown_setpoint("safe_setpoints", n, f"{v:g}") for n, v in value.items()
+                if n not in SETPOINTS_BY_NAME])
+        return {**DEFAULT_SAFE_SETPOINTS, **value}
+
+    @field_validator("stuck_points", mode="after")
+    @classmethod
+    def _known_points(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _raise([_Problem("stuck_points", repr(n), "not a point of the contract", ", ".join(POINTS_BY_NAME))
+                for n in value if n not in POINTS_BY_NAME])
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SafetyLimits:
+        problems: list[_Problem] = []
+        for name, value in self.safe_setpoints.items():
+            low, high = self.bounds[name]
+            if not low <= value <= high:
+                unit = SETPOINTS_BY_NAME[name].unit
+                problems.append(_Problem(f"safe_setpoints.{name}", f"{value:g} {unit}",
+                                         "outside the hard bounds (give a safe value inside them)",
+                                         f"{low:g}..{high:g} {unit}"))
+        if self.guard_c > self.limit_c:
+            problems.append(_Problem("guard_c", f"{self.guard_c:g} °C", f"above limit_c = {self.limit_c:g} °C",
+                                     f"10..{self.limit_c:g} °C"))
+        _raise(problems)
+        return self
+
+    def max_step(self, name: str, period_s: float) -> float:
+        """Largest change of setpoint ``name`` in one period of ``period_s`` seconds (its unit)."""
+        return self.rate_per_min[name] * period_s / 60.0
+
+
+def _raise(problems: list[_Problem]) -> None:
+    if problems:
+        raise _LimitsError(problems)
+
+
+def _unknown_setpoint(field: str, name: str, value: str) -> _Problem:
+    return _Problem(f"{field}.{name}", value, "not a setpoint of the contract", ", ".join(SETPOINT_NAMES))
+
+
+def _error_lines(err: ValidationError, source: str) -> list[str]:
+    """One line per problem: source, field, value with unit, reason, allowed range."""
+    lines: list[str] = []
+    for e in err.errors():
+        error = e.get("ctx", {}).get("error")
+        if isinstance(error, _LimitsError):
+            lines.extend(f"{source}: {p}" for p in error.problems)
+            continue
+        loc = [str(p) for p in e["loc"]]
+        field = ".".join(loc) or "(top level)"
+        info = SafetyLimits.model_fields.get(loc[0]) if loc else None
+        unit, allowed = _unit_and_range(info, loc)
+        value = e.get("input")
+        shown = "" if isinstance(value, dict) else f" = {value!r}{(' ' + unit) if unit else ''}"
+        lines.append(f"{source}: field '{field}'{shown}: {e['msg']}{f' (allowed {allowed})' if allowed else ''}")
+    return lines
+
+
+def _unit_and_range(info: Any, loc: list[str]) -> tuple[str, str]:
+    """Unit and allowed range of the field at ``loc`` (a setpoint's from the contract)."""
+    if info is None:
+        return "", ""
+    if len(loc) > 1 and loc[1] in SETPOINTS_BY_NAME:
+        spec = SETPOINTS_BY_NAME[loc[1]]
+        if loc[0] == "rate_per_min":
+            return f"{spec.unit}/min", f">0..{spec.slew_per_min:g} {spec.unit}/min"
+        return spec.unit, f"{spec.low:g}..{spec.high:g} {spec.unit}"
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    unit = str(extra.get("unit", ""))
+    low = next((getattr(m, a) for m in info.metadata for a in ("ge", "gt") if getattr(m, a, None) is not None), None)
+    high = next((m.le for m in info.metadata if getattr(m, "le", None) is not None), None)
+    if low is None and high is None:
+        return unit, ""
+    return unit, f"{'-∞' if low is None else f'{low:g}'}..{'∞' if high is None else f'{high:g}'} {unit}".strip()
+
+
+def limits_from_mapping(data: object, source: str = "<mapping>") -> SafetyLimits:
+    """Validate a mapping (a site file's ``safety`` section) into :class:`SafetyLimits`.
+
+    Raises :class:`SafetyConfigError` with one line per problem naming ``source``, the
+    field, its value and unit, and the allowed range.
+    """
+    if not isinstance(data, Mapping):
+        raise SafetyConfigError(f"{source}: safety limits must be a mapping, got {type(data).__name__}")
+    try:
+        return SafetyLimits.model_validate(dict(data))
+    except ValidationError as err:
+        raise SafetyConfigError("\n".join(_error_lines(err, source))) from None
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def _real(value: object) -> float | None:
+    """``value`` as a finite float; None for anything else (None, text, bool, NaN, ±inf, arrays)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        x = float(value)
+    except (OverflowError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _unit(name: str) -> str:
+    spec = SETPOINTS_BY_NAME.get(name) or POINTS_BY_NAME.get(name)
+    return spec.unit if spec is not None else ""
+
+
+def _q(x: float, name: str) -> str:
+    """A value with the unit of point or setpoint ``name`` (fractions bare)."""
+    unit = _unit(name)
+    return f"{x:.6g}" if unit in ("", "1") else f"{x:.6g} {unit}"
+
+
+def _show(raw: object) -> str:
+    """A short repr of a raw value for an intervention's detail (garbage can be long)."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 40
+    short.maxlist = short.maxdict = short.maxtuple = 4
+    try:
+        return short.repr(raw)
+    except Exception:  # a value whose repr fails (an int too long to print) must not stop the envelope
+        return f"<unprintable {type(raw).__name__}>"
+
+
+# --- 1. sensors ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sensors:
+    valid: dict[str, float]
+    """Points that passed every check."""
+    readable: dict[str, float]
+    """Points that are finite and physically possible, even if stale or stuck."""
+    interventions: tuple[Intervention, ...]
+    history: dict[str, tuple[float, int]]
+
+    @property
+    def failed(self) -> set[str]:
+        return {i.target for i in self.interventions}
+
+
+def _check_sensors(points: Mapping[str, object], times: Mapping[str, float] | None, now_s: float,
+                   limits: SafetyLimits, state: EnvelopeState) -> _Sensors:
+    valid: dict[str, float] = {}
+    readable: dict[str, float] = {}
+    found: list[Intervention] = []
+    history: dict[str, tuple[float, int]] = {}
+    for spec in POINTS:
+        name = spec.name
+        if name not in points:
+            found.append(Intervention("sensor_missing", name, f"{name} is not in the reading"))
+            continue
+        x = _real(points[name])
+        if x is None:
+            found.append(Intervention("sensor_nan", name, f"{name} = {_show(points[name])} is not a finite number"))
+            continue
+        if not spec.low <= x <= spec.high:
+            found.append(Intervention("sensor_out_of_range", name, f"{name} = {_q(x, name)} outside the physical "
+                                      f"range {_q(spec.low, name)}..{_q(spec.high, name)}"))
+            continue
+        readable[name] = x
+        if name in limits.stuck_points:
+            history[name] = _count_repeats(name, x, state)
+        problem = _stale(name, times, now_s, limits) or _stuck(name, x, history, limits)
+        if problem is not None:
+            found.append(problem)
+        else:
+            valid[name] = x
+    return _Sensors(valid, readable, tuple(found), history)
+
+
+def _count_repeats(name: str, x: float, state: EnvelopeState) -> tuple[float, int]:
+    """The point's (value, identical readings in a row).
+
+    A point that measures a setpoint (supply air, chilled water) and reads what was last
+    written is a loop holding its setpoint, not a frozen sensor: its count restarts.
+    """
+    written = _real((state.last_written or {}).get(name))
+    if written is not None and math.isclose(x, written, rel_tol=_TRACKING_TOL, abs_tol=_TRACKING_TOL):
+        return x, 0
+    previous = state.history.get(name)
+    return x, (previous[1] + 1 if previous is not None and previous[0] == x else 1)
+
+
+def _stale(name: str, times: Mapping[str, float] | None, now_s: float, limits: SafetyLimits) -> Intervention | None:
+    if times is None:
+        return None
+    t = _real(times.get(name))
+    if t is None:
+        return Intervention("sensor_stale", name, f"{name} has no valid timestamp ({_show(times.get(name))})")
+    age_s = now_s - t
+    if abs(age_s) <= limits.stale_after_s:
+        return None
+    when = f"{age_s:.6g} s old" if age_s >= 0 else f"{-age_s:.6g} s in the future"
+    if not math.isfinite(age_s):
+        when = f"of unknown age (now = {now_s!r} s)"
+    return Intervention("sensor_stale", name, f"{name} reading is {when} (limit {limits.stale_after_s:g} s)")
+
+
+def _stuck(name: str, x: float, history: Mapping[str, tuple[float, int]], limits: SafetyLimits) -> Intervention | None:
+    count = history.get(name, (x, 0))[1]
+    if count < limits.stuck_after:
+        return None
+    return Intervention("sensor_stuck", name, f"{name} read exactly {_q(x, name)} for {count} cycles in a row "
+                                              f"(limit {limits.stuck_after})")
+
+
+# --- 2. out of distribution ---------------------------------------------------------
+
+
+def _check_ood(valid: Mapping[str, float], ranges: Mapping[str, tuple[float, float]] | None,
+               margin_frac: float) -> list[Intervention]:
+    """Healthy points beyond their training range by more than ``margin_frac`` of its width."""
+    found: list[Intervention] = []
+    for name, x in valid.items():
+        bounds = _range(ranges, name)
+        if bounds is None:
+            continue
+        low, high = bounds
+        margin = margin_frac * (high - low)
+        if not low - margin <= x <= high + margin:
+            found.append(Intervention("out_of_distribution", name, f"{name} = {_q(x, name)} beyond the training range "
+                                      f"{_q(low, name)}..{_q(high, name)} by more than {_q(margin, name)}"))
+    return found
+
+
+def _range(ranges: Mapping[str, tuple[float, float]] | None, name: str) -> tuple[float, float] | None:
+    """The training range of ``name``, or None if there is none or it is not two finite ordered numbers."""
+    if ranges is None:
+        return None
+    pair = ranges.get(name)
+    if not isinstance(pair, tuple | list) or len(pair) != 2:
+        return None
+    low, high = _real(pair[0]), _real(pair[1])
+    return (low, high) if low is not None and high is not None and low <= high else None
+
+
+# --- 3. the proposal ----------------------------------------------------------------
+
+
+def parse_setpoints(proposal: object) -> tuple[dict[str, float] | None, str]:
+    """The proposal as finite setpoints, or None and what is wrong with it.
+
+    Accepted: a mapping with exactly the contract's setpoint names and finite real values,
+    or a numeric numpy array of shape ``(4,)`` in ``SETPOINT_NAMES`` order.
+    """
+    if isinstance(proposal, np.ndarray):
+        if proposal.shape != (len(SETPOINT_NAMES),) or proposal.dtype.kind not in "iuf":
+            shape = (len(SETPOINT_NAMES),)
+            return None, f"array of shape {proposal.shape} and dtype {proposal.dtype}, expected {shape} numbers"
+        proposal = dict(zip(SETPOINT_NAMES, proposal.tolist(), strict=True))
+    if not isinstance(proposal, Mapping):
+        return None, f"expected a mapping of setpoints or an array, got {type(proposal).__name__}"
+    missing = [n for n in SETPOINT_NAMES if n not in proposal]
+    unknown = [str(k) for k in proposal if k not in SETPOINTS_BY_NAME]
+    if missing or unknown:
+        return None, f"setpoints missing {missing}, unknown {unknown}"
+    values = {n: _real(proposal[n]) for n in SETPOINT_NAMES}
+    bad = [f"{n} = {_show(proposal[n])}" for n, v in values.items() if v is None]
+    if bad:
+        return None, f"not finite numbers: {', '.join(bad)}"
+    return {n: v for n, v in values.items() if v is not None}, ""
+
+
+def _distrust(proposal: object, sensors: _Sensors, ood: list[Intervention]
+              ) -> tuple[dict[str, float] | None, list[str], list[Intervention]]:
+    """The usable proposal (or None), why it is not used, and the model's interventions."""
+    why: list[str] = []
+    found: list[Intervention] = []
+    if isinstance(proposal, ModelError):
+        values = None
+        found.append(Intervention("model_error", "", f"inference failed: {proposal.message}"))
+        why.append(f"model error ({proposal.message})")
+    else:
+        values, problem = parse_setpoints(proposal)
+        if values is None:
+            found.append(Intervention("model_invalid_output", "", f"invalid proposal: {problem}"))
+            why.append(f"invalid proposal ({problem})")
+    critical = [n for n in CRITICAL_POINTS if n in sensors.failed]
+    if critical:
+        why.append(f"critical sensor(s) failed: {', '.join(critical)}")
+    if len(ood) >= 2:
+        why.append(f"{len(ood)} points out of distribution: {', '.join(i.target for i in ood)}")
+    return (values if not why else None), why, found
+
+
+def _degraded(failures: int, why: list[str], state: EnvelopeState, fallback: Mapping[str, float] | None,
+              limits: SafetyLimits) -> tuple[dict[str, float] | None, str, list[Intervention]]:
+    """Hold, fall back or relinquish after ``failures`` failed or distrusted cycles in a row."""
+    reason = "; ".join(why)
+    held = _complete(state.last_written)
+    if failures <= limits.hold_cycles and held is not None:
+        return held, "hold", [Intervention("hold_last_safe", "", f"holding the last written setpoints "
+                                           f"(failed cycle {failures} of {limits.hold_cycles} held): {reason}")]
+    found: list[Intervention] = []
+    if fallback is not None:
+        values, problem = parse_setpoints(fallback)
+        if values is not None:
+            return values, "fallback", [Intervention("fallback_policy", "", f"fallback policy decides "
+                                                     f"(failed cycle {failures}): {reason}")]
+        found.append(Intervention("fallback_policy", "", f"fallback proposal unusable: {problem}"))
+    found.append(Intervention("relinquish", "", f"no usable proposal (failed cycle {failures}): {reason}; "
+                                                "control handed back to the site"))
+    return None, "relinquish", found
+
+
+def _complete(setpoints: Mapping[str, float] | None) -> dict[str, float] | None:
+    """``setpoints`` if it holds every setpoint as a finite number, else None."""
+    if setpoints is None:
+        return None
+    values: dict[str, float] = {}
+    for name in SETPOINT_NAMES:
+        value = _real(setpoints.get(name))
+        if value is None:
+            return None
+        values[name] = value
+    return values
+
+
+# --- 4.-8. from a proposal to what is written -----------------------------------------
+
+
+def _apply_overrides(base: dict[str, float] | None, source: str, overrides: Mapping[str, float] | None
+                     ) -> tuple[dict[str, float] | None, str, list[Intervention]]:
+    found: list[Intervention] = []
+    if not overrides:
+        return base, source, found
+    out = dict(base) if base is not None else None
+    applied = False
+    for name, raw in overrides.items():
+        value = _real(raw)
+        if name not in SETPOINTS_BY_NAME or value is None:
+            found.append(Intervention("operator_override", str(name), f"override {name} = {_show(raw)} ignored: "
+                                      "not a setpoint of the contract or not a finite number"))
+        elif out is None:
+            found.append(Intervention("operator_override", name, f"override {name} = {_q(value, name)} not applied: "
+                                      "control is relinquished to the site"))
+        else:
+            found.append(Intervention("operator_override", name, f"override {name} = {_q(value, name)} replaces "
+                                      f"the {source} value {_q(out[name], name)}"))
+            out[name] = value
+            applied = True
+    return out, ("override" if applied else source), found
+
+
+def _clip_bounds(values: dict[str, float], limits: SafetyLimits, why: str) -> list[Intervention]:
+    found: list[Intervention] = []
+    for name in SETPOINT_NAMES:
+        low, high = limits.bounds[name]
+        x = values[name]
+        if not low <= x <= high:
+            values[name] = min(max(x, low), high)
+            found.append(Intervention("hard_bound", name, f"{name} {_q(x, name)} clipped to {_q(values[name], name)}"
+                                      f" ({why} {_q(low, name)}..{_q(high, name)})"))
+    return found
+
+
+def _thermal(sensors: _Sensors, limits: SafetyLimits) -> tuple[str, str]:
+    """``limit``, ``guard`` or ``normal``, and why.
+
+    Any physically possible inlet reading at the limit counts (even stale or stuck: it
+    can only call for more cooling); the guard needs a healthy ``inlet_temp_max_c``
+    below ``guard_c`` to stand down.
+    """
+    hot = {n: sensors.readable[n] for n in INLET_POINTS if n in sensors.readable}
+    if hot and max(hot.values()) >= limits.limit_c:
+        name = max(hot, key=hot.__getitem__)
+        return "limit", f"{name} = {_q(hot[name], name)} at or above the limit {limits.limit_c:g} °C"
+    if "inlet_temp_max_c" not in sensors.valid:
+        return "guard", "hottest inlet unknown (inlet_temp_max_c failed validation)"
+    hottest = max(sensors.valid[n] for n in INLET_POINTS if n in sensors.valid)
+    if hottest >= limits.guard_c:
+        return "guard", f"hottest inlet {hottest:.6g} °C at or above the guard {limits.guard_c:g} °C"
+    return "normal", ""
+
+
+def _reference(name: str, state: EnvelopeState, sensors: _Sensors) -> float | None:
+    """Where setpoint ``name`` stands: last written, else its healthy measurement, else unknown."""
+    written = _real((state.last_written or {}).get(name))
+    return written if written is not None else sensors.valid.get(name)
+
+
+def _guard(values: dict[str, float], refs: Mapping[str, float | None], limits: SafetyLimits,
+           why: str) -> list[Intervention]:
+    """Block moves toward less cooling; with no reference, the safe (most cooling) value."""
+    found: list[Intervention] = []
+    for name in SETPOINT_NAMES:
+        ref, x = refs[name], values[name]
+        if ref is None:
+            values[name] = limits.safe_setpoints[name]
+            found.append(Intervention("thermal_guard", name, f"{name}: no reference to tell the cooling direction "
+                                      f"from; safe value {_q(values[name], name)} instead of {_q(x, name)} ({why})"))
+        elif COOLING_DIRECTION[name] * (x - ref) < 0.0:
+            values[name] = ref
+            found.append(Intervention("thermal_guard", name, f"{name}: {_q(x, name)} would cool less than "
+                                      f"{_q(ref, name)}; kept {_q(ref, name)} ({why})"))
+    return found
+
+
+def _rate_limit(values: dict[str, float], refs: Mapping[str, float | None], limits: SafetyLimits,
+                period_s: float) -> list[Intervention]:
+    found: list[Intervention] = []
+    for name in SETPOINT_NAMES:
+        ref, x = refs[name], values[name]
+        if ref is None:
+            continue
+        step = limits.max_step(name, period_s)
+        if not ref - step <= x <= ref + step:
+            values[name] = min(max(x, ref - step), ref + step)
+            found.append(Intervention("rate_limit", name, f"{name}: {_q(x, name)} limited to {_q(values[name], name)}"
+                                      f" (at most {_q(step, name)} per {period_s:g} s period from {_q(ref, name)})"))
+    return found
+
+
+def _is_safe(values: Mapping[str, float], limits: SafetyLimits) -> bool:
+    """Every setpoint present, finite and within its hard bounds."""
+    return set(values) == set(SETPOINT_NAMES) and all(
+        math.isfinite(values[n]) and limits.bounds[n][0] <= values[n] <= limits.bounds[n][1] for n in SETPOINT_NAMES)
+
+
+def _bound_and_limit(base: dict[str, float], source: str, sensors: _Sensors, state: EnvelopeState,
+                     limits: SafetyLimits, period_s: float) -> tuple[dict[str, float], str, list[Intervention]]:
+    """Rules 5 to 8 on a complete set of setpoints."""
+    values = dict(base)
+    found = _clip_bounds(values, limits, "hard bounds")
+    zone, why = _thermal(sensors, limits)
+    if zone == "limit":
+        found.append(Intervention("thermal_limit", "", f"{why}: safe setpoints written at once"))
+        return dict(limits.safe_setpoints), "safe", found
+    refs = {n: _reference(n, state, sensors) for n in SETPOINT_NAMES}
+    if zone == "guard":
+        found += _guard(values, refs, limits, why)
+    found += _rate_limit(values, refs, limits, period_s)
+    found += _clip_bounds(values, limits, "reference outside the hard bounds; bounds win over the rate limit:")
+    if not _is_safe(values, limits):
+        found.append(Intervention("hard_bound", "", f"internal check failed on {values}; safe setpoints written"))
+        return dict(limits.safe_setpoints), "safe", found
+    return values, source, found
+
+
+# --- the envelope -------------------------------------------------------------------
+
+
+def decide(points: Mapping[str, object], point_times_s: Mapping[str, float] | None, now_s: float, proposal: object,
+           state: EnvelopeState, limits: SafetyLimits, period_s: float,
+           training_ranges: Mapping[str, tuple[float, float]] | None = None,
+           fallback: Mapping[str, float] | None = None,
+           overrides: Mapping[str, float] | None = None) -> Decision:
+    """Turn a policy's proposal into the setpoints that may be written (module docstring: the rules).
+
+    Args:
+        points: the latest reading, contract point name -> value (unvalidated: anything).
+        point_times_s: unix time (s) each point was measured; None skips the staleness check.
+        now_s: the decision's unix time (s).
+        proposal: the policy's setpoints (mapping or array of shape (4,)), or a :class:`ModelError`.
+        state: what the previous decision returned (:func:`initial_state` at first).
+        limits: the envelope's limits.
+        period_s: the control period (s); the rate limit per decision is ``rate_per_min·period_s/60``.
+        training_ranges: point name -> (low, high) seen in training (the card's); None skips the check.
+        fallback: the fallback policy's setpoints for this period, if there is one.
+        overrides: operator overrides, setpoint name -> value.
+
+    Raises:
+        ValueError: ``period_s`` is not a positive finite number (a caller's bug, not plant data).
+    """
+    if not (math.isfinite(period_s) and period_s > 0.0):
+        raise ValueError(f"period_s = {period_s!r} s must be a positive finite number")
+    sensors = _check_sensors(points, point_times_s, now_s, limits, state)
+    ood = _check_ood(sensors.valid, training_ranges, limits.ood_margin_frac)
+    usable, why, model_notes = _distrust(proposal, sensors, ood)
+    found = [*sensors.interventions, *ood, *model_notes]
+    base: dict[str, float] | None
+    if usable is not None:
+        base, source, failures = usable, "policy", 0
+    else:
+        failures = state.model_failures + 1
+        base, source, notes = _degraded(failures, why, state, fallback, limits)
+        found += notes
+    base, source, notes = _apply_overrides(base, source, overrides)
+    found += notes
+    setpoints: dict[str, float] | None
+    if base is None and _thermal(sensors, limits)[0] == "limit":
+        base, source = dict(limits.safe_setpoints), "safe"
+    if base is None:
+        setpoints = None
+    else:
+        setpoints, source, notes = _bound_and_limit(base, source, sensors, state, limits, period_s)
+        found += notes
+    new_state = EnvelopeState(last_written=dict(setpoints) if setpoints is not None else None,
+                              history=sensors.history, model_failures=failures)
+    return Decision(setpoints, tuple(found), source, new_state, sensors_ok=not sensors.interventions)
