@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "presets": ("coolpilot.commands.presets", "List the bundled facility presets and climates."),
     "train": ("coolpilot.commands.train", "Train a setpoint policy (PPO or SAC) from a config file."),
     "export": ("coolpilot.commands.export", "Export a training run as an ONNX policy bundle with its card."),
+    "serve": ("coolpilot.commands.serve", "Run the online controller (control loop, safety envelope, HTTP API)."),
+    "twin": ("coolpilot.commands.twin", "Run a simulated facility that speaks MQTT (a plant to try serve on)."),
 }
 """name -> (module with ``add_arguments(parser)`` and ``run(args) -> int``, one-line help)."""
 

@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from envs.physics.plant import PlantParams
-from envs.validation import format_validation_error
+from envs.validation import format_validation_error, read_yaml
 
 Range = tuple[float, float]
 
@@ -118,14 +117,8 @@ def apply_factors(base: PlantParams, current: PlantParams, rows: np.ndarray, fac
 
 def load_randomization(path: str | Path) -> Randomization:
     """Read and validate a randomization YAML file."""
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise RandomizationError(f"{p}: cannot read randomization file: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise RandomizationError(f"{p}: not valid YAML: {err}") from None
-    return randomization_from_mapping(data or {}, str(p))
+    data = read_yaml(path, "randomization file", RandomizationError)
+    return randomization_from_mapping(data or {}, str(path))
 
 
 def randomization_from_mapping(data: Any, source: str = "<mapping>") -> Randomization:

@@ -7,9 +7,22 @@ importing the simulator.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ValidationError
+
+
+def read_yaml(path: str | Path, what: str, error: type[Exception]) -> Any:
+    """The parsed content of a YAML file; ``error`` naming the file and ``what`` it is if unreadable."""
+    p = Path(path)
+    try:
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise error(f"{p}: cannot read {what}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise error(f"{p}: not valid YAML: {err}") from None
 
 
 def _field_meta(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str, str]:

@@ -1,0 +1,1 @@
+"""Plant connections behind one interface (``controller.adapters.base.Adapter``)."""

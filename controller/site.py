@@ -1,0 +1,144 @@
+"""The site file of ``coolpilot serve``: model, fallback, adapter, safety limits, mode, API, audit.
+
+Example (``examples/site.yaml``)::
+
+    name: hall-a
+    model: ../models/modern-hall-ppo      # policy bundle folder, relative to this file
+    fallback_policy: rule-based           # rule-based | legacy | none
+    mode: shadow                          # the mode at first start (later: the last recorded mode)
+    period_s: 300
+    adapter:
+      kind: mqtt
+      mqtt: {host: 127.0.0.1, port: 1883, prefix: coolpilot/hall-a}
+    safety: {guard_c: 26.0, limit_c: 27.0}
+    api: {host: 127.0.0.1, port: 8080, token_env: COOLPILOT_TOKEN}
+    audit: {path: coolpilot-audit.sqlite}
+
+Loading validates everything and refuses a bad file with one line per problem naming the
+file, the field, the value, its unit and the allowed range. Relative paths are resolved
+against the site file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from controller.adapters.mqtt import MqttSettings
+from controller.safety import SafetyLimits
+from envs.validation import format_validation_error, read_yaml
+
+MODES = ("shadow", "active", "fallback", "off")
+Mode = Literal["shadow", "active", "fallback", "off"]
+
+
+class SiteConfigError(ValueError):
+    """A site file is invalid; the message lists every problem."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CsvSettings(_Section):
+    """CSV replay of recorded points (offline dry runs)."""
+
+    path: str = Field(description="CSV file with one column per contract point (and time_s).")
+
+
+class AdapterSection(_Section):
+    """How the service reaches the plant."""
+
+    kind: Literal["mqtt", "csv"] = Field("mqtt", description="Adapter: mqtt or csv (replay).")
+    mqtt: MqttSettings | None = Field(None, description="MQTT broker, credentials, TLS and topic prefix.")
+    csv: CsvSettings | None = Field(None, description="CSV replay settings.")
+
+    @model_validator(mode="after")
+    def _settings_for_kind(self) -> AdapterSection:
+        if self.kind == "mqtt" and self.mqtt is None:
+            raise ValueError("adapter.kind is mqtt: give adapter.mqtt (host, port, prefix)")
+        if self.kind == "csv" and self.csv is None:
+            raise ValueError("adapter.kind is csv: give adapter.csv.path")
+        return self
+
+
+class ApiSection(_Section):
+    """The HTTP API (FastAPI)."""
+
+    enabled: bool = Field(True, description="Serve the HTTP API.")
+    host: str = Field("127.0.0.1", description="Bind address; loopback unless deliberately opened.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port (0 = any free port).")
+    token: str | None = Field(None, min_length=16, description="Bearer token for mutating endpoints "
+                                                               "(prefer token_env).")
+    token_env: str | None = Field("COOLPILOT_TOKEN", description="Environment variable holding the token.")
+
+    def resolve_token(self) -> str | None:
+        """The token from the file or the environment (None: mutating endpoints are refused)."""
+        if self.token:
+            return self.token
+        value = os.environ.get(self.token_env or "", "")
+        return value or None
+
+
+class AuditSection(_Section):
+    """Where decisions are recorded (SQLite, WAL)."""
+
+    path: str = Field("coolpilot-audit.sqlite", description="SQLite file of the audit trail.")
+
+
+class SiteConfig(_Section):
+    """One controlled site."""
+
+    name: str = Field("site", min_length=1, description="Site name (logs, metrics, audit).")
+    model: str | None = Field(None, description="Policy bundle folder (policy.onnx + card.json); none = the "
+                                                "fallback policy decides.")
+    fallback_policy: Literal["rule-based", "legacy", "none"] = Field(
+        "rule-based", description="Policy used when the model fails or is distrusted; none = relinquish.")
+    mode: Mode = Field("shadow", description="Mode at first start; afterwards the last recorded mode is kept.")
+    period_s: float = Field(300.0, ge=0.01, le=3600.0, description="Control period.",
+                            json_schema_extra={"unit": "s"})
+    rate_period_s: float | None = Field(
+        None, gt=0.0, le=3600.0, json_schema_extra={"unit": "s"},
+        description="Plant time one cycle stands for, over which rate limits apply (default period_s); set it "
+                    "to the twin's step when running against a simulated plant in accelerated time.")
+    model_timeout_s: float = Field(1.0, gt=0.0, le=60.0, description="Inference time allowed per decision.",
+                                   json_schema_extra={"unit": "s"})
+    fallback_action: Literal["relinquish", "safe_setpoints"] = Field(
+        "relinquish", description="In fallback mode: hand control back to the BMS, or write the safe setpoints.")
+    relinquish_on_shutdown: bool = Field(True, description="Hand all setpoints back to the BMS on shutdown.")
+    adapter: AdapterSection = Field(description=AdapterSection.__doc__)
+    safety: SafetyLimits = Field(default_factory=SafetyLimits, description="Safety envelope limits.")
+    api: ApiSection = Field(default_factory=ApiSection, description=ApiSection.__doc__)
+    audit: AuditSection = Field(default_factory=AuditSection, description=AuditSection.__doc__)
+
+
+def site_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | None = None) -> SiteConfig:
+    """Validate a mapping into a :class:`SiteConfig`, resolving relative paths against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise SiteConfigError(f"{source}: a site file must be a YAML mapping, got {type(data).__name__}")
+    try:
+        site = SiteConfig.model_validate(data)
+    except ValidationError as err:
+        raise SiteConfigError(format_validation_error(err, SiteConfig, source, "site file")) from None
+    base = base_dir or Path.cwd()
+
+    def resolve(path: str) -> str:
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else (base / p))
+
+    updates: dict[str, Any] = {"audit": site.audit.model_copy(update={"path": resolve(site.audit.path)})}
+    if site.model is not None:
+        updates["model"] = resolve(site.model)
+    if site.adapter.csv is not None:
+        csv = site.adapter.csv.model_copy(update={"path": resolve(site.adapter.csv.path)})
+        updates["adapter"] = site.adapter.model_copy(update={"csv": csv})
+    return site.model_copy(update=updates)
+
+
+def load_site(path: str | Path) -> SiteConfig:
+    """Read and validate a site YAML file."""
+    p = Path(path)
+    return site_from_mapping(read_yaml(p, "site file", SiteConfigError), str(p), p.parent)

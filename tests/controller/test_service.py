@@ -1,0 +1,262 @@
+"""The control loop with an in-memory plant: modes, audit, model faults, overrides, reload, shutdown, API."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.adapters.base import AdapterError, Reading, WriteResult
+from controller.audit import AuditStore
+from controller.service import ControllerService
+from controller.site import SiteConfig, SiteConfigError, load_site, site_from_mapping
+from envs.contract import SETPOINTS_BY_NAME
+from envs.env import DataCenterEnv
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "models" / "modern-hall-ppo"
+
+
+def live_points() -> dict[str, float]:
+    env = DataCenterEnv(climate="phoenix", start_day=190)
+    env.reset(seed=0)
+    return env.points
+
+
+class FakePlant:
+    """An adapter over a dict: what the service reads, and every write it makes."""
+
+    name = "fake"
+
+    def __init__(self, points: dict[str, float], clock: list[float]) -> None:
+        self.points: dict[str, object] = dict(points)
+        self.clock = clock
+        self.writes: list[dict[str, float]] = []
+        self.relinquished: list[list[str]] = []
+        self.fail_reads = False
+        self.refuse: set[str] = set()
+
+    async def connect(self) -> None:
+        pass
+
+    async def read_points(self) -> Reading:
+        if self.fail_reads:
+            raise AdapterError("broker down")
+        return Reading(dict(self.points), dict.fromkeys(self.points, self.clock[0]))
+
+    async def write_setpoints(self, setpoints: Mapping[str, float]) -> WriteResult:
+        self.writes.append(dict(setpoints))
+        return WriteResult({n: n not in self.refuse for n in setpoints},
+                           {n: "135 Not authorized" for n in setpoints if n in self.refuse})
+
+    async def relinquish(self, names: Sequence[str]) -> WriteResult:
+        self.relinquished.append(list(names))
+        return WriteResult(dict.fromkeys(names, True), {})
+
+    async def close(self) -> None:
+        pass
+
+
+def make(tmp_path: Path, mode: str = "shadow", **extra: Any) -> tuple[ControllerService, FakePlant, list[float]]:
+    clock = [1_800_000_000.0]
+    site = site_from_mapping({"name": "t", "model": str(BUNDLE), "mode": mode, "period_s": 300,
+                              "adapter": {"kind": "csv", "csv": {"path": "unused.csv"}},
+                              "audit": {"path": str(tmp_path / "audit.sqlite")}, **extra}, "test")
+    plant = FakePlant(live_points(), clock)
+    return ControllerService(site, plant, clock=lambda: clock[0]), plant, clock
+
+
+def cycles(service: ControllerService, clock: list[float], n: int) -> None:
+    async def go() -> None:
+        for _ in range(n):
+            await service.run_cycle()
+            clock[0] += 300.0
+    asyncio.run(go())
+
+
+def in_bounds(sp: Mapping[str, float]) -> bool:
+    return all(math.isfinite(v) and SETPOINTS_BY_NAME[k].low <= v <= SETPOINTS_BY_NAME[k].high for k, v in sp.items())
+
+
+def test_shadow_never_writes_and_records_every_cycle(tmp_path: Path) -> None:
+    service, plant, clock = make(tmp_path)
+    cycles(service, clock, 5)
+    assert plant.writes == [] and plant.relinquished == []
+    records = service.audit.decisions(limit=10)
+    assert [r.cycle for r in records] == [5, 4, 3, 2, 1]
+    assert all(r.mode == "shadow" and not r.wrote and r.model_sha256 == service.model_sha256 for r in records)
+    assert all(r.source == "policy" for r in records)
+
+
+def test_active_writes_in_bounds_and_records_what_was_written(tmp_path: Path) -> None:
+    service, plant, clock = make(tmp_path, mode="active")
+    cycles(service, clock, 3)
+    assert len(plant.writes) == 3 and all(in_bounds(w) for w in plant.writes)
+    last = service.audit.decisions(limit=1)[0]
+    assert last.wrote and last.written == plant.writes[-1]
+
+
+def test_mode_changes_are_recorded_and_survive_a_restart(tmp_path: Path) -> None:
+    service, plant, clock = make(tmp_path, mode="active")
+    cycles(service, clock, 1)
+    asyncio.run(service.set_mode("fallback", "alice", "chiller maintenance"))
+    assert plant.relinquished, "leaving active hands the setpoints back"
+    cycles(service, clock, 1)
+    assert service.audit.decisions(limit=1)[0].mode == "fallback"
+    change = service.audit.mode_changes(limit=1)[0]
+    assert change["who"] == "alice" and change["why"] == "chiller maintenance" and change["new"] == "fallback"
+    service.audit.close()
+    again, _, _ = make(tmp_path, mode="active")
+    assert again.mode == "fallback"
+    with pytest.raises(ValueError, match="choose one of"):
+        asyncio.run(again.set_mode("auto", "bob", "typo"))
+
+
+class Raising:
+    name = "raising"
+    sha256 = "x" * 64
+    training_ranges: dict[str, tuple[float, float]] = {}  # noqa: RUF012
+    card: dict[str, Any] = {}  # noqa: RUF012
+
+    def act(self, points: Mapping[str, float]) -> dict[str, float]:
+        raise RuntimeError("onnxruntime exploded")
+
+
+class Garbage(Raising):
+    name = "garbage"
+
+    def act(self, points: Mapping[str, float]) -> dict[str, float]:
+        return {"supply_air_temp_c": math.nan, "crah_fan_speed_frac": 1e9}  # type: ignore[dict-item]
+
+
+class Slow(Raising):
+    name = "slow"
+
+    def act(self, points: Mapping[str, float]) -> dict[str, float]:
+        import time
+
+        time.sleep(0.5)
+        return {}
+
+
+@pytest.mark.parametrize(("policy", "reason"), [(Raising(), "model_error"), (Garbage(), "model_invalid_output"),
+                                                (Slow(), "model_error")])
+def test_model_faults_hold_then_fall_back_and_writes_stay_safe(tmp_path: Path, policy: Any, reason: str) -> None:
+    service, plant, clock = make(tmp_path, mode="active", model_timeout_s=0.1)
+    cycles(service, clock, 2)
+    service.policy = policy
+    cycles(service, clock, 5)
+    records = list(reversed(service.audit.decisions(limit=5)))
+    assert all(any(i["reason"] == reason for i in r.interventions) for r in records)
+    sources = [r.source for r in records]
+    assert sources[0] == "hold" and sources[-1] == "fallback"
+    assert all(in_bounds(w) for w in plant.writes)
+
+
+def test_unreadable_plant_is_recorded_and_the_loop_goes_on(tmp_path: Path) -> None:
+    service, plant, clock = make(tmp_path, mode="active")
+    cycles(service, clock, 1)
+    plant.fail_reads = True
+    cycles(service, clock, 4)
+    assert not service.connected
+    assert service.audit.count() == 5
+    assert all(in_bounds(w) for w in plant.writes)
+    plant.fail_reads = False
+    cycles(service, clock, 1)
+    assert service.connected
+
+
+def test_refused_writes_are_audited(tmp_path: Path) -> None:
+    service, plant, clock = make(tmp_path, mode="active")
+    plant.refuse = {"chw_supply_temp_c"}
+    cycles(service, clock, 1)
+    rec = service.audit.decisions(limit=1)[0]
+    assert any(i["reason"] == "write_refused" and i["target"] == "chw_supply_temp_c" for i in rec.interventions)
+
+
+def test_override_holds_then_expires(tmp_path: Path) -> None:
+    service, _, clock = make(tmp_path, mode="active")
+    cycles(service, clock, 3)
+    service.set_override("crah_fan_speed_frac", 0.9, 600.0, "op", "test")
+    cycles(service, clock, 2)
+    assert service.audit.decisions(limit=1)[0].written is not None
+    assert any(i["reason"] == "operator_override" for i in service.audit.decisions(limit=1)[0].interventions)
+    cycles(service, clock, 2)
+    assert "crah_fan_speed_frac" not in service.active_overrides()
+    with pytest.raises(ValueError, match="outside"):
+        service.set_override("crah_fan_speed_frac", 1.5, 60.0, "op", "typo")
+
+
+def test_reload_refuses_a_corrupted_bundle_and_keeps_the_old_one(tmp_path: Path) -> None:
+    from controller.policies.onnx_policy import BundleError
+
+    service, _, _ = make(tmp_path)
+    bad = tmp_path / "bad"
+    shutil.copytree(BUNDLE, bad)
+    data = bytearray((bad / "policy.onnx").read_bytes())
+    data[100] ^= 0xFF
+    (bad / "policy.onnx").write_bytes(bytes(data))
+    before = service.model_sha256
+    with pytest.raises(BundleError, match="sha256"):
+        service.reload_model(str(bad))
+    assert service.model_sha256 == before
+    assert service.reload_model(str(BUNDLE)).sha256 == before
+
+
+def test_shutdown_relinquishes_when_active(tmp_path: Path) -> None:
+    service, plant, _ = make(tmp_path, mode="active", period_s=0.01)
+    asyncio.run(service.run(cycles=2))
+    assert len(plant.writes) == 2 and plant.relinquished
+
+
+def test_site_file_errors_name_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text("mode: auto\nperiod_s: -1\nadapter: {kind: mqtt}\napi: {port: 70000}\n")
+    with pytest.raises(SiteConfigError) as err:
+        load_site(path)
+    msg = str(err.value)
+    assert str(path) in msg and "field 'mode'" in msg and "field 'period_s' = -1 s" in msg
+    assert "adapter.mqtt" in msg and "field 'api.port' = 70000" in msg
+    site = load_site(REPO / "examples" / "site.yaml")
+    assert isinstance(site, SiteConfig) and site.mode == "shadow" and Path(site.audit.path).is_absolute()
+
+
+def test_api_auth_status_mode_decisions_metrics(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from controller.api import create_app
+
+    service, _, clock = make(tmp_path)
+    token = "t" * 32
+    client = TestClient(create_app(service, token))
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+    assert client.get("/api/v1/ready").status_code == 503
+    cycles(service, clock, 2)
+    assert client.get("/api/v1/ready").status_code == 200
+    status = client.get("/api/v1/status").json()
+    assert status["mode"] == "shadow" and status["model"]["sha256"] == service.model_sha256
+    body = {"mode": "active", "who": "alice", "why": "commissioning done"}
+    assert client.post("/api/v1/mode", json=body).status_code == 401
+    assert client.post("/api/v1/mode", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.post("/api/v1/mode", json={"mode": "auto", "who": "a", "why": "b"}, headers=auth).status_code == 422
+    assert client.post("/api/v1/mode", json=body, headers=auth).json() == {"old": "shadow", "mode": "active"}
+    ov = {"setpoint": "crah_fan_speed_frac", "value": 0.8, "duration_s": 600, "who": "a", "why": "b"}
+    assert client.post("/api/v1/override", json=ov, headers=auth).status_code == 200
+    assert client.post("/api/v1/override", json={**ov, "value": 5.0}, headers=auth).status_code == 422
+    assert client.delete("/api/v1/override/crah_fan_speed_frac", headers=auth).status_code == 200
+    assert client.post("/api/v1/model/reload", json={"path": str(tmp_path)}, headers=auth).status_code == 409
+    history = client.get("/api/v1/decisions?limit=5").json()
+    assert [d["cycle"] for d in history] == [2, 1]
+    assert client.get("/api/v1/decisions.csv").text.startswith("time_s,")
+    metrics = client.get("/metrics").text
+    assert "coolpilot_decisions_total" in metrics and "coolpilot_decision_latency_seconds_bucket" in metrics
+    no_token = TestClient(create_app(service, None))
+    assert no_token.post("/api/v1/mode", json=body, headers=auth).status_code == 403
+    assert "/api/v1/mode" in client.get("/openapi.json").json()["paths"]
+    _ = AuditStore  # the audit store is the service's own
