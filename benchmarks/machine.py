@@ -28,10 +28,10 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def machine_info() -> dict[str, object]:
-    """CPU, cores, Python and key package versions, commit and time."""
-    versions = {}
-    for pkg in ("numpy", "numba", "gymnasium", "stable-baselines3", "torch"):
+def machine_info(extra_packages: tuple[str, ...] = ()) -> dict[str, object]:
+    """CPU, cores, Python and key package versions (plus ``extra_packages``), commit and time."""
+    versions: dict[str, str | None] = {}
+    for pkg in ("numpy", "numba", "gymnasium", "stable-baselines3", "torch", *extra_packages):
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

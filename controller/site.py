@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from controller.adapters.bacnet import BacnetSettings
+from controller.adapters.modbus import ModbusSettings
 from controller.adapters.mqtt import MqttSettings
 from controller.safety import SafetyLimits
 from envs.validation import format_validation_error, read_yaml
@@ -52,16 +54,24 @@ class CsvSettings(_Section):
 class AdapterSection(_Section):
     """How the service reaches the plant."""
 
-    kind: Literal["mqtt", "csv"] = Field("mqtt", description="Adapter: mqtt or csv (replay).")
+    kind: Literal["mqtt", "modbus", "bacnet", "csv"] = Field(
+        "mqtt", description="Adapter: mqtt, modbus (Modbus TCP), bacnet (BACnet/IP) or csv (replay).")
     mqtt: MqttSettings | None = Field(None, description="MQTT broker, credentials, TLS and topic prefix.")
+    modbus: ModbusSettings | None = Field(None, description="Modbus TCP device and register map.")
+    bacnet: BacnetSettings | None = Field(None, description="BACnet/IP device, object map and write priority.")
     csv: CsvSettings | None = Field(None, description="CSV replay settings.")
 
     @model_validator(mode="after")
     def _settings_for_kind(self) -> AdapterSection:
-        if self.kind == "mqtt" and self.mqtt is None:
-            raise ValueError("adapter.kind is mqtt: give adapter.mqtt (host, port, prefix)")
-        if self.kind == "csv" and self.csv is None:
-            raise ValueError("adapter.kind is csv: give adapter.csv.path")
+        needs = {"mqtt": "adapter.mqtt (host, port, prefix)", "modbus": "adapter.modbus (host, port; register "
+                 "map optional)", "bacnet": "adapter.bacnet (device_address; object map optional)",
+                 "csv": "adapter.csv.path"}
+        if getattr(self, self.kind) is None:
+            raise ValueError(f"adapter.kind is {self.kind}: give {needs[self.kind]}")
+        others = [k for k in needs if k != self.kind and getattr(self, k) is not None]
+        if others:
+            raise ValueError(f"adapter.kind is {self.kind}, but settings for {', '.join(others)} are also given: "
+                             f"remove them or change adapter.kind")
         return self
 
 

@@ -18,32 +18,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")
 
 
-def build_adapter(site: object) -> object:
-    """The site's adapter (MQTT or CSV replay)."""
-    from controller.site import SiteConfig
-
-    assert isinstance(site, SiteConfig)
-    if site.adapter.kind == "csv":
-        from controller.adapters.csv_replay import CsvReplayAdapter
-
-        assert site.adapter.csv is not None
-        return CsvReplayAdapter(site.adapter.csv.path)
-    from controller.adapters.mqtt import MqttAdapter
-
-    assert site.adapter.mqtt is not None
-    return MqttAdapter(site.adapter.mqtt)
-
-
 async def serve(site_path: str, cycles: int | None, api: bool) -> int:
     """Run the service (and its API) until a signal or ``cycles`` cycles."""
     import uvicorn
 
     from controller.api import create_app
+    from controller.connect import build_adapter
     from controller.service import ControllerService
     from controller.site import load_site
 
     site = load_site(site_path)
-    service = ControllerService(site, build_adapter(site))  # type: ignore[arg-type]
+    service = ControllerService(site, build_adapter(site.adapter))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):

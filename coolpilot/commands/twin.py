@@ -1,4 +1,8 @@
-"""``coolpilot twin``: a simulated facility behind MQTT topics, for trying ``coolpilot serve`` without a plant."""
+"""``coolpilot twin``: a simulated facility behind MQTT topics, Modbus registers or BACnet objects.
+
+For trying ``coolpilot serve`` without a plant: ``--site SITE.yaml`` serves the site's own
+adapter section (protocol, addresses, point map), so both ends of the loop read one file.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``coolpilot twin``."""
+    parser.add_argument("--site", help="site YAML file: speak its adapter's protocol (mqtt, modbus, bacnet) at its "
+                                       "addresses with its point map (overrides the --mqtt-* options)")
     parser.add_argument("--facility", default="modern-hall", help="preset name or facility YAML file "
                                                                   "(default modern-hall)")
     parser.add_argument("--climate", default="chicago", help="bundled climate name or EPW file (default chicago)")
@@ -36,12 +42,14 @@ async def run_twin(args: argparse.Namespace) -> int:
     """Connect, tick until ``--ticks`` or SIGINT/SIGTERM, then disconnect."""
     from controller.adapters.base import AdapterError
     from controller.adapters.mqtt import MqttSettings
-    from controller.twin import PlantTwin
+    from controller.connect import twin_for_site
+    from controller.site import AdapterSection, load_site
 
-    settings = MqttSettings(host=args.mqtt_host, port=args.mqtt_port, prefix=args.prefix, username=args.username,
-                            password_env=args.password_env)
-    twin = PlantTwin(args.facility, args.climate, start_day=args.start_day, dt_s=args.step_s, seed=args.seed,
-                     mqtt=settings, speed=args.speed, tick_s=args.tick_s)
+    section = (load_site(args.site).adapter if args.site else AdapterSection(kind="mqtt", mqtt=MqttSettings(
+        host=args.mqtt_host, port=args.mqtt_port, prefix=args.prefix, username=args.username,
+        password_env=args.password_env)))
+    twin = twin_for_site(section, facility=args.facility, climate=args.climate, start_day=args.start_day,
+                         dt_s=args.step_s, seed=args.seed, speed=args.speed, tick_s=args.tick_s)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -49,12 +57,11 @@ async def run_twin(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
     try:
         await twin.connect()
-    except AdapterError as err:
+    except (AdapterError, OSError) as err:
         log.error("%s", err)
         return 1
-    log.info("twin of %s in %s from day %g: %g s of plant time every %.3g s, topics %s/…, broker %s",
-             twin.cfg.name, twin.weather.name, args.start_day, args.step_s, twin.interval_s, settings.prefix,
-             settings.address)
+    log.info("twin of %s in %s from day %g: %g s of plant time every %.3g s, serving %s", twin.cfg.name,
+             twin.weather.name, args.start_day, args.step_s, twin.interval_s, _where(section))
     runner = asyncio.create_task(twin.run(args.ticks))
     stopper = asyncio.create_task(stop.wait())
     try:
@@ -66,6 +73,19 @@ async def run_twin(args: argparse.Namespace) -> int:
         await twin.close()
     log.info("twin stopped after %d ticks", twin.tick)
     return 0
+
+
+def _where(section: object) -> str:
+    """Where the twin serves, for the log."""
+    from controller.site import AdapterSection
+
+    assert isinstance(section, AdapterSection)
+    if section.mqtt is not None:
+        return f"MQTT topics {section.mqtt.prefix}/… on broker {section.mqtt.address}"
+    if section.modbus is not None:
+        return f"Modbus TCP on {section.modbus.host}:{section.modbus.port}"
+    assert section.bacnet is not None
+    return f"BACnet/IP device {section.bacnet.device_instance} at {section.bacnet.device_address}"
 
 
 def run(args: argparse.Namespace) -> int:
