@@ -84,12 +84,13 @@ class Loop:
                                  "the twin to receive the setpoints")
 
     async def _fresh(self, since_s: float) -> None:
-        async def newest() -> float:
+        async def oldest() -> float:
+            """Time of the least recent point: the whole tick has arrived once it is fresh."""
             reading: Reading = await self.adapter.read_points()
-            return max(reading.times_s.values(), default=0.0)
+            return min(reading.times_s.values(), default=0.0)
 
         deadline = time.monotonic() + WAIT_S
-        while await newest() < since_s:
+        while await oldest() < since_s:
             if time.monotonic() > deadline:
                 pytest.fail("timed out waiting for the adapter to see the twin's new points")
             await asyncio.sleep(0.002)
