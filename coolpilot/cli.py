@@ -20,7 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("coolpilot.commands.train", "Train a setpoint policy (PPO or SAC) from a config file."),
     "export": ("coolpilot.commands.export", "Export a training run as an ONNX policy bundle with its card."),
     "serve": ("coolpilot.commands.serve", "Run the online controller (control loop, safety envelope, HTTP API)."),
-    "twin": ("coolpilot.commands.twin", "Run a simulated facility that speaks MQTT (a plant to try serve on)."),
+    "twin": ("coolpilot.commands.twin", "Run a simulated plant on MQTT, Modbus TCP or BACnet/IP (to try serve on)."),
+    "whatif": ("coolpilot.commands.whatif", "Run policies × scenarios and write a what-if report (HTML, JSON, CSV)."),
 }
 """name -> (module with ``add_arguments(parser)`` and ``run(args) -> int``, one-line help)."""
 

@@ -211,11 +211,15 @@ def simulate(
     dt_s: float = 300.0,
     seed: int = 0,
     load_scale: float = 1.0,
+    adjust_params: Callable[[PlantParams], PlantParams] | None = None,
 ) -> SimResult:
     """Run ``policy`` on facility ``cfg`` for ``days`` from ``start_day`` (0 = 1 January 00:00).
 
     The policy sees the points of the previous step (what a BMS reports) and its setpoints
     apply to the next step. Seeded: the same arguments give the same result, bit for bit.
+    ``adjust_params`` maps the plant arrays built from ``cfg`` to those simulated (the
+    what-if evaluation uses it for equipment outages and the site's setpoint bounds, which
+    have no facility-file field); a plant-aware policy is bound to the adjusted arrays.
     """
     if days <= 0.0:
         raise ValueError(f"days = {days} must be > 0")
@@ -232,6 +236,8 @@ def simulate(
     exo = exogenous_batch([cfg], [weather], np.array([start_s]), dt_s, n_steps + 1, table, shocks[None], x0[None],
                           np.array([load_scale])).row(0)
     params = build_params([cfg])
+    if adjust_params is not None:
+        params = adjust_params(params)
     it_design = np.array([cfg.it_design_kw])
     state, first = start(params, exo.at(0), exo.rh_pct[0:1], exo.time_s[0:1], dt_s, it_design)
     pts = first[0]

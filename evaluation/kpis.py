@@ -1,0 +1,349 @@
+"""What-if KPIs: one fixed set, with units, for every policy and scenario.
+
+Builds on :func:`envs.kpis.compute_kpis` (energy, PUE, water, inlet temperatures) and adds
+what a what-if report needs. Definitions (units in the names):
+
+- **PUE** = facility energy / IT energy over the period and per calendar month (The Green
+  Grid, PUE: A Comprehensive Examination of the Metric, WP #49, 2012).
+- **Energy** (MWh): facility, IT, and by component: CRAH fans, chillers, tower fans,
+  chilled- and condenser-water pumps, distribution (UPS) losses, lighting. *Cooling*
+  energy is the plant's: CRAH fans + chillers + tower fans + pumps; *non-IT* energy is
+  facility − IT (cooling plus distribution losses and lighting).
+- **Water** (m³): tower evaporation + drift + blowdown; **WUE** = site water (L) / IT
+  energy (kWh) (The Green Grid, WUE, WP #35, 2011).
+- **Carbon** (t CO2e): location-based = Σ facility energy per step × the grid factor of
+  that hour (GHG Protocol Scope 2 Guidance, 2015); after green power (market-based) =
+  location-based × (1 − green-power share).
+- **Cost** (currency): Σ facility energy per step × the tariff price of that hour, plus
+  water × the water price when one is given.
+- **Thermal risk**: degree-hours (K·h) = Σ over steps and zones of the inlet's excess over
+  27 °C (ASHRAE recommended) × step hours; also above the scenario's own inlet limit;
+  hours with any inlet above; the hottest inlet (°C).
+- **Free cooling** (h): hours with the waterside economizer carrying load; *full* free
+  cooling: economizer on and no chiller running.
+- **Setpoint changes** (actuator wear): steps where a setpoint, as the plant applied it
+  (clipped to the site's bounds), moves by more than its deadband (:data:`DEADBANDS`).
+- **Share of the oracle's saving captured** (%) = (E_baseline − E_policy) / (E_baseline −
+  E_oracle) of facility energy, when the oracle saves anything over the baseline.
+
+Hours of the day, weekdays and months come from the middle of each step, in the weather
+file's local standard time; day 0 is 1 January and a Monday (as ``envs.load``), months
+are those of a 365-day year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from envs.contract import INLET_LIMIT_C, SETPOINT_NAMES
+from envs.kpis import compute_kpis
+from envs.simulation import SimResult
+from envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from evaluation.scenarios import Carbon, Tariff
+
+COMPONENTS: dict[str, str] = {
+    "it": "it_power_kw",
+    "crah_fans": "crah_fan_kw",
+    "chillers": "chiller_kw",
+    "tower_fans": "tower_fan_kw",
+    "chw_pumps": "chw_pump_kw",
+    "cw_pumps": "cw_pump_kw",
+    "distribution_losses": "distribution_loss_kw",
+    "lighting": "lighting_kw",
+}
+"""Energy components (report name -> recorded power series); they add up to the facility energy."""
+COOLING_COMPONENTS = ("crah_fans", "chillers", "tower_fans", "chw_pumps", "cw_pumps")
+DEADBANDS: dict[str, float] = {
+    "supply_air_temp_c": 0.1,
+    "crah_fan_speed_frac": 0.01,
+    "chw_supply_temp_c": 0.1,
+    "condenser_water_temp_c": 0.1,
+}
+"""Smallest move counted as a setpoint change (setpoint units): what a BMS's write deadband ignores."""
+MONTH_LABELS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_START_DAY = np.cumsum([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30])
+DAYS_PER_YEAR = 365.0
+
+
+@dataclass(frozen=True)
+class PeriodKpis:
+    """Energy, PUE and water of a month or a day of the run."""
+
+    label: str
+    start_day: float
+    """Day of the weather year the slice starts (0 = 1 January; may exceed 365 after a wrap)."""
+    hours: float
+    facility_energy_mwh: float
+    it_energy_mwh: float
+    pue: float
+    water_m3: float
+
+
+@dataclass(frozen=True)
+class WhatIfKpis:
+    """The what-if KPI set of one policy in one scenario; units in the names."""
+
+    days: float
+    pue: float
+    facility_energy_mwh: float
+    it_energy_mwh: float
+    cooling_energy_mwh: float
+    non_it_energy_mwh: float
+    energy_by_component_mwh: dict[str, float]
+    peak_facility_power_kw: float
+    water_m3: float
+    wue_l_per_kwh: float
+    carbon_location_t_co2e: float
+    carbon_after_green_t_co2e: float
+    grid_factor_mean_t_per_mwh: float
+    energy_cost: float
+    water_cost: float | None
+    total_cost: float
+    currency: str
+    inlet_temp_max_c: float
+    degree_hours_above_27c: float
+    hours_above_27c: float
+    inlet_limit_c: float
+    degree_hours_above_limit: float
+    hours_above_limit: float
+    free_cooling_hours: float
+    full_free_cooling_hours: float
+    setpoint_changes: dict[str, int]
+    setpoint_changes_total: int
+    setpoint_changes_per_day: float
+    monthly: list[PeriodKpis]
+    daily: list[PeriodKpis]
+
+    @property
+    def thermal_ok(self) -> bool:
+        """No inlet above the scenario's inlet limit at any step."""
+        return self.degree_hours_above_limit == 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain mapping for JSON (``thermal_ok`` included)."""
+        return {**asdict(self), "thermal_ok": self.thermal_ok}
+
+
+def step_midpoints_s(result: SimResult) -> np.ndarray:
+    """Middle of each recorded step (s since 1 January 00:00); ``time_s`` marks a step's end."""
+    return np.asarray(result.series["time_s"], dtype=np.float64) - 0.5 * result.dt_s
+
+
+def _hour_of_day(t_s: np.ndarray) -> np.ndarray:
+    return np.mod(t_s, SECONDS_PER_DAY) / SECONDS_PER_HOUR
+
+
+def _month_index(t_s: np.ndarray) -> np.ndarray:
+    """Month 0..11 of a 365-day year."""
+    day = np.mod(np.floor(t_s / SECONDS_PER_DAY), DAYS_PER_YEAR)
+    return np.searchsorted(_MONTH_START_DAY, day, side="right") - 1
+
+
+def step_prices(tariff: Tariff, t_s: np.ndarray) -> np.ndarray:
+    """Energy price (currency/MWh) at times ``t_s``: the first matching time-of-use window, else the flat price."""
+    price = np.full(t_s.shape, tariff.price_per_mwh)
+    taken = np.zeros(t_s.shape, dtype=bool)
+    hour = _hour_of_day(t_s)
+    weekday = np.mod(np.floor(t_s / SECONDS_PER_DAY), 7) < 5
+    month = _month_index(t_s) + 1
+    for w in tariff.time_of_use:
+        if w.start_hour < w.end_hour:
+            inside = (hour >= w.start_hour) & (hour < w.end_hour)
+        else:
+            inside = (hour >= w.start_hour) | (hour < w.end_hour)
+        if w.weekdays_only:
+            inside &= weekday
+        if w.months is not None:
+            inside &= np.isin(month, w.months)
+        inside &= ~taken
+        price[inside] = w.price_per_mwh
+        taken |= inside
+    return price
+
+
+def step_grid_factors(carbon: Carbon, profile: tuple[float, ...] | None, t_s: np.ndarray) -> np.ndarray:
+    """Grid emission factor (t CO2e/MWh) at times ``t_s``: the hourly profile (24 or 8760 values) or the constant."""
+    if profile is None:
+        return np.full(t_s.shape, carbon.grid_t_co2_per_mwh)
+    values = np.asarray(profile, dtype=np.float64)
+    hour = np.floor(t_s / SECONDS_PER_HOUR).astype(np.int64)
+    return values[np.mod(hour, len(values))]
+
+
+def setpoint_changes(applied: np.ndarray) -> dict[str, int]:
+    """Per setpoint, the number of steps that move it by more than its deadband; ``applied`` is (T, 4)."""
+    moves = np.abs(np.diff(applied, axis=0))
+    return {name: int((moves[:, j] > DEADBANDS[name]).sum()) for j, name in enumerate(SETPOINT_NAMES)}
+
+
+def applied_setpoints(result: SimResult, bounds: Mapping[str, tuple[float, float]]) -> np.ndarray:
+    """Commanded setpoints (T, 4) clipped to the site's bounds: what the plant applied."""
+    cols = []
+    for name in SETPOINT_NAMES:
+        low, high = bounds.get(name, (-np.inf, np.inf))
+        cols.append(np.clip(result.series[f"setpoint_{name}"], low, high))
+    return np.stack(cols, axis=1)
+
+
+def _slices(label_keys: np.ndarray, labels: list[str], starts: list[float], result: SimResult, h: float,
+            water: np.ndarray) -> list[PeriodKpis]:
+    s = result.series
+    out = []
+    for key, (label, start) in enumerate(zip(labels, starts, strict=True)):
+        sel = label_keys == key
+        facility = float(s["facility_kw"][sel].sum() * h / 1000.0)
+        it = float(s["it_power_kw"][sel].sum() * h / 1000.0)
+        out.append(PeriodKpis(label, start, float(sel.sum() * h), facility, it, facility / it if it > 0 else
+                              float("nan"), float(water[sel].sum())))
+    return out
+
+
+def _group(keys: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Consecutive-run ids of ``keys`` (in order of first appearance) and the first index of each run."""
+    change = np.concatenate(([True], keys[1:] != keys[:-1]))
+    ids = np.cumsum(change) - 1
+    return ids, list(np.flatnonzero(change))
+
+
+def monthly_and_daily(result: SimResult, water: np.ndarray) -> tuple[list[PeriodKpis], list[PeriodKpis]]:
+    """Energy, PUE and water per calendar month and per day, in the order simulated."""
+    t = step_midpoints_s(result)
+    h = result.dt_s / SECONDS_PER_HOUR
+    year = np.floor(t / (DAYS_PER_YEAR * SECONDS_PER_DAY))
+    month = _month_index(t)
+    month_ids, month_first = _group(year * 12 + month)
+    month_labels = [MONTH_LABELS[int(month[i])] for i in month_first]
+    month_starts = [float(np.floor(t[i] / SECONDS_PER_DAY)) for i in month_first]
+    day = np.floor(t / SECONDS_PER_DAY)
+    day_ids, day_first = _group(day)
+    day_labels = [f"day {int(day[i]) % 365}" for i in day_first]
+    day_starts = [float(day[i]) for i in day_first]
+    return (_slices(month_ids, month_labels, month_starts, result, h, water),
+            _slices(day_ids, day_labels, day_starts, result, h, water))
+
+
+def compute_whatif_kpis(
+    result: SimResult,
+    *,
+    tariff: Tariff,
+    carbon: Carbon,
+    carbon_profile: tuple[float, ...] | None = None,
+    inlet_limit_c: float = INLET_LIMIT_C,
+    setpoint_bounds: Mapping[str, tuple[float, float]] | None = None,
+) -> WhatIfKpis:
+    """The what-if KPI set of one simulation result (definitions in the module docstring)."""
+    base = compute_kpis(result)
+    s = result.series
+    h = result.dt_s / SECONDS_PER_HOUR
+    t = step_midpoints_s(result)
+    step_mwh = s["facility_kw"] * h / 1000.0
+    energy = {name: float(s[col].sum() * h / 1000.0) for name, col in COMPONENTS.items()}
+    water_step = s["water_evaporation_m3"] + s["water_drift_m3"] + s["water_blowdown_m3"]
+    factors = step_grid_factors(carbon, carbon_profile, t)
+    location = float((step_mwh * factors).sum())
+    energy_cost = float((step_mwh * step_prices(tariff, t)).sum())
+    water_cost = None if tariff.water_price_per_m3 is None else base.water_m3 * tariff.water_price_per_m3
+    excess_limit = np.maximum(result.zone_inlet_c - inlet_limit_c, 0.0)
+    changes = setpoint_changes(applied_setpoints(result, setpoint_bounds or {}))
+    economizer = s["economizer_kw"] > 0.0
+    monthly, daily = monthly_and_daily(result, water_step)
+    return WhatIfKpis(
+        days=base.days,
+        pue=base.pue,
+        facility_energy_mwh=base.facility_energy_mwh,
+        it_energy_mwh=base.it_energy_mwh,
+        cooling_energy_mwh=sum(energy[c] for c in COOLING_COMPONENTS),
+        non_it_energy_mwh=base.facility_energy_mwh - base.it_energy_mwh,
+        energy_by_component_mwh=energy,
+        peak_facility_power_kw=float(s["facility_kw"].max()),
+        water_m3=base.water_m3,
+        wue_l_per_kwh=base.wue_l_per_kwh,
+        carbon_location_t_co2e=location,
+        carbon_after_green_t_co2e=location * (1.0 - carbon.green_power_share),
+        grid_factor_mean_t_per_mwh=location / base.facility_energy_mwh,
+        energy_cost=energy_cost,
+        water_cost=water_cost,
+        total_cost=energy_cost + (water_cost or 0.0),
+        currency=tariff.currency,
+        inlet_temp_max_c=base.inlet_temp_max_c,
+        degree_hours_above_27c=base.degree_hours_above_27c,
+        hours_above_27c=base.hours_above_27c,
+        inlet_limit_c=inlet_limit_c,
+        degree_hours_above_limit=float(excess_limit.sum() * h),
+        hours_above_limit=float((excess_limit.max(axis=1) > 0.0).sum() * h),
+        free_cooling_hours=float(economizer.sum() * h),
+        full_free_cooling_hours=float((economizer & (s["chillers_running"] <= 0.0)).sum() * h),
+        setpoint_changes=changes,
+        setpoint_changes_total=sum(changes.values()),
+        setpoint_changes_per_day=sum(changes.values()) / base.days,
+        monthly=monthly,
+        daily=daily,
+    )
+
+
+@dataclass(frozen=True)
+class Savings:
+    """What a policy saves against a reference policy in one scenario (positive = less than the reference)."""
+
+    reference: str
+    policy: str
+    facility_energy_mwh: float
+    facility_energy_pct: float
+    cooling_energy_mwh: float
+    cooling_energy_pct: float
+    carbon_location_t_co2e: float
+    carbon_after_green_t_co2e: float
+    cost: float
+    water_m3: float
+    pue_before: float
+    pue_after: float
+    share_of_oracle_saving_pct: float | None
+    """Share of the oracle's facility-energy saving over the reference captured (None without an oracle, or when
+    the oracle saves nothing over the reference)."""
+    thermal_ok: bool
+    """The policy kept every inlet at or below the scenario's limit; when False its saving is not a valid one."""
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain mapping for JSON."""
+        return asdict(self)
+
+
+def _pct(saved: float, reference: float) -> float:
+    return 100.0 * saved / reference if reference > 0.0 else float("nan")
+
+
+def savings(reference: WhatIfKpis, candidate: WhatIfKpis, oracle: WhatIfKpis | None = None, *,
+            reference_name: str = "baseline", policy_name: str = "policy") -> Savings:
+    """Savings of ``candidate`` against ``reference``, and its share of the ``oracle``'s saving."""
+    saved = reference.facility_energy_mwh - candidate.facility_energy_mwh
+    cooling = reference.cooling_energy_mwh - candidate.cooling_energy_mwh
+    share = None
+    if oracle is not None:
+        ceiling = reference.facility_energy_mwh - oracle.facility_energy_mwh
+        share = 100.0 * saved / ceiling if ceiling > 0.0 else None
+    return Savings(
+        reference=reference_name,
+        policy=policy_name,
+        facility_energy_mwh=saved,
+        facility_energy_pct=_pct(saved, reference.facility_energy_mwh),
+        cooling_energy_mwh=cooling,
+        cooling_energy_pct=_pct(cooling, reference.cooling_energy_mwh),
+        carbon_location_t_co2e=reference.carbon_location_t_co2e - candidate.carbon_location_t_co2e,
+        carbon_after_green_t_co2e=reference.carbon_after_green_t_co2e - candidate.carbon_after_green_t_co2e,
+        cost=reference.total_cost - candidate.total_cost,
+        water_m3=reference.water_m3 - candidate.water_m3,
+        pue_before=reference.pue,
+        pue_after=candidate.pue,
+        share_of_oracle_saving_pct=share,
+        thermal_ok=candidate.thermal_ok,
+    )
+
+
+__all__ = [
+    "COMPONENTS", "COOLING_COMPONENTS", "DEADBANDS", "PeriodKpis", "Savings", "WhatIfKpis", "applied_setpoints",
+    "compute_whatif_kpis", "monthly_and_daily", "savings", "setpoint_changes", "step_grid_factors",
+    "step_midpoints_s", "step_prices",
+]

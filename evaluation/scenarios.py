@@ -1,0 +1,691 @@
+"""What-if scenario files: typed, validated YAML; a bad file is refused before anything runs.
+
+A scenario file names the policies to compare, the site's current control (the
+baseline), optional ``defaults`` and a list of scenarios. Each scenario sets any of:
+facility, climate (bundled name or EPW file), period (a season, a month, a year, or
+``{start_day, days}``), IT load level and growth, setpoint limits and the inlet limit,
+equipment outages, weather shifts (a hotter year, a heat wave), the electricity tariff
+(flat or time-of-use), the grid carbon factor (constant or an hourly profile) and the
+green-power share. A field a scenario leaves out is taken, as a whole, from ``defaults``,
+then from the built-in default. Example::
+
+    title: modern-hall in three climates
+    baseline: rule-based                 # the site's current control
+    policies: [legacy, rule-based, models/modern-hall-ppo, oracle]
+    defaults: {facility: modern-hall, period: year}
+    scenarios:
+      - {name: chicago, climate: chicago}
+      - name: miami-heat-wave
+        climate: miami
+        period: {start_day: 196, days: 14}
+        weather: {heat_wave: {start_day: 200, days: 5, peak_k: 5}}
+        outages: {chillers: 1}
+
+Validation runs in two passes: the types and ranges of every field (pydantic), then
+the facts that need the outside world (the facility, the climate, the bundles and CSV
+files exist; an outage names a zone the facility has and leaves equipment in service; the
+load level keeps every zone at or below full utilization). Every problem of both passes
+is listed in one :class:`ScenarioFileError`, one line each: file, dotted field, value,
+unit, allowed range and reason (the format of ``envs.validation``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME
+from envs.validation import format_validation_error, read_yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""Where the shipped ``models/`` folder lives in a source checkout (a last place to look for bundles)."""
+BUILTIN_POLICIES = ("legacy", "rule-based", "oracle")
+
+DEFAULT_GRID_FACTOR_T_PER_MWH = 0.5703
+"""Grid emission factor (t CO2/MWh): China's national average grid factor for 2022 published by the
+Ministry of Ecology and Environment (2024), the figure used in the issue's board example
+("5,000 MWh saved, 2,851.5 t CO2 avoided"). Give the site's own factor where it has one."""
+DEFAULT_PRICE_PER_MWH = 80.0
+"""Electricity price (currency/MWh): ≈ the US average industrial retail price of 2023, 8.0 ¢/kWh
+(US EIA, Electric Power Monthly, table 5.6.A). Give the site's contract price where it has one."""
+A1_ALLOWABLE_MAX_C = 32.0
+"""ASHRAE TC 9.9 class A1 allowable upper dry-bulb limit (PHYSICS.md section 6)."""
+
+SEASONS: dict[str, tuple[float, float]] = {
+    "year": (0.0, 365.0),
+    "winter": (334.0, 90.0),
+    "spring": (59.0, 92.0),
+    "summer": (151.0, 92.0),
+    "autumn": (243.0, 91.0),
+}
+"""Named periods: (start day, days), day 0 = 1 January of the 365-day weather year. Seasons are
+the meteorological ones of the northern hemisphere (winter = December to February; the weather
+year wraps around, so a winter runs December, then January and February of the same TMY file)."""
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+               "october", "november", "december")
+for _i, _name in enumerate(MONTH_NAMES):
+    SEASONS[_name] = (float(sum(_MONTH_DAYS[:_i])), float(_MONTH_DAYS[_i]))
+PeriodName = Literal["year", "winter", "spring", "summer", "autumn", "january", "february", "march", "april", "may",
+                     "june", "july", "august", "september", "october", "november", "december"]
+
+
+class ScenarioFileError(ValueError):
+    """A scenario file is invalid; the message lists every problem."""
+
+
+def _f(default: Any, ge: float | None = None, le: float | None = None, *, unit: str, doc: str,
+       gt: float | None = None, lt: float | None = None) -> Any:
+    return Field(default, ge=ge, le=le, gt=gt, lt=lt, description=doc, json_schema_extra={"unit": unit})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Period(_Frozen):
+    """A simulated period: ``days`` from ``start_day`` (day 0 = 1 January 00:00); a file may give a name instead."""
+
+    start_day: float = _f(0.0, 0.0, lt=365.0, unit="d", doc="First day, 0 = 1 January.")
+    days: float = _f(..., gt=0.0, le=366.0, unit="d", doc="Length of the period.")
+    name: PeriodName | None = Field(None, description="The named period this is (year, a season or a month).")
+
+    @property
+    def label(self) -> str:
+        """The name, or 'day D + N d'."""
+        return self.name or f"day {self.start_day:g} + {self.days:g} d"
+
+
+class LoadSpec(_Frozen):
+    """IT load: a level scaling every zone's utilization and a growth trend over the period."""
+
+    level: float = _f(1.0, gt=0.0, le=2.0, unit="1",
+                      doc="Multiplies every zone's utilization (1 = the facility file's profile).")
+    growth_per_year: float = _f(0.0, -0.5, 2.0, unit="1/yr",
+                                doc="Relative IT load growth per year over the period (0.3 = +30 %/yr), "
+                                    "added to each zone's own trend.")
+
+
+class SetpointRange(_Frozen):
+    """Bounds a site allows for one setpoint (inside the contract's hard bounds)."""
+
+    low: float = Field(description="Lowest value the plant accepts (the setpoint's unit).")
+    high: float = Field(description="Highest value the plant accepts (the setpoint's unit).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SetpointRange:
+        if self.low >= self.high:
+            raise ValueError(f"low = {self.low:g} must be below high = {self.high:g}")
+        return self
+
+
+class Limits(_Frozen):
+    """The thermal limit and the setpoint limits of the site.
+
+    ``inlet_limit_c`` is the hottest server inlet the site accepts: 27 °C is ASHRAE's
+    recommended limit (class A1 recommended envelope, 18–27 °C), up to 32 °C allows the A1
+    allowable range. The oracle plans to it and the rule-based controller keeps its 2 K
+    margin below it; the learned bundle keeps the limit it was trained for. Setpoint ranges
+    are enforced by the plant (as a BMS clamps writes), for every policy alike.
+    """
+
+    inlet_limit_c: float = _f(INLET_LIMIT_C, 20.0, A1_ALLOWABLE_MAX_C, unit="°C",
+                              doc="Hottest server inlet allowed (thermal-risk KPIs and flags count above it).")
+    supply_air_temp_c: SetpointRange | None = Field(None, description="Supply air setpoint range (°C).")
+    crah_fan_speed_frac: SetpointRange | None = Field(None, description="CRAH fan speed range (1).")
+    chw_supply_temp_c: SetpointRange | None = Field(None, description="Chilled-water supply setpoint range (°C).")
+    condenser_water_temp_c: SetpointRange | None = Field(None, description="Condenser water setpoint range (°C).")
+
+    @field_validator("supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "condenser_water_temp_c")
+    @classmethod
+    def _within_contract(cls, rng: SetpointRange | None, info: ValidationInfo) -> SetpointRange | None:
+        spec = SETPOINTS_BY_NAME[str(info.field_name)]
+        if rng is not None and (rng.low < spec.low or rng.high > spec.high):
+            raise ValueError(f"range {rng.low:g}..{rng.high:g} {spec.unit} leaves the contract's hard bounds "
+                             f"{spec.low:g}..{spec.high:g} {spec.unit}")
+        return rng
+
+    def ranges(self) -> dict[str, SetpointRange]:
+        """The setpoint ranges given, by setpoint name."""
+        out = {}
+        for name in SETPOINTS_BY_NAME:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+class CrahOutage(_Frozen):
+    """Part of a zone's CRAH capacity out of service."""
+
+    zone: str = Field(description="Zone name in the facility file.")
+    share_out: float = _f(..., gt=0.0, lt=1.0, unit="1",
+                          doc="Share of the zone's CRAH airflow and fan capacity out of service "
+                              "(one of four units = 0.25).")
+
+
+class Outages(_Frozen):
+    """Equipment out of service for the whole period."""
+
+    chillers: int = _f(0, 0, 32, unit="1", doc="Chillers out of service.")
+    tower_cells: int = _f(0, 0, 63, unit="1", doc="Cooling-tower cells out of service (fan failed, cell isolated).")
+    crahs: list[CrahOutage] = Field(default_factory=list, description="CRAH capacity out, per zone.")
+
+
+class HeatWave(_Frozen):
+    """Extra heat over a few days: ``peak_k`` added to the dry bulb, ramped in and out over ``ramp_h``."""
+
+    start_day: float = _f(..., 0.0, lt=365.0, unit="d", doc="Day the heat wave starts (0 = 1 January).")
+    days: float = _f(..., gt=0.0, le=60.0, unit="d", doc="Length including the ramps.")
+    peak_k: float = _f(..., gt=0.0, le=15.0, unit="K", doc="Dry-bulb rise at the peak.")
+    ramp_h: float = _f(12.0, 0.0, 72.0, unit="h", doc="Hours to ramp in and to ramp out.")
+
+    @model_validator(mode="after")
+    def _ramps_fit(self) -> HeatWave:
+        if 2.0 * self.ramp_h > 24.0 * self.days:
+            raise ValueError(f"two ramps of {self.ramp_h:g} h do not fit in {self.days:g} days")
+        return self
+
+
+class WeatherShift(_Frozen):
+    """Changes to the climate's weather: a uniform offset (a hotter year) and a heat wave.
+
+    Dry bulb is raised; humidity follows ``humidity``: ``constant_rh`` keeps relative
+    humidity (the "morphing" of Belcher et al. 2005, Building Serv. Eng. Res. Technol. 26:49,
+    with no change in RH: a humid heat wave, the harder case for towers) or
+    ``constant_dew_point`` keeps the moisture content (a dry heat wave). Dew point and wet
+    bulb are recomputed (Magnus, then Stull 2011: PHYSICS.md section 8).
+    """
+
+    offset_k: float = _f(0.0, -10.0, 10.0, unit="K", doc="Added to the dry bulb at every hour (a hotter year).")
+    heat_wave: HeatWave | None = Field(None, description="A heat wave on top of the offset.")
+    humidity: Literal["constant_rh", "constant_dew_point"] = Field(
+        "constant_rh", description="What stays fixed while the dry bulb rises.")
+
+
+class TouWindow(_Frozen):
+    """A time-of-use window with its own price; hours in local standard time of the weather file."""
+
+    name: str = Field("peak", description="Label of the window (e.g. peak, shoulder).")
+    start_hour: float = _f(..., 0.0, lt=24.0, unit="h", doc="Window start (hour of day).")
+    end_hour: float = _f(..., gt=0.0, le=24.0, unit="h", doc="Window end (hour of day; may wrap past midnight).")
+    price_per_mwh: float = _f(..., 0.0, 10_000.0, unit="currency/MWh", doc="Energy price in the window.")
+    weekdays_only: bool = Field(True, description="Only Monday to Friday (day 0 of the year is a Monday).")
+    months: list[int] | None = Field(None, description="Months (1–12) the window applies in; default all.")
+
+    @model_validator(mode="after")
+    def _check(self) -> TouWindow:
+        if self.start_hour == self.end_hour:
+            raise ValueError("start_hour equals end_hour: an empty window")
+        bad = [m for m in self.months or [] if not 1 <= m <= 12]
+        if bad:
+            raise ValueError(f"months {bad} are not in 1..12")
+        return self
+
+
+class Tariff(_Frozen):
+    """Electricity tariff: a flat energy price, optionally overridden in time-of-use windows.
+
+    The first matching window sets the price of an hour. Demand charges are not modelled.
+    """
+
+    currency: str = Field("USD", min_length=1, max_length=8, description="Currency label of every price.")
+    price_per_mwh: float = _f(DEFAULT_PRICE_PER_MWH, 0.0, 10_000.0, unit="currency/MWh",
+                              doc="Energy price outside any window (flat tariff: always).")
+    time_of_use: list[TouWindow] = Field(default_factory=list, description="Time-of-use windows.")
+    water_price_per_m3: float | None = _f(None, 0.0, 100.0, unit="currency/m³",
+                                          doc="Water and sewer price; not counted when absent.")
+
+
+class Carbon(_Frozen):
+    """Grid carbon and green power.
+
+    Location-based emissions use the grid factor (constant or an hourly profile read from
+    ``hourly_csv``: a column ``t_co2_per_mwh`` of 24 rows, a day repeated, or 8760 rows, a
+    year); the figure after green power multiplies them by ``1 − green_power_share``
+    (market-based, with certificates or PPAs covering that share of the energy).
+    """
+
+    grid_t_co2_per_mwh: float = _f(DEFAULT_GRID_FACTOR_T_PER_MWH, 0.0, 2.0, unit="t CO2e/MWh",
+                                   doc="Grid emission factor (default: China MEE 2022 national average).")
+    hourly_csv: str | None = Field(None, description="CSV with a 't_co2_per_mwh' column, 24 or 8760 rows "
+                                                     "(relative to the scenario file); replaces the constant.")
+    green_power_share: float = _f(0.0, 0.0, 1.0, unit="1", doc="Share of the energy bought as green power.")
+
+
+class ScenarioSpec(_Frozen):
+    """One scenario as written: every field optional (taken from ``defaults``, then the built-in default)."""
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                             description="Short unique name (letters, digits, '-', '_', '.'), used in file names.")
+    description: str | None = Field(None, description="One or two sentences for the report.")
+    facility: str | None = Field(None, description="Facility preset name or facility YAML file.")
+    climate: str | None = Field(None, description="Bundled climate name or EPW file.")
+    period: Period | None = Field(None, description="A named period (year, a season, a month) or {start_day, days}.")
+    step_s: float | None = _f(None, 60.0, 3600.0, unit="s", doc="Control step.")
+    seed: int | None = _f(None, 0, 2**31 - 1, unit="1", doc="Seed of the IT load noise.")
+    load: LoadSpec | None = None
+    limits: Limits | None = None
+    outages: Outages | None = None
+    weather: WeatherShift | None = None
+    tariff: Tariff | None = None
+    carbon: Carbon | None = None
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _named_period(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value not in SEASONS:
+            raise ValueError(f"unknown named period {value!r}; use one of {', '.join(SEASONS)}, or "
+                             "{start_day, days}")
+        start, days = SEASONS[value]
+        return {"start_day": start, "days": days, "name": value}
+
+
+class ScenarioFileModel(_Frozen):
+    """A scenario file as written."""
+
+    title: str = Field("What-if evaluation", min_length=1, description="Report title.")
+    description: str = Field("", description="What the scenario set asks, for the report.")
+    policies: list[str] = Field(min_length=1, max_length=16,
+                                description="legacy, rule-based, oracle or policy bundle folders.")
+    baseline: str = Field("rule-based", description="The site's current control: savings are measured against it.")
+    proposed: str | None = Field(None, description="The policy the report is about; default the first bundle.")
+    defaults: ScenarioSpec = Field(default_factory=ScenarioSpec, description="Fields every scenario inherits.")
+    scenarios: list[ScenarioSpec] = Field(min_length=1, max_length=200, description="The scenarios.")
+
+    @model_validator(mode="after")
+    def _check_names(self) -> ScenarioFileModel:
+        repeated = sorted({p for p in self.policies if self.policies.count(p) > 1})
+        if repeated:
+            raise ValueError(f"policies listed twice: {repeated}")
+        if self.baseline not in self.policies:
+            raise ValueError(f"baseline {self.baseline!r} is not one of the policies {self.policies}")
+        if self.proposed is not None and self.proposed not in self.policies:
+            raise ValueError(f"proposed {self.proposed!r} is not one of the policies {self.policies}")
+        if self.proposed is not None and self.proposed == self.baseline:
+            raise ValueError("proposed and baseline are the same policy")
+        return self
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    """A policy to run: ``spec`` as ``coolpilot.policies.make_policy`` takes it, ``label`` for tables."""
+
+    spec: str
+    label: str
+    kind: Literal["legacy", "rule-based", "oracle", "bundle"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A resolved scenario: every field concrete, paths absolute, the period in days."""
+
+    name: str
+    description: str
+    facility: str
+    climate: str
+    start_day: float
+    days: float
+    period_label: str
+    step_s: float
+    seed: int
+    load: LoadSpec
+    limits: Limits
+    outages: Outages
+    weather: WeatherShift
+    tariff: Tariff
+    carbon: Carbon
+    carbon_profile: tuple[float, ...] | None
+    """The hourly grid factors of ``carbon.hourly_csv`` (t CO2e/MWh; 24 or 8760 values), read at load."""
+
+
+@dataclass(frozen=True)
+class ScenarioSet:
+    """A validated scenario file."""
+
+    source: str
+    title: str
+    description: str
+    policies: tuple[PolicyRef, ...]
+    baseline: str
+    """Label of the baseline policy."""
+    proposed: str | None
+    """Label of the proposed policy (None when only the baseline runs)."""
+    scenarios: tuple[Scenario, ...]
+
+    def policy(self, label: str) -> PolicyRef:
+        """The policy with this label."""
+        return next(p for p in self.policies if p.label == label)
+
+
+_BUILTIN_DEFAULTS = ScenarioSpec(
+    facility="modern-hall", climate="chicago", period=Period(start_day=0.0, days=365.0, name="year"), step_s=300.0,
+    seed=0, load=LoadSpec(),
+    limits=Limits(), outages=Outages(), weather=WeatherShift(), tariff=Tariff(), carbon=Carbon(),
+)
+
+
+def _line(field: str, value: Any, message: str) -> str:
+    shown = "" if value is None else f" = {value!r}"
+    return f"  - field '{field}'{shown}: {message}"
+
+
+class _Problems:
+    """Collects problem lines of the second (semantic) pass."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, field: str, value: Any, message: str) -> None:
+        self.lines.append(_line(field, value, message))
+
+
+def _find_path(text: str, base_dir: Path, extra: tuple[Path, ...] = ()) -> Path | None:
+    """An existing path: absolute, or relative to the scenario file, the working directory or ``extra``."""
+    p = Path(text).expanduser()
+    if p.is_absolute():
+        return p if p.exists() else None
+    for root in (base_dir, Path.cwd(), *extra):
+        candidate = (root / p).resolve()
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _resolve_policy(spec: str, field: str, base_dir: Path, problems: _Problems) -> PolicyRef | None:
+    if spec in BUILTIN_POLICIES:
+        return PolicyRef(spec, spec, spec)  # type: ignore[arg-type]
+    path = _find_path(spec, base_dir, (REPO_ROOT,))
+    if path is None or not path.is_dir():
+        problems.add(field, spec, f"not a built-in policy ({', '.join(BUILTIN_POLICIES)}) nor a policy bundle "
+                                  "folder (looked relative to the scenario file, the working directory and the "
+                                  "coolpilot checkout)")
+        return None
+    from controller.policies.onnx_policy import BundleError, read_card
+
+    try:
+        card = read_card(path)
+    except BundleError as err:
+        problems.add(field, spec, f"not a usable policy bundle: {err}")
+        return None
+    return PolicyRef(str(path), str(card["name"]), "bundle")
+
+
+def _check_facility(text: str, field: str, base_dir: Path, problems: _Problems) -> tuple[str, Any] | None:
+    from envs.config import PRESETS_DIR, FacilityConfigError, list_presets, load_facility
+
+    if (PRESETS_DIR / f"{text}.yaml").is_file():
+        return text, load_facility(text)
+    path = _find_path(text, base_dir)
+    if path is None:
+        problems.add(field, text, f"not a bundled preset ({', '.join(list_presets())}) nor a facility file")
+        return None
+    try:
+        return str(path), load_facility(path)
+    except FacilityConfigError as err:
+        problems.add(field, text, f"invalid facility file: {err}")
+        return None
+
+
+def _check_climate(text: str, field: str, base_dir: Path, problems: _Problems) -> str | None:
+    from envs.weather import CLIMATES, EPWError, load_climate
+
+    if text in CLIMATES:
+        return text
+    path = _find_path(text, base_dir)
+    if path is None:
+        problems.add(field, text, f"not a bundled climate ({', '.join(sorted(CLIMATES))}) nor an EPW file")
+        return None
+    try:
+        load_climate(path)
+    except EPWError as err:
+        problems.add(field, text, f"invalid weather file: {err}")
+        return None
+    return str(path)
+
+
+def read_carbon_profile(path: Path) -> tuple[float, ...]:
+    """Hourly grid factors (t CO2e/MWh) from a CSV with a ``t_co2_per_mwh`` column of 24 or 8760 rows.
+
+    Raises :class:`ScenarioFileError` naming the file, line, value, unit and allowed range.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as err:
+        raise ScenarioFileError(f"{path}: cannot read the carbon profile: {err.strerror}") from None
+    header = [h.strip() for h in rows[0]] if rows else []
+    if "t_co2_per_mwh" not in header:
+        raise ScenarioFileError(f"{path} line 1: a column 't_co2_per_mwh' is needed, header is {header}")
+    col = header.index("t_co2_per_mwh")
+    values = []
+    for i, row in enumerate(rows[1:], start=2):
+        if not row or not "".join(row).strip():
+            continue
+        text = row[col].strip() if col < len(row) else ""
+        try:
+            v = float(text)
+        except ValueError:
+            raise ScenarioFileError(f"{path} line {i}: column 't_co2_per_mwh' = {text!r} is not a number "
+                                    "(t CO2e/MWh)") from None
+        if not (math.isfinite(v) and 0.0 <= v <= 2.0):
+            raise ScenarioFileError(f"{path} line {i}: column 't_co2_per_mwh' = {v:g} t CO2e/MWh is outside the "
+                                    "allowed range 0..2 t CO2e/MWh")
+        values.append(v)
+    if len(values) not in (24, 8760):
+        raise ScenarioFileError(f"{path}: {len(values)} data rows; a carbon profile has 24 (a day, repeated) or "
+                                "8760 (a year, hour by hour)")
+    return tuple(values)
+
+
+def _effective(spec: ScenarioSpec, defaults: ScenarioSpec, name: str) -> tuple[Any, str]:
+    """The value of field ``name`` and where it was written ('' for the scenario, 'defaults', 'built-in')."""
+    value = getattr(spec, name)
+    if value is not None:
+        return value, ""
+    value = getattr(defaults, name)
+    if value is not None:
+        return value, "defaults"
+    return getattr(_BUILTIN_DEFAULTS, name), "built-in"
+
+
+def _period(value: Period) -> tuple[float, float, str]:
+    return value.start_day, value.days, value.label
+
+
+def _check_scenario(
+    i: int, spec: ScenarioSpec, defaults: ScenarioSpec, base_dir: Path, problems: _Problems,
+    facility_cache: dict[tuple[str, str], tuple[str, Any] | None],
+) -> Scenario | None:
+    """Resolve scenario ``i`` against the defaults and check the facts that need the outside world."""
+    ok = True
+
+    def where(field: str) -> str:
+        _, origin = _effective(spec, defaults, field.split(".")[0])
+        return f"defaults.{field}" if origin == "defaults" else f"scenarios[{i}].{field}"
+
+    def get(field: str) -> Any:
+        return _effective(spec, defaults, field)[0]
+
+    name = spec.name or f"scenario-{i + 1}"
+    facility_text = get("facility")
+    key = (where("facility"), facility_text)
+    if key not in facility_cache:
+        facility_cache[key] = _check_facility(facility_text, where("facility"), base_dir, problems)
+    found = facility_cache[key]
+    climate = _check_climate(get("climate"), where("climate"), base_dir, problems)
+    ok = found is not None and climate is not None
+    start_day, days, label = _period(get("period"))
+    load: LoadSpec = get("load")
+    outages: Outages = get("outages")
+    weather: WeatherShift = get("weather")
+    carbon: Carbon = get("carbon")
+    if found is not None:
+        cfg = found[1]
+        for zone in cfg.zones:
+            mean = zone.load.utilization_mean * load.level
+            if zone.load.trace_csv is None and mean > 1.0:
+                problems.add(f"{where('load')}.level", load.level,
+                             f"takes zone {zone.name!r}'s mean utilization {zone.load.utilization_mean:g} to "
+                             f"{mean:.2f} > 1: a zone cannot run above its design IT power (add IT capacity in a "
+                             "facility file instead)")
+                ok = False
+                break
+        if outages.chillers > cfg.chillers_available:
+            problems.add(f"{where('outages')}.chillers", outages.chillers,
+                         f"more chillers out than the {cfg.chillers_available} in service in {cfg.name}")
+            ok = False
+        if outages.tower_cells >= cfg.tower_cells:
+            problems.add(f"{where('outages')}.tower_cells", outages.tower_cells,
+                         f"must leave at least one of the {cfg.tower_cells} tower cells of {cfg.name} in service")
+            ok = False
+        zones = [z.name for z in cfg.zones]
+        seen: set[str] = set()
+        for j, crah in enumerate(outages.crahs):
+            field = f"{where('outages')}.crahs[{j}].zone"
+            if crah.zone not in zones:
+                problems.add(field, crah.zone, f"no such zone in {cfg.name} (zones: {', '.join(zones)})")
+                ok = False
+            elif crah.zone in seen:
+                problems.add(field, crah.zone, "zone listed twice; give one share per zone")
+                ok = False
+            seen.add(crah.zone)
+    profile = None
+    if carbon.hourly_csv is not None:
+        field = f"{where('carbon')}.hourly_csv"
+        path = _find_path(carbon.hourly_csv, base_dir)
+        if path is None:
+            problems.add(field, carbon.hourly_csv, "file not found (relative to the scenario file or the working "
+                                                   "directory)")
+            ok = False
+        else:
+            try:
+                profile = read_carbon_profile(path)
+            except ScenarioFileError as err:
+                problems.add(field, carbon.hourly_csv, str(err))
+                ok = False
+            carbon = carbon.model_copy(update={"hourly_csv": str(path)})
+    hw = weather.heat_wave
+    if hw is not None:
+        end = start_day + days
+        overlaps = any(hw.start_day + shift < end and hw.start_day + shift + hw.days > start_day
+                       for shift in (0.0, 365.0))
+        if not overlaps:
+            problems.add(f"{where('weather')}.heat_wave.start_day", hw.start_day,
+                         f"the heat wave (days {hw.start_day:g}–{hw.start_day + hw.days:g}) does not overlap the "
+                         f"simulated period (days {start_day:g}–{end:g})")
+            ok = False
+    if not ok or found is None or climate is None:
+        return None
+    return Scenario(
+        name=name, description=get("description") or "", facility=found[0], climate=climate,
+        start_day=start_day, days=days, period_label=label, step_s=float(get("step_s")), seed=int(get("seed")),
+        load=load, limits=get("limits"), outages=outages, weather=weather, tariff=get("tariff"), carbon=carbon,
+        carbon_profile=profile,
+    )
+
+
+def _policy_labels(policies: list[str], base_dir: Path, problems: _Problems) -> dict[str, PolicyRef]:
+    refs: dict[str, PolicyRef] = {}
+    labels: dict[str, str] = {}
+    for j, spec in enumerate(policies):
+        ref = _resolve_policy(spec, f"policies[{j}]", base_dir, problems)
+        if ref is None:
+            continue
+        if ref.label in labels:
+            problems.add(f"policies[{j}]", spec, f"its name {ref.label!r} is also the name of {labels[ref.label]!r}")
+            continue
+        labels[ref.label] = spec
+        refs[spec] = ref
+    return refs
+
+
+def scenario_set_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | None = None) -> ScenarioSet:
+    """Validate a parsed scenario file; relative paths resolve against ``base_dir`` (the file's folder)."""
+    base = base_dir or Path.cwd()
+    if not isinstance(data, dict):
+        raise ScenarioFileError(f"{source}: a scenario file must be a YAML mapping, got {type(data).__name__}")
+    typed: list[str] = []
+    model: ScenarioFileModel | None = None
+    try:
+        model = ScenarioFileModel.model_validate(data)
+    except ValidationError as err:
+        typed = format_validation_error(err, ScenarioFileModel, source, kind="scenario file").splitlines()[1:]
+    if model is not None:
+        policies, defaults, specs = model.policies, model.defaults, list(enumerate(model.scenarios))
+    else:  # check what is well typed on its own too, so one run lists every problem
+        policies, defaults, specs = _well_typed_parts(data)
+    problems = _Problems()
+    if defaults.name is not None:
+        problems.add("defaults.name", defaults.name, "a name belongs to one scenario; give it in each scenario")
+    refs = _policy_labels(policies, base, problems)
+    scenarios: list[Scenario] = []
+    cache: dict[tuple[str, str], tuple[str, Any] | None] = {}
+    for i, spec in specs:
+        resolved = _check_scenario(i, spec, defaults, base, problems, cache)
+        if resolved is not None:
+            scenarios.append(resolved)
+    raw = data.get("scenarios")
+    names: dict[str, int] = {}
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        name = item.get("name") if isinstance(item, dict) else None
+        name = name if isinstance(name, str) else f"scenario-{i + 1}"
+        if name in names:
+            problems.add(f"scenarios[{i}].name", name, f"also the name of scenarios[{names[name]}]")
+        names.setdefault(name, i)
+    lines = typed + problems.lines
+    if lines:
+        raise ScenarioFileError("\n".join([f"{source}: {len(lines)} problem(s) in the scenario file:", *lines]))
+    assert model is not None
+    proposed = model.proposed
+    if proposed is None:
+        bundles = [p for p in model.policies if refs[p].kind == "bundle"]
+        others = [p for p in model.policies if p not in (model.baseline, "oracle")]
+        rest = [p for p in model.policies if p != model.baseline]
+        candidates = bundles or others or rest
+        proposed = candidates[0] if candidates else None
+    return ScenarioSet(
+        source=source, title=model.title, description=model.description,
+        policies=tuple(refs[p] for p in model.policies), baseline=refs[model.baseline].label,
+        proposed=None if proposed is None else refs[proposed].label, scenarios=tuple(scenarios),
+    )
+
+
+def _well_typed_parts(data: dict[str, Any]) -> tuple[list[str], ScenarioSpec, list[tuple[int, ScenarioSpec]]]:
+    """Policies, defaults and scenarios that validate on their own, for the second pass of a bad file."""
+    raw = data.get("policies")
+    policies = list(dict.fromkeys(p for p in raw if isinstance(p, str))) if isinstance(raw, list) else []
+    try:
+        defaults = ScenarioSpec.model_validate(data.get("defaults") or {})
+    except ValidationError:
+        defaults = ScenarioSpec()
+    specs = []
+    raw_scenarios = data.get("scenarios")
+    for i, item in enumerate(raw_scenarios if isinstance(raw_scenarios, list) else []):
+        try:
+            specs.append((i, ScenarioSpec.model_validate(item)))
+        except ValidationError:
+            continue
+    return policies, defaults, specs
+
+
+def load_scenarios(path: str | Path) -> ScenarioSet:
+    """Read and validate a scenario file (YAML); raises :class:`ScenarioFileError` listing every problem."""
+    p = Path(path)
+    data = read_yaml(p, "scenario file", ScenarioFileError)
+    return scenario_set_from_mapping(data, str(p), p.resolve().parent)
+
+
+__all__ = [
+    "A1_ALLOWABLE_MAX_C", "BUILTIN_POLICIES", "DEFAULT_GRID_FACTOR_T_PER_MWH", "DEFAULT_PRICE_PER_MWH", "SEASONS",
+    "Carbon", "CrahOutage", "HeatWave", "Limits", "LoadSpec", "Outages", "Period", "PolicyRef", "Scenario",
+    "ScenarioFileError", "ScenarioFileModel", "ScenarioSet", "ScenarioSpec", "SetpointRange", "Tariff",
+    "TouWindow", "WeatherShift", "load_scenarios", "read_carbon_profile", "scenario_set_from_mapping",
+]

@@ -1,0 +1,478 @@
+"""Run policies × scenarios of a scenario file in parallel local processes, and collect the results.
+
+Each (scenario, policy) pair is one job: build the scenario's facility (load growth and
+equipment outages applied to a copy of its config), its weather (the climate shifted by
+the scenario's offset and heat wave), the policy (commissioned with the site's limits),
+simulate with the scenario's seed on the same physics as every other caller
+(:func:`envs.simulation.simulate`), then reduce the run to its KPIs
+(:mod:`evaluation.kpis`) and the small series the report plots. A job depends only on
+its inputs, so results are identical, bit for bit, whether the jobs run in this process
+or in several (tested); jobs are merely scheduled longest first.
+
+Outages and setpoint limits without a facility-file field act on the plant arrays:
+tower cells out of service are removed from ``PlantParams.tower_cells`` (each remaining
+cell keeps its design flow and fan), and the site's setpoint ranges replace the
+contract's bounds that the actuators clamp to (as a BMS clamps writes), so the oracle's
+look-ahead faces the same limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
+from coolpilot import __version__
+from coolpilot.policies import make_policy, rule_based_settings
+from envs.config import FacilityConfig, load_facility
+from envs.contract import INLET_LIMIT_C, SETPOINT_INDEX, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from envs.physics.plant import PlantParams
+from envs.simulation import PlantAwarePolicy, Policy, SimResult, simulate, write_csv
+from envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from envs.weather import Weather, load_climate, wet_bulb_c
+from evaluation.kpis import PeriodKpis, WhatIfKpis, applied_setpoints, compute_whatif_kpis, savings
+from evaluation.oracle import OraclePolicy
+from evaluation.scenarios import Limits, PolicyRef, Scenario, ScenarioSet, WeatherShift
+
+logger = logging.getLogger(__name__)
+
+ORACLE_MARGIN_K = 0.2
+"""The oracle plans to this margin under the scenario's inlet limit (its default under 27 °C)."""
+MAGNUS_A = 17.625
+MAGNUS_B_C = 243.04
+"""Magnus dew-point coefficients (Alduchov & Eskridge 1996, J. Appl. Meteor. 35:601), for −40…50 °C."""
+HIST_EDGES_C = np.arange(14.0, 40.01, 0.5)
+"""Bins of the hottest-inlet distribution (°C); hours below and above go to the end bins."""
+RELATIVE_COST = {"oracle": 12.0, "bundle": 1.3, "rule-based": 1.0, "legacy": 1.0}
+"""Wall time per simulated day relative to rule-based (measured): orders jobs and weights the progress bar."""
+
+
+# --- building a scenario's plant, weather and policies ------------------------------------------
+
+
+def build_facility(scenario: Scenario) -> FacilityConfig:
+    """The scenario's facility config: load growth added to each zone's trend, chillers and CRAHs out."""
+    cfg = load_facility(scenario.facility)
+    crah_out = {c.zone: c.share_out for c in scenario.outages.crahs}
+    zones = []
+    for zone in cfg.zones:
+        update: dict[str, Any] = {}
+        if scenario.load.growth_per_year:
+            trend = zone.load.trend_per_year + scenario.load.growth_per_year
+            update["load"] = zone.load.model_copy(update={"trend_per_year": trend})
+        if zone.name in crah_out:
+            # The units left carry (1 − share) of the design airflow and of the design fan power.
+            update["crah_airflow_margin"] = zone.crah_airflow_margin * (1.0 - crah_out[zone.name])
+        zones.append(zone.model_copy(update=update) if update else zone)
+    chillers = cfg.chillers
+    if scenario.outages.chillers:
+        chillers = chillers.model_copy(update={"available": cfg.chillers_available - scenario.outages.chillers})
+    return cfg.model_copy(update={"zones": zones, "chillers": chillers})
+
+
+def shifted_weather(weather: Weather, shift: WeatherShift) -> Weather:
+    """The weather with the dry bulb raised by the offset and the heat wave; humidity per ``shift.humidity``.
+
+    The heat wave adds ``peak_k`` from its start to its end, ramped linearly over
+    ``ramp_h`` at each side (a wave crossing 31 December continues on 1 January). Dew point
+    (Magnus) and wet bulb (Stull 2011, :func:`envs.weather.wet_bulb_c`) are recomputed.
+    """
+    if shift.offset_k == 0.0 and shift.heat_wave is None:
+        return weather
+    n = len(weather.dry_bulb_c)
+    hours = np.arange(1, n + 1, dtype=np.float64)  # row i is the value at the end of hour i + 1
+    delta = np.full(n, shift.offset_k)
+    hw = shift.heat_wave
+    if hw is not None:
+        start, end = hw.start_day * 24.0, (hw.start_day + hw.days) * 24.0
+        ramp = max(hw.ramp_h, 1e-9)
+        for x in (hours, hours + n):
+            up = np.clip((x - start) / ramp, 0.0, 1.0)
+            down = np.clip((end - x) / ramp, 0.0, 1.0)
+            delta += hw.peak_k * np.minimum(up, down)
+    dry = weather.dry_bulb_c + delta
+    if shift.humidity == "constant_rh":
+        rh = np.array(weather.rel_humidity_pct, dtype=np.float64)
+        gamma = np.log(np.clip(rh, 1.0, 100.0) / 100.0) + MAGNUS_A * dry / (MAGNUS_B_C + dry)
+        dew = MAGNUS_B_C * gamma / (MAGNUS_A - gamma)
+    else:
+        dew = np.minimum(np.asarray(weather.dew_point_c, dtype=np.float64), dry)
+        rh = 100.0 * np.exp(MAGNUS_A * dew / (MAGNUS_B_C + dew) - MAGNUS_A * dry / (MAGNUS_B_C + dry))
+    label = []
+    if shift.offset_k:
+        label.append(f"{shift.offset_k:+g} K")
+    if hw is not None:
+        label.append(f"heat wave +{hw.peak_k:g} K")
+    return replace(weather, name=weather.name, source=f"{weather.source} ({', '.join(label)})",
+                   dry_bulb_c=dry, dew_point_c=dew, rel_humidity_pct=rh, wet_bulb_c=wet_bulb_c(dry, rh))
+
+
+def site_rule_settings(cfg: FacilityConfig, limits: Limits) -> RuleBasedSettings:
+    """Rule-based settings of the facility, moved with the scenario's inlet limit and kept inside its setpoint ranges.
+
+    The supply-air target and the thermal guard keep their margins under the limit (25 and
+    26 °C under 27 °C); the supply-air ceiling rises with the limit, up to the contract's.
+    """
+    s = rule_based_settings(cfg)
+    shift = limits.inlet_limit_c - INLET_LIMIT_C
+    sat_high = SETPOINTS_BY_NAME["supply_air_temp_c"].high
+    s = replace(s, inlet_target_c=s.inlet_target_c + shift, guard_c=s.guard_c + shift,
+                sat_max_c=min(s.sat_max_c + max(shift, 0.0), sat_high))
+    r = limits.ranges()
+    if "supply_air_temp_c" in r:
+        lo, hi = r["supply_air_temp_c"].low, r["supply_air_temp_c"].high
+        s = replace(s, sat_min_c=min(max(s.sat_min_c, lo), hi), sat_max_c=max(min(s.sat_max_c, hi), lo))
+    if "crah_fan_speed_frac" in r:
+        s = replace(s, fan_min_frac=max(s.fan_min_frac, r["crah_fan_speed_frac"].low))
+    if "chw_supply_temp_c" in r:
+        lo, hi = r["chw_supply_temp_c"].low, r["chw_supply_temp_c"].high
+        s = replace(s, chw_min_c=min(max(s.chw_min_c, lo), hi), chw_max_c=max(min(s.chw_max_c, hi), lo))
+    if "condenser_water_temp_c" in r:
+        lo, hi = r["condenser_water_temp_c"].low, r["condenser_water_temp_c"].high
+        s = replace(s, min_condenser_c=min(max(s.min_condenser_c, lo), hi), cw_design_c=max(min(s.cw_design_c, hi), lo),
+                    cw_free_cooling_c=min(max(s.cw_free_cooling_c, lo), hi))
+    return s
+
+
+def build_policy(ref: PolicyRef, cfg: FacilityConfig, limits: Limits) -> Policy | PlantAwarePolicy:
+    """The policy ``ref`` for facility ``cfg``: baselines commissioned with the site's limits; bundles as trained."""
+    if ref.kind == "legacy":
+        return LegacyPolicy()
+    if ref.kind == "bundle":
+        return make_policy(ref.spec, cfg)
+    settings = site_rule_settings(cfg, limits)
+    if ref.kind == "rule-based":
+        return RuleBasedPolicy(settings)
+    # The oracle keeps inlets under INLET_LIMIT_C − margin_k: move that limit to the scenario's.
+    return OraclePolicy(settings, margin_k=INLET_LIMIT_C - limits.inlet_limit_c + ORACLE_MARGIN_K)
+
+
+def params_adjuster(scenario: Scenario) -> Callable[[PlantParams], PlantParams]:
+    """The scenario's tower-cell outage and setpoint ranges applied to the plant arrays."""
+    ranges = scenario.limits.ranges()
+    cells_out = float(scenario.outages.tower_cells)
+
+    def adjust(params: PlantParams) -> PlantParams:
+        low, high = params.setpoint_low.copy(), params.setpoint_high.copy()
+        for name, rng in ranges.items():
+            low[:, SETPOINT_INDEX[name]] = rng.low
+            high[:, SETPOINT_INDEX[name]] = rng.high
+        return params._replace(setpoint_low=low, setpoint_high=high, tower_cells=params.tower_cells - cells_out)
+
+    return adjust
+
+
+def setpoint_bounds(limits: Limits) -> dict[str, tuple[float, float]]:
+    """Bounds the plant applies to each setpoint: the site's range, else the contract's."""
+    ranges = limits.ranges()
+    return {name: ((ranges[name].low, ranges[name].high) if name in ranges else (spec.low, spec.high))
+            for name, spec in SETPOINTS_BY_NAME.items()}
+
+
+# --- one job -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One policy in one scenario; picklable, so it can run in another process."""
+
+    scenario_index: int
+    policy_index: int
+    scenario: Scenario
+    policy: PolicyRef
+    series_dir: str | None = None
+
+    @property
+    def cost(self) -> float:
+        """Relative wall time, to schedule the longest first and weight the progress bar."""
+        return self.scenario.days * RELATIVE_COST[self.policy.kind]
+
+
+def _hourly(values: np.ndarray, per_hour: int) -> list[float]:
+    n = len(values) // per_hour * per_hour
+    return [round(float(v), 4) for v in values[:n].reshape(-1, per_hour).mean(axis=1)]
+
+
+def peak_week(result: SimResult) -> slice:
+    """Steps of the 7 whole days with the highest mean outdoor wet bulb (the whole run if shorter)."""
+    per_day = round(SECONDS_PER_DAY / result.dt_s)
+    n_days = result.n_steps // per_day
+    if n_days <= 7:
+        return slice(0, result.n_steps)
+    daily = result.series["outdoor_wetbulb_c"][: n_days * per_day].reshape(n_days, per_day).mean(axis=1)
+    weekly = np.convolve(daily, np.ones(7) / 7.0, mode="valid")
+    first = int(np.argmax(weekly))
+    return slice(first * per_day, (first + 7) * per_day)
+
+
+def plot_data(result: SimResult, bounds: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """The small series the report plots: the hottest-inlet distribution and the peak week, hourly."""
+    h = result.dt_s / SECONDS_PER_HOUR
+    inlet = result.series["inlet_temp_max_c"]
+    clipped = np.clip(inlet, HIST_EDGES_C[0], HIST_EDGES_C[-1] - 1e-9)
+    counts, _ = np.histogram(clipped, bins=HIST_EDGES_C)
+    week = peak_week(result)
+    per_hour = max(1, round(SECONDS_PER_HOUR / result.dt_s))
+    applied = applied_setpoints(result, bounds)[week]
+    s = result.series
+    return {
+        "inlet_histogram": {"edges_c": [float(e) for e in HIST_EDGES_C], "hours": [float(c * h) for c in counts]},
+        "week": {
+            "start_day": float((s["time_s"][week][0] - result.dt_s) / SECONDS_PER_DAY),
+            "hours_per_point": per_hour * h,
+            "outdoor_wetbulb_c": _hourly(s["outdoor_wetbulb_c"][week], per_hour),
+            "outdoor_drybulb_c": _hourly(s["outdoor_drybulb_c"][week], per_hour),
+            "inlet_temp_max_c": _hourly(inlet[week], per_hour),
+            "facility_kw": _hourly(s["facility_kw"][week], per_hour),
+            **{f"setpoint_{name}": _hourly(applied[:, j], per_hour) for j, name in enumerate(SETPOINT_NAMES)},
+        },
+    }
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Simulate one policy in one scenario; its KPIs, plot series and wall time."""
+    started = time.perf_counter()
+    sc = job.scenario
+    cfg = build_facility(sc)
+    weather = shifted_weather(load_climate(sc.climate), sc.weather)
+    policy = build_policy(job.policy, cfg, sc.limits)
+    result = simulate(cfg, weather, policy, days=sc.days, start_day=sc.start_day, dt_s=sc.step_s, seed=sc.seed,
+                      load_scale=sc.load.level, adjust_params=params_adjuster(sc))
+    bounds = setpoint_bounds(sc.limits)
+    kpis = compute_whatif_kpis(result, tariff=sc.tariff, carbon=sc.carbon, carbon_profile=sc.carbon_profile,
+                               inlet_limit_c=sc.limits.inlet_limit_c, setpoint_bounds=bounds)
+    if job.series_dir is not None:
+        folder = Path(job.series_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_csv(result, folder / f"{sc.name}__{_file_label(job.policy.label)}.csv")
+    return {
+        "scenario_index": job.scenario_index,
+        "policy_index": job.policy_index,
+        "kpis": kpis.as_dict(),
+        "plots": plot_data(result, bounds),
+        "wall_s": time.perf_counter() - started,
+    }
+
+
+def _file_label(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+# --- the sweep -----------------------------------------------------------------------------------
+
+
+class Progress:
+    """A text progress bar on a stream: redrawn in place on a terminal, a line per job otherwise."""
+
+    def __init__(self, total: float, n_jobs: int, stream: IO[str] | None = None, enabled: bool = True) -> None:
+        self.total, self.n_jobs, self.done, self.jobs_done = total, n_jobs, 0.0, 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.started = time.perf_counter()
+        self.tty = self.enabled and self.stream.isatty()
+
+    def update(self, weight: float, label: str) -> None:
+        """One job finished."""
+        self.done += weight
+        self.jobs_done += 1
+        if not self.enabled:
+            return
+        frac = self.done / self.total if self.total > 0 else 1.0
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed * (1.0 - frac) / frac if frac > 0 else float("nan")
+        bar = "#" * round(30 * frac) + "-" * (30 - round(30 * frac))
+        line = (f"whatif [{bar}] {100 * frac:5.1f} %  {self.jobs_done}/{self.n_jobs} runs  "
+                f"{elapsed:6.0f} s elapsed  ~{eta:4.0f} s left  ({label})")
+        if self.tty:
+            self.stream.write("\r" + line[:150].ljust(150))
+            if self.jobs_done == self.n_jobs:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def jobs_of(scenario_set: ScenarioSet, series_dir: str | None = None) -> list[Job]:
+    """Every (scenario, policy) pair, in file order."""
+    return [Job(i, j, sc, ref, series_dir) for i, sc in enumerate(scenario_set.scenarios)
+            for j, ref in enumerate(scenario_set.policies)]
+
+
+def run_jobs(jobs: list[Job], workers: int = 1, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Run the jobs, in this process (``workers`` 1) or in ``workers`` spawned processes; results in job order."""
+    if workers < 1:
+        raise ValueError(f"workers = {workers} must be at least 1")
+    order = sorted(range(len(jobs)), key=lambda k: -jobs[k].cost)
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    if workers == 1 or len(jobs) == 1:
+        for k in order:
+            results[k] = run_job(jobs[k])
+            if progress is not None:
+                progress.update(jobs[k].cost, _job_label(jobs[k]))
+    else:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process holding numba or onnxruntime threads
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx)
+        try:
+            pending: dict[Future[dict[str, Any]], int] = {pool.submit(run_job, jobs[k]): k for k in order}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    k = pending.pop(fut)
+                    results[k] = fut.result()
+                    if progress is not None:
+                        progress.update(jobs[k].cost, _job_label(jobs[k]))
+        except BaseException:
+            _terminate(pool)  # interrupted or a job failed: stop the others now, not after their year runs
+            raise
+        pool.shutdown()
+    return [r for r in results if r is not None]
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued jobs and kill the running workers (the executor has no public way before Python 3.14)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=10)
+
+
+def _job_label(job: Job) -> str:
+    return f"{job.scenario.name} / {job.policy.label}"
+
+
+def default_workers() -> int:
+    """One worker per CPU core."""
+    return max(1, os.cpu_count() or 1)
+
+
+def run_whatif(scenario_set: ScenarioSet, workers: int | None = None, progress: bool = True,
+               series_dir: str | Path | None = None, stream: IO[str] | None = None) -> dict[str, Any]:
+    """Run every policy in every scenario of ``scenario_set``; the results as a JSON-ready mapping.
+
+    ``series_dir`` also writes each run's per-step series as CSV there. The mapping holds
+    the scenarios (settings, each policy's KPIs and plot series, savings against the
+    baseline and the legacy policy, the share of the oracle's saving), thermal-risk flags,
+    the policies' cards and the run's timing (kept apart: everything else is deterministic).
+    """
+    jobs = jobs_of(scenario_set, None if series_dir is None else str(series_dir))
+    n_workers = workers or default_workers()
+    bar = Progress(sum(j.cost for j in jobs), len(jobs), stream, enabled=progress)
+    started = time.perf_counter()
+    rows = run_jobs(jobs, n_workers, bar)
+    wall = time.perf_counter() - started
+    out = assemble(scenario_set, jobs, rows)
+    out["timing"] = {
+        "wall_s": wall, "workers": n_workers, "cpu_count": os.cpu_count(),
+        "runs": [{"scenario": j.scenario.name, "policy": j.policy.label, "wall_s": r["wall_s"]}
+                 for j, r in zip(jobs, rows, strict=True)],
+    }
+    return out
+
+
+def _scenario_settings(sc: Scenario) -> dict[str, Any]:
+    return {
+        "facility": sc.facility, "climate": sc.climate, "start_day": sc.start_day, "days": sc.days,
+        "period": sc.period_label, "step_s": sc.step_s, "seed": sc.seed,
+        "load": sc.load.model_dump(), "limits": sc.limits.model_dump(), "outages": sc.outages.model_dump(),
+        "weather": sc.weather.model_dump(), "tariff": sc.tariff.model_dump(), "carbon": sc.carbon.model_dump(),
+    }
+
+
+def policy_card(ref: PolicyRef) -> dict[str, Any]:
+    """What the report says about a policy: for a bundle, the facts of its card."""
+    if ref.kind != "bundle":
+        return {"label": ref.label, "kind": ref.kind, "spec": ref.spec}
+    from controller.policies.onnx_policy import read_card
+
+    card = read_card(ref.spec)
+    training = card.get("training", {})
+    config = training.get("config", {})
+    env = config.get("env", {})
+    evaluation = card.get("evaluation", {})
+    return {
+        "label": ref.label, "kind": ref.kind, "spec": ref.spec, "name": card["name"],
+        "sha256": card["onnx"]["sha256"], "facility": card["facility"], "env_id": card["env_id"],
+        "created_at": card["created_at"], "coolpilot_version": card["coolpilot_version"],
+        "algo": training.get("algo"), "timesteps": training.get("timesteps"), "seed": training.get("seed"),
+        "training_climates": env.get("climates"), "action": card.get("action", {}).get("mode"),
+        "evaluation": {k: evaluation.get(k) for k in ("baseline", "climates", "facility_saving_pct",
+                                                      "cooling_saving_pct", "pue", "baseline_pue",
+                                                      "degree_hours_above_27c", "inlet_temp_max_c")},
+        "parity_max_abs_diff": card.get("parity", {}).get("max_abs_diff"),
+    }
+
+
+def assemble(scenario_set: ScenarioSet, jobs: list[Job], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Results of the jobs as one mapping: per scenario the runs, the savings and the flags."""
+    def kpis_of(d: dict[str, Any]) -> WhatIfKpis:
+        fields = {k: v for k, v in d.items() if k != "thermal_ok"}
+        fields["monthly"] = [PeriodKpis(**m) for m in d["monthly"]]
+        fields["daily"] = [PeriodKpis(**m) for m in d["daily"]]
+        return WhatIfKpis(**fields)
+
+    labels = [p.label for p in scenario_set.policies]
+    kinds = {p.label: p.kind for p in scenario_set.policies}
+    oracle = next((p.label for p in scenario_set.policies if p.kind == "oracle"), None)
+    legacy = next((p.label for p in scenario_set.policies if p.kind == "legacy"), None)
+    scenarios: list[dict[str, Any]] = []
+    flags: list[dict[str, Any]] = []
+    by_pair = {(j.scenario_index, j.policy_index): r for j, r in zip(jobs, rows, strict=True)}
+    for i, sc in enumerate(scenario_set.scenarios):
+        runs = {labels[j]: {"kpis": by_pair[(i, j)]["kpis"], "plots": by_pair[(i, j)]["plots"]}
+                for j in range(len(labels))}
+        typed = {label: kpis_of(run["kpis"]) for label, run in runs.items()}
+        base = typed[scenario_set.baseline]
+        # The share of the oracle's saving is a measure of learned policies (and 100 % for the oracle itself).
+        vs_baseline = {}
+        for label, k in typed.items():
+            if label != scenario_set.baseline:
+                ceiling = typed[oracle] if oracle and kinds[label] in ("bundle", "oracle") else None
+                vs_baseline[label] = savings(base, k, ceiling, reference_name=scenario_set.baseline,
+                                             policy_name=label).as_dict()
+        vs_legacy = {}
+        if legacy is not None:
+            vs_legacy = {label: savings(typed[legacy], k, reference_name=legacy, policy_name=label).as_dict()
+                         for label, k in typed.items() if label != legacy}
+        for label, k in typed.items():
+            if not k.thermal_ok:
+                flags.append({"scenario": sc.name, "policy": label, "kind": kinds[label],
+                              "inlet_limit_c": k.inlet_limit_c, "inlet_temp_max_c": k.inlet_temp_max_c,
+                              "degree_hours_above_limit": k.degree_hours_above_limit,
+                              "hours_above_limit": k.hours_above_limit})
+        scenarios.append({"name": sc.name, "description": sc.description, "settings": _scenario_settings(sc),
+                          "runs": runs, "savings_vs_baseline": vs_baseline, "savings_vs_legacy": vs_legacy})
+    return {
+        "coolpilot_version": __version__,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": scenario_set.source,
+        "title": scenario_set.title,
+        "description": scenario_set.description,
+        "baseline": scenario_set.baseline,
+        "proposed": scenario_set.proposed,
+        "oracle": oracle,
+        "legacy": legacy,
+        "policies": [policy_card(p) for p in scenario_set.policies],
+        "scenarios": scenarios,
+        "flags": flags,
+    }
+
+
+__all__ = [
+    "Job", "Progress", "assemble", "build_facility", "build_policy", "default_workers", "jobs_of", "params_adjuster",
+    "peak_week", "plot_data", "policy_card", "run_job", "run_jobs", "run_whatif", "setpoint_bounds",
+    "shifted_weather", "site_rule_settings",
+]

@@ -1,0 +1,126 @@
+"""What-if KPI arithmetic, checked by hand on a constructed run, and against a real simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coolpilot.policies import make_policy
+from envs.config import load_facility
+from envs.kpis import compute_kpis
+from envs.simulation import RECORDED_OUTPUTS, SimResult, simulate
+from envs.weather import load_climate
+from evaluation.kpis import compute_whatif_kpis, savings, step_prices
+from evaluation.scenarios import Carbon, Tariff, TouWindow
+
+HOUR = 3600.0
+
+
+def hand_case() -> SimResult:
+    """Four one-hour steps on Monday 1 January, 16:00–20:00, with constant powers (kW)."""
+    n = 4
+    series = {name: np.zeros(n) for name in RECORDED_OUTPUTS}
+    powers = {"it_power_kw": 1000.0, "crah_fan_kw": 50.0, "chiller_kw": 100.0, "tower_fan_kw": 10.0,
+              "chw_pump_kw": 5.0, "cw_pump_kw": 5.0, "distribution_loss_kw": 20.0, "lighting_kw": 10.0}
+    for name, kw in powers.items():
+        series[name][:] = kw
+    series["facility_kw"][:] = sum(powers.values())  # 1200 kW
+    series["cooling_kw"][:] = 50.0 + 100.0 + 10.0 + 5.0 + 5.0  # 170 kW
+    series["water_evaporation_m3"][:] = 1.0
+    series["water_drift_m3"][:] = 0.1
+    series["water_blowdown_m3"][:] = 0.4
+    series["economizer_kw"][:] = [0.0, 50.0, 50.0, 0.0]
+    series["chillers_running"][:] = [1.0, 0.0, 1.0, 1.0]
+    series["time_s"] = np.array([17.0, 18.0, 19.0, 20.0]) * HOUR  # each step's end
+    series["setpoint_supply_air_temp_c"] = np.array([18.0, 18.05, 19.0, 19.0])
+    series["setpoint_crah_fan_speed_frac"] = np.array([1.0, 1.0, 0.5, 0.5])
+    series["setpoint_chw_supply_temp_c"] = np.array([7.0, 7.0, 7.0, 7.0])
+    series["setpoint_condenser_water_temp_c"] = np.array([29.4, 20.0, 20.0, 25.0])
+    inlet = np.array([[25.0, 26.0], [27.5, 26.0], [28.0, 29.0], [26.0, 26.0]])
+    return SimResult("hall", "somewhere", "p", HOUR, 16 * HOUR, 2000.0, series, inlet, ("z1", "z2"))
+
+
+def test_kpis_by_hand() -> None:
+    tariff = Tariff(price_per_mwh=100.0, currency="EUR", water_price_per_m3=2.0,
+                    time_of_use=[TouWindow(start_hour=17, end_hour=19, price_per_mwh=200.0)])
+    k = compute_whatif_kpis(hand_case(), tariff=tariff, carbon=Carbon(green_power_share=0.25), inlet_limit_c=28.0)
+    assert k.days == pytest.approx(4 / 24)
+    assert k.facility_energy_mwh == pytest.approx(4.8)  # 1200 kW × 4 h
+    assert k.it_energy_mwh == pytest.approx(4.0)
+    assert k.pue == pytest.approx(1.2)
+    assert k.cooling_energy_mwh == pytest.approx(0.68)  # 170 kW × 4 h
+    assert k.non_it_energy_mwh == pytest.approx(0.8)
+    assert k.energy_by_component_mwh == pytest.approx({"it": 4.0, "crah_fans": 0.2, "chillers": 0.4, "tower_fans": 0.04,
+                                                       "chw_pumps": 0.02, "cw_pumps": 0.02,
+                                                       "distribution_losses": 0.08, "lighting": 0.04})
+    assert k.water_m3 == pytest.approx(6.0)
+    assert k.wue_l_per_kwh == pytest.approx(6000.0 / 4000.0)
+    assert k.carbon_location_t_co2e == pytest.approx(4.8 * 0.5703)
+    assert k.carbon_after_green_t_co2e == pytest.approx(4.8 * 0.5703 * 0.75)
+    # Step middles at 16:30, 17:30, 18:30, 19:30 on a Monday: 100, 200, 200, 100 per MWh of 1.2 MWh each.
+    assert k.energy_cost == pytest.approx(1.2 * (100 + 200 + 200 + 100))
+    assert k.water_cost == pytest.approx(12.0) and k.total_cost == pytest.approx(732.0) and k.currency == "EUR"
+    assert k.inlet_temp_max_c == 29.0
+    assert k.degree_hours_above_27c == pytest.approx(0.5 + 1.0 + 2.0)
+    assert k.hours_above_27c == pytest.approx(2.0)
+    assert k.degree_hours_above_limit == pytest.approx(1.0) and k.hours_above_limit == pytest.approx(1.0)
+    assert not k.thermal_ok
+    assert k.free_cooling_hours == pytest.approx(2.0) and k.full_free_cooling_hours == pytest.approx(1.0)
+    # 0.05 K is inside the deadband; 0.95 K, the fan's 0.5 and the condenser's two moves count.
+    assert k.setpoint_changes == {"supply_air_temp_c": 1, "crah_fan_speed_frac": 1, "chw_supply_temp_c": 0,
+                                  "condenser_water_temp_c": 2}
+    assert k.setpoint_changes_total == 4 and k.setpoint_changes_per_day == pytest.approx(4 / (4 / 24))
+    assert [m.label for m in k.monthly] == ["Jan"] and k.monthly[0].pue == pytest.approx(1.2)
+    assert k.peak_facility_power_kw == 1200.0
+
+
+def test_setpoint_changes_count_what_the_plant_applied() -> None:
+    k = compute_whatif_kpis(hand_case(), tariff=Tariff(), carbon=Carbon(),
+                            setpoint_bounds={"supply_air_temp_c": (14.0, 18.5), "condenser_water_temp_c": (10.0, 22.0)})
+    # Supply air 18, 18.05, 18.5, 18.5: one move; condenser 22, 20, 20, 22: two moves.
+    assert k.setpoint_changes["supply_air_temp_c"] == 1 and k.setpoint_changes["condenser_water_temp_c"] == 2
+
+
+def test_hourly_carbon_profile_and_weekend_prices() -> None:
+    profile = tuple(0.1 * (h % 24 >= 17) + 0.2 for h in range(24))  # 0.2 before 17:00, 0.3 after
+    k = compute_whatif_kpis(hand_case(), tariff=Tariff(), carbon=Carbon(), carbon_profile=profile)
+    assert k.carbon_location_t_co2e == pytest.approx(1.2 * (0.2 + 0.3 + 0.3 + 0.3))
+    assert k.grid_factor_mean_t_per_mwh == pytest.approx(0.275)
+    tariff = Tariff(price_per_mwh=50.0, time_of_use=[TouWindow(start_hour=22, end_hour=6, price_per_mwh=20.0,
+                                                               weekdays_only=False),
+                                                     TouWindow(start_hour=8, end_hour=20, price_per_mwh=150.0,
+                                                               months=[7])])
+    t = np.array([23.5, 3.0 + 24, 12.0 + 5 * 24, 12.0 + 190 * 24, 12.0 + 194 * 24]) * HOUR
+    # Night window wraps midnight on any day; the July weekday window misses Saturdays (days 5 and 194).
+    assert step_prices(tariff, t).tolist() == [20.0, 20.0, 50.0, 150.0, 50.0]
+
+
+def test_savings_and_share_of_the_oracle() -> None:
+    base = compute_whatif_kpis(hand_case(), tariff=Tariff(), carbon=Carbon())
+    policy, oracle = hand_case(), hand_case()
+    policy.series["facility_kw"] = policy.series["facility_kw"] - 60.0
+    oracle.series["facility_kw"] = oracle.series["facility_kw"] - 120.0
+    kp = compute_whatif_kpis(policy, tariff=Tariff(), carbon=Carbon())
+    ko = compute_whatif_kpis(oracle, tariff=Tariff(), carbon=Carbon())
+    s = savings(base, kp, ko)
+    assert s.facility_energy_mwh == pytest.approx(0.24) and s.facility_energy_pct == pytest.approx(5.0)
+    assert s.carbon_location_t_co2e == pytest.approx(0.24 * 0.5703)
+    assert s.cost == pytest.approx(0.24 * 80.0)
+    assert s.share_of_oracle_saving_pct == pytest.approx(50.0)
+    assert s.pue_before == pytest.approx(1.2) and s.pue_after == pytest.approx(1.14)
+    assert savings(base, kp).share_of_oracle_saving_pct is None
+    assert savings(base, kp, base).share_of_oracle_saving_pct is None  # the "oracle" saves nothing
+
+
+def test_kpis_of_a_real_run_add_up() -> None:
+    cfg = load_facility("modern-hall")
+    result = simulate(cfg, load_climate("sterling"), make_policy("rule-based", cfg), days=2, start_day=30)
+    k = compute_whatif_kpis(result, tariff=Tariff(), carbon=Carbon())
+    base = compute_kpis(result)
+    assert k.facility_energy_mwh == pytest.approx(sum(k.energy_by_component_mwh.values()), rel=1e-9)
+    assert k.facility_energy_mwh == base.facility_energy_mwh and k.pue == base.pue
+    assert k.cooling_energy_mwh == pytest.approx(base.cooling_energy_mwh, rel=1e-9)
+    # The run crosses 31 January: two months, whose energies add up to the whole.
+    assert [m.label for m in k.monthly] == ["Jan", "Feb"] and len(k.daily) == 2
+    assert sum(m.facility_energy_mwh for m in k.monthly) == pytest.approx(k.facility_energy_mwh)
+    assert sum(m.hours for m in k.monthly) == pytest.approx(48.0)
