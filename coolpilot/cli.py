@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("coolpilot.commands.export", "Export a training run as an ONNX policy bundle with its card."),
     "serve": ("coolpilot.commands.serve", "Run the online controller (control loop, safety envelope, HTTP API)."),
     "twin": ("coolpilot.commands.twin", "Run a simulated plant on MQTT, Modbus TCP or BACnet/IP (to try serve on)."),
+    "sweep": ("coolpilot.commands.sweep", "Run a training sweep (seeds × hyperparameters × sites) locally or on Ray."),
     "whatif": ("coolpilot.commands.whatif", "Run policies × scenarios and write a what-if report (HTML, JSON, CSV)."),
 }
 """name -> (module with ``add_arguments(parser)`` and ``run(args) -> int``, one-line help)."""

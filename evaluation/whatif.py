@@ -309,6 +309,41 @@ def jobs_of(scenario_set: ScenarioSet, series_dir: str | None = None) -> list[Jo
             for j, ref in enumerate(scenario_set.policies)]
 
 
+class WhatIfRunError(RuntimeError):
+    """Runs failed on every attempt; the message names each run and its error."""
+
+
+def run_jobs_on_ray(jobs: list[Job], address: str, max_in_flight: int | None = None, retries: int = 1,
+                    progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Run the jobs as Ray tasks on the cluster at ``address`` (``auto``, ``HOST:PORT``); results in job order.
+
+    A run whose worker dies or raises is retried ``retries`` times (:mod:`coolpilot.distributed`);
+    a run that still fails is never dropped: :class:`WhatIfRunError` lists every such run, since a
+    report missing a run would compare policies on different evidence. Each run is the same
+    deterministic simulation as locally, so the results are identical.
+    """
+    from coolpilot.distributed import TaskOutcome, map_tasks
+
+    order = sorted(range(len(jobs)), key=lambda k: -jobs[k].cost)
+    keyed = [(f"{k:04d} {_job_label(jobs[k])}", jobs[k]) for k in order]
+
+    def settled(outcome: TaskOutcome[dict[str, Any]]) -> None:
+        if progress is not None and outcome.ok:
+            k = int(outcome.key.split(" ", 1)[0])
+            progress.update(jobs[k].cost, _job_label(jobs[k]))
+
+    outcomes = map_tasks(run_job, keyed, ray_address=address, max_workers=max_in_flight, retries=retries,
+                         on_outcome=settled)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        lines = "\n".join(f"  - {o.key.split(' ', 1)[1]}: {o.error} (after {o.attempts} attempt(s))" for o in failed)
+        raise WhatIfRunError(f"{len(failed)} of {len(jobs)} what-if runs failed on Ray:\n{lines}")
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    for o in outcomes:
+        results[int(o.key.split(" ", 1)[0])] = o.value
+    return [r for r in results if r is not None]
+
+
 def run_jobs(jobs: list[Job], workers: int = 1, progress: Progress | None = None) -> list[dict[str, Any]]:
     """Run the jobs, in this process (``workers`` 1) or in ``workers`` spawned processes; results in job order."""
     if workers < 1:
@@ -360,8 +395,12 @@ def default_workers() -> int:
 
 
 def run_whatif(scenario_set: ScenarioSet, workers: int | None = None, progress: bool = True,
-               series_dir: str | Path | None = None, stream: IO[str] | None = None) -> dict[str, Any]:
+               series_dir: str | Path | None = None, stream: IO[str] | None = None,
+               ray_address: str | None = None) -> dict[str, Any]:
     """Run every policy in every scenario of ``scenario_set``; the results as a JSON-ready mapping.
+
+    Runs go to ``workers`` local processes, or with ``ray_address`` to a Ray cluster
+    (``workers`` then caps the runs in flight; default: all at once, Ray schedules them).
 
     ``series_dir`` also writes each run's per-step series as CSV there. The mapping holds
     the scenarios (settings, each policy's KPIs and plot series, savings against the
@@ -372,11 +411,15 @@ def run_whatif(scenario_set: ScenarioSet, workers: int | None = None, progress: 
     n_workers = workers or default_workers()
     bar = Progress(sum(j.cost for j in jobs), len(jobs), stream, enabled=progress)
     started = time.perf_counter()
-    rows = run_jobs(jobs, n_workers, bar)
+    if ray_address is None:
+        rows = run_jobs(jobs, n_workers, bar)
+    else:
+        rows = run_jobs_on_ray(jobs, ray_address, workers, progress=bar)
     wall = time.perf_counter() - started
     out = assemble(scenario_set, jobs, rows)
     out["timing"] = {
-        "wall_s": wall, "workers": n_workers, "cpu_count": os.cpu_count(),
+        "wall_s": wall, "workers": n_workers if ray_address is None else workers, "ray": ray_address,
+        "cpu_count": os.cpu_count(),
         "runs": [{"scenario": j.scenario.name, "policy": j.policy.label, "wall_s": r["wall_s"]}
                  for j, r in zip(jobs, rows, strict=True)],
     }
@@ -472,7 +515,23 @@ def assemble(scenario_set: ScenarioSet, jobs: list[Job], rows: list[dict[str, An
 
 
 __all__ = [
-    "Job", "Progress", "assemble", "build_facility", "build_policy", "default_workers", "jobs_of", "params_adjuster",
-    "peak_week", "plot_data", "policy_card", "run_job", "run_jobs", "run_whatif", "setpoint_bounds",
-    "shifted_weather", "site_rule_settings",
+    "Job",
+    "Progress",
+    "WhatIfRunError",
+    "assemble",
+    "build_facility",
+    "build_policy",
+    "default_workers",
+    "jobs_of",
+    "params_adjuster",
+    "peak_week",
+    "plot_data",
+    "policy_card",
+    "run_job",
+    "run_jobs",
+    "run_jobs_on_ray",
+    "run_whatif",
+    "setpoint_bounds",
+    "shifted_weather",
+    "site_rule_settings",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,22 @@ def tiny_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     from training.export import export
 
     return export(tiny_run, "tiny", tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Ray head on 127.0.0.1 (fresh ports, 2 CPUs, 200 MB object store), stopped after the session.
+
+    Shared by the sweep and the what-if tests (one head start per session).
+    """
+    from tests.ray_head import local_ray_head, loopback_env
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in loopback_env().items():  # before Ray is imported: it reads them at import
+            mp.setenv(key, value)
+        pytest.importorskip("ray", reason="Ray is not installed (pip install 'coolpilot[cluster]')")
+        from ray._private import ray_constants
+
+        mp.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)  # in case Ray was imported before this fixture
+        with local_ray_head(tmp_path_factory.mktemp("ray")) as address:
+            yield address

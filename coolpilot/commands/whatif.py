@@ -13,6 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenarios", help="scenario file (YAML; see examples/scenarios/ and evaluation/scenarios.py)")
     parser.add_argument("--out", help="output folder (default runs/whatif-<scenario file name>)")
     parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU core)")
+    parser.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster: auto, HOST:PORT or "
+                                                         "ray://HOST:10001 (--workers then caps runs in flight)")
     parser.add_argument("--series", action="store_true", help="also write every run's per-step series as CSV")
     parser.add_argument("--check", action="store_true", help="validate the scenario file, list the runs, run nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path("runs") / f"whatif-{Path(args.scenarios).stem}"
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the worker processes too, as Ctrl-C does
-    results = run_whatif(scenario_set, workers=args.workers, progress=not args.no_progress,
+    results = run_whatif(scenario_set, workers=args.workers, progress=not args.no_progress, ray_address=args.ray,
                          series_dir=out / "series" if args.series else None)
     paths = write_outputs(results, out)
     sys.stdout.write(summary_text(results))

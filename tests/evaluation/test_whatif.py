@@ -263,3 +263,30 @@ def test_sigterm_stops_the_command_and_its_worker_processes(tmp_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_a_what_if_on_a_real_ray_head_equals_the_local_run(ray_head: str) -> None:
+    """The same scenarios on a Ray cluster (a local head on 127.0.0.1) give the same results as locally."""
+    sc = scenario_set_from_mapping({
+        "policies": ["legacy", "rule-based", BUNDLE], "baseline": "rule-based", "proposed": BUNDLE,
+        "scenarios": [{"name": "july", "climate": "miami", "period": {"start_day": 190, "days": 1}},
+                      {"name": "january", "climate": "chicago", "period": {"start_day": 10, "days": 1},
+                       "outages": {"chillers": 1}}]}, "ray.yaml")
+    local = run_whatif(sc, workers=1, progress=False)
+    on_ray = run_whatif(sc, progress=False, ray_address=ray_head)
+    assert on_ray["timing"]["ray"] == ray_head and len(on_ray["timing"]["runs"]) == 6
+    for out in (local, on_ray):
+        out.pop("timing")
+        out.pop("generated_at")
+    assert json.dumps(on_ray, sort_keys=True) == json.dumps(local, sort_keys=True)
+
+
+def test_an_unreachable_ray_address_is_a_clear_error() -> None:
+    pytest.importorskip("ray")
+    from tests.controller.conftest import free_port
+
+    sc = scenario_set_from_mapping({"policies": ["legacy", "rule-based"], "baseline": "rule-based",
+                                    "proposed": "legacy", "scenarios": [{"name": "a", "climate": "miami",
+                                                   "period": {"start_day": 1, "days": 1}}]}, "ray.yaml")
+    with pytest.raises(ValueError, match=r"--ray 127\.0\.0\.1"):
+        run_whatif(sc, progress=False, ray_address=f"127.0.0.1:{free_port()}")
