@@ -26,6 +26,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 """name -> (module with ``add_arguments(parser)`` and ``run(args) -> int``, one-line help)."""
 
+EXTRAS: dict[str, str] = {
+    "paho": "serve", "fastapi": "serve", "uvicorn": "serve", "prometheus_client": "serve", "pymodbus": "serve",
+    "bacpypes3": "serve", "stable_baselines3": "train", "tensorboard": "train", "onnx": "train", "ray": "cluster",
+    "optuna": "cluster",
+}
+"""Top-level module -> the pip extra that installs it (for a clear error when it is missing)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; subcommand arguments are added when that subcommand is chosen."""
@@ -51,12 +58,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.DEBUG if known.verbose else logging.INFO, format="%(levelname)s %(message)s")
     module_name, help_text = SUBCOMMANDS[known.command]
-    module = importlib.import_module(module_name)
-    sub_parser = argparse.ArgumentParser(prog=f"coolpilot {known.command}", description=help_text)
-    module.add_arguments(sub_parser)
-    sub_args = sub_parser.parse_args(rest)
     try:
+        module = importlib.import_module(module_name)
+        sub_parser = argparse.ArgumentParser(prog=f"coolpilot {known.command}", description=help_text)
+        module.add_arguments(sub_parser)
+        sub_args = sub_parser.parse_args(rest)
         return int(module.run(sub_args))
     except ValueError as err:  # every bad-input error of the project derives from ValueError
         print(f"coolpilot {known.command}: error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        top = (err.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(f"coolpilot {known.command}: error: it needs the {top} package, which is not installed: "
+              f"pip install 'coolpilot[{EXTRAS[top]}]' (after torch==2.13.0)", file=sys.stderr)
         return 2

@@ -52,3 +52,21 @@ def test_bad_inputs_exit_2_with_a_clear_message(tmp_path: Path, capsys: pytest.C
     assert "unknown policy 'magic'" in capsys.readouterr().err
     assert main(["simulate", "--days", "0"]) == 2
     assert "days = 0.0 must be > 0" in capsys.readouterr().err
+
+
+def test_a_missing_extra_is_named_with_its_install_command(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_uvicorn(name: str, *args: object, **kwargs: object) -> object:
+        if name.split(".")[0] == "uvicorn":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_uvicorn)
+    site = Path(__file__).resolve().parents[1] / "examples" / "site.yaml"
+    assert main(["serve", str(site), "--cycles", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "uvicorn" in err and "pip install 'coolpilot[serve]'" in err
