@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import functools
 import json
-import multiprocessing
 import socket
 import sys
 import time
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info
+from machine import machine_info, serving_process
 
 from controller.adapters.bacnet import BacnetAdapter, BacnetSettings, BacnetTwinDevice
 from controller.twin import PlantTwin
@@ -118,21 +117,8 @@ async def same_process(n: int, n_single: int) -> dict[str, dict[str, float]]:
 
 def separate_process(n: int, n_single: int) -> dict[str, dict[str, float]]:
     port = free_udp_port()
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=device_process, args=(port, child), daemon=True)
-    proc.start()
-    try:
-        if not parent.poll(60.0):
-            raise RuntimeError("the device process did not start within 60 s")
-        parent.recv()
+    with serving_process(device_process, port):
         return asyncio.run(measure(port, n, n_single))
-    finally:
-        parent.send("stop")
-        proc.join(timeout=10.0)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(timeout=10.0)
 
 
 def main() -> None:

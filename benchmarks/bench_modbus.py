@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_info
+from machine import machine_info, serving_process
 from pymodbus.client import AsyncModbusTcpClient
 
 from controller.adapters.modbus import ModbusAdapter, ModbusSettings, ModbusTwinServer
@@ -141,21 +140,8 @@ async def same_process(n: int) -> tuple[dict[str, dict[str, float]], dict[str, f
 
 
 def separate_process(n: int) -> dict[str, dict[str, float]]:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=server_process, args=(child,), daemon=True)
-    proc.start()
-    try:
-        if not parent.poll(60.0):
-            raise RuntimeError("the server process did not start within 60 s")
-        port = int(parent.recv())
-        return asyncio.run(measure(port, n))
-    finally:
-        parent.send("stop")
-        proc.join(timeout=10.0)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(timeout=10.0)
+    with serving_process(server_process) as port:
+        return asyncio.run(measure(int(port), n))
 
 
 def main() -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
+from typing import Any
 
 
 def _cpu_model() -> str:
@@ -45,3 +49,27 @@ def machine_info(extra_packages: tuple[str, ...] = ()) -> dict[str, object]:
         "commit": _git_commit(),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+@contextmanager
+def serving_process(target: Callable[..., None], *args: Any, start_timeout_s: float = 60.0) -> Iterator[Any]:
+    """Run ``target(*args, conn)`` in a spawned process; yield the first message it sends when ready.
+
+    ``target`` serves until it receives ``"stop"`` on ``conn``; the process is stopped (and
+    terminated if it does not exit within 10 s) when the block ends.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(*args, child), daemon=True)
+    proc.start()
+    try:
+        if not parent.poll(start_timeout_s):
+            raise RuntimeError(f"the serving process did not start within {start_timeout_s:g} s")
+        yield parent.recv()
+    finally:
+        parent.send("stop")
+        proc.join(timeout=10.0)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=10.0)
+

@@ -100,6 +100,10 @@ class TaskRunner(Protocol):
         """Release the workers (local) or the Ray connection this runner opened."""
         ...
 
+    def abort(self) -> None:
+        """Stop at once (interrupted: Ctrl-C, SIGTERM, an error): running tasks are not waited for."""
+        ...
+
 
 @dataclass(frozen=True)
 class _Run:
@@ -206,8 +210,11 @@ class LocalRunner:
     def __enter__(self) -> LocalRunner:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
     def close(self) -> None:
         """Stop the worker processes (waiting for running tasks) and remove the start markers."""
@@ -215,6 +222,20 @@ class LocalRunner:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         shutil.rmtree(self._markers, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Cancel queued tasks and kill the running workers now, instead of waiting for them."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # the executor has no public way to kill its workers before Python 3.14
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in processes:
+                proc.join(timeout=10)
+        self.close()
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -343,7 +364,14 @@ class RayRunner:
     def __enter__(self) -> RayRunner:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def abort(self) -> None:
+        """Disconnect now; the cluster cancels the tasks of a departed driver."""
         self.close()
 
     def close(self) -> None:
@@ -406,6 +434,9 @@ def open_runner(ray_address: str | None = None, *, max_workers: int | None = Non
         runner = RayRunner(ray_address, retries, num_cpus, num_gpus, max_workers)
     try:
         yield runner
+    except BaseException:
+        runner.abort()  # interrupted or failed: do not wait for tasks nobody will collect
+        raise
     finally:
         runner.close()
 

@@ -19,12 +19,10 @@ look-ahead faces the same limits.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -313,76 +311,49 @@ class WhatIfRunError(RuntimeError):
     """Runs failed on every attempt; the message names each run and its error."""
 
 
-def run_jobs_on_ray(jobs: list[Job], address: str, max_in_flight: int | None = None, retries: int = 1,
-                    progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Run the jobs as Ray tasks on the cluster at ``address`` (``auto``, ``HOST:PORT``); results in job order.
+def run_jobs(jobs: list[Job], workers: int = 1, progress: Progress | None = None, ray_address: str | None = None,
+             retries: int = 1) -> list[dict[str, Any]]:
+    """Run the jobs; results in job order.
 
-    A run whose worker dies or raises is retried ``retries`` times (:mod:`coolpilot.distributed`);
-    a run that still fails is never dropped: :class:`WhatIfRunError` lists every such run, since a
-    report missing a run would compare policies on different evidence. Each run is the same
-    deterministic simulation as locally, so the results are identical.
+    In this process (``workers`` 1, no Ray), else through :mod:`coolpilot.distributed`: in
+    ``workers`` spawned processes, or as Ray tasks on the cluster at ``ray_address`` (``auto``,
+    ``HOST:PORT``; ``workers`` then caps the runs in flight). A run whose worker dies or
+    raises is retried ``retries`` times; a run that still fails is never dropped:
+    :class:`WhatIfRunError` lists every such run, since a report missing a run would compare
+    policies on different evidence. Each run is the same deterministic simulation wherever it
+    runs, so the results are identical. Interrupted (Ctrl-C, SIGTERM), the workers are stopped.
     """
-    from coolpilot.distributed import TaskOutcome, map_tasks
-
-    order = sorted(range(len(jobs)), key=lambda k: -jobs[k].cost)
-    keyed = [(f"{k:04d} {_job_label(jobs[k])}", jobs[k]) for k in order]
-
-    def settled(outcome: TaskOutcome[dict[str, Any]]) -> None:
-        if progress is not None and outcome.ok:
-            k = int(outcome.key.split(" ", 1)[0])
-            progress.update(jobs[k].cost, _job_label(jobs[k]))
-
-    outcomes = map_tasks(run_job, keyed, ray_address=address, max_workers=max_in_flight, retries=retries,
-                         on_outcome=settled)
-    failed = [o for o in outcomes if not o.ok]
-    if failed:
-        lines = "\n".join(f"  - {o.key.split(' ', 1)[1]}: {o.error} (after {o.attempts} attempt(s))" for o in failed)
-        raise WhatIfRunError(f"{len(failed)} of {len(jobs)} what-if runs failed on Ray:\n{lines}")
-    results: list[dict[str, Any] | None] = [None] * len(jobs)
-    for o in outcomes:
-        results[int(o.key.split(" ", 1)[0])] = o.value
-    return [r for r in results if r is not None]
-
-
-def run_jobs(jobs: list[Job], workers: int = 1, progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Run the jobs, in this process (``workers`` 1) or in ``workers`` spawned processes; results in job order."""
     if workers < 1:
         raise ValueError(f"workers = {workers} must be at least 1")
     order = sorted(range(len(jobs)), key=lambda k: -jobs[k].cost)
-    results: list[dict[str, Any] | None] = [None] * len(jobs)
-    if workers == 1 or len(jobs) == 1:
+    if ray_address is None and (workers == 1 or len(jobs) == 1):
+        rows: dict[int, dict[str, Any]] = {}
         for k in order:
-            results[k] = run_job(jobs[k])
+            rows[k] = run_job(jobs[k])
             if progress is not None:
                 progress.update(jobs[k].cost, _job_label(jobs[k]))
-    else:
-        ctx = multiprocessing.get_context("spawn")  # no fork of a process holding numba or onnxruntime threads
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx)
-        try:
-            pending: dict[Future[dict[str, Any]], int] = {pool.submit(run_job, jobs[k]): k for k in order}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    k = pending.pop(fut)
-                    results[k] = fut.result()
-                    if progress is not None:
-                        progress.update(jobs[k].cost, _job_label(jobs[k]))
-        except BaseException:
-            _terminate(pool)  # interrupted or a job failed: stop the others now, not after their year runs
-            raise
-        pool.shutdown()
-    return [r for r in results if r is not None]
+        return [rows[k] for k in range(len(jobs))]
 
+    from coolpilot.distributed import TaskOutcome, map_tasks
 
-def _terminate(pool: ProcessPoolExecutor) -> None:
-    """Cancel queued jobs and kill the running workers (the executor has no public way before Python 3.14)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in processes:
-        if proc.is_alive():
-            proc.terminate()
-    for proc in processes:
-        proc.join(timeout=10)
+    index = {f"{k:04d} {_job_label(jobs[k])}": k for k in order}
+
+    def settled(outcome: TaskOutcome[dict[str, Any]]) -> None:
+        if progress is not None and outcome.ok:
+            k = index[outcome.key]
+            progress.update(jobs[k].cost, _job_label(jobs[k]))
+
+    outcomes = map_tasks(run_job, [(key, jobs[k]) for key, k in index.items()], ray_address=ray_address,
+                         max_workers=min(workers, len(jobs)) if ray_address is None else workers,
+                         retries=retries, on_outcome=settled)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        where = "on Ray" if ray_address is not None else "in worker processes"
+        lines = "\n".join(f"  - {_job_label(jobs[index[o.key]])}: {o.error} (after {o.attempts} attempt(s))"
+                           for o in failed)
+        raise WhatIfRunError(f"{len(failed)} of {len(jobs)} what-if runs failed {where}:\n{lines}")
+    by_job = {index[o.key]: o.value for o in outcomes if o.value is not None}
+    return [by_job[k] for k in range(len(jobs))]
 
 
 def _job_label(job: Job) -> str:
@@ -411,10 +382,7 @@ def run_whatif(scenario_set: ScenarioSet, workers: int | None = None, progress: 
     n_workers = workers or default_workers()
     bar = Progress(sum(j.cost for j in jobs), len(jobs), stream, enabled=progress)
     started = time.perf_counter()
-    if ray_address is None:
-        rows = run_jobs(jobs, n_workers, bar)
-    else:
-        rows = run_jobs_on_ray(jobs, ray_address, workers, progress=bar)
+    rows = run_jobs(jobs, n_workers if ray_address is None else (workers or len(jobs)), bar, ray_address)
     wall = time.perf_counter() - started
     out = assemble(scenario_set, jobs, rows)
     out["timing"] = {
@@ -529,7 +497,6 @@ __all__ = [
     "policy_card",
     "run_job",
     "run_jobs",
-    "run_jobs_on_ray",
     "run_whatif",
     "setpoint_bounds",
     "shifted_weather",
