@@ -103,7 +103,7 @@ def training_rate(config: str, device: str, rollouts: int, repeats: int, torch_t
 
 def sweep_overhead(ray_address: str | None, workers: int) -> dict[str, Any]:
     """Wall time of sweep-tiny and the no-op executor round trip on one backend."""
-    from coolpilot.distributed import map_tasks
+    from evaluation.distributed import map_tasks
     from training.sweep import load_sweep, result_content, run_sweep
 
     sweep = load_sweep(CONFIGS / "sweep-tiny.yaml")

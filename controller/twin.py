@@ -13,7 +13,7 @@ site's BMS:
   :attr:`PlantTwin.out_of_bounds_writes`); messages that are not a finite number are
   ignored and counted in :attr:`PlantTwin.invalid_writes`. ``"value": null`` relinquishes.
 - A setpoint never written, or relinquished, follows the site's own control: the
-  rule-based policy commissioned for the facility (:func:`coolpilot.policies.rule_based_settings`),
+  rule-based policy commissioned for the facility (:func:`controller.policies.rule_based.rule_based_settings`),
   which runs every tick on the plant's true points, as a BMS's loops do.
 
 Pacing: ``speed=None`` ticks every ``tick_s`` wall seconds (as fast as that allows);
@@ -49,7 +49,7 @@ import numpy as np
 
 from controller.adapters.mqtt import MqttConnection, MqttSettings, new_client_id
 from controller.policies import RuleBasedPolicy
-from coolpilot.policies import rule_based_settings
+from controller.policies.rule_based import rule_based_settings
 from envs.config import FacilityConfig, load_facility
 from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
 from envs.facility import build_params, points_array

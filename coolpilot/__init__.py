@@ -1,3 +1,5 @@
 """coolpilot: AI cooling optimization for data centers."""
 
-__version__ = "0.1.0"
+from envs.version import __version__
+
+__all__ = ["__version__"]

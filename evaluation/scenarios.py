@@ -316,7 +316,7 @@ class ScenarioFileModel(_Frozen):
 
 @dataclass(frozen=True)
 class PolicyRef:
-    """A policy to run: ``spec`` as ``coolpilot.policies.make_policy`` takes it, ``label`` for tables."""
+    """A policy to run: ``spec`` as ``evaluation.policies.make_policy`` takes it, ``label`` for tables."""
 
     spec: str
     label: str

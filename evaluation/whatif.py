@@ -31,16 +31,17 @@ from typing import IO, Any
 import numpy as np
 
 from controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
-from coolpilot import __version__
-from coolpilot.policies import make_policy, rule_based_settings
+from controller.policies.rule_based import rule_based_settings
 from envs.config import FacilityConfig, load_facility
 from envs.contract import INLET_LIMIT_C, SETPOINT_INDEX, SETPOINT_NAMES, SETPOINTS_BY_NAME
 from envs.physics.plant import PlantParams
 from envs.simulation import PlantAwarePolicy, Policy, SimResult, simulate, write_csv
 from envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from envs.version import __version__
 from envs.weather import Weather, load_climate, wet_bulb_c
 from evaluation.kpis import PeriodKpis, WhatIfKpis, applied_setpoints, compute_whatif_kpis, savings
 from evaluation.oracle import OraclePolicy
+from evaluation.policies import make_policy
 from evaluation.scenarios import Limits, PolicyRef, Scenario, ScenarioSet, WeatherShift
 
 logger = logging.getLogger(__name__)
@@ -315,7 +316,7 @@ def run_jobs(jobs: list[Job], workers: int = 1, progress: Progress | None = None
              retries: int = 1) -> list[dict[str, Any]]:
     """Run the jobs; results in job order.
 
-    In this process (``workers`` 1, no Ray), else through :mod:`coolpilot.distributed`: in
+    In this process (``workers`` 1, no Ray), else through :mod:`evaluation.distributed`: in
     ``workers`` spawned processes, or as Ray tasks on the cluster at ``ray_address`` (``auto``,
     ``HOST:PORT``; ``workers`` then caps the runs in flight). A run whose worker dies or
     raises is retried ``retries`` times; a run that still fails is never dropped:
@@ -334,7 +335,7 @@ def run_jobs(jobs: list[Job], workers: int = 1, progress: Progress | None = None
                 progress.update(jobs[k].cost, _job_label(jobs[k]))
         return [rows[k] for k in range(len(jobs))]
 
-    from coolpilot.distributed import TaskOutcome, map_tasks
+    from evaluation.distributed import TaskOutcome, map_tasks
 
     index = {f"{k:04d} {_job_label(jobs[k])}": k for k in order}
 

@@ -39,9 +39,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import FlattenExtractor
 
 from controller.policies.rule_based import RuleBasedSettings
-from coolpilot import __version__
 from envs.contract import CONTRACT_VERSION, POINT_NAMES, POINTS, SETPOINTS
 from envs.env import ENV_ID, POINT_HIGH, POINT_LOW
+from envs.version import __version__
 from training.config import TrainConfig, config_from_mapping
 from training.residual import ResidualBase
 from training.sb3_policy import ALGORITHMS, ObsNormalization, SB3Policy

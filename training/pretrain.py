@@ -79,7 +79,7 @@ class _PlanRecorder(_Recorder):
 
 def run_chunk(chunk: TeacherChunk) -> tuple[np.ndarray, np.ndarray]:
     """Points (n, 20) and teacher setpoints (n, 4) of one teacher run."""
-    from coolpilot.policies import make_policy
+    from evaluation.policies import make_policy
 
     cfg = load_facility(chunk.facility)
     teacher = make_policy(chunk.teacher, cfg)

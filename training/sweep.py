@@ -13,7 +13,7 @@ sets rank after every feasible one and are never "best". Search trials are asked
 Every trial is a normal run directory (training/train.py) under ``SWEEP_DIR/trials/<id>/``,
 id = readable parameters + a digest of the trial's whole resolved training config (stable:
 editing the sweep keeps the ids of unchanged trials). Trials run in local processes or on a
-Ray cluster (:mod:`coolpilot.distributed`); a run trains in a temporary folder on its worker
+Ray cluster (:mod:`evaluation.distributed`); a run trains in a temporary folder on its worker
 and comes back packed, so results land in ``SWEEP_DIR`` with no shared filesystem and a
 trial directory is either complete or absent. Running the same sweep into the same
 directory again resumes it: trials whose directory holds ``summary.json`` are not re-run.
@@ -59,8 +59,8 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from coolpilot.distributed import TaskOutcome, TaskRunner, open_runner
 from envs.validation import format_validation_error, read_yaml
+from evaluation.distributed import TaskOutcome, TaskRunner, open_runner
 from training.config import TrainConfig, TrainConfigError, config_from_mapping, load_train_config
 
 log = logging.getLogger(__name__)
@@ -623,7 +623,7 @@ def _search(sweep: Sweep, driver: _Driver) -> list[dict[str, Any]]:
 def _sweep_log(sweep_dir: Path) -> Iterator[None]:
     handler = logging.FileHandler(sweep_dir / "sweep.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    loggers = [logging.getLogger(n) for n in (__name__, "coolpilot.distributed")]
+    loggers = [logging.getLogger(n) for n in (__name__, "evaluation.distributed")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.addHandler(handler)

@@ -36,12 +36,13 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from coolpilot import __version__
-from coolpilot.policies import make_policy, rule_based_settings
+from controller.policies.rule_based import rule_based_settings
 from envs.config import load_facility
 from envs.contract import POINT_NAMES
 from envs.sb3 import SB3VecEnv
 from envs.vector import DataCenterVectorEnv
+from envs.version import __version__
+from evaluation.policies import make_policy
 from training.callbacks import (
     EvalCase,
     FixedRunningMeanStd,

@@ -2,6 +2,6 @@
 
 from controller.policies.base import Policy
 from controller.policies.legacy import LegacyPolicy
-from controller.policies.rule_based import RuleBasedPolicy, RuleBasedSettings
+from controller.policies.rule_based import RuleBasedPolicy, RuleBasedSettings, rule_based_settings
 
-__all__ = ["LegacyPolicy", "Policy", "RuleBasedPolicy", "RuleBasedSettings"]
+__all__ = ["LegacyPolicy", "Policy", "RuleBasedPolicy", "RuleBasedSettings", "rule_based_settings"]

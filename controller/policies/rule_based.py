@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from envs.config import FacilityConfig
 from envs.contract import POINT_NAMES
 
 _INLET_MAX = POINT_NAMES.index("inlet_temp_max_c")
@@ -72,6 +73,18 @@ class RuleBasedSettings:
     """Condenser water setpoint while economizing: the towers' coldest (°C)."""
     economizer: bool = True
     """The plant has a waterside economizer."""
+
+
+def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
+    """Commissioning settings of the rule-based controller from the facility's design data."""
+    worst_recirc = max(z.recirculation_frac for z in cfg.zones)
+    return RuleBasedSettings(
+        coil_approach_k=cfg.crah.coil_approach_k,
+        fan_min_frac=cfg.crah.min_speed_frac,
+        min_condenser_c=cfg.chillers.min_condenser_temp_c,
+        economizer=cfg.economizer.enabled,
+        mix_target_k=1.0 + worst_recirc * cfg.servers.delta_t_k / (1.0 - worst_recirc),
+    )
 
 
 @dataclass

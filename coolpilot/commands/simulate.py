@@ -29,11 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate and print the KPIs."""
-    from coolpilot.policies import make_policy
     from envs.config import load_facility
     from envs.kpis import compute_kpis
     from envs.simulation import simulate, write_csv
     from envs.weather import load_climate
+    from evaluation.policies import make_policy
 
     cfg = load_facility(args.facility)
     weather = load_climate(args.climate)

@@ -81,8 +81,7 @@ def test_batched_rule_based_is_the_policy_arithmetic() -> None:
     """rule_based_batch with the policy's integrator state gives exactly what act() gives, over a simulated day."""
     import numpy as np
 
-    from controller.policies.rule_based import rule_based_batch
-    from coolpilot.policies import rule_based_settings
+    from controller.policies.rule_based import rule_based_batch, rule_based_settings
     from envs.config import load_facility
     from envs.contract import POINT_NAMES, SETPOINT_NAMES
     from envs.simulation import simulate

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from controller.policies.onnx_policy import OnnxPolicy
-from coolpilot.policies import make_policy
 from envs.config import load_facility
 from envs.kpis import compute_kpis
 from envs.simulation import simulate
 from envs.weather import load_climate
+from evaluation.policies import make_policy
 
 BUNDLE = Path(__file__).resolve().parents[2] / "models" / "modern-hall-ppo"
 

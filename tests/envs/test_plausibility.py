@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import pytest
 
-from coolpilot.policies import make_policy
 from envs.config import load_facility
 from envs.kpis import Kpis, compute_kpis
 from envs.simulation import simulate
 from envs.weather import CLIMATES, load_climate
+from evaluation.policies import make_policy
 
 PRESETS = ("legacy-hall", "modern-hall", "campus")
 

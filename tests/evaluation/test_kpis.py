@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coolpilot.policies import make_policy
 from envs.config import load_facility
 from envs.kpis import compute_kpis
 from envs.simulation import RECORDED_OUTPUTS, SimResult, simulate
 from envs.weather import load_climate
 from evaluation.kpis import compute_whatif_kpis, savings, step_prices
+from evaluation.policies import make_policy
 from evaluation.scenarios import Carbon, Tariff, TouWindow
 
 HOUR = 3600.0

@@ -199,10 +199,10 @@ def test_write_outputs_keeps_json_strict(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_year_of_the_quick_file_matches_a_plain_simulation() -> None:
     """The what-if path adds nothing to a scenario without levers: same energy as envs.simulation.simulate."""
-    from coolpilot.policies import make_policy
     from envs.config import load_facility
     from envs.kpis import compute_kpis
     from envs.simulation import simulate
+    from evaluation.policies import make_policy
 
     quick = yaml.safe_load((REPO / "examples" / "scenarios" / "quick.yaml").read_text())
     quick["defaults"]["period"] = "year"

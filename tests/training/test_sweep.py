@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from coolpilot.cli import main
-from coolpilot.distributed import map_tasks
+from evaluation.distributed import map_tasks
 from tests.training.sweep_tasks import CrashingTrial, Flaky, fake_trial
 from training.config import load_train_config
 from training.sweep import (
@@ -244,7 +244,7 @@ def test_cli_lists_trials_and_refuses_bad_files(tmp_path: Path, capsys: pytest.C
 
 
 def test_sweep_command_and_executor_import_nothing_heavy() -> None:
-    code = ("import sys, coolpilot.commands.sweep, coolpilot.distributed\n"
+    code = ("import sys, coolpilot.commands.sweep, evaluation.distributed\n"
             "print(sorted(m for m in ('torch', 'ray', 'optuna', 'numba', 'stable_baselines3') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -1,27 +1,19 @@
-"""Build a policy by name for a facility (the one place that maps site facts to policy settings)."""
+"""The policy registry: build a policy by name for a facility.
+
+It lives in ``evaluation`` because it names the oracle (an evaluation tool); training (cloning
+from the oracle) and the CLI import it from here, never the other way round.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, RuleBasedSettings
+from controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, rule_based_settings
 from envs.config import FacilityConfig
 from envs.simulation import PlantAwarePolicy
 
 POLICY_NAMES = ("legacy", "rule-based", "oracle")
-
-
-def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
-    """Commissioning settings of the rule-based controller from the facility's design data."""
-    worst_recirc = max(z.recirculation_frac for z in cfg.zones)
-    return RuleBasedSettings(
-        coil_approach_k=cfg.crah.coil_approach_k,
-        fan_min_frac=cfg.crah.min_speed_frac,
-        min_condenser_c=cfg.chillers.min_condenser_temp_c,
-        economizer=cfg.economizer.enabled,
-        mix_target_k=1.0 + worst_recirc * cfg.servers.delta_t_k / (1.0 - worst_recirc),
-    )
 
 
 def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
