@@ -1,11 +1,28 @@
-"""Shared fixtures: one tiny training run and its exported bundle, built once per test session."""
+"""Shared fixtures (a tiny training run and its bundle, a Ray head) and the property-test profiles.
+
+Property and fuzz tests (hypothesis, and schemathesis through it) are derandomized by default, so
+the same commit gives the same result in CI and on every machine. To hunt for bugs with fresh
+randomness, run::
+
+    COOLPILOT_FUZZ=fresh python -m pytest -m "not slow" tests/controller/test_safety.py tests/controller/test_api.py
+
+and add whatever it finds to the test as a fixed ``@example`` (or a plain regression test).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+"""Deterministic: examples derived from each test's source, no example database carried between runs."""
+settings.register_profile("fresh", derandomize=False, print_blob=True)
+"""Fresh randomness for bug hunting (``COOLPILOT_FUZZ=fresh``); failures print a reproduction blob."""
+settings.load_profile("fresh" if os.environ.get("COOLPILOT_FUZZ") == "fresh" else "ci")
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "training" / "configs" / "tiny.yaml"
