@@ -20,8 +20,8 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv
 
 from envs.env import DataCenterEnv
-from envs.sb3 import SB3VecEnv
 from envs.vector import DataCenterVectorEnv
+from training.vec_env import SB3VecEnv
 
 
 def make_single() -> DataCenterEnv:

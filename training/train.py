@@ -39,7 +39,6 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from controller.policies.rule_based import rule_based_settings
 from envs.config import load_facility
 from envs.contract import POINT_NAMES
-from envs.sb3 import SB3VecEnv
 from envs.vector import DataCenterVectorEnv
 from envs.version import __version__
 from evaluation.policies import make_policy
@@ -54,6 +53,7 @@ from training.callbacks import (
 from training.config import TrainConfig
 from training.pretrain import collect, fit_actor, plan_chunks, teacher_dataset
 from training.residual import ResidualActionWrapper, ResidualBase
+from training.vec_env import SB3VecEnv
 
 log = logging.getLogger(__name__)
 
