@@ -18,8 +18,6 @@ from envs.simulation import ExoSeries, draw_episodes, start
 from envs.units import SECONDS_PER_DAY
 from envs.weather import Weather, load_climate
 
-ENV_ID = "coolpilot/DataCenter-v0"
-
 SETPOINT_LOW = np.array([s.low for s in SETPOINTS])
 SETPOINT_HIGH = np.array([s.high for s in SETPOINTS])
 _SETPOINT_HALF_SPAN = 0.5 * (SETPOINT_HIGH - SETPOINT_LOW)
