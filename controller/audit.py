@@ -49,6 +49,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from envs.contract import POINT_NAMES, SETPOINT_NAMES
+from envs.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -462,19 +463,8 @@ def _nonfinite_tag(value: object) -> str | None:
 
 
 def _plain(value: object) -> object:
-    """``value`` as JSON data: non-finite floats become ``None``, unknown types their ``repr``."""
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays
-    if callable(tolist):
-        return _plain(tolist())
-    return repr(value)
+    """``value`` as JSON data: non-finite floats become ``None``, types JSON cannot hold their ``repr``."""
+    return json_safe(value, unknown=repr)
 
 
 def _encode_floats(values: Mapping[str, object]) -> tuple[dict[str, object], dict[str, str]]:
