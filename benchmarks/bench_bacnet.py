@@ -3,7 +3,7 @@
 Usage: ``python benchmarks/bench_bacnet.py [--n 500] [--n-single 100] [--out FILE]``.
 
 Measures, with :class:`controller.adapters.bacnet.BacnetAdapter` (default settings, local
-port ephemeral) against :class:`controller.adapters.bacnet.BacnetTwinDevice` on 127.0.0.1:
+port ephemeral) against :class:`controller.twin.bacnet_device.BacnetTwinDevice` on 127.0.0.1:
 
 - ``read_all_points``: one ``read_points()`` of the 20 points (present-value and
   status-flags of 20 objects) with ReadPropertyMultiple, and with one ReadProperty per
@@ -37,8 +37,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info, serving_process
 
-from controller.adapters.bacnet import BacnetAdapter, BacnetSettings, BacnetTwinDevice
+from controller.adapters.bacnet import BacnetAdapter
+from controller.protocols.bacnet import BacnetSettings
 from controller.twin import PlantTwin
+from controller.twin.bacnet_device import BacnetTwinDevice
 from envs.contract import SETPOINT_NAMES
 
 REPO = Path(__file__).resolve().parents[1]

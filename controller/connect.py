@@ -3,7 +3,8 @@ and the matching simulated plant for ``coolpilot twin --site``.
 
 One site file configures both ends of the loop, so a commissioning dry run against the
 twin exercises exactly the topics, registers or objects that the real site will use.
-Adapter modules are imported only for the kind in use.
+Parsing the site file imports no protocol library (:mod:`controller.protocols`); the
+adapter and the twin's device simulator import the one stack of the kind in use, here.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def build_adapter(section: AdapterSection) -> Adapter:
 
 
 def twin_for_site(section: AdapterSection, **twin_args: Any) -> PlantTwin:
-    """A :class:`~controller.twin.PlantTwin` speaking the site's protocol at the site's addresses.
+    """A :class:`~controller.twin.plant.PlantTwin` speaking the site's protocol at the site's addresses.
 
     ``twin_args`` go to :class:`PlantTwin` (facility, climate, start_day, dt_s, seed, speed,
     tick_s). MQTT: the same broker and topics; Modbus TCP: a server with the site's register
@@ -51,11 +52,11 @@ def twin_for_site(section: AdapterSection, **twin_args: Any) -> PlantTwin:
     if section.kind == "mqtt":
         return PlantTwin(mqtt=section.mqtt, **twin_args)
     if section.kind == "modbus":
-        from controller.adapters.modbus import ModbusTwinServer
+        from controller.twin.modbus_server import ModbusTwinServer
 
         return PlantTwin(frontends=[ModbusTwinServer(section.modbus)], **twin_args)
     if section.kind == "bacnet":
-        from controller.adapters.bacnet import BacnetTwinDevice
+        from controller.twin.bacnet_device import BacnetTwinDevice
 
         return PlantTwin(frontends=[BacnetTwinDevice(section.bacnet)], **twin_args)
     raise ValueError("adapter.kind is csv: a CSV replay has no plant to simulate; use mqtt, modbus or bacnet")

@@ -27,9 +27,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from controller.adapters.bacnet import BacnetSettings
-from controller.adapters.modbus import ModbusSettings
-from controller.adapters.mqtt import MqttSettings
+from controller.protocols.bacnet import BacnetSettings
+from controller.protocols.modbus import ModbusSettings
+from controller.protocols.mqtt import MqttSettings
 from controller.safety import SafetyLimits
 from envs.validation import format_validation_error, read_yaml
 

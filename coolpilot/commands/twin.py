@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def run_twin(args: argparse.Namespace) -> int:
     """Connect, tick until ``--ticks`` or SIGINT/SIGTERM, then disconnect."""
     from controller.adapters.base import AdapterError
-    from controller.adapters.mqtt import MqttSettings
     from controller.connect import twin_for_site
+    from controller.protocols.mqtt import MqttSettings
     from controller.site import AdapterSection, load_site
 
     section = (load_site(args.site).adapter if args.site else AdapterSection(kind="mqtt", mqtt=MqttSettings(

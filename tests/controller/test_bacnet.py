@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,49 +17,39 @@ from typing import Any
 
 import numpy as np
 import pytest
+from bacpypes3.basetypes import PropertyIdentifier
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from controller.adapters.bacnet import (
+from controller.adapters.bacnet import BacnetAdapter, _real32_within
+from controller.adapters.base import Adapter, AdapterError, WriteResult
+from controller.protocols.bacnet import (
     DEFAULT_POINT_OBJECTS,
     DEFAULT_SETPOINT_OBJECTS,
-    BacnetAdapter,
+    PROPERTY_NUMBERS,
     BacnetSettings,
-    BacnetTwinDevice,
     ObjectRef,
-    _real32_within,
+    property_name,
 )
-from controller.adapters.base import Adapter, AdapterError, WriteResult
+from controller.protocols.bacnet_properties import PROPERTY_IDENTIFIERS
 from controller.service import ControllerService
 from controller.site import site_from_mapping
 from controller.twin import PlantTwin
+from controller.twin.bacnet_device import BacnetTwinDevice
 from envs.contract import INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from tests.controller.helpers import HOST, free_udp_port, udp_port_is_free
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "models" / "modern-hall-ppo"
-HOST = "127.0.0.1"
 WRITE = {"supply_air_temp_c": 20.0, "crah_fan_speed_frac": 0.7, "chw_supply_temp_c": 12.0,
          "condenser_water_temp_c": 24.0}
 TIMEOUT_S = 0.3
 RETRIES = 1
-DEAD_BOUND_S = TIMEOUT_S * (RETRIES + 1) + 0.7
-"""Longest a request to a silent device may take in these tests (s): every try plus scheduling slack."""
-
-
-def free_udp_port() -> int:
-    """A UDP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    """Nothing is bound to UDP ``port`` (a plain bind, without SO_REUSEPORT, succeeds)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
+DEAD_BOUND_S = 2.0 * BacnetSettings(device_address=f"{HOST}:47808", local_port=0, timeout_s=TIMEOUT_S,
+                                    retries=RETRIES).request_bound_s
+"""Longest a request to a silent device may take in these tests (s), derived from the configured timeout: the
+adapter's own bound (every try, plus its margin), and as much again as slack for a loaded machine."""
 
 
 def bacnet_settings(port: int, **extra: Any) -> BacnetSettings:
@@ -171,6 +160,30 @@ def test_unknown_property_and_bad_object_are_refused() -> None:
         ObjectRef.model_validate("binary-input,3")
     with pytest.raises(ValidationError, match="write an object as 'analog-input,7'"):
         ObjectRef.model_validate("analog-input 7")
+
+
+def test_property_table_matches_bacpypes3() -> None:
+    """The table that lets a site file parse without bacpypes3 is the one bacpypes3 knows."""
+    expected = {n: (str(PropertyIdentifier(n)), camel) for n, camel in sorted(PropertyIdentifier._attr_map.items())}
+    entries = "\n".join(f'    {n}: ("{name}", "{camel}"),' for n, (name, camel) in expected.items())
+    assert expected == PROPERTY_IDENTIFIERS, f"paste into controller/protocols/bacnet_properties.py:\n{entries}"
+    assert dict(PropertyIdentifier._enum_map) == PROPERTY_NUMBERS
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.sampled_from(sorted(PROPERTY_NUMBERS)), st.integers(-3, 5_000_000).map(str),
+                       st.sampled_from([" 85", "0x55", "0o125", "1_0", "00085", "+85", "Present-Value", "present_value",
+                                        ""]),
+                       st.text(max_size=12)))
+def test_property_names_are_read_as_bacpypes3_reads_them(value: str) -> None:
+    """Names in either form and numbers give bacpypes3's standard name; what it refuses is refused."""
+    try:
+        expected = str(PropertyIdentifier(value))
+    except ValueError:
+        with pytest.raises(ValueError, match="not a BACnet property identifier"):
+            property_name(value)
+    else:
+        assert property_name(value) == expected
 
 
 @pytest.mark.parametrize(("priority", "reason"), [
@@ -417,7 +430,7 @@ def test_device_lost_mid_run_and_back(tmp_path: Path) -> None:
         async with plant() as (twin, device), connected(bacnet_settings(device.port)) as adapter:
             assert (await adapter.write_setpoints(WRITE)).ok
             await device.stop()
-            assert port_is_free(device.port)
+            assert udp_port_is_free(device.port)
             calls: list[Callable[[], Awaitable[Any]]] = [
                 adapter.read_points, lambda: adapter.write_setpoints(WRITE),
                 lambda: adapter.relinquish(["chw_supply_temp_c"])]
@@ -446,6 +459,7 @@ def test_slow_device_times_out_within_the_bound() -> None:
     async def go() -> None:
         async with plant() as (_twin, device), connected(bacnet_settings(device.port)) as adapter:
             device.delay_s = 3.0
+            assert device.delay_s > DEAD_BOUND_S, "the bound must tell a request abandoned in time from a late answer"
             calls: list[Callable[[], Awaitable[Any]]] = [
                 adapter.read_points, lambda: adapter.write_setpoints(WRITE), adapter.connect]
             for call in calls:
@@ -477,11 +491,11 @@ def test_close_is_idempotent_and_releases_the_udp_ports() -> None:
         async with plant() as (_twin, device):
             adapter = BacnetAdapter(bacnet_settings(device.port, local_port=local))
             await adapter.connect()
-            assert not port_is_free(local)
+            assert not udp_port_is_free(local)
             await adapter.close()
             await adapter.close()
-            assert port_is_free(local) and not adapter.connected
-        assert port_is_free(device.port)
+            assert udp_port_is_free(local) and not adapter.connected
+        assert udp_port_is_free(device.port)
     asyncio.run(go())
 
 

@@ -19,13 +19,14 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from controller.adapters.base import Reading
-from controller.adapters.mqtt import MqttAdapter, MqttSettings
+from controller.adapters.mqtt import MqttAdapter
 from controller.policies.onnx_policy import BundleError
+from controller.protocols.mqtt import MqttSettings
 from controller.service import ControllerService
 from controller.site import site_from_mapping
 from controller.twin import PlantTwin
 from envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME
-from tests.controller.conftest import Broker
+from tests.controller.helpers import Broker
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "models" / "modern-hall-ppo"
@@ -280,7 +281,7 @@ def test_corrupted_bundle_reload_is_refused_and_the_loop_goes_on(mosquitto: Brok
             (bad / "policy.onnx").write_bytes(bytes(data))
             sha = loop.service.model_sha256
             with pytest.raises(BundleError, match="sha256"):
-                loop.service.reload_model(str(bad))
+                await loop.service.reload_model(str(bad))
             await loop.steps(4)
             assert {r.model_sha256 for r in loop.service.audit.decisions(limit=8)} == {sha}
             assert loop.sources(1) == ["policy"]

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import yaml
@@ -25,30 +25,29 @@ from pydantic import ValidationError
 from pymodbus.client import AsyncModbusTcpClient
 
 from controller.adapters.base import Adapter, AdapterError
-from controller.adapters.modbus import (
+from controller.adapters.modbus import GRACE_S, ModbusAdapter, plan_reads
+from controller.protocols.modbus import (
     DEFAULT_POINT_MAP,
     DEFAULT_SETPOINT_MAP,
     TYPE_RANGE,
     TYPE_WORDS,
-    ModbusAdapter,
     ModbusSettings,
-    ModbusTwinServer,
     RegisterMap,
     SetpointRegisterMap,
     decode,
     encode,
     encode_setpoint,
     exception_text,
-    plan_reads,
     raw_to_registers,
     registers_to_raw,
 )
 from controller.service import ControllerService
 from controller.site import site_from_mapping
 from controller.twin import PlantTwin
+from controller.twin.modbus_server import ModbusTwinServer
 from envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
 from envs.validation import format_validation_error
-from tests.controller.conftest import HOST, free_port
+from tests.controller.helpers import HOST, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "models" / "modern-hall-ppo"
@@ -65,6 +64,18 @@ def fast(port: int, **extra: Any) -> ModbusSettings:
     base: dict[str, Any] = {"host": HOST, "port": port, "timeout_s": 0.5, "reconnect_min_s": 0.05,
                             "reconnect_max_s": 0.2}
     return ModbusSettings(**{**base, **extra})
+
+
+def failure_bound_s(settings: ModbusSettings, calls: int = 1) -> float:
+    """Longest ``calls`` reads or writes to a lost or silent device may take to fail (s), from the settings.
+
+    Per call, the adapter's own bounds: a connection attempt (``timeout_s`` + ``GRACE_S``) and one
+    request (``timeout_s`` × (1 + ``retries``) + ``GRACE_S``); then as much again as slack for a
+    loaded machine. Derived from the configured timeout, so a slow machine does not fail it while
+    an adapter that waits past its timeout (for a device that answers 5 s late, say) still does.
+    """
+    per_call_s = (settings.timeout_s + GRACE_S) + (settings.timeout_s * (settings.retries + 1) + GRACE_S)
+    return 2.0 * per_call_s * calls
 
 
 async def eventually(predicate: Callable[[], Any], what: str, timeout_s: float = 5.0) -> Any:
@@ -176,6 +187,33 @@ def test_known_encodings() -> None:
     assert encode(21.5, celsius) == [615]
     assert decode([615], celsius) == pytest.approx(21.5)
     assert decode([0xFFFF], RegisterMap(address=0, type="uint16")) == 65535.0
+
+
+@pytest.mark.parametrize("type_", TYPES)
+@pytest.mark.parametrize("word_order", ["big", "little"])
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_encoding_is_the_layout_pymodbus_uses(type_: str, word_order: Literal["big", "little"],
+                                              data: st.DataObject) -> None:
+    """The map's own encoding (it imports no pymodbus) writes and reads registers as pymodbus's client does."""
+    reg = RegisterMap(address=0, type=type_, word_order=word_order)
+    datatype = getattr(AsyncModbusTcpClient.DATATYPE, type_.upper())
+    lo, hi = TYPE_RANGE[type_]
+    raw: float | int = (data.draw(st.floats(width=32), label="raw") if type_ == "float32"
+                        else data.draw(st.integers(int(lo), int(hi)), label="raw"))
+    assert raw_to_registers(raw, reg) == AsyncModbusTcpClient.convert_to_registers(raw, datatype, word_order)
+    words = data.draw(st.lists(st.integers(0, 0xFFFF), min_size=reg.words, max_size=reg.words), label="registers")
+    ours, theirs = registers_to_raw(words, reg), AsyncModbusTcpClient.convert_from_registers(words, datatype,
+                                                                                             word_order)
+    assert isinstance(theirs, int | float)
+    assert ours == theirs or (math.isnan(ours) and math.isnan(theirs))
+
+
+def test_a_value_needs_exactly_its_registers() -> None:
+    with pytest.raises(ValueError, match="3 registers do not hold one float32"):
+        registers_to_raw([0, 0, 0], RegisterMap(address=0))
+    with pytest.raises(ValueError, match="2 registers do not hold one int16"):
+        registers_to_raw([0, 0], RegisterMap(address=0, type="int16"))
 
 
 def test_nan_passes_float32_and_integers_refuse_what_they_cannot_hold() -> None:
@@ -588,11 +626,14 @@ def test_device_down_at_start_fails_fast_then_connects() -> None:
     port = free_port()
 
     async def go() -> None:
-        adapter = ModbusAdapter(fast(port))
+        settings = fast(port, timeout_s=10.0)
+        adapter = ModbusAdapter(settings)
         start = time.monotonic()
         with pytest.raises(AdapterError, match=rf"Modbus device 127\.0\.0\.1:{port}: cannot connect"):
             await adapter.connect()
-        assert time.monotonic() - start < 1.0
+        # A refused connection is an answer: it fails at once instead of waiting out the connection timeout, so the
+        # bound is the configured timeout itself (10 s, far above any scheduling delay of a loaded machine).
+        assert time.monotonic() - start < settings.timeout_s
         with pytest.raises(AdapterError, match="next connection attempt in"):
             await adapter.read_points()  # backing off: fails at once, without another attempt
         assert adapter.connect_attempts == 1
@@ -622,7 +663,7 @@ def test_device_lost_mid_run_and_back_is_recovered_by_the_adapter_itself() -> No
                     await adapter.read_points()
                 with pytest.raises(AdapterError):
                     await adapter.write_setpoints(WRITE)
-                assert time.monotonic() - start < 1.5
+                assert time.monotonic() - start < failure_bound_s(adapter.settings, calls=2)
                 await twin.run_ticks(1)
                 await server.go_online()
                 reading = await eventually(adapter.read_points, "reads to succeed again")
@@ -637,20 +678,32 @@ def test_device_lost_mid_run_and_back_is_recovered_by_the_adapter_itself() -> No
 
 
 def test_reconnection_backs_off_exponentially() -> None:
-    """A dead device polled every 5 ms for 1 s sees a handful of attempts (0, 0.1, 0.3, 0.7 s), not 200."""
+    """A dead device polled every 5 ms: connection attempts at least 0.1, 0.2, 0.4, 0.4 s apart, none in between."""
     port = free_port()
 
     async def go() -> None:
         adapter = ModbusAdapter(fast(port, reconnect_min_s=0.1, reconnect_max_s=0.4))
-        failures = 0
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end:
+        attempts: list[tuple[float, float]] = []
+        """Monotonic time before and after each call that made a connection attempt."""
+        polls = 0
+        deadline = time.monotonic() + 30.0
+        while len(attempts) < 5:
+            before = time.monotonic()
             with pytest.raises(AdapterError):
                 await adapter.read_points()
-            failures += 1
+            polls += 1
+            if adapter.connect_attempts > len(attempts):
+                attempts.append((before, time.monotonic()))
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after 30 s waiting for 5 connection attempts; made {attempts}")
             await asyncio.sleep(0.005)
-        assert failures > 50
-        assert 3 <= adapter.connect_attempts <= 5, adapter.connect_attempts
+        assert adapter.connect_attempts == 5
+        # The adapter refuses to try again before the failure plus its backoff delay, so from the start of the call
+        # that failed to the end of the one that tried again at least that delay passed: a lower bound, which holds
+        # however slowly a loaded machine runs the loop.
+        for k, delay_s in enumerate([0.1, 0.2, 0.4, 0.4]):
+            assert attempts[k + 1][1] - attempts[k][0] >= delay_s, (k, attempts)
+        assert polls > len(attempts), "the polls between attempts must fail at once, without an attempt"
 
     asyncio.run(go())
 
@@ -661,12 +714,15 @@ def test_slow_device_is_bounded_by_the_timeout() -> None:
             adapter = ModbusAdapter(fast(server.port, timeout_s=0.3))
             try:
                 await adapter.connect()
-                server.slow(5.0)
+                delay_s = 5.0
+                bound_s = failure_bound_s(adapter.settings)
+                assert bound_s < delay_s, "the bound must tell a request abandoned at its timeout from a late answer"
+                server.slow(delay_s)
                 for call in (adapter.read_points(), adapter.write_setpoints(WRITE)):
                     start = time.monotonic()
                     with pytest.raises(AdapterError, match=r"no answer within 0\.3 s|next connection attempt"):
                         await call
-                    assert time.monotonic() - start < 1.0
+                    assert time.monotonic() - start < bound_s
                     await asyncio.sleep(0.1)
                 server.slow(0.0)
                 reading = await eventually(adapter.read_points, "reads to succeed once the device is quick again")

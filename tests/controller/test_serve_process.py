@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from controller.audit import AuditStore
-from tests.controller.conftest import Broker, free_port
+from tests.controller.helpers import Broker, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "s" * 32

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-import controller.twin as twin_module
-from controller.adapters.mqtt import MqttAdapter, MqttConnection, MqttSettings
+import controller.twin.plant as plant_module
+from controller.adapters.mqtt import MqttAdapter, MqttConnection
+from controller.protocols.mqtt import MqttSettings
 from controller.twin import PlantTwin, parse_setpoint_payload
 from coolpilot.cli import main
 from envs.contract import INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES
-from tests.controller.conftest import Broker, eventually, read_until
+from tests.controller.helpers import Broker, eventually, read_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ def settings(broker: Broker) -> MqttSettings:
 
 
 def test_twin_steps_without_a_broker_across_exogenous_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(twin_module, "CHUNK_STEPS", 4)
+    monkeypatch.setattr(plant_module, "CHUNK_STEPS", 4)
     twin = PlantTwin(start_day=180.0, dt_s=300.0)
     records = asyncio.run(twin.run_ticks(11))
     assert [r.tick for r in records] == list(range(1, 12))

@@ -283,7 +283,7 @@ def test_a_what_if_on_a_real_ray_head_equals_the_local_run(ray_head: str) -> Non
 
 def test_an_unreachable_ray_address_is_a_clear_error() -> None:
     pytest.importorskip("ray")
-    from tests.controller.conftest import free_port
+    from tests.controller.helpers import free_port
 
     sc = scenario_set_from_mapping({"policies": ["legacy", "rule-based"], "baseline": "rule-based",
                                     "proposed": "legacy", "scenarios": [{"name": "a", "climate": "miami",

@@ -1,15 +1,18 @@
-"""The simulated plant speaking MQTT: the simulator behind a BMS's topics, for tests and dry runs.
+"""The simulated plant: the simulator behind a BMS's topics, registers or objects, for tests and dry runs.
 
-This module is the one bridge from ``controller/`` to the simulator (``envs.*``): every
+This package is the one bridge from ``controller/`` to the simulator (``envs.*``): every
 other controller module sees only ``envs.contract``. The twin plays both the plant and the
 site's BMS:
 
 - Every tick it steps the plant (``envs.physics.plant.step``) one control step of ``dt_s``
   plant seconds under the setpoints in force, then publishes all 20 contract points,
-  retained, at the settings' QoS, on the topics of :class:`~controller.adapters.mqtt.MqttSettings`,
-  as ``{"value": v, "time_s": <wall-clock unix s of publication>}``.
-- Setpoints arrive on the setpoint topics (``{"value": v}`` or a bare number). As a real
-  BMS would, it clamps each to the contract's hard bounds (and counts such writes in
+  retained, at the settings' QoS, on the topics of :class:`~controller.protocols.mqtt.MqttSettings`,
+  as ``{"value": v, "time_s": <wall-clock unix s of publication>}``; and every protocol
+  frontend (:class:`TwinFrontend`: the Modbus TCP server of :mod:`controller.twin.modbus_server`,
+  the BACnet/IP device of :mod:`controller.twin.bacnet_device`) refreshes what it serves.
+- Setpoints arrive on the setpoint topics (``{"value": v}`` or a bare number) or through a
+  frontend (:meth:`PlantTwin.apply_setpoint`). As a real BMS would, the twin clamps each to
+  the contract's hard bounds (and counts such writes in
   :attr:`PlantTwin.out_of_bounds_writes`); messages that are not a finite number are
   ignored and counted in :attr:`PlantTwin.invalid_writes`. ``"value": null`` relinquishes.
 - A setpoint never written, or relinquished, follows the site's own control: the
@@ -43,13 +46,13 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from controller.adapters.mqtt import MqttConnection, MqttSettings, new_client_id
 from controller.policies import RuleBasedPolicy
 from controller.policies.rule_based import rule_based_settings
+from controller.protocols.mqtt import MqttSettings, new_client_id
 from envs.config import FacilityConfig, load_facility
 from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
 from envs.facility import build_params, points_array
@@ -58,6 +61,9 @@ from envs.physics.plant import Exogenous, step
 from envs.simulation import ExoSeries, exogenous_batch, start
 from envs.units import SECONDS_PER_DAY
 from envs.weather import Weather, load_climate
+
+if TYPE_CHECKING:
+    from controller.adapters.mqtt import MqttConnection
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +211,8 @@ class PlantTwin:
         self._topic_setpoint = {self.settings.setpoint_topic(n): n for n in SETPOINT_NAMES}
         self._conn: MqttConnection | None = None
         if mqtt is not None:
+            from controller.adapters.mqtt import MqttConnection  # paho only for a twin that speaks MQTT
+
             self._conn = MqttConnection(self.settings, new_client_id("coolpilot-twin"), list(self._topic_setpoint),
                                         self._on_setpoint)
         self._dropped: set[str] = set()
