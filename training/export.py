@@ -41,8 +41,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import FlattenExtractor
 
 from controller.policies.rule_based import RULE_BASED_POINTS, RuleBasedSettings, rule_based_law
-from envs.contract import CONTRACT_VERSION, POINT_NAMES, POINTS, SETPOINTS
 from envs import ENV_ID
+from envs.contract import CONTRACT_VERSION, POINT_NAMES, POINTS, SETPOINTS
 from envs.env import POINT_HIGH, POINT_LOW
 from envs.version import __version__
 from training.config import TrainConfig, config_from_mapping

@@ -6,8 +6,9 @@ controller (:func:`controller.policies.rule_based.rule_based_batch`, trimming fr
 measured supply air and fan speed). A zero action *is* good practice, so exploration starts
 there and learning only has to find where to deviate (residual policy learning: Silver et
 al. 2018, arXiv:1812.06298; Johannink et al. 2019). The rule-based part is a few dozen
-arithmetic operations and goes into the exported ONNX graph, so the bundle stays
-"raw points in, setpoints out".
+arithmetic operations; the exporter generates its ONNX nodes from the same law
+(:func:`controller.policies.rule_based.rule_based_law`), so the bundle stays "raw points in,
+setpoints out".
 """
 
 from __future__ import annotations

@@ -23,24 +23,28 @@ respond; ASHRAE TC 9.9 inlet-based control):
 
 A thermal guard overrides the trims: above ``guard_c`` at any inlet, fans step up and
 supply air steps down at once.
+
+The law is written once, :func:`rule_based_law`, in a small set of elementwise operations
+(:class:`LawOps`): :func:`rule_based_batch` runs it on numpy arrays,
+:meth:`RuleBasedPolicy.act` is that batch function on a batch of one, and the ONNX graph of
+a residual policy's base (``training/export.py``) is generated from the same function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from envs.config import FacilityConfig
 from envs.contract import POINT_NAMES
 
-_INLET_MAX = POINT_NAMES.index("inlet_temp_max_c")
-_SUPPLY = POINT_NAMES.index("supply_air_temp_c")
-_FAN = POINT_NAMES.index("crah_fan_speed_frac")
-_WETBULB = POINT_NAMES.index("outdoor_wetbulb_c")
-_CHW_RETURN = POINT_NAMES.index("chw_return_temp_c")
-
+RULE_BASED_POINTS = ("inlet_temp_max_c", "supply_air_temp_c", "crah_fan_speed_frac", "outdoor_wetbulb_c",
+                     "chw_return_temp_c")
+"""The points the law reads; every other point is ignored."""
+_INLET_MAX, _SUPPLY, _FAN, _WETBULB, _CHW_RETURN = (POINT_NAMES.index(p) for p in RULE_BASED_POINTS)
 
 @dataclass(frozen=True)
 class RuleBasedSettings:
@@ -106,60 +110,144 @@ class RuleBasedPolicy:
         self._fan = 1.0
 
     def act(self, points: Mapping[str, float]) -> dict[str, float]:
-        """One control period's setpoints from the latest points."""
-        s = self.settings
-        inlet_max = points["inlet_temp_max_c"]
-        mixing = inlet_max - points["supply_air_temp_c"]
-        if inlet_max > s.guard_c:
-            self._fan = min(self._fan + 0.1, 1.0)
-            self._sat = max(self._sat - 1.0, s.sat_min_c)
-        else:
-            fan_trim = min(max(s.fan_gain * (mixing - s.mix_target_k), -0.05), 0.1)
-            self._fan = min(max(self._fan + fan_trim, s.fan_min_frac), 1.0)
-            sat_trim = min(max(s.sat_gain * (s.inlet_target_c - inlet_max), -1.0), 0.5)
-            self._sat = min(max(self._sat + sat_trim, s.sat_min_c), s.sat_max_c)
-        chw = min(max(self._sat - s.coil_approach_k - s.chw_margin_k, s.chw_min_c), s.chw_max_c)
-        wetbulb = points["outdoor_wetbulb_c"]
-        free_cooling = s.economizer and wetbulb + s.tower_approach_k + 1.0 < points["chw_return_temp_c"]
-        if free_cooling:
-            cw = s.cw_free_cooling_c
-        else:
-            cw = min(max(wetbulb + s.tower_approach_k, s.min_condenser_c), s.cw_design_c)
+        """One control period's setpoints from the latest points: :func:`rule_based_batch` on a batch of one.
+
+        The trims start from this policy's own previous supply-air and fan setpoints (its state).
+        """
+        row = np.full((1, len(POINT_NAMES)), np.nan)  # the law reads only RULE_BASED_POINTS
+        for name in RULE_BASED_POINTS:
+            row[0, POINT_NAMES.index(name)] = points[name]
+        sat, fan, chw, cw = (float(v) for v in
+                             rule_based_batch(row, self.settings, np.array([self._sat]), np.array([self._fan]))[0])
+        self._sat, self._fan = sat, fan
         return {
-            "supply_air_temp_c": self._sat,
-            "crah_fan_speed_frac": self._fan,
+            "supply_air_temp_c": sat,
+            "crah_fan_speed_frac": fan,
             "chw_supply_temp_c": chw,
             "condenser_water_temp_c": cw,
         }
 
 
+T = TypeVar("T")
+
+
+class LawOps(Protocol[T]):
+    """The arithmetic the law is written in, elementwise over arrays ``T`` and plain numbers.
+
+    :data:`NUMPY_OPS` computes the law on numpy arrays; ``training/export.py`` implements the
+    same operations as ONNX nodes, so the exported graph of a residual policy's base is
+    generated from :func:`rule_based_law` itself, operation for operation.
+    """
+
+    def add(self, a: T | float, b: T | float) -> T:
+        """``a + b``."""
+        ...
+
+    def sub(self, a: T | float, b: T | float) -> T:
+        """``a − b``."""
+        ...
+
+    def mul(self, a: T | float, b: T | float) -> T:
+        """``a · b``."""
+        ...
+
+    def minimum(self, a: T, b: float) -> T:
+        """Elementwise ``min(a, b)``."""
+        ...
+
+    def maximum(self, a: T, b: float) -> T:
+        """Elementwise ``max(a, b)``."""
+        ...
+
+    def greater(self, a: T, b: float) -> T:
+        """``a > b`` (a boolean array)."""
+        ...
+
+    def less(self, a: T, b: T) -> T:
+        """``a < b`` (a boolean array)."""
+        ...
+
+    def where(self, condition: T, a: T | float, b: T) -> T:
+        """``a`` where ``condition`` holds, else ``b``."""
+        ...
+
+
+class _NumpyOps:
+    """:class:`LawOps` on float64 numpy arrays."""
+
+    def add(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+        return np.add(a, b)
+
+    def sub(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+        return np.subtract(a, b)
+
+    def mul(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+        return np.multiply(a, b)
+
+    def minimum(self, a: np.ndarray, b: float) -> np.ndarray:
+        return np.minimum(a, b)
+
+    def maximum(self, a: np.ndarray, b: float) -> np.ndarray:
+        return np.maximum(a, b)
+
+    def greater(self, a: np.ndarray, b: float) -> np.ndarray:
+        return np.greater(a, b)
+
+    def less(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.less(a, b)
+
+    def where(self, condition: np.ndarray, a: np.ndarray | float, b: np.ndarray) -> np.ndarray:
+        return np.where(condition, a, b)
+
+
+NUMPY_OPS: LawOps[np.ndarray] = _NumpyOps()
+"""The law's arithmetic on numpy arrays."""
+
+
+def _clip(ops: LawOps[T], x: T, low: float, high: float) -> T:
+    return ops.minimum(ops.maximum(x, low), high)
+
+
+def rule_based_law(ops: LawOps[T], s: RuleBasedSettings, inlet_max: T, supply: T, sat_prev: T, fan_prev: T,
+                   wetbulb: T, chw_return: T) -> tuple[T, T, T, T]:
+    """The four loops and the thermal guard: the one definition of the rule-based control law.
+
+    Inputs are the hottest inlet, the measured supply air (°C), the trims' starting points
+    ``sat_prev`` (°C) and ``fan_prev`` (fraction), the outdoor wet bulb and the chilled-water
+    return (°C). Returns the supply-air, fan-speed, chilled-water and condenser-water setpoints
+    in the units of ``envs.contract.SETPOINTS``. Written in ``ops`` so that numpy
+    (:func:`rule_based_batch`) and the exported ONNX graph compute it from this one text.
+    """
+    guard = ops.greater(inlet_max, s.guard_c)
+    mix_error = ops.sub(ops.sub(inlet_max, supply), s.mix_target_k)
+    fan_trim = _clip(ops, ops.mul(s.fan_gain, mix_error), -0.05, 0.1)
+    fan = ops.where(guard, ops.minimum(ops.add(fan_prev, 0.1), 1.0),
+                    _clip(ops, ops.add(fan_prev, fan_trim), s.fan_min_frac, 1.0))
+    sat_trim = _clip(ops, ops.mul(s.sat_gain, ops.sub(s.inlet_target_c, inlet_max)), -1.0, 0.5)
+    sat = ops.where(guard, ops.maximum(ops.sub(sat_prev, 1.0), s.sat_min_c),
+                    _clip(ops, ops.add(sat_prev, sat_trim), s.sat_min_c, s.sat_max_c))
+    chw = _clip(ops, ops.sub(ops.sub(sat, s.coil_approach_k), s.chw_margin_k), s.chw_min_c, s.chw_max_c)
+    cw = _clip(ops, ops.add(wetbulb, s.tower_approach_k), s.min_condenser_c, s.cw_design_c)
+    if s.economizer:
+        free = ops.less(ops.add(ops.add(wetbulb, s.tower_approach_k), 1.0), chw_return)
+        cw = ops.where(free, s.cw_free_cooling_c, cw)
+    return sat, fan, chw, cw
+
+
 def rule_based_batch(points: np.ndarray, settings: RuleBasedSettings, sat_prev: np.ndarray | None = None,
                      fan_prev: np.ndarray | None = None) -> np.ndarray:
-    """The four loops of :class:`RuleBasedPolicy`, batched: setpoints (N, 4) for points (N, 20).
+    """:func:`rule_based_law` on a batch: setpoints (N, 4) for points (N, 20), in float64.
 
     Points are in the order of ``envs.contract.POINTS``. The trimmed supply-air and fan
     setpoints start from ``sat_prev``/``fan_prev`` (the policy's integrator state) or, when
     not given, from the measured supply air temperature and fan speed: the *stateless* form
     a residual policy builds on (the actuators follow their setpoints within one control
     period, so the measured values are the last setpoints unless the coil limits the
-    supply air). Same arithmetic as :meth:`RuleBasedPolicy.act` (tested).
+    supply air).
     """
-    s = settings
     p = np.asarray(points, dtype=np.float64)
-    inlet_max = p[:, _INLET_MAX]
     supply = p[:, _SUPPLY]
     sat0 = supply if sat_prev is None else np.asarray(sat_prev, dtype=np.float64)
     fan0 = p[:, _FAN] if fan_prev is None else np.asarray(fan_prev, dtype=np.float64)
-    guard = inlet_max > s.guard_c
-    fan_trim = np.minimum(np.maximum(s.fan_gain * ((inlet_max - supply) - s.mix_target_k), -0.05), 0.1)
-    fan = np.where(guard, np.minimum(fan0 + 0.1, 1.0),
-                   np.minimum(np.maximum(fan0 + fan_trim, s.fan_min_frac), 1.0))
-    sat_trim = np.minimum(np.maximum(s.sat_gain * (s.inlet_target_c - inlet_max), -1.0), 0.5)
-    sat = np.where(guard, np.maximum(sat0 - 1.0, s.sat_min_c),
-                   np.minimum(np.maximum(sat0 + sat_trim, s.sat_min_c), s.sat_max_c))
-    chw = np.minimum(np.maximum(sat - s.coil_approach_k - s.chw_margin_k, s.chw_min_c), s.chw_max_c)
-    wetbulb = p[:, _WETBULB]
-    free = (wetbulb + s.tower_approach_k + 1.0 < p[:, _CHW_RETURN]) & s.economizer
-    cw = np.where(free, s.cw_free_cooling_c, np.minimum(np.maximum(wetbulb + s.tower_approach_k, s.min_condenser_c),
-                                                         s.cw_design_c))
-    return np.stack([sat, fan, chw, cw], axis=1)
+    out = rule_based_law(NUMPY_OPS, settings, p[:, _INLET_MAX], supply, sat0, fan0, p[:, _WETBULB], p[:, _CHW_RETURN])
+    return np.stack(out, axis=1)

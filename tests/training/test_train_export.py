@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from controller.policies.onnx_policy import OnnxPolicy
+from controller.policies.rule_based import RuleBasedSettings
 from envs.config import load_facility
 from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS
+from envs.contract import POINTS as POINTS_SPEC
 from envs.simulation import simulate
 from envs.weather import load_climate
 from training.config import config_from_mapping, load_train_config
@@ -186,3 +188,106 @@ def test_cli_train_and_export(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "coolpilot", "train", str(tmp_path / "nope.yaml")],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert bad.returncode == 2 and "nope.yaml: cannot read training config" in bad.stderr
+
+
+# --- the residual base in the graph is the rule-based law, operation for operation --------------------------------
+
+
+def _edge_points(s: RuleBasedSettings) -> np.ndarray:
+    """Points at and around every branch of the law: the guard, each trim's clip, the economizer switch.
+
+    Thresholds are float32-exact where the test's settings are, so both sides of each branch
+    are reached in the float32 graph exactly as in the float64 law.
+    """
+    up, down = np.float32(np.inf), np.float32(-np.inf)
+    g = np.float32(s.guard_c)
+    inlets = [np.nextafter(g, down), g, np.nextafter(g, up), np.float32(s.inlet_target_c), np.float32(s.inlet_target_c
+              + 3.0), np.float32(s.inlet_target_c - 6.0), np.float32(0.0), np.float32(60.0)]
+    supplies = [np.float32(v) for v in (s.sat_min_c - 2.0, s.sat_min_c, s.sat_min_c + 0.3, s.sat_max_c - 0.2,
+                                        s.sat_max_c, s.sat_max_c + 2.0, 0.0, 50.0)]
+    fans = [np.float32(v) for v in (0.0, s.fan_min_frac, s.fan_min_frac + 0.02, 0.5, 0.95, 1.0)]
+    free_edge = np.float32(12.0) + np.float32(s.tower_approach_k) + np.float32(1.0)
+    weather = [(np.float32(12.0), r) for r in (np.nextafter(free_edge, down), free_edge, np.nextafter(free_edge, up))]
+    weather += [(np.float32(wb), np.float32(18.0)) for wb in (-60.0, 2.0, s.min_condenser_c - s.tower_approach_k,
+                                                             s.cw_design_c - s.tower_approach_k + 1.0, 40.0)]
+    index = {n: POINT_NAMES.index(n) for n in POINT_NAMES}
+    mid = np.array([0.5 * (p.low + p.high) for p in POINTS_SPEC], dtype=np.float32)
+    rows = []
+    for inlet in inlets:
+        for supply in supplies:
+            for fan in fans:
+                for wetbulb, chw_return in weather:
+                    row = mid.copy()
+                    row[index["inlet_temp_max_c"]], row[index["supply_air_temp_c"]] = inlet, supply
+                    row[index["crah_fan_speed_frac"]] = fan
+                    row[index["outdoor_wetbulb_c"]], row[index["chw_return_temp_c"]] = wetbulb, chw_return
+                    rows.append(row)
+    return np.array(rows, dtype=np.float32)
+
+
+def _random_points(n: int, seed: int) -> np.ndarray:
+    """Half over each point's physical range, half over the range a hall really sees."""
+    rng = np.random.default_rng(seed)
+    low = np.array([p.low for p in POINTS_SPEC])
+    high = np.array([p.high for p in POINTS_SPEC])
+    wide = rng.uniform(low, high, size=(n // 2, len(POINTS_SPEC)))
+    real = rng.uniform(low, high, size=(n - n // 2, len(POINTS_SPEC)))
+    for name, lo, hi in (("inlet_temp_max_c", 15.0, 32.0), ("supply_air_temp_c", 12.0, 27.0),
+                         ("crah_fan_speed_frac", 0.0, 1.0), ("outdoor_wetbulb_c", -15.0, 32.0),
+                         ("chw_return_temp_c", 6.0, 26.0)):
+        real[:, POINT_NAMES.index(name)] = rng.uniform(lo, hi, size=len(real))
+    return np.concatenate([wide, real]).astype(np.float32)
+
+
+def _site_settings() -> list[tuple[str, RuleBasedSettings]]:
+    from controller.policies.rule_based import rule_based_settings
+
+    presets = ("modern-hall", "legacy-hall", "campus")
+    cases = [(preset, rule_based_settings(load_facility(preset))) for preset in presets]
+    cases.append(("defaults", RuleBasedSettings()))
+    cases.append(("no-economizer-strict", RuleBasedSettings(economizer=False, guard_c=24.5, inlet_target_c=23.5,
+                                                            sat_max_c=22.0, fan_gain=0.25, sat_gain=2.0)))
+    return cases
+
+
+@pytest.mark.parametrize(("label", "settings"), _site_settings(), ids=[c[0] for c in _site_settings()])
+def test_exported_rule_based_base_is_the_law_on_random_and_edge_points(label: str, settings: RuleBasedSettings) -> None:
+    """The base's ONNX nodes (float32) give rule_based_batch's setpoints (float64) to float32 precision."""
+    import onnxruntime as ort
+
+    from controller.policies.rule_based import rule_based_batch
+    from training.export import RULE_BASED_OUTPUT, rule_based_graph
+
+    session = ort.InferenceSession(rule_based_graph(settings).SerializeToString(), providers=["CPUExecutionProvider"])
+    for points in (_edge_points(settings), _random_points(20_000, seed=7)):
+        got = session.run([RULE_BASED_OUTPUT], {"points": points})[0]
+        want = rule_based_batch(points, settings)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5, err_msg=label)
+    edge = _edge_points(settings)
+    inlet = edge[:, POINT_NAMES.index("inlet_temp_max_c")]
+    assert (inlet > settings.guard_c).any() and (inlet <= settings.guard_c).any()  # both sides of the guard
+    cw = rule_based_batch(edge, settings)[:, 3]
+    assert (cw == settings.cw_free_cooling_c).any() == settings.economizer  # economizer on and off both reached
+
+
+def test_the_shipped_bundles_base_is_the_law() -> None:
+    """models/modern-hall-ppo's in-graph base, cut out of its policy.onnx, computes the law with its card's settings."""
+    import onnx
+    import onnxruntime as ort
+
+    from controller.policies.rule_based import rule_based_batch
+    from training.export import RULE_BASED_OUTPUT
+
+    bundle = REPO / "models" / "modern-hall-ppo"
+    card = json.loads((bundle / "card.json").read_text())
+    settings = RuleBasedSettings(**card["action"]["rule_based_settings"])
+    graph = onnx.shape_inference.infer_shapes(onnx.load(str(bundle / "policy.onnx")))
+    base = onnx.utils.Extractor(graph).extract_model(["x_clipped"], [RULE_BASED_OUTPUT])
+    assert all(node.name.startswith("rule_based_") for node in base.graph.node)  # the base alone, no network
+    session = ort.InferenceSession(base.SerializeToString(), providers=["CPUExecutionProvider"])
+    low = np.array([p.low for p in POINTS_SPEC], dtype=np.float32)
+    high = np.array([p.high for p in POINTS_SPEC], dtype=np.float32)
+    for points in (_edge_points(settings), _random_points(20_000, seed=11)):
+        clipped = np.clip(points, low, high)  # the graph clips raw points to their physical ranges first
+        got = session.run([RULE_BASED_OUTPUT], {"x_clipped": clipped})[0]
+        np.testing.assert_allclose(got, rule_based_batch(clipped, settings), rtol=1e-6, atol=1e-5)
