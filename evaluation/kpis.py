@@ -1,7 +1,8 @@
 """What-if KPIs: one fixed set, with units, for every policy and scenario.
 
-Builds on :func:`envs.kpis.compute_kpis` (energy, PUE, water, inlet temperatures) and adds
-what a what-if report needs. Definitions (units in the names):
+:class:`WhatIfKpis` extends :class:`envs.kpis.Kpis` (energy, PUE, water, inlet temperatures,
+free cooling: computed by :func:`envs.kpis.compute_kpis`, named by its vocabulary of energy
+components) with what a what-if report adds. Definitions (units in the names):
 
 - **PUE** = facility energy / IT energy over the period and per calendar month (The Green
   Grid, PUE: A Comprehensive Examination of the Metric, WP #49, 2012).
@@ -34,28 +35,16 @@ are those of a 365-day year.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from envs.contract import INLET_LIMIT_C, SETPOINT_NAMES
-from envs.kpis import compute_kpis
+from envs.kpis import Kpis, compute_kpis, water_m3_per_step
 from envs.simulation import SimResult
 from envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from evaluation.scenarios import Carbon, Tariff
 
-COMPONENTS: dict[str, str] = {
-    "it": "it_power_kw",
-    "crah_fans": "crah_fan_kw",
-    "chillers": "chiller_kw",
-    "tower_fans": "tower_fan_kw",
-    "chw_pumps": "chw_pump_kw",
-    "cw_pumps": "cw_pump_kw",
-    "distribution_losses": "distribution_loss_kw",
-    "lighting": "lighting_kw",
-}
-"""Energy components (report name -> recorded power series); they add up to the facility energy."""
-COOLING_COMPONENTS = ("crah_fans", "chillers", "tower_fans", "chw_pumps", "cw_pumps")
 DEADBANDS: dict[str, float] = {
     "supply_air_temp_c": 0.1,
     "crah_fan_speed_frac": 0.01,
@@ -83,19 +72,11 @@ class PeriodKpis:
 
 
 @dataclass(frozen=True)
-class WhatIfKpis:
-    """The what-if KPI set of one policy in one scenario; units in the names."""
+class WhatIfKpis(Kpis):
+    """The what-if KPI set of one policy in one scenario: :class:`envs.kpis.Kpis` and more; units in the names."""
 
-    days: float
-    pue: float
-    facility_energy_mwh: float
-    it_energy_mwh: float
-    cooling_energy_mwh: float
     non_it_energy_mwh: float
-    energy_by_component_mwh: dict[str, float]
     peak_facility_power_kw: float
-    water_m3: float
-    wue_l_per_kwh: float
     carbon_location_t_co2e: float
     carbon_after_green_t_co2e: float
     grid_factor_mean_t_per_mwh: float
@@ -103,13 +84,9 @@ class WhatIfKpis:
     water_cost: float | None
     total_cost: float
     currency: str
-    inlet_temp_max_c: float
-    degree_hours_above_27c: float
-    hours_above_27c: float
     inlet_limit_c: float
     degree_hours_above_limit: float
     hours_above_limit: float
-    free_cooling_hours: float
     full_free_cooling_hours: float
     setpoint_changes: dict[str, int]
     setpoint_changes_total: int
@@ -240,8 +217,6 @@ def compute_whatif_kpis(
     h = result.dt_s / SECONDS_PER_HOUR
     t = step_midpoints_s(result)
     step_mwh = s["facility_kw"] * h / 1000.0
-    energy = {name: float(s[col].sum() * h / 1000.0) for name, col in COMPONENTS.items()}
-    water_step = s["water_evaporation_m3"] + s["water_drift_m3"] + s["water_blowdown_m3"]
     factors = step_grid_factors(carbon, carbon_profile, t)
     location = float((step_mwh * factors).sum())
     energy_cost = float((step_mwh * step_prices(tariff, t)).sum())
@@ -249,18 +224,11 @@ def compute_whatif_kpis(
     excess_limit = np.maximum(result.zone_inlet_c - inlet_limit_c, 0.0)
     changes = setpoint_changes(applied_setpoints(result, setpoint_bounds or {}))
     economizer = s["economizer_kw"] > 0.0
-    monthly, daily = monthly_and_daily(result, water_step)
+    monthly, daily = monthly_and_daily(result, water_m3_per_step(result))
     return WhatIfKpis(
-        days=base.days,
-        pue=base.pue,
-        facility_energy_mwh=base.facility_energy_mwh,
-        it_energy_mwh=base.it_energy_mwh,
-        cooling_energy_mwh=sum(energy[c] for c in COOLING_COMPONENTS),
+        **{f.name: getattr(base, f.name) for f in fields(Kpis)},
         non_it_energy_mwh=base.facility_energy_mwh - base.it_energy_mwh,
-        energy_by_component_mwh=energy,
         peak_facility_power_kw=float(s["facility_kw"].max()),
-        water_m3=base.water_m3,
-        wue_l_per_kwh=base.wue_l_per_kwh,
         carbon_location_t_co2e=location,
         carbon_after_green_t_co2e=location * (1.0 - carbon.green_power_share),
         grid_factor_mean_t_per_mwh=location / base.facility_energy_mwh,
@@ -268,13 +236,9 @@ def compute_whatif_kpis(
         water_cost=water_cost,
         total_cost=energy_cost + (water_cost or 0.0),
         currency=tariff.currency,
-        inlet_temp_max_c=base.inlet_temp_max_c,
-        degree_hours_above_27c=base.degree_hours_above_27c,
-        hours_above_27c=base.hours_above_27c,
         inlet_limit_c=inlet_limit_c,
         degree_hours_above_limit=float(excess_limit.sum() * h),
         hours_above_limit=float((excess_limit.max(axis=1) > 0.0).sum() * h),
-        free_cooling_hours=float(economizer.sum() * h),
         full_free_cooling_hours=float((economizer & (s["chillers_running"] <= 0.0)).sum() * h),
         setpoint_changes=changes,
         setpoint_changes_total=sum(changes.values()),
@@ -343,7 +307,7 @@ def savings(reference: WhatIfKpis, candidate: WhatIfKpis, oracle: WhatIfKpis | N
 
 
 __all__ = [
-    "COMPONENTS", "COOLING_COMPONENTS", "DEADBANDS", "PeriodKpis", "Savings", "WhatIfKpis", "applied_setpoints",
+    "DEADBANDS", "PeriodKpis", "Savings", "WhatIfKpis", "applied_setpoints",
     "compute_whatif_kpis", "monthly_and_daily", "savings", "setpoint_changes", "step_grid_factors",
     "step_midpoints_s", "step_prices",
 ]

@@ -1,13 +1,21 @@
 """The what-if report: one self-contained HTML page, plus ``results.json`` and CSV files.
 
-The page works offline: inline CSS, plots as inline SVG drawn here (no script, no CDN,
-no external file). It reads, top to bottom, as a manager and an operator would: thermal
-risk first (any policy above its inlet limit is flagged in red, and its savings are
-marked as not valid), then the executive summary (savings of the proposed policy against
-the site's current control in MWh, %, t CO2e, money and water; PUE before and after),
-then one section per scenario (settings, every KPI of every policy with units, savings,
-plots: PUE per month, energy breakdown, hottest-inlet distribution, the peak week's
-setpoints and temperatures), then assumptions and methodology, and the policies' cards.
+The page works offline: inline CSS, plots as inline SVG, no script, no CDN, no external
+file. It reads, top to bottom, as a manager and an operator would: thermal risk first (any
+policy above its inlet limit is flagged in red, and its savings are marked as not valid),
+then the executive summary (savings of the proposed policy against the site's current
+control in MWh, %, t CO2e, money and water; PUE before and after), then one section per
+scenario (settings, every KPI of every policy with units, savings, plots: PUE per month,
+energy breakdown, hottest-inlet distribution, the peak week's setpoints and temperatures),
+then assumptions and methodology, and the policies' cards.
+
+The page is a jinja2 template (``evaluation/templates/report.html.j2``, its tables in
+``macros.html.j2``, its style in ``report.css``; shipped as package data) rendered with
+autoescape on. The charts are drawn here as SVG text by hand, deliberately: a report that
+must open offline, without any script, rules out the JavaScript charting libraries, and a
+plotting library that writes static SVG (matplotlib) would add a heavy dependency to the
+what-if path for a few lines and bars. Their text is escaped here; the template inserts
+them as markup.
 
 Everything is rendered from the results mapping of :func:`evaluation.whatif.run_whatif`
 (the content of ``results.json``), so a report can be re-rendered from that file.
@@ -21,10 +29,16 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from evaluation.kpis import COMPONENTS, COOLING_COMPONENTS, DEADBANDS
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from envs.jsonsafe import json_safe
+from envs.kpis import COMPONENT_LABELS, COMPONENT_NAMES, COOLING_COMPONENTS
+from evaluation.kpis import DEADBANDS
 from evaluation.scenarios import DEFAULT_GRID_FACTOR_T_PER_MWH, DEFAULT_PRICE_PER_MWH
 
 KIND_COLORS = {"legacy": "#7f7f7f", "rule-based": "#1f77b4", "oracle": "#222222"}
@@ -33,17 +47,16 @@ COMPONENT_COLORS = {
     "crah_fans": "#4e79a7", "chillers": "#e15759", "tower_fans": "#76b7b2", "chw_pumps": "#59a14f",
     "cw_pumps": "#edc948", "distribution_losses": "#b07aa1", "lighting": "#ff9da7",
 }
-COMPONENT_LABELS = {
-    "it": "IT", "crah_fans": "CRAH fans", "chillers": "chillers", "tower_fans": "tower fans",
-    "chw_pumps": "chilled-water pumps", "cw_pumps": "condenser pumps", "distribution_losses": "UPS/distribution losses",
-    "lighting": "lighting",
-}
+"""A fixed color per non-IT energy component (names from :data:`envs.kpis.ENERGY_COMPONENTS`)."""
+IDENTITY_KEYS = ("facility", "climate", "policy")
+"""Keys of a run's KPIs that name it rather than measure it; the CSV rows say the scenario and policy instead."""
 
 
 # --- formatting ----------------------------------------------------------------------------------
 
 
 def _esc(text: object) -> str:
+    """Escaped text for the hand-drawn SVG (the template escapes everything else itself)."""
     return html.escape(str(text), quote=True)
 
 
@@ -55,18 +68,8 @@ def _num(value: float | None, digits: int = 1, sign: bool = False) -> str:
 
 
 def _money(value: float | None, currency: str, sign: bool = False) -> str:
-    return "—" if value is None else f"{_num(value, 0, sign)} {_esc(currency)}"
-
-
-def sanitize(value: Any) -> Any:
-    """The mapping with non-finite floats as None (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: sanitize(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [sanitize(v) for v in value]
-    return value
+    """A whole amount and its currency; '—' when missing."""
+    return "—" if value is None else f"{_num(value, 0, sign)} {currency}"
 
 
 def policy_colors(results: dict[str, Any]) -> dict[str, str]:
@@ -299,37 +302,19 @@ def bar_chart(spec: ChartSpec, categories: Sequence[str], series: Sequence[tuple
     return "\n".join(out)
 
 
-def _figure(svg: str, caption: str) -> str:
-    return f'<figure>{svg}<figcaption>{_esc(caption)}</figcaption></figure>'
+@dataclass(frozen=True)
+class Figure:
+    """A chart and its caption, as the template places them."""
+
+    svg: Markup
+    caption: str
 
 
-# --- sections ------------------------------------------------------------------------------------
+def _figure(svg: str, caption: str) -> Figure:
+    return Figure(Markup(svg), caption)  # the SVG is drawn above, its text escaped by _esc
 
 
-def _kpis(results: dict[str, Any], scenario: dict[str, Any], label: str) -> dict[str, Any]:
-    kpis: dict[str, Any] = scenario["runs"][label]["kpis"]
-    return kpis
-
-
-def _thermal_section(results: dict[str, Any]) -> str:
-    flags = results["flags"]
-    if not flags:
-        hottest = max(run["kpis"]["inlet_temp_max_c"] for sc in results["scenarios"] for run in sc["runs"].values())
-        return ('<section class="ok" id="thermal-risk"><h2>Thermal risk</h2><p>No policy took any server inlet above '
-                f'its scenario\'s limit in any scenario. Hottest inlet anywhere: <b>{_num(hottest, 1)} °C</b>.</p>'
-                '</section>')
-    rows = "".join(
-        f'<tr class="bad"><td>{_esc(f["scenario"])}</td><td>{_esc(f["policy"])}</td>'
-        f'<td>{_num(f["inlet_limit_c"], 1)}</td><td>{_num(f["inlet_temp_max_c"], 2)}</td>'
-        f'<td>{_num(f["degree_hours_above_limit"], 1)}</td><td>{_num(f["hours_above_limit"], 1)}</td></tr>'
-        for f in flags)
-    return ('<section class="alert" id="thermal-risk"><h2>⚠ Thermal risk: inlet limit exceeded</h2>'
-            f'<p><b>{len(flags)}</b> run(s) took server inlets above the scenario\'s limit. Energy saved by '
-            'overheating is not a saving: these runs are marked <span class="badge bad">OVERHEAT</span> wherever they '
-            'appear, and their savings are not valid.</p>'
-            '<table><thead><tr><th>scenario</th><th>policy</th><th>inlet limit (°C)</th><th>hottest inlet (°C)</th>'
-            '<th>degree-hours above limit (K·h)</th><th>hours above limit (h)</th></tr></thead>'
-            f'<tbody>{rows}</tbody></table></section>')
+# --- the page's content, per section ---------------------------------------------------------------
 
 
 def _period_text(settings: dict[str, Any]) -> str:
@@ -337,70 +322,36 @@ def _period_text(settings: dict[str, Any]) -> str:
     return span if settings["period"].startswith("day ") else f"{settings['period']} ({span})"
 
 
-def _summary_section(results: dict[str, Any], colors: dict[str, str]) -> str:
+def _summary(results: dict[str, Any], colors: dict[str, str]) -> dict[str, Any] | None:
+    """The executive summary's rows, headline and chart; None when only the baseline ran."""
     base, prop, oracle = results["baseline"], results["proposed"], results["oracle"]
-    out = ['<section id="summary"><h2>Executive summary</h2>']
     if prop is None:
-        out.append(f"<p>Only the baseline policy <b>{_esc(base)}</b> was run: there is nothing to compare.</p>"
-                   "</section>")
-        return "".join(out)
-    rows, pcts, valid_pcts = [], [], []
+        return None
+    rows, valid_pcts = [], []
     for sc in results["scenarios"]:
         s = sc["savings_vs_baseline"][prop]
-        kb, kp = _kpis(results, sc, base), _kpis(results, sc, prop)
-        currency = kp["currency"]
-        pcts.append(s["facility_energy_pct"])
-        if s["thermal_ok"]:
+        if s["thermal_ok"] and s["facility_energy_pct"] is not None:
             valid_pcts.append(s["facility_energy_pct"])
-        status = ('<span class="badge ok">OK</span>' if s["thermal_ok"] else
-                  '<span class="badge bad">OVERHEAT — saving not valid</span>')
-        share = "—" if s["share_of_oracle_saving_pct"] is None else f"{_num(s['share_of_oracle_saving_pct'], 0)} %"
-        rows.append(
-            f'<tr class="{"" if s["thermal_ok"] else "bad"}"><td><a href="#sc-{_esc(sc["name"])}">{_esc(sc["name"])}'
-            f'</a></td><td>{_esc(_period_text(sc["settings"]))}</td>'
-            f'<td class="n">{_num(s["facility_energy_mwh"], 1)}</td><td class="n">{_num(s["facility_energy_pct"], 2)} %'
-            f'</td><td class="n">{_num(s["carbon_location_t_co2e"], 1)}</td>'
-            f'<td class="n">{_num(s["carbon_after_green_t_co2e"], 1)}</td>'
-            f'<td class="n">{_money(s["cost"], currency)}</td><td class="n">{_num(s["water_m3"], 0)}</td>'
-            f'<td class="n">{_num(kb["pue"], 3)} → {_num(kp["pue"], 3)}</td>'
-            f'<td class="n">{_num(kb["inlet_temp_max_c"], 1)} / {_num(kp["inlet_temp_max_c"], 1)}</td>'
-            f'<td class="n">{_num(kp["degree_hours_above_limit"], 1)}</td><td class="n">{share}</td>'
-            f'<td>{status}</td></tr>')
-    finite = [p for p in valid_pcts if p is not None]
-    n = len(results["scenarios"])
-    if finite:
-        lo, hi = min(finite), max(finite)
+        rows.append({"name": sc["name"], "period": _period_text(sc["settings"]), "saving": s,
+                     "baseline": sc["runs"][base]["kpis"], "proposed": sc["runs"][prop]["kpis"]})
+    span = ""
+    if valid_pcts:
+        lo, hi = min(valid_pcts), max(valid_pcts)
         span = f"{_num(lo, 2)} %" if abs(hi - lo) < 0.005 else f"{_num(lo, 2)} to {_num(hi, 2)} %"
-        headline = (f"<p class='headline'>Against the site's current control (<b>{_esc(base)}</b>), "
-                    f"<b>{_esc(prop)}</b> changes facility energy by <b>{span}</b> (positive = saved) in the "
-                    f"{len(finite)} of {n} scenario(s) where it kept every inlet under the limit.</p>")
-    else:
-        headline = (f"<p class='headline bad'><b>{_esc(prop)}</b> exceeded the inlet limit in every scenario: no "
-                    "saving of it is valid.</p>")
-    out.append(headline)
-    out.append("<p>Savings are over each scenario's simulated period (a year unless the period says otherwise); "
-               "positive numbers are saved, negative numbers cost more. Carbon avoided is location-based (grid "
-               "factor) and after green power (market-based).</p>")
-    out.append('<div class="scroll"><table><thead><tr><th>scenario</th><th>period</th><th>energy saved (MWh)</th>'
-               '<th>saved (%)</th><th>CO2e avoided (t)</th><th>CO2e avoided after green power (t)</th>'
-               '<th>cost saved</th><th>water saved (m³)</th><th>PUE before → after</th>'
-               f'<th>hottest inlet (°C) {_esc(base)} / {_esc(prop)}</th><th>K·h above limit</th>'
-               '<th>share of oracle\'s saving</th><th>thermal</th></tr></thead>'
-               f'<tbody>{"".join(rows)}</tbody></table></div>')
     others = [p["label"] for p in results["policies"] if p["label"] != base]
     cats = [sc["name"] for sc in results["scenarios"]]
     series = [(label, [sc["savings_vs_baseline"][label]["facility_energy_pct"] for sc in results["scenarios"]],
                colors[label]) for label in others]
-    out.append(_figure(bar_chart(ChartSpec(f"Facility energy saved vs {base} (%)", "scenario", "% of facility energy",
-                                           width=max(560, 110 * len(cats) * max(1, len(others)) // 2)),
-                                 cats, series, value_digits=2),
-                       f"Savings vs oracle: each policy's facility-energy saving against {base}, per scenario"
-                       + (f"; {oracle} (perfect knowledge) marks what is achievable." if oracle else ".")))
-    out.append("</section>")
-    return "".join(out)
+    chart = _figure(bar_chart(ChartSpec(f"Facility energy saved vs {base} (%)", "scenario", "% of facility energy",
+                                        width=max(560, 110 * len(cats) * max(1, len(others)) // 2)),
+                              cats, series, value_digits=2),
+                    f"Savings vs oracle: each policy's facility-energy saving against {base}, per scenario"
+                    + (f"; {oracle} (perfect knowledge) marks what is achievable." if oracle else "."))
+    return {"valid": len(valid_pcts), "span": span, "rows": rows, "chart": chart}
 
 
-def _settings_list(sc: dict[str, Any]) -> str:
+def _settings_items(sc: dict[str, Any]) -> list[tuple[str, str]]:
+    """The scenario's settings as (what, value) lines."""
     s = sc["settings"]
     load, lim, out, w, t, c = s["load"], s["limits"], s["outages"], s["weather"], s["tariff"], s["carbon"]
     items = [
@@ -434,7 +385,7 @@ def _settings_list(sc: dict[str, Any]) -> str:
                      else "; water not priced")))
     factor = "hourly profile " + Path(c["hourly_csv"]).name if c["hourly_csv"] else f"{c['grid_t_co2_per_mwh']:g} t/MWh"
     items.append(("carbon", f"grid {factor}, green power {100 * c['green_power_share']:.0f} %"))
-    return "<dl>" + "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in items) + "</dl>"
+    return items
 
 
 KPI_ROWS: tuple[tuple[str, str, str, int], ...] = (
@@ -443,7 +394,7 @@ KPI_ROWS: tuple[tuple[str, str, str, int], ...] = (
     ("it_energy_mwh", "IT energy", "MWh", 1),
     ("cooling_energy_mwh", "cooling energy (plant)", "MWh", 1),
     ("non_it_energy_mwh", "non-IT energy (facility − IT)", "MWh", 1),
-    *((f"energy_by_component_mwh.{c}", f"  {COMPONENT_LABELS[c]}", "MWh", 1) for c in COMPONENTS if c != "it"),
+    *((f"energy_by_component_mwh.{c}", f"  {COMPONENT_LABELS[c]}", "MWh", 1) for c in COMPONENT_NAMES if c != "it"),
     ("peak_facility_power_kw", "peak facility power", "kW", 0),
     ("water_m3", "water", "m³", 0),
     ("wue_l_per_kwh", "WUE", "L/kWh", 3),
@@ -459,6 +410,7 @@ KPI_ROWS: tuple[tuple[str, str, str, int], ...] = (
     ("setpoint_changes_total", "setpoint changes", "1", 0),
     ("setpoint_changes_per_day", "setpoint changes per day", "1/d", 1),
 )
+"""The KPI table: (key, dotted into a run's KPIs; row name; unit, or ``currency`` for the scenario's; digits)."""
 
 
 def _get(k: dict[str, Any], key: str) -> Any:
@@ -467,54 +419,23 @@ def _get(k: dict[str, Any], key: str) -> Any:
     return k
 
 
-def _kpi_table(results: dict[str, Any], sc: dict[str, Any]) -> str:
+def _kpi_table(sc: dict[str, Any]) -> dict[str, Any]:
+    """Every KPI of every policy in the scenario, formatted; a degree-hour above the limit marked bad."""
     labels = list(sc["runs"])
-    head = "".join(f"<th>{_esc(label)}</th>" for label in labels)
     rows = []
     for key, name, unit, digits in KPI_ROWS:
         cells = []
         for label in labels:
             k = sc["runs"][label]["kpis"]
             v = _get(k, key)
-            bad = key == "degree_hours_above_limit" and v and v > 0
-            shown = _money(v, k["currency"]) if unit == "currency" else _num(v, digits)
-            cells.append(f'<td class="n{" badcell" if bad else ""}">{shown}</td>')
+            cells.append({"text": _money(v, k["currency"]) if unit == "currency" else _num(v, digits),
+                          "bad": bool(key == "degree_hours_above_limit" and v and v > 0)})
         unit_shown = sc["runs"][labels[0]]["kpis"]["currency"] if unit == "currency" else unit
-        rows.append(f"<tr><th>{_esc(name)}</th><td>{_esc(unit_shown)}</td>{''.join(cells)}</tr>")
-    ok, bad = '<span class="badge ok">OK</span>', '<span class="badge bad">OVERHEAT</span>'
-    status = "".join(f"<td>{ok if sc['runs'][label]['kpis']['thermal_ok'] else bad}</td>" for label in labels)
-    rows.append(f"<tr><th>thermal status (inlet ≤ limit)</th><td></td>{status}</tr>")
-    return (f'<div class="scroll"><table class="kpi"><thead><tr><th>KPI</th><th>unit</th>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
+        rows.append({"name": name, "unit": unit_shown, "cells": cells})
+    return {"labels": labels, "rows": rows, "thermal_ok": [sc["runs"][label]["kpis"]["thermal_ok"] for label in labels]}
 
 
-def _savings_table(sc: dict[str, Any], key: str, reference: str) -> str:
-    table = sc[key]
-    if not table:
-        return ""
-    currency = next(iter(sc["runs"].values()))["kpis"]["currency"]
-    rows = []
-    for label, s in table.items():
-        share = "—" if s["share_of_oracle_saving_pct"] is None else f"{_num(s['share_of_oracle_saving_pct'], 0)} %"
-        flag = "" if s["thermal_ok"] else ' <span class="badge bad">OVERHEAT — not valid</span>'
-        rows.append(
-            f'<tr class="{"" if s["thermal_ok"] else "bad"}"><td>{_esc(label)}{flag}</td>'
-            f'<td class="n">{_num(s["facility_energy_mwh"], 1)}</td><td class="n">{_num(s["facility_energy_pct"], 2)}'
-            f' %</td><td class="n">{_num(s["cooling_energy_mwh"], 1)}</td>'
-            f'<td class="n">{_num(s["cooling_energy_pct"], 1)} %</td>'
-            f'<td class="n">{_num(s["carbon_location_t_co2e"], 1)}</td>'
-            f'<td class="n">{_num(s["carbon_after_green_t_co2e"], 1)}</td><td class="n">{_money(s["cost"], currency)}'
-            f'</td><td class="n">{_num(s["water_m3"], 0)}</td><td class="n">{_num(s["pue_before"], 3)} → '
-            f'{_num(s["pue_after"], 3)}</td>'
-            + (f'<td class="n">{share}</td>' if key == "savings_vs_baseline" else "") + "</tr>")
-    share_head = "<th>share of oracle's saving</th>" if key == "savings_vs_baseline" else ""
-    return (f'<h4>Savings against {_esc(reference)}</h4><div class="scroll"><table><thead><tr><th>policy</th>'
-            '<th>facility energy (MWh)</th><th>(%)</th><th>cooling energy (MWh)</th><th>(%)</th>'
-            '<th>CO2e location (t)</th><th>CO2e after green power (t)</th><th>cost</th><th>water (m³)</th>'
-            f'<th>PUE</th>{share_head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
-
-
-def _pue_chart(sc: dict[str, Any], colors: dict[str, str]) -> str:
+def _pue_chart(sc: dict[str, Any], colors: dict[str, str]) -> Figure:
     first = next(iter(sc["runs"].values()))["kpis"]
     use_months = len(first["monthly"]) >= 2
     key = "monthly" if use_months else "daily"
@@ -532,9 +453,9 @@ def _pue_chart(sc: dict[str, Any], colors: dict[str, str]) -> str:
                    "the period.")
 
 
-def _energy_chart(sc: dict[str, Any]) -> str:
+def _energy_chart(sc: dict[str, Any]) -> Figure:
     labels = list(sc["runs"])
-    comps = [c for c in COMPONENTS if c != "it"]
+    comps = [c for c in COMPONENT_NAMES if c != "it"]
     series = [(COMPONENT_LABELS[c], [sc["runs"][p]["kpis"]["energy_by_component_mwh"][c] for p in labels],
                COMPONENT_COLORS[c]) for c in comps]
     return _figure(bar_chart(ChartSpec("Non-IT energy by component (MWh)", "policy", "MWh"), labels, series,
@@ -543,7 +464,7 @@ def _energy_chart(sc: dict[str, Any]) -> str:
                    "by component. IT energy is in the KPI table.")
 
 
-def _inlet_chart(sc: dict[str, Any], colors: dict[str, str]) -> str:
+def _inlet_chart(sc: dict[str, Any], colors: dict[str, str]) -> Figure:
     runs = sc["runs"]
     first = next(iter(runs.values()))["plots"]["inlet_histogram"]
     edges = first["edges_c"]
@@ -564,7 +485,7 @@ def _inlet_chart(sc: dict[str, Any], colors: dict[str, str]) -> str:
                    f"recommended limit 27 °C; this scenario's limit {limit:g} °C).")
 
 
-def _week_charts(sc: dict[str, Any], colors: dict[str, str]) -> str:
+def _week_charts(sc: dict[str, Any], colors: dict[str, str]) -> dict[str, Any]:
     runs = sc["runs"]
     first = next(iter(runs.values()))["plots"]["week"]
     step_h = first["hours_per_point"]
@@ -590,196 +511,103 @@ def _week_charts(sc: dict[str, Any], colors: dict[str, str]) -> str:
         figs.append(_figure(line_chart(ChartSpec(title, "day of year", unit, width=460, height=250, x_ticks=ticks),
                                        lines, hls), f"{title} ({unit}), hourly means"))
     days = n * step_h / 24.0
-    return (f'<h4>Peak week: setpoints and temperatures (days {start:.0f}–{start + days:.0f})</h4>'
-            '<p class="note">The 7 days of the period with the highest mean outdoor wet bulb (the whole period when '
-            'shorter): where cooling is hardest and policies differ most.</p>'
-            f'<div class="grid">{"".join(figs)}</div>')
+    return {"first_day": f"{start:.0f}", "last_day": f"{start + days:.0f}", "charts": figs}
 
 
-def _scenario_section(results: dict[str, Any], sc: dict[str, Any], colors: dict[str, str]) -> str:
-    base = results["baseline"]
-    flagged = [f["policy"] for f in results["flags"] if f["scenario"] == sc["name"]]
-    warn = (f'<p class="alert-inline">⚠ Inlet limit exceeded by: {_esc(", ".join(flagged))}.</p>' if flagged else "")
+def _scenario(results: dict[str, Any], sc: dict[str, Any], colors: dict[str, str]) -> dict[str, Any]:
+    """One scenario's section: warnings, settings, KPI table, savings tables and charts."""
     seen = [p["label"] for p in results["policies"] if p["kind"] == "bundle"
             and Path(sc["settings"]["climate"]).name in (p.get("training_climates") or [])]
-    if seen:
-        warn += (f'<p class="note">⚑ {_esc(", ".join(seen))} saw this climate in training: read its result here as '
-                 "in-sample; climates it never saw are the fairer test.</p>")
-    legacy_table = (_savings_table(sc, "savings_vs_legacy", results["legacy"])
-                    if results["legacy"] and results["legacy"] != base else "")
-    return (f'<section class="scenario" id="sc-{_esc(sc["name"])}"><h2>Scenario: {_esc(sc["name"])}</h2>'
-            + (f"<p>{_esc(sc['description'])}</p>" if sc["description"] else "") + warn + _settings_list(sc)
-            + "<h4>KPIs</h4>" + _kpi_table(results, sc)
-            + _savings_table(sc, "savings_vs_baseline", f"{base} (the site's current control)") + legacy_table
-            + '<div class="grid">' + _pue_chart(sc, colors) + _energy_chart(sc) + _inlet_chart(sc, colors) + "</div>"
-            + _week_charts(sc, colors) + "</section>")
-
-
-def _methodology_section(results: dict[str, Any]) -> str:
-    deadbands = ", ".join(f"{k} {v:g}" for k, v in DEADBANDS.items())
-    cooling = " + ".join(COMPONENT_LABELS[c] for c in COOLING_COMPONENTS)
-    return f"""<section id="methodology"><h2>Assumptions and methodology</h2>
-<h4>The model</h4>
-<p>Each run simulates the facility minute by minute in 5-minute control steps (the scenario's step) on coolpilot's
-reduced-order plant model: IT load per zone with server fans that draw more power above a 24 °C inlet; CRAH fans
-on EnergyPlus part-load curves, recirculation and zone thermal mass; a chilled-water loop with thermal mass; an
-integrated waterside economizer; staged chillers on DOE-2 EIR curves; cooling towers on the YorkCalc approach model
-with evaporation, drift and blowdown; pumps; UPS/distribution losses and lighting. Energy balances by construction.
-Weather is the climate's typical meteorological year (NREL TMY3, or the EPW file given), interpolated to the
-step; the IT load follows each zone's profile with seeded noise, identical for every policy of a scenario. Every
-policy sees only the points a BMS reports; the oracle alone sees the plant and the future (perfect knowledge) and
-searches setpoint plans on the same model: it marks what is achievable, and its saving is a lower bound of the
-best possible.</p>
-<h4>Scenario levers</h4>
-<ul>
-<li><b>IT load</b>: the level multiplies every zone's utilization (a zone cannot exceed its design IT power); growth
-adds a trend over the period.</li>
-<li><b>Limits</b>: the inlet limit (27 °C, ASHRAE TC 9.9 recommended; up to 32 °C, class A1 allowable) sets the
-thermal-risk KPIs; the rule-based controller keeps its margins under it and the oracle plans to it; a learned
-bundle keeps the limit it was trained for. Setpoint ranges are clamped by the plant for every policy.</li>
-<li><b>Outages</b> last the whole period: chillers out of service (the rest stage as usual), tower cells isolated,
-a share of a zone's CRAH capacity lost (its airflow and fan power).</li>
-<li><b>Weather</b>: an offset and a heat wave raise the dry bulb (ramped in and out); relative humidity or dew point
-is held, and wet bulb recomputed (Magnus dew point, Stull 2011 wet bulb).</li>
-<li><b>Tariff</b>: energy price per MWh, flat or in time-of-use windows (local standard time; day 0 is a Monday);
-default {DEFAULT_PRICE_PER_MWH:g} per MWh (≈ US average industrial price 2023, EIA). Demand charges are not
-modelled.</li>
-<li><b>Carbon</b>: grid factor per MWh, constant or hourly; default {DEFAULT_GRID_FACTOR_T_PER_MWH} t CO2/MWh
-(China's 2022 national grid average, Ministry of Ecology and Environment). Green power reduces the market-based
-figure by its share.</li>
-</ul>
-<h4>KPI definitions</h4>
-<ul>
-<li><b>PUE</b> = facility energy / IT energy (The Green Grid), over the period and per calendar month.</li>
-<li><b>Cooling energy</b> = {cooling}; <b>non-IT energy</b> = facility − IT. Server fans count as IT, so warmer inlets
-cannot buy a better PUE for free.</li>
-<li><b>WUE</b> = site water (evaporation + drift + blowdown, L) / IT energy (kWh) (The Green Grid).</li>
-<li><b>Carbon</b> location-based = Σ energy × hourly grid factor (GHG Protocol Scope 2); after green power = × (1 −
-share).</li>
-<li><b>Cost</b> = Σ energy × hourly price, plus water × water price when given.</li>
-<li><b>Thermal risk</b>: degree-hours = Σ over steps and zones of the inlet's excess over the limit × hours; hours with
-any inlet above; hottest inlet. Any run above its limit is flagged and its saving is not valid.</li>
-<li><b>Free cooling</b>: hours with the economizer carrying load; full: and no chiller running.</li>
-<li><b>Setpoint changes</b> (actuator wear): steps where an applied setpoint moves by more than its deadband
-({_esc(deadbands)}).</li>
-<li><b>Share of the oracle's saving</b> = (E<sub>baseline</sub> − E<sub>policy</sub>) / (E<sub>baseline</sub> −
-E<sub>oracle</sub>) of facility energy.</li>
-</ul>
-<h4>Known limits</h4>
-<p>Humidity and latent loads are not modelled; chillers are identical and share load equally; chiller curves are
-clamped to their fitted ranges (no credit for unvalidated efficiency); tower evaporation uses a loss factor (≈1.7 L
-per kWh rejected), so WUE is on the high side in cold climates; outages last the whole period; a typical year is
-not a forecast of any particular year.</p>
-</section>"""
-
-
-def _cards_section(results: dict[str, Any]) -> str:
-    text = {
-        "legacy": "Fixed setpoints as many older sites run them: supply air 18 °C, CRAH fans 100 %, chilled water "
-                  "7 °C, condenser water 29.4 °C.",
-        "rule-based": "Good industry practice (ASHRAE Guideline 36-style trim and respond): fans on demand, supply "
-                      "air reset to keep the hottest inlet 2 K under the limit, chilled water as warm as the coils "
-                      "allow, condenser water on wet bulb, economizer whenever it helps.",
-        "oracle": "Perfect-knowledge receding-horizon search on the simulator itself (true plant state, future weather "
-                  "and load): the best achievable found, not a deployable policy.",
+    legacy = results["legacy"]
+    return {
+        "scenario": sc,
+        "flagged": [f["policy"] for f in results["flags"] if f["scenario"] == sc["name"]],
+        "seen_in_training": seen,
+        "settings": _settings_items(sc),
+        "kpi_table": _kpi_table(sc),
+        "currency": next(iter(sc["runs"].values()))["kpis"]["currency"],
+        "legacy_reference": legacy if legacy and legacy != results["baseline"] else None,
+        "charts": [_pue_chart(sc, colors), _energy_chart(sc), _inlet_chart(sc, colors)],
+        "week": _week_charts(sc, colors),
     }
-    out = ['<section id="cards"><h2>Policies</h2>']
+
+
+CARD_TEXT = {
+    "legacy": "Fixed setpoints as many older sites run them: supply air 18 °C, CRAH fans 100 %, chilled water "
+              "7 °C, condenser water 29.4 °C.",
+    "rule-based": "Good industry practice (ASHRAE Guideline 36-style trim and respond): fans on demand, supply "
+                  "air reset to keep the hottest inlet 2 K under the limit, chilled water as warm as the coils "
+                  "allow, condenser water on wet bulb, economizer whenever it helps.",
+    "oracle": "Perfect-knowledge receding-horizon search on the simulator itself (true plant state, future weather "
+              "and load): the best achievable found, not a deployable policy.",
+}
+"""What the report says about each built-in policy."""
+
+
+def _cards(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each policy's card: its role, and for a bundle the facts of its card.json."""
+    facilities = {sc["settings"]["facility"] for sc in results["scenarios"]}
+    cards = []
     for p in results["policies"]:
         role = " (baseline: the site's current control)" if p["label"] == results["baseline"] else (
             " (proposed)" if p["label"] == results["proposed"] else "")
-        out.append(f'<div class="card"><h3>{_esc(p["label"])}{_esc(role)}</h3>')
-        if p["kind"] != "bundle":
-            out.append(f"<p>{_esc(text[p['kind']])}</p></div>")
-            continue
-        ev = p["evaluation"]
-        facts = [
-            ("bundle", p["spec"]), ("sha256 of policy.onnx", p["sha256"]), ("trained for facility", p["facility"]),
-            ("environment", p["env_id"]), ("algorithm", f"{p['algo']} ({p['action']} action)"),
-            ("training steps", _num(p["timesteps"], 0) if p["timesteps"] is not None else "—"),
-            ("seed", p["seed"]), ("training climates", ", ".join(p["training_climates"] or [])),
-            ("created", p["created_at"]), ("coolpilot version", p["coolpilot_version"]),
-            ("export parity (max |SB3 − ONNX|)", p["parity_max_abs_diff"]),
-            ("held-out evaluation at export",
-             f"{', '.join(ev.get('climates') or [])}: facility saving {_num(ev.get('facility_saving_pct'), 2)} %, "
-             f"cooling saving {_num(ev.get('cooling_saving_pct'), 1)} % vs {ev.get('baseline')}, "
-             f"{_num(ev.get('degree_hours_above_27c'), 1)} K·h above 27 °C"),
-        ]
-        out.append("<dl>" + "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in facts) + "</dl>")
-        if p["facility"] not in {sc["settings"]["facility"] for sc in results["scenarios"]}:
-            out.append(f'<p class="note">Trained for {_esc(p["facility"])}; some scenarios use another facility: its '
-                       "rule-based base and training ranges are that facility's.</p>")
-        out.append("</div>")
-    out.append("</section>")
-    return "".join(out)
+        card: dict[str, Any] = {"label": p["label"], "role": role, "text": CARD_TEXT.get(p["kind"])}
+        if p["kind"] == "bundle":
+            ev = p["evaluation"]
+            card["facility"] = p["facility"]
+            card["other_facility"] = p["facility"] not in facilities
+            card["facts"] = [
+                ("bundle", p["spec"]), ("sha256 of policy.onnx", p["sha256"]), ("trained for facility", p["facility"]),
+                ("environment", p["env_id"]), ("algorithm", f"{p['algo']} ({p['action']} action)"),
+                ("training steps", _num(p["timesteps"], 0) if p["timesteps"] is not None else "—"),
+                ("seed", p["seed"]), ("training climates", ", ".join(p["training_climates"] or [])),
+                ("created", p["created_at"]), ("coolpilot version", p["coolpilot_version"]),
+                ("export parity (max |SB3 − ONNX|)", p["parity_max_abs_diff"]),
+                ("held-out evaluation at export",
+                 f"{', '.join(ev.get('climates') or [])}: facility saving {_num(ev.get('facility_saving_pct'), 2)} %, "
+                 f"cooling saving {_num(ev.get('cooling_saving_pct'), 1)} % vs {ev.get('baseline')}, "
+                 f"{_num(ev.get('degree_hours_above_27c'), 1)} K·h above 27 °C"),
+            ]
+        cards.append(card)
+    return cards
 
 
-CSS = """
-body{font-family:-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1d1d1f;margin:0;
-background:#f6f7f9;line-height:1.45}
-main{max-width:1180px;margin:0 auto;padding:18px 26px 60px}
-h1{font-size:26px;margin:8px 0 4px}h2{font-size:20px;margin:0 0 10px;border-bottom:2px solid #e2e5ea;padding-bottom:4px}
-h3{font-size:16px;margin:4px 0}h4{font-size:15px;margin:18px 0 6px}
-section{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:16px 20px;margin:18px 0}
-section.alert{border:2px solid #c00000;background:#fff5f5}section.ok{border-left:6px solid #2e7d32}
-.meta{color:#5f6368;font-size:13px}.note{color:#5f6368;font-size:13px}
-.headline{font-size:17px}
-table{border-collapse:collapse;font-size:13px;margin:6px 0}
-th,td{border-bottom:1px solid #e8eaed;padding:4px 8px;text-align:left;vertical-align:top}
-thead th{background:#f1f3f4;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.kpi tbody th{font-weight:normal;white-space:pre}
-tr.bad td{background:#fdecea}td.badcell{background:#f8c6c0;font-weight:700;color:#8b0000}
-.badge{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px;font-weight:700}
-.badge.ok{background:#e6f4ea;color:#1e6b34}.badge.bad{background:#c00000;color:#fff}
-.alert-inline{color:#8b0000;font-weight:700}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;font-size:13px;margin:6px 0}
-dt{color:#5f6368}dd{margin:0}
-.grid{display:flex;flex-wrap:wrap;gap:10px}
-figure{margin:8px 0;background:#fff}figcaption{font-size:12px;color:#5f6368;max-width:520px}
-.scroll{overflow-x:auto}
-svg.plot{background:#fff;font-size:11px}
-svg .ct{text-anchor:middle;font-weight:600;font-size:13px}svg .yt{text-anchor:end;fill:#5f6368}
-svg .xt{text-anchor:middle;fill:#5f6368}svg .xl,svg .yl{text-anchor:middle;fill:#3c4043}
-svg .lg{fill:#3c4043}svg .hl{text-anchor:end;font-size:10px}svg .hl2{font-size:10px}
-svg .bv{text-anchor:middle;font-size:10px;fill:#3c4043}
-svg .grid{stroke:#eceff1}svg .axis{stroke:#9aa0a6}
-.card{border-top:1px solid #e2e5ea;padding-top:8px;margin-top:8px}
-nav a{margin-right:12px;font-size:13px}
-"""
+@cache
+def _environment() -> Environment:
+    """The template environment: templates from the package, autoescape on, undefined names an error."""
+    env = Environment(loader=PackageLoader("evaluation", "templates"), autoescape=select_autoescape(default=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["num"] = _num
+    env.filters["money"] = _money
+    return env
 
 
 def render_report(results: dict[str, Any]) -> str:
     """The report page (HTML, self-contained) from a results mapping."""
     colors = policy_colors(results)
-    timing = results.get("timing", {})
-    nav = " ".join(f'<a href="#sc-{_esc(sc["name"])}">{_esc(sc["name"])}</a>' for sc in results["scenarios"])
-    body = [
-        f"<header><h1>{_esc(results['title'])}</h1>",
-        f"<p>{_esc(results['description'])}</p>" if results["description"] else "",
-        f'<p class="meta">Scenario file {_esc(results["source"])} · generated {_esc(results["generated_at"])} by '
-        f'coolpilot {_esc(results["coolpilot_version"])} · {len(results["scenarios"])} scenario(s) × '
-        f'{len(results["policies"])} policies'
-        + (f' · {_num(timing.get("wall_s"), 0)} s on {timing.get("workers")} worker process(es)' if timing else "")
-        + f' · baseline (site\'s current control): <b>{_esc(results["baseline"])}</b>'
-        + (f' · proposed: <b>{_esc(results["proposed"])}</b>' if results["proposed"] else "") + "</p>",
-        f'<nav><a href="#thermal-risk">thermal risk</a><a href="#summary">summary</a>{nav}'
-        '<a href="#methodology">methodology</a><a href="#cards">policies</a></nav></header>',
-        _thermal_section(results),
-        _summary_section(results, colors),
-        *(_scenario_section(results, sc, colors) for sc in results["scenarios"]),
-        _methodology_section(results),
-        _cards_section(results),
-    ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{_esc(results['title'])} — coolpilot what-if report</title><style>{CSS}</style></head>"
-            f"<body><main>{''.join(body)}</main></body></html>\n")
+    methodology = {
+        "deadbands": ", ".join(f"{k} {v:g}" for k, v in DEADBANDS.items()),
+        "cooling_components": [COMPONENT_LABELS[c] for c in COOLING_COMPONENTS],
+        "default_price_per_mwh": f"{DEFAULT_PRICE_PER_MWH:g}",
+        "default_grid_factor": f"{DEFAULT_GRID_FACTOR_T_PER_MWH}",
+    }
+    hottest = max(run["kpis"]["inlet_temp_max_c"] for sc in results["scenarios"] for run in sc["runs"].values())
+    return _environment().get_template("report.html.j2").render(
+        r=results,
+        timing=results.get("timing", {}),
+        hottest_inlet_c=hottest,
+        summary=_summary(results, colors),
+        scenarios=[_scenario(results, sc, colors) for sc in results["scenarios"]],
+        methodology=methodology,
+        cards=_cards(results),
+    )
 
 
 # --- files ---------------------------------------------------------------------------------------
 
 
 def _flat_kpis(k: dict[str, Any]) -> dict[str, Any]:
-    row = {key: v for key, v in k.items() if not isinstance(v, dict | list)}
+    row = {key: v for key, v in k.items() if not isinstance(v, dict | list) and key not in IDENTITY_KEYS}
     row.update({f"energy_{c}_mwh": v for c, v in k["energy_by_component_mwh"].items()})
     row.update({f"setpoint_changes_{c}": v for c, v in k["setpoint_changes"].items()})
     return row
@@ -799,7 +627,7 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path) -> dict[str, Pat
     """Write ``report.html``, ``results.json``, ``kpis.csv``, ``monthly.csv`` and ``savings.csv`` to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    clean = sanitize(results)
+    clean: dict[str, Any] = json_safe(results)
     paths = {name: out / name for name in ("report.html", "results.json", "kpis.csv", "monthly.csv", "savings.csv")}
     paths["results.json"].write_text(json.dumps(clean, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     kpi_rows, monthly_rows, savings_rows = [], [], []
@@ -817,4 +645,4 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path) -> dict[str, Pat
     return paths
 
 
-__all__ = ["bar_chart", "line_chart", "nice_ticks", "policy_colors", "render_report", "sanitize", "write_outputs"]
+__all__ = ["bar_chart", "line_chart", "nice_ticks", "policy_colors", "render_report", "write_outputs"]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+from tqdm import tqdm
 
 from controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
 from controller.policies.rule_based import rule_based_settings
@@ -271,35 +272,24 @@ def _file_label(label: str) -> str:
 # --- the sweep -----------------------------------------------------------------------------------
 
 
-class Progress:
-    """A text progress bar on a stream: redrawn in place on a terminal, a line per job otherwise."""
+def progress_bar(jobs: list[Job], stream: IO[str] | None = None, enabled: bool = True) -> tqdm[Any]:
+    """A tqdm bar over the jobs, each weighted by its cost (an oracle year moves it more than a rule-based day).
 
-    def __init__(self, total: float, n_jobs: int, stream: IO[str] | None = None, enabled: bool = True) -> None:
-        self.total, self.n_jobs, self.done, self.jobs_done = total, n_jobs, 0.0, 0
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.started = time.perf_counter()
-        self.tty = self.enabled and self.stream.isatty()
+    It shows the share of the total cost done, the runs done and the last run's name, and
+    the time left by tqdm's rate estimate; on a terminal it redraws in place, elsewhere each
+    update is written as tqdm writes to a file. ``enabled=False`` draws nothing.
+    """
+    # miniters=0 and mininterval=0: redraw at every finished job (a job's cost is often below one unit).
+    return tqdm(total=sum(j.cost for j in jobs), file=stream or sys.stderr, disable=not enabled, desc="whatif",
+                mininterval=0.0, miniters=0, postfix=f"0/{len(jobs)} runs",
+                bar_format="{desc} |{bar:30}| {percentage:5.1f} %  [{elapsed} elapsed, ~{remaining} left]{postfix}")
 
-    def update(self, weight: float, label: str) -> None:
-        """One job finished."""
-        self.done += weight
-        self.jobs_done += 1
-        if not self.enabled:
-            return
-        frac = self.done / self.total if self.total > 0 else 1.0
-        elapsed = time.perf_counter() - self.started
-        eta = elapsed * (1.0 - frac) / frac if frac > 0 else float("nan")
-        bar = "#" * round(30 * frac) + "-" * (30 - round(30 * frac))
-        line = (f"whatif [{bar}] {100 * frac:5.1f} %  {self.jobs_done}/{self.n_jobs} runs  "
-                f"{elapsed:6.0f} s elapsed  ~{eta:4.0f} s left  ({label})")
-        if self.tty:
-            self.stream.write("\r" + line[:150].ljust(150))
-            if self.jobs_done == self.n_jobs:
-                self.stream.write("\n")
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+
+def _job_done(bar: tqdm[Any] | None, job: Job, done: int, n_jobs: int) -> None:
+    """Advance the bar by one finished job."""
+    if bar is not None:
+        bar.set_postfix_str(f"{done}/{n_jobs} runs ({_job_label(job)})", refresh=False)
+        bar.update(job.cost)
 
 
 def jobs_of(scenario_set: ScenarioSet, series_dir: str | None = None) -> list[Job]:
@@ -312,7 +302,7 @@ class WhatIfRunError(RuntimeError):
     """Runs failed on every attempt; the message names each run and its error."""
 
 
-def run_jobs(jobs: list[Job], workers: int = 1, progress: Progress | None = None, ray_address: str | None = None,
+def run_jobs(jobs: list[Job], workers: int = 1, progress: tqdm[Any] | None = None, ray_address: str | None = None,
              retries: int = 1) -> list[dict[str, Any]]:
     """Run the jobs; results in job order.
 
@@ -331,18 +321,18 @@ def run_jobs(jobs: list[Job], workers: int = 1, progress: Progress | None = None
         rows: dict[int, dict[str, Any]] = {}
         for k in order:
             rows[k] = run_job(jobs[k])
-            if progress is not None:
-                progress.update(jobs[k].cost, _job_label(jobs[k]))
+            _job_done(progress, jobs[k], len(rows), len(jobs))
         return [rows[k] for k in range(len(jobs))]
 
     from evaluation.distributed import TaskOutcome, map_tasks
 
     index = {f"{k:04d} {_job_label(jobs[k])}": k for k in order}
+    finished: list[int] = []
 
     def settled(outcome: TaskOutcome[dict[str, Any]]) -> None:
-        if progress is not None and outcome.ok:
-            k = index[outcome.key]
-            progress.update(jobs[k].cost, _job_label(jobs[k]))
+        if outcome.ok:
+            finished.append(index[outcome.key])
+            _job_done(progress, jobs[finished[-1]], len(finished), len(jobs))
 
     outcomes = map_tasks(run_job, [(key, jobs[k]) for key, k in index.items()], ray_address=ray_address,
                          max_workers=min(workers, len(jobs)) if ray_address is None else workers,
@@ -381,9 +371,9 @@ def run_whatif(scenario_set: ScenarioSet, workers: int | None = None, progress: 
     """
     jobs = jobs_of(scenario_set, None if series_dir is None else str(series_dir))
     n_workers = workers or default_workers()
-    bar = Progress(sum(j.cost for j in jobs), len(jobs), stream, enabled=progress)
     started = time.perf_counter()
-    rows = run_jobs(jobs, n_workers if ray_address is None else (workers or len(jobs)), bar, ray_address)
+    with progress_bar(jobs, stream, enabled=progress) as bar:
+        rows = run_jobs(jobs, n_workers if ray_address is None else (workers or len(jobs)), bar, ray_address)
     wall = time.perf_counter() - started
     out = assemble(scenario_set, jobs, rows)
     out["timing"] = {
@@ -485,7 +475,6 @@ def assemble(scenario_set: ScenarioSet, jobs: list[Job], rows: list[dict[str, An
 
 __all__ = [
     "Job",
-    "Progress",
     "WhatIfRunError",
     "assemble",
     "build_facility",
@@ -496,6 +485,7 @@ __all__ = [
     "peak_week",
     "plot_data",
     "policy_card",
+    "progress_bar",
     "run_job",
     "run_jobs",
     "run_whatif",

@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
 def format_kpis(k: dict[str, object]) -> str:
     """A readable KPI table."""
+    from envs.kpis import COMPONENT_LABELS
+
     comp = k["energy_by_component_mwh"]
     assert isinstance(comp, dict)
     lines = [
@@ -62,11 +64,11 @@ def format_kpis(k: dict[str, object]) -> str:
         f"  IT energy                    {k['it_energy_mwh']:.2f} MWh",
         f"  cooling energy               {k['cooling_energy_mwh']:.2f} MWh",
     ]
-    lines += [f"    {name:<26} {value:.2f} MWh" for name, value in comp.items() if name != "it_power"]
+    lines += [f"    {COMPONENT_LABELS[name]:<26} {value:.2f} MWh" for name, value in comp.items() if name != "it"]
     lines += [
         f"  water                        {k['water_m3']:.1f} m³ (WUE {k['wue_l_per_kwh']:.3f} L/kWh)",
         f"  max inlet temperature        {k['inlet_temp_max_c']:.2f} °C",
         f"  degree-hours above 27 °C     {k['degree_hours_above_27c']:.2f} K·h",
-        f"  economizer hours             {k['economizer_hours']:.1f} h",
+        f"  free-cooling hours           {k['free_cooling_hours']:.1f} h",
     ]
     return "\n".join(lines) + "\n"

@@ -124,3 +124,27 @@ def test_kpis_of_a_real_run_add_up() -> None:
     assert [m.label for m in k.monthly] == ["Jan", "Feb"] and len(k.daily) == 2
     assert sum(m.facility_energy_mwh for m in k.monthly) == pytest.approx(k.facility_energy_mwh)
     assert sum(m.hours for m in k.monthly) == pytest.approx(48.0)
+
+
+def test_one_kpi_vocabulary_what_if_extends_the_simulators_kpis() -> None:
+    """Every name shared by `coolpilot simulate` and the what-if means the same number; components are named once."""
+    from dataclasses import fields
+
+    from envs.kpis import COMPONENT_NAMES, COOLING_COMPONENTS, ENERGY_COMPONENTS, Kpis
+    from evaluation.kpis import WhatIfKpis
+
+    cfg = load_facility("modern-hall")
+    result = simulate(cfg, load_climate("chicago"), make_policy("rule-based", cfg), days=1, start_day=100)
+    base = compute_kpis(result)
+    k = compute_whatif_kpis(result, tariff=Tariff(), carbon=Carbon())
+    assert isinstance(k, Kpis) and issubclass(WhatIfKpis, Kpis)
+    for f in fields(Kpis):
+        assert getattr(k, f.name) == getattr(base, f.name), f.name
+    assert tuple(base.energy_by_component_mwh) == COMPONENT_NAMES
+    assert {c.power_series for c in ENERGY_COMPONENTS} <= set(RECORDED_OUTPUTS)
+    assert base.free_cooling_hours > 0.0  # Chicago in April: the economizer carries load
+    # The cooling plant named by the vocabulary is the plant the physics sums into cooling_kw.
+    h = result.dt_s / HOUR
+    assert base.cooling_energy_mwh == pytest.approx(float(result.series["cooling_kw"].sum()) * h / 1000.0, rel=1e-12)
+    assert set(COOLING_COMPONENTS) == {"crah_fans", "chillers", "tower_fans", "chw_pumps", "cw_pumps"}
+    assert base.as_dict().keys() <= k.as_dict().keys()
