@@ -23,6 +23,7 @@ from evaluation.whatif import (
     build_policy,
     jobs_of,
     params_adjuster,
+    progress_bar,
     run_jobs,
     run_whatif,
     shifted_weather,
@@ -290,3 +291,24 @@ def test_an_unreachable_ray_address_is_a_clear_error() -> None:
                                                    "period": {"start_day": 1, "days": 1}}]}, "ray.yaml")
     with pytest.raises(ValueError, match=r"--ray 127\.0\.0\.1"):
         run_whatif(sc, progress=False, ray_address=f"127.0.0.1:{free_port()}")
+
+
+def test_the_progress_bar_weights_each_run_by_its_cost() -> None:
+    """A run twice as long moves the bar twice as far; off a terminal each update is still written."""
+    import io
+
+    data = {"policies": ["legacy"], "baseline": "legacy", "defaults": {"facility": "modern-hall", "climate": "chicago"},
+            "scenarios": [{"name": "short", "period": {"start_day": 10, "days": 0.25}},
+                          {"name": "long", "period": {"start_day": 10, "days": 0.5}}]}
+    jobs = jobs_of(scenario_set_from_mapping(data, "mem.yaml"))
+    stream = io.StringIO()
+    with progress_bar(jobs, stream) as bar:
+        run_jobs(jobs, workers=1, progress=bar)
+    updates = [u.strip() for u in stream.getvalue().replace("\n", "\r").split("\r") if u.strip()]
+    assert "0/2 runs" in updates[0] and "0.0 %" in updates[0]
+    assert "66.7 %" in updates[1] and "1/2 runs (long / legacy)" in updates[1]  # longest first: 0.5 of 0.75 days
+    assert "100.0 %" in updates[-1] and "2/2 runs (short / legacy)" in updates[-1]
+    silent = io.StringIO()
+    with progress_bar(jobs, silent, enabled=False) as bar:
+        run_jobs(jobs[:1], workers=1, progress=bar)
+    assert silent.getvalue() == ""
