@@ -30,15 +30,33 @@ The rules, in order (DESIGN.md section 5):
    below (hard bounds, thermal limit and guard, rate limit), so the plant reaches it as
    fast as the rate limits allow, and never while the hall is hot if it means less cooling.
 5. **Hard bounds** clip each setpoint to ``limits.bounds``.
-6. **Thermal.** At or above ``limit_c`` at the hottest inlet the safe setpoints are written
-   at once, whatever the source (even instead of relinquishing): the rate limits do not
-   apply. At or above ``guard_c`` (or when the hottest inlet is unknown) a setpoint may
-   only stay or move toward more cooling (:data:`COOLING_DIRECTION`).
+6. **Thermal.** At or above ``limit_c`` at the hottest inlet the safe action (below) is
+   written at once, whatever the source (even instead of relinquishing): the rate limits
+   do not apply. At or above ``guard_c`` (or when the hottest inlet is unknown) a setpoint
+   may only stay or move toward more cooling (:data:`COOLING_DIRECTION`).
 7. **Rate limits.** Every other move is at most ``rate_per_min · period_s / 60`` from the
    reference: the last written value, else (first write, or after relinquishing) the
    measured value when that point is healthy, else no limit.
-8. **Last check.** Every written value finite and within bounds, or the safe setpoints
+8. **Last check.** Every written value finite and within bounds, or the safe action
    (unreachable by construction; kept as the final line of defence).
+
+**The safe action: more cooling from where the plant is now, never less.** Each setpoint
+gets the more cooling (:data:`COOLING_DIRECTION`) of its configured safe value
+(``safe_setpoints``) and its current state: the healthy measurement of that setpoint
+(:data:`MEASURED_BY` says which point measures which setpoint) and the last written
+setpoint, whichever cools more (where the plant runs, and where it is being driven). So
+supply air and chilled water only fall, fans only rise, and condenser water never rises.
+That matters most in free cooling: the towers make water near 10 °C for the waterside
+economizer, and a configured 29.4 °C (a chiller plant's design condenser water) would end
+the economizer and start chillers exactly when the hall is hottest. A configured value on
+the warm side of the current state is not written: the current state is, and the
+intervention's detail says so. With neither a healthy measurement nor a last write, the
+configured value is written, except for :data:`FREE_COOLING_SETPOINTS` while
+``economizer_load_frac`` reads above zero: their cooling-side bound (the towers' coldest)
+keeps the economizer carrying its load. Hard bounds win over everything (a current state
+beyond a bound is written as that bound). The service's fallback mode with
+``fallback_action: safe_setpoints`` writes the same action (``decide(..., write_safe=True)``),
+so the fallback cannot write a warmer setpoint than the plant is running either.
 
 Units are those of the contract's names: °C, fractions (1), seconds, cycles.
 """
@@ -50,12 +68,13 @@ import numbers
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.json_schema import JsonDict
 
-from envs.contract import INLET_LIMIT_C, POINTS, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from envs.contract import INLET_LIMIT_C, POINTS, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS, SETPOINTS_BY_NAME
+from envs.validation import FieldProblem, FieldProblemsError, format_validation_error
 
 REASONS: dict[str, str] = {
     "sensor_missing": "A contract point was not in the reading.",
@@ -68,8 +87,13 @@ REASONS: dict[str, str] = {
     "model_invalid_output": "The proposal is not a complete set of finite setpoints.",
     "hard_bound": "A setpoint was clipped to its hard bounds.",
     "rate_limit": "A setpoint change was limited to the allowed rate.",
-    "thermal_guard": "Near the inlet limit, a move toward less cooling was blocked.",
-    "thermal_limit": "At the inlet limit, the safe setpoints were written at once.",
+    "thermal_guard": "Near the inlet limit, a move toward less cooling was blocked (with no reference to tell "
+                     "the direction from, the safe action's value was used).",
+    "thermal_limit": "At the inlet limit, the safe action was written at once: each setpoint at its configured "
+                     "safe value or, where that would cool less than the current state, held at the current "
+                     "state (the setpoint's own intervention says which).",
+    "fallback_safe": "Fallback mode with fallback_action safe_setpoints: the safe action was written, by the "
+                     "same rule as at the inlet limit.",
     "hold_last_safe": "The proposal was not used; the last written setpoints are held.",
     "fallback_policy": "The proposal was not used; the fallback policy's proposal is used.",
     "relinquish": "No usable proposal; control is handed back to the site.",
@@ -91,13 +115,33 @@ CRITICAL_POINTS: tuple[str, ...] = ("inlet_temp_max_c", "inlet_temp_mean_c", "su
 INLET_POINTS: tuple[str, ...] = ("inlet_temp_max_c", "inlet_temp_mean_c")
 """Points giving (a lower bound of) the hottest server inlet temperature."""
 
+MEASURED_BY: dict[str, str] = {
+    "supply_air_temp_c": "supply_air_temp_c",  # CRAH supply air, mean of the units
+    "crah_fan_speed_frac": "crah_fan_speed_frac",  # CRAH fan speed feedback
+    "chw_supply_temp_c": "chw_supply_temp_c",  # chilled-water supply to the coils
+    "condenser_water_temp_c": "condenser_water_temp_c",  # cooling-tower leaving water
+}
+"""Setpoint -> the contract point (same unit) that measures it: the plant's current state."""
+
+_SETPOINT_MEASURED: dict[str, str] = {point: setpoint for setpoint, point in MEASURED_BY.items()}
+
+ECONOMIZER_POINT = "economizer_load_frac"
+"""Share of the cooling load the waterside economizer carries (1); above zero means free cooling."""
+
+FREE_COOLING_SETPOINTS: tuple[str, ...] = ("condenser_water_temp_c",)
+"""Setpoints whose warm-side value ends free cooling (the economizer runs only while the tower
+water is colder than the chilled-water return)."""
+
 DEFAULT_SAFE_SETPOINTS: dict[str, float] = {
     "supply_air_temp_c": 18.0,
     "crah_fan_speed_frac": 1.0,
     "chw_supply_temp_c": 7.0,
     "condenser_water_temp_c": 29.4,
 }
-"""Maximum-cooling setpoints of a conventional plant (condenser water at its 29.4 °C design)."""
+"""Configured safe values of a conventional plant (condenser water at its 29.4 °C design).
+
+Each is written only where it cools at least as much as the plant's current state (module
+docstring: the safe action); in free cooling the condenser water is held where it is."""
 
 DEFAULT_STUCK_POINTS: tuple[str, ...] = (
     "inlet_temp_max_c", "inlet_temp_mean_c", "return_air_temp_c", "chw_return_temp_c", "it_power_kw",
@@ -175,31 +219,19 @@ class SafetyConfigError(ValueError):
     """Safety limits are invalid; the message has one line per problem."""
 
 
-@dataclass(frozen=True)
-class _Problem:
-    field: str
-    value: str
-    why: str
-    allowed: str
-
-    def __str__(self) -> str:
-        return f"field '{self.field}' = {self.value}: {self.why} (allowed {self.allowed})"
-
-
-class _LimitsError(ValueError):
-    """Several problems found by :class:`SafetyLimits`' own checks (kept apart for one line each)."""
-
-    def __init__(self, problems: list[_Problem]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
-
-
 def _contract_bounds() -> dict[str, tuple[float, float]]:
-    return {s.name: (s.low, s.high) for s in SETPOINTS_BY_NAME.values()}
+    return {s.name: (s.low, s.high) for s in SETPOINTS}
 
 
 def _contract_rates() -> dict[str, float]:
-    return {s.name: s.slew_per_min for s in SETPOINTS_BY_NAME.values()}
+    return {s.name: s.slew_per_min for s in SETPOINTS}
+
+
+# Unit and allowed range per setpoint key, for validation messages (the ``keys`` hook of envs.validation).
+_KEYS_IN_BOUNDS: JsonDict = {s.name: {"unit": s.unit, "range": f"{s.low:g}..{s.high:g} {s.unit}"}
+                             for s in SETPOINTS}
+_KEYS_RATES: JsonDict = {s.name: {"unit": f"{s.unit}/min", "range": f">0..{s.slew_per_min:g} {s.unit}/min"}
+                         for s in SETPOINTS}
 
 
 class SafetyLimits(BaseModel):
@@ -213,20 +245,22 @@ class SafetyLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     bounds: dict[str, tuple[float, float]] = Field(
-        default_factory=_contract_bounds,
+        default_factory=_contract_bounds, json_schema_extra={"keys": _KEYS_IN_BOUNDS},
         description="Hard bounds (low, high) per setpoint, in its unit; default and widest: the contract's.")
     rate_per_min: dict[str, float] = Field(
-        default_factory=_contract_rates,
+        default_factory=_contract_rates, json_schema_extra={"keys": _KEYS_RATES},
         description="Largest change per minute per setpoint (unit/min); the step per period is "
                     "rate_per_min·period_s/60. Default and largest: the contract's slew_per_min.")
     guard_c: float = Field(26.0, ge=10.0, le=35.0, json_schema_extra={"unit": "°C"},
                            description="Hottest inlet at or above which setpoints only move toward more cooling.")
     limit_c: float = Field(INLET_LIMIT_C, ge=10.0, le=35.0, json_schema_extra={"unit": "°C"},
-                           description="Hottest inlet at or above which the safe setpoints are written at once "
+                           description="Hottest inlet at or above which the safe action is written at once "
                                        "(35 °C: ASHRAE class A2 allowable maximum).")
     safe_setpoints: dict[str, float] = Field(
-        default_factory=lambda: dict(DEFAULT_SAFE_SETPOINTS),
-        description="Maximum-cooling setpoints written at the thermal limit, each inside its bounds.")
+        default_factory=lambda: dict(DEFAULT_SAFE_SETPOINTS), json_schema_extra={"keys": _KEYS_IN_BOUNDS},
+        description="Configured safe value per setpoint, inside its bounds: written at the thermal limit (and by "
+                    "fallback mode's safe_setpoints) where it cools at least as much as the current state; where "
+                    "it would cool less, the current state is held instead.")
     stale_after_s: float = Field(900.0, gt=0.0, le=86400.0, json_schema_extra={"unit": "s"},
                                  description="A point whose timestamp is further than this from now is stale.")
     stuck_after: int = Field(12, ge=2, le=100000, json_schema_extra={"unit": "cycles"},
@@ -248,60 +282,59 @@ class SafetyLimits(BaseModel):
     @field_validator("bounds", mode="after")
     @classmethod
     def _narrow_bounds(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        problems: list[_Problem] = []
+        problems: list[FieldProblem] = []
         for name, (low, high) in value.items():
             spec = SETPOINTS_BY_NAME.get(name)
             if spec is None:
-                problems.append(_unknown_setpoint("bounds", name, f"({low:g}, {high:g})"))
+                problems.append(_unknown_setpoint(name, f"({low:g}, {high:g})"))
             elif not spec.low <= low <= high <= spec.high:
-                problems.append(_Problem(f"bounds.{name}", f"({low:g}, {high:g}) {spec.unit}",
-                                         "bounds may only narrow the contract's hard bounds, low ≤ high",
-                                         f"{spec.low:g}..{spec.high:g} {spec.unit}"))
+                problems.append(FieldProblem(name, f"({low:g}, {high:g}) {spec.unit}",
+                                             "bounds may only narrow the contract's hard bounds, low ≤ high",
+                                             f"{spec.low:g}..{spec.high:g} {spec.unit}"))
         _raise(problems)
         return {**_contract_bounds(), **value}
 
     @field_validator("rate_per_min", mode="after")
     @classmethod
     def _slower_rates(cls, value: dict[str, float]) -> dict[str, float]:
-        problems: list[_Problem] = []
+        problems: list[FieldProblem] = []
         for name, rate in value.items():
             spec = SETPOINTS_BY_NAME.get(name)
             if spec is None:
-                problems.append(_unknown_setpoint("rate_per_min", name, f"{rate:g}"))
+                problems.append(_unknown_setpoint(name, f"{rate:g}"))
             elif not 0.0 < rate <= spec.slew_per_min:
-                problems.append(_Problem(f"rate_per_min.{name}", f"{rate:g} {spec.unit}/min",
-                                         "must be positive and at most the contract's slew rate",
-                                         f">0..{spec.slew_per_min:g} {spec.unit}/min"))
+                problems.append(FieldProblem(name, f"{rate:g} {spec.unit}/min",
+                                             "must be positive and at most the contract's slew rate",
+                                             f">0..{spec.slew_per_min:g} {spec.unit}/min"))
         _raise(problems)
         return {**_contract_rates(), **value}
 
     @field_validator("safe_setpoints", mode="after")
     @classmethod
     def _known_safe_setpoints(cls, value: dict[str, float]) -> dict[str, float]:
-        _raise([_unknown_setpoint("safe_setpoints", n, f"{v:g}") for n, v in value.items()
-                if n not in SETPOINTS_BY_NAME])
+        _raise([_unknown_setpoint(n, f"{v:g}") for n, v in value.items() if n not in SETPOINTS_BY_NAME])
         return {**DEFAULT_SAFE_SETPOINTS, **value}
 
     @field_validator("stuck_points", mode="after")
     @classmethod
     def _known_points(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        _raise([_Problem("stuck_points", repr(n), "not a point of the contract", ", ".join(POINTS_BY_NAME))
-                for n in value if n not in POINTS_BY_NAME])
+        _raise([FieldProblem(f"[{i}]", repr(n), "not a point of the contract", ", ".join(POINTS_BY_NAME))
+                for i, n in enumerate(value) if n not in POINTS_BY_NAME])
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> SafetyLimits:
-        problems: list[_Problem] = []
+        problems: list[FieldProblem] = []
         for name, value in self.safe_setpoints.items():
             low, high = self.bounds[name]
             if not low <= value <= high:
                 unit = SETPOINTS_BY_NAME[name].unit
-                problems.append(_Problem(f"safe_setpoints.{name}", f"{value:g} {unit}",
-                                         "outside the hard bounds (give a safe value inside them)",
-                                         f"{low:g}..{high:g} {unit}"))
+                problems.append(FieldProblem(f"safe_setpoints.{name}", f"{value:g} {unit}",
+                                             "outside the hard bounds (give a safe value inside them)",
+                                             f"{low:g}..{high:g} {unit}"))
         if self.guard_c > self.limit_c:
-            problems.append(_Problem("guard_c", f"{self.guard_c:g} °C", f"above limit_c = {self.limit_c:g} °C",
-                                     f"10..{self.limit_c:g} °C"))
+            problems.append(FieldProblem("guard_c", f"{self.guard_c:g} °C", f"above limit_c = {self.limit_c:g} °C",
+                                         f"10..{self.limit_c:g} °C"))
         _raise(problems)
         return self
 
@@ -310,63 +343,28 @@ class SafetyLimits(BaseModel):
         return self.rate_per_min[name] * period_s / 60.0
 
 
-def _raise(problems: list[_Problem]) -> None:
+def _raise(problems: list[FieldProblem]) -> None:
     if problems:
-        raise _LimitsError(problems)
+        raise FieldProblemsError(problems)
 
 
-def _unknown_setpoint(field: str, name: str, value: str) -> _Problem:
-    return _Problem(f"{field}.{name}", value, "not a setpoint of the contract", ", ".join(SETPOINT_NAMES))
-
-
-def _error_lines(err: ValidationError, source: str) -> list[str]:
-    """One line per problem: source, field, value with unit, reason, allowed range."""
-    lines: list[str] = []
-    for e in err.errors():
-        error = e.get("ctx", {}).get("error")
-        if isinstance(error, _LimitsError):
-            lines.extend(f"{source}: {p}" for p in error.problems)
-            continue
-        loc = [str(p) for p in e["loc"]]
-        field = ".".join(loc) or "(top level)"
-        info = SafetyLimits.model_fields.get(loc[0]) if loc else None
-        unit, allowed = _unit_and_range(info, loc)
-        value = e.get("input")
-        shown = "" if isinstance(value, dict) else f" = {value!r}{(' ' + unit) if unit else ''}"
-        lines.append(f"{source}: field '{field}'{shown}: {e['msg']}{f' (allowed {allowed})' if allowed else ''}")
-    return lines
-
-
-def _unit_and_range(info: Any, loc: list[str]) -> tuple[str, str]:
-    """Unit and allowed range of the field at ``loc`` (a setpoint's from the contract)."""
-    if info is None:
-        return "", ""
-    if len(loc) > 1 and loc[1] in SETPOINTS_BY_NAME:
-        spec = SETPOINTS_BY_NAME[loc[1]]
-        if loc[0] == "rate_per_min":
-            return f"{spec.unit}/min", f">0..{spec.slew_per_min:g} {spec.unit}/min"
-        return spec.unit, f"{spec.low:g}..{spec.high:g} {spec.unit}"
-    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    unit = str(extra.get("unit", ""))
-    low = next((getattr(m, a) for m in info.metadata for a in ("ge", "gt") if getattr(m, a, None) is not None), None)
-    high = next((m.le for m in info.metadata if getattr(m, "le", None) is not None), None)
-    if low is None and high is None:
-        return unit, ""
-    return unit, f"{'-∞' if low is None else f'{low:g}'}..{'∞' if high is None else f'{high:g}'} {unit}".strip()
+def _unknown_setpoint(name: str, value: str) -> FieldProblem:
+    return FieldProblem(name, value, "not a setpoint of the contract", ", ".join(SETPOINT_NAMES))
 
 
 def limits_from_mapping(data: object, source: str = "<mapping>") -> SafetyLimits:
     """Validate a mapping (a site file's ``safety`` section) into :class:`SafetyLimits`.
 
     Raises :class:`SafetyConfigError` with one line per problem naming ``source``, the
-    field, its value and unit, and the allowed range.
+    field, its value and unit, and the allowed range (``envs.validation``'s format, as
+    for every config file of the project).
     """
     if not isinstance(data, Mapping):
         raise SafetyConfigError(f"{source}: safety limits must be a mapping, got {type(data).__name__}")
     try:
         return SafetyLimits.model_validate(dict(data))
     except ValidationError as err:
-        raise SafetyConfigError("\n".join(_error_lines(err, source))) from None
+        raise SafetyConfigError(format_validation_error(err, SafetyLimits, source, "safety limits")) from None
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -455,10 +453,10 @@ def _check_sensors(points: Mapping[str, object], times: Mapping[str, float] | No
 def _count_repeats(name: str, x: float, state: EnvelopeState) -> tuple[float, int]:
     """The point's (value, identical readings in a row).
 
-    A point that measures a setpoint (supply air, chilled water) and reads what was last
-    written is a loop holding its setpoint, not a frozen sensor: its count restarts.
+    A point that measures a setpoint (:data:`MEASURED_BY`) and reads what was last written
+    is a loop holding its setpoint, not a frozen sensor: its count restarts.
     """
-    written = _real((state.last_written or {}).get(name))
+    written = _real((state.last_written or {}).get(_SETPOINT_MEASURED.get(name, "")))
     if written is not None and math.isclose(x, written, rel_tol=_TRACKING_TOL, abs_tol=_TRACKING_TOL):
         return x, 0
     previous = state.history.get(name)
@@ -603,8 +601,10 @@ def _complete(setpoints: Mapping[str, float] | None) -> dict[str, float] | None:
 # --- 4.-8. from a proposal to what is written -----------------------------------------
 
 
-def _apply_overrides(base: dict[str, float] | None, source: str, overrides: Mapping[str, float] | None
+def _apply_overrides(base: dict[str, float] | None, source: str, overrides: Mapping[str, float] | None,
+                     refused: str = "control is relinquished to the site"
                      ) -> tuple[dict[str, float] | None, str, list[Intervention]]:
+    """Operator overrides replace single setpoints of ``base``; with no base, none applies (``refused`` says why)."""
     found: list[Intervention] = []
     if not overrides:
         return base, source, found
@@ -617,7 +617,7 @@ def _apply_overrides(base: dict[str, float] | None, source: str, overrides: Mapp
                                       "not a setpoint of the contract or not a finite number"))
         elif out is None:
             found.append(Intervention("operator_override", name, f"override {name} = {_q(value, name)} not applied: "
-                                      "control is relinquished to the site"))
+                                      f"{refused}"))
         else:
             found.append(Intervention("operator_override", name, f"override {name} = {_q(value, name)} replaces "
                                       f"the {source} value {_q(out[name], name)}"))
@@ -660,19 +660,64 @@ def _thermal(sensors: _Sensors, limits: SafetyLimits) -> tuple[str, str]:
 def _reference(name: str, state: EnvelopeState, sensors: _Sensors) -> float | None:
     """Where setpoint ``name`` stands: last written, else its healthy measurement, else unknown."""
     written = _real((state.last_written or {}).get(name))
-    return written if written is not None else sensors.valid.get(name)
+    return written if written is not None else sensors.valid.get(MEASURED_BY[name])
 
 
-def _guard(values: dict[str, float], refs: Mapping[str, float | None], limits: SafetyLimits,
-           why: str) -> list[Intervention]:
-    """Block moves toward less cooling; with no reference, the safe (most cooling) value."""
+def _safe_value(name: str, sensors: _Sensors, state: EnvelopeState, limits: SafetyLimits) -> tuple[float, str]:
+    """The safe action for setpoint ``name`` (module docstring) and, where it is not the configured value, why."""
+    configured = limits.safe_setpoints[name]
+    low, high = limits.bounds[name]
+    direction = COOLING_DIRECTION[name]
+    point = MEASURED_BY[name]
+    known: list[tuple[float, str]] = []
+    measured = sensors.valid.get(point)
+    if measured is not None:
+        known.append((measured, f"measured {point}"))
+    written = _real((state.last_written or {}).get(name))
+    if written is not None:
+        known.append((written, "last written"))
+    if not known:
+        economizer = sensors.readable.get(ECONOMIZER_POINT)
+        if name not in FREE_COOLING_SETPOINTS or economizer is None or economizer <= 0.0:
+            return configured, ""
+        cooling_bound = low if direction < 0 else high
+        return cooling_bound, (f"{name}: no healthy measurement and no last write, and the economizer carries "
+                               f"{economizer:.0%} of the load ({ECONOMIZER_POINT}); the cooling-side bound "
+                               f"{_q(cooling_bound, name)} instead of the configured {_q(configured, name)}, "
+                               "which could end free cooling")
+    current, where = max(known, key=lambda k: direction * k[0])
+    if direction * (configured - current) >= 0.0:
+        return configured, ""
+    value = min(max(current, low), high)
+    bounded = "" if value == current else f" (bounded to {_q(low, name)}..{_q(high, name)})"
+    return value, (f"{name}: the configured safe value {_q(configured, name)} would cool less than the current "
+                   f"state {_q(current, name)} ({where}); {_q(value, name)} written instead{bounded}")
+
+
+def _safe_action(sensors: _Sensors, state: EnvelopeState, limits: SafetyLimits, reason: str,
+                 why: str) -> tuple[dict[str, float], list[Intervention]]:
+    """Every setpoint's safe value, one ``reason`` intervention saying ``why``, and one per setpoint held."""
+    values: dict[str, float] = {}
+    held: list[Intervention] = []
+    for name in SETPOINT_NAMES:
+        values[name], note = _safe_value(name, sensors, state, limits)
+        if note:
+            held.append(Intervention(reason, name, note))
+    written = ", ".join(f"{n} {_q(v, n)}" for n, v in values.items())
+    return values, [Intervention(reason, "", f"{why}: safe action written at once ({written})"), *held]
+
+
+def _guard(values: dict[str, float], refs: Mapping[str, float | None], sensors: _Sensors, state: EnvelopeState,
+           limits: SafetyLimits, why: str) -> list[Intervention]:
+    """Block moves toward less cooling; with no reference, the safe action's value."""
     found: list[Intervention] = []
     for name in SETPOINT_NAMES:
         ref, x = refs[name], values[name]
         if ref is None:
-            values[name] = limits.safe_setpoints[name]
+            values[name], note = _safe_value(name, sensors, state, limits)
             found.append(Intervention("thermal_guard", name, f"{name}: no reference to tell the cooling direction "
-                                      f"from; safe value {_q(values[name], name)} instead of {_q(x, name)} ({why})"))
+                                      f"from; safe value {_q(values[name], name)} instead of {_q(x, name)} ({why})"
+                                      + (f"; {note}" if note else "")))
         elif COOLING_DIRECTION[name] * (x - ref) < 0.0:
             values[name] = ref
             found.append(Intervention("thermal_guard", name, f"{name}: {_q(x, name)} would cool less than "
@@ -708,16 +753,17 @@ def _bound_and_limit(base: dict[str, float], source: str, sensors: _Sensors, sta
     found = _clip_bounds(values, limits, "hard bounds")
     zone, why = _thermal(sensors, limits)
     if zone == "limit":
-        found.append(Intervention("thermal_limit", "", f"{why}: safe setpoints written at once"))
-        return dict(limits.safe_setpoints), "safe", found
+        safe, notes = _safe_action(sensors, state, limits, "thermal_limit", why)
+        return safe, "safe", found + notes
     refs = {n: _reference(n, state, sensors) for n in SETPOINT_NAMES}
     if zone == "guard":
-        found += _guard(values, refs, limits, why)
+        found += _guard(values, refs, sensors, state, limits, why)
     found += _rate_limit(values, refs, limits, period_s)
     found += _clip_bounds(values, limits, "reference outside the hard bounds; bounds win over the rate limit:")
     if not _is_safe(values, limits):
-        found.append(Intervention("hard_bound", "", f"internal check failed on {values}; safe setpoints written"))
-        return dict(limits.safe_setpoints), "safe", found
+        found.append(Intervention("hard_bound", "", f"internal check failed on {values}; safe action written"))
+        safe, notes = _safe_action(sensors, state, limits, "hard_bound", "last check")
+        return safe, "safe", found + notes
     return values, source, found
 
 
@@ -728,7 +774,8 @@ def decide(points: Mapping[str, object], point_times_s: Mapping[str, float] | No
            state: EnvelopeState, limits: SafetyLimits, period_s: float,
            training_ranges: Mapping[str, tuple[float, float]] | None = None,
            fallback: Mapping[str, float] | None = None,
-           overrides: Mapping[str, float] | None = None) -> Decision:
+           overrides: Mapping[str, float] | None = None,
+           write_safe: bool = False) -> Decision:
     """Turn a policy's proposal into the setpoints that may be written (module docstring: the rules).
 
     Args:
@@ -742,6 +789,10 @@ def decide(points: Mapping[str, object], point_times_s: Mapping[str, float] | No
         training_ranges: point name -> (low, high) seen in training (the card's); None skips the check.
         fallback: the fallback policy's setpoints for this period, if there is one.
         overrides: operator overrides, setpoint name -> value.
+        write_safe: the service is in fallback mode with ``fallback_action: safe_setpoints``: the
+            decision is the safe action (source ``safe``, reason ``fallback_safe``) whatever the
+            proposal and the inlet temperature; the proposal is still judged (its failures
+            counted and recorded) and overrides are not applied.
 
     Raises:
         ValueError: ``period_s`` is not a positive finite number (a caller's bug, not plant data).
@@ -752,22 +803,29 @@ def decide(points: Mapping[str, object], point_times_s: Mapping[str, float] | No
     ood = _check_ood(sensors.valid, training_ranges, limits.ood_margin_frac)
     usable, why, model_notes = _distrust(proposal, sensors, ood)
     found = [*sensors.interventions, *ood, *model_notes]
-    base: dict[str, float] | None
-    if usable is not None:
-        base, source, failures = usable, "policy", 0
-    else:
-        failures = state.model_failures + 1
-        base, source, notes = _degraded(failures, why, state, fallback, limits)
-        found += notes
-    base, source, notes = _apply_overrides(base, source, overrides)
-    found += notes
+    failures = 0 if usable is not None else state.model_failures + 1
     setpoints: dict[str, float] | None
-    if base is None and _thermal(sensors, limits)[0] == "limit":
-        base, source = dict(limits.safe_setpoints), "safe"
-    if base is None:
-        setpoints = None
+    if write_safe:
+        found += _apply_overrides(None, "safe", overrides, "fallback mode writes the safe action")[2]
+        setpoints, notes = _safe_action(sensors, state, limits, "fallback_safe",
+                                        "fallback mode (fallback_action safe_setpoints)")
+        source = "safe"
+        found += notes
     else:
-        setpoints, source, notes = _bound_and_limit(base, source, sensors, state, limits, period_s)
+        base, source = usable, "policy"
+        if usable is None:
+            base, source, notes = _degraded(failures, why, state, fallback, limits)
+            found += notes
+        base, source, notes = _apply_overrides(base, source, overrides)
+        found += notes
+        zone, why_hot = _thermal(sensors, limits)
+        if base is None and zone == "limit":  # at the limit the safe action, even instead of relinquishing
+            setpoints, notes = _safe_action(sensors, state, limits, "thermal_limit", why_hot)
+            source = "safe"
+        elif base is None:
+            setpoints, notes = None, []
+        else:
+            setpoints, source, notes = _bound_and_limit(base, source, sensors, state, limits, period_s)
         found += notes
     new_state = EnvelopeState(last_written=dict(setpoints) if setpoints is not None else None,
                               history=sensors.history, model_failures=failures)

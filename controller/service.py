@@ -232,7 +232,8 @@ class ControllerService:
             ranges = self.policy.training_ranges if self.policy is not None else None
             decision = decide(reading.values, reading.times_s, now, proposal, self.state, self.site.safety,
                               self.site.rate_period_s or self.site.period_s, ranges, fallback_sp,
-                              self.active_overrides())
+                              self.active_overrides(),
+                              write_safe=mode == "fallback" and self.site.fallback_action == "safe_setpoints")
             self.state = decision.state
         latency_ms = (time.perf_counter() - start) * 1000.0
         wrote, errors = await self._act(mode, decision)
@@ -253,8 +254,9 @@ class ControllerService:
                 else:
                     result = await self.adapter.write_setpoints(decision.setpoints)
             elif mode == "fallback":
-                if self.site.fallback_action == "safe_setpoints":
-                    result = await self.adapter.write_setpoints(dict(self.site.safety.safe_setpoints))
+                safe = decision.setpoints if decision is not None else None  # the safe action: never warmer than now
+                if self.site.fallback_action == "safe_setpoints" and safe is not None:
+                    result = await self.adapter.write_setpoints(safe)
                 else:
                     result = await self.adapter.relinquish(list(SETPOINT_NAMES))
         except AdapterError as err:

@@ -1,4 +1,5 @@
-"""The safety envelope (controller/safety.py): properties over garbage inputs, one scenario per reason, limits."""
+"""The safety envelope (controller/safety.py): properties over garbage inputs, one scenario per reason, the safe
+action (more cooling from the current state), limits."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from hypothesis.extra import numpy as hnp
 
 from controller.safety import (
     COOLING_DIRECTION,
+    DEFAULT_SAFE_SETPOINTS,
+    ECONOMIZER_POINT,
+    FREE_COOLING_SETPOINTS,
+    MEASURED_BY,
     REASONS,
     Decision,
     EnvelopeState,
@@ -25,6 +30,7 @@ from controller.safety import (
     initial_state,
     limits_from_mapping,
 )
+from controller.site import SiteConfigError, site_from_mapping
 from envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 NOW_S = 1_700_000_000.0
@@ -40,6 +46,10 @@ LAST = {"supply_air_temp_c": 20.0, "crah_fan_speed_frac": 0.6, "chw_supply_temp_
 FALLBACK = {"supply_air_temp_c": 19.0, "crah_fan_speed_frac": 0.7, "chw_supply_temp_c": 11.0,
             "condenser_water_temp_c": 23.0}
 """A fallback proposal toward more cooling, within one period's rate limit of LAST."""
+
+SAFE_HERE = {**DEFAULT_SAFE_SETPOINTS, "condenser_water_temp_c": 24.0}
+"""The safe action from the healthy reading and LAST: the configured values where they are colder, condenser
+water held at the current 24 °C (the configured 29.4 °C would cool less)."""
 
 
 def healthy(**changes: object) -> dict[str, object]:
@@ -65,12 +75,14 @@ def state(last: Mapping[str, float] | None = LAST, failures: int = 0,
 def run(points: Mapping[str, object] | None = None, proposal: object = None, *,
         times: Mapping[str, float] | None = None, envelope: EnvelopeState | None = None,
         limits: SafetyLimits = LIMITS, ranges: Mapping[str, tuple[float, float]] | None = None,
-        fallback: Mapping[str, float] | None = None, overrides: Mapping[str, float] | None = None) -> Decision:
+        fallback: Mapping[str, float] | None = None, overrides: Mapping[str, float] | None = None,
+        write_safe: bool = False) -> Decision:
     """One decision; by default healthy fresh points, LAST written and LAST proposed again."""
     points = healthy() if points is None else points
     times = dict.fromkeys(points, NOW_S) if times is None else times
     return decide(points, times, NOW_S, dict(LAST) if proposal is None else proposal,
-                  state() if envelope is None else envelope, limits, PERIOD_S, ranges, fallback, overrides)
+                  state() if envelope is None else envelope, limits, PERIOD_S, ranges, fallback, overrides,
+                  write_safe)
 
 
 def reasons(d: Decision, target: str | None = None) -> list[str]:
@@ -163,6 +175,7 @@ SCENARIOS: dict[str, tuple[Callable[[], Decision], str]] = {
     "thermal_guard": (lambda: run(healthy(inlet_temp_max_c=26.5), {**LAST, "supply_air_temp_c": 21.0}),
                       "supply_air_temp_c"),
     "thermal_limit": (lambda: run(healthy(inlet_temp_max_c=27.5)), ""),
+    "fallback_safe": (lambda: run(write_safe=True), ""),
     "operator_override": (lambda: run(overrides={"crah_fan_speed_frac": 0.65}), "crah_fan_speed_frac"),
 }
 
@@ -392,22 +405,104 @@ def test_the_guard_without_any_reference_writes_the_safe_value() -> None:
 
 @pytest.mark.parametrize("changes", [{"inlet_temp_max_c": INLET_LIMIT_C}, {"inlet_temp_max_c": 40.0},
                                      {"inlet_temp_max_c": None, "inlet_temp_mean_c": 27.5}])
-def test_at_the_limit_the_safe_setpoints_are_written_at_once(changes: dict[str, object]) -> None:
+def test_at_the_limit_the_safe_action_is_written_at_once(changes: dict[str, object]) -> None:
     d = run(healthy(**changes), {**LAST, "supply_air_temp_c": 26.0})
-    assert d.setpoints == LIMITS.safe_setpoints and d.source == "safe"
+    assert d.setpoints == SAFE_HERE and d.source == "safe"
     assert "thermal_limit" in reasons(d) and "rate_limit" not in reasons(d)
+    assert reasons(d, "condenser_water_temp_c") == ["thermal_limit"], "only condenser water is held"
+    held = next(i.detail for i in d.interventions if i.target == "condenser_water_temp_c")
+    assert "29.4 °C would cool less than the current state 24 °C (measured condenser_water_temp_c)" in held
 
 
-def test_a_stale_reading_at_the_limit_still_calls_for_the_safe_setpoints() -> None:
+def test_a_stale_reading_at_the_limit_still_calls_for_the_safe_action() -> None:
     times = {**dict.fromkeys(POINT_NAMES, NOW_S), "inlet_temp_max_c": NOW_S - 3600.0}
     d = run(healthy(inlet_temp_max_c=29.0), times=times)
     assert reasons(d, "inlet_temp_max_c") == ["sensor_stale"] and d.source == "safe"
 
 
-def test_the_limit_writes_safe_setpoints_instead_of_relinquishing() -> None:
+def test_the_limit_writes_the_safe_action_instead_of_relinquishing() -> None:
     d = run(healthy(inlet_temp_max_c=28.0), ModelError("x"), envelope=state(None))
-    assert d.setpoints == LIMITS.safe_setpoints and d.source == "safe"
-    assert reasons(d)[-2:] == ["relinquish", "thermal_limit"]
+    assert d.setpoints == SAFE_HERE and d.source == "safe"
+    assert reasons(d)[-3:] == ["relinquish", "thermal_limit", "thermal_limit"]
+
+
+# --- the safe action: more cooling from the current state, never less ----------------------------------
+
+
+FREE_COOLING = healthy(inlet_temp_max_c=28.0, outdoor_drybulb_c=-5.0, outdoor_wetbulb_c=-6.0, supply_air_temp_c=23.0,
+                       crah_fan_speed_frac=0.62, chw_supply_temp_c=18.0, chw_return_temp_c=24.0,
+                       condenser_water_temp_c=10.4, economizer_load_frac=1.0, chillers_running=0.0)
+"""A winter reading: the towers make 10.4 °C water and the waterside economizer carries the whole load."""
+
+FREE_COOLING_LAST = {"supply_air_temp_c": 23.0, "crah_fan_speed_frac": 0.62, "chw_supply_temp_c": 18.0,
+                     "condenser_water_temp_c": 10.0}
+
+
+def test_in_free_cooling_the_limit_never_raises_condenser_water() -> None:
+    d = run(FREE_COOLING, envelope=state(FREE_COOLING_LAST))
+    assert d.source == "safe" and d.setpoints is not None
+    assert d.setpoints == {"supply_air_temp_c": 18.0, "crah_fan_speed_frac": 1.0, "chw_supply_temp_c": 7.0,
+                           "condenser_water_temp_c": 10.0}, "held where the towers are driven, not 29.4 °C"
+    held = next(i.detail for i in d.interventions if i.target == "condenser_water_temp_c")
+    assert "current state 10 °C (last written)" in held and "10 °C written instead" in held
+    measured_only = run(FREE_COOLING, envelope=state(None))
+    assert measured_only.setpoints is not None and measured_only.setpoints["condenser_water_temp_c"] == 10.4
+
+
+def test_a_configured_value_colder_than_the_current_state_is_written() -> None:
+    limits = SafetyLimits(safe_setpoints={"condenser_water_temp_c": 12.0, "supply_air_temp_c": 21.0})
+    d = run(healthy(inlet_temp_max_c=28.0), limits=limits)
+    assert d.setpoints == {"supply_air_temp_c": 20.0, "crah_fan_speed_frac": 1.0, "chw_supply_temp_c": 7.0,
+                           "condenser_water_temp_c": 12.0}
+    assert reasons(d, "supply_air_temp_c") == ["thermal_limit"], "21 °C configured is warmer than the 20 °C now"
+    assert reasons(d, "condenser_water_temp_c") == []
+
+
+def test_the_current_state_is_the_more_cooling_of_measurement_and_last_write() -> None:
+    measured_colder = run(healthy(inlet_temp_max_c=28.0, condenser_water_temp_c=21.0))
+    assert measured_colder.setpoints is not None and measured_colder.setpoints["condenser_water_temp_c"] == 21.0
+    written_colder = run(healthy(inlet_temp_max_c=28.0, condenser_water_temp_c=26.0))
+    assert written_colder.setpoints is not None and written_colder.setpoints["condenser_water_temp_c"] == 24.0
+    unmeasured = run(healthy(inlet_temp_max_c=28.0, condenser_water_temp_c=math.nan))
+    assert unmeasured.setpoints is not None and unmeasured.setpoints["condenser_water_temp_c"] == 24.0
+
+
+def test_with_no_current_state_free_cooling_keeps_the_towers_at_their_coldest() -> None:
+    blind = {**FREE_COOLING, "condenser_water_temp_c": None}
+    d = run(blind, envelope=state(None))
+    assert d.setpoints is not None and d.setpoints["condenser_water_temp_c"] == LIMITS.bounds[
+        "condenser_water_temp_c"][0]
+    assert "economizer carries 100% of the load" in next(
+        i.detail for i in d.interventions if i.reason == "thermal_limit" and i.target == "condenser_water_temp_c")
+    mechanical = run({**blind, ECONOMIZER_POINT: 0.0}, envelope=state(None))
+    assert mechanical.setpoints is not None
+    assert mechanical.setpoints["condenser_water_temp_c"] == LIMITS.safe_setpoints["condenser_water_temp_c"]
+
+
+def test_hard_bounds_win_over_a_current_state_beyond_them() -> None:
+    limits = SafetyLimits(bounds={"supply_air_temp_c": (16.0, 24.0)})
+    d = run(healthy(inlet_temp_max_c=28.0, supply_air_temp_c=15.0), limits=limits)
+    assert d.setpoints is not None and d.setpoints["supply_air_temp_c"] == 16.0
+    assert "bounded to 16 °C..24 °C" in next(i.detail for i in d.interventions if i.target == "supply_air_temp_c")
+
+
+def test_fallback_mode_writes_the_same_safe_action_whatever_the_inlet() -> None:
+    d = run(write_safe=True, overrides={"supply_air_temp_c": 21.0})
+    assert d.setpoints == SAFE_HERE and d.source == "safe" and d.state.last_written == SAFE_HERE
+    assert reasons(d) == ["operator_override", "fallback_safe", "fallback_safe"]
+    assert "not applied: fallback mode writes the safe action" in d.interventions[0].detail
+    failing = run(proposal=ModelError("timeout"), write_safe=True, envelope=state(failures=7))
+    assert failing.setpoints == SAFE_HERE and failing.state.model_failures == 8
+    assert reasons(failing) == ["model_error", "fallback_safe", "fallback_safe"], "no hold, fallback or relinquish"
+    free = run(FREE_COOLING, write_safe=True, envelope=state(FREE_COOLING_LAST))
+    assert free.setpoints is not None and free.setpoints["condenser_water_temp_c"] == 10.0
+
+
+def test_every_setpoint_is_measured_by_a_contract_point_of_the_same_unit() -> None:
+    assert set(MEASURED_BY) == set(SETPOINT_NAMES) == set(COOLING_DIRECTION)
+    for setpoint, point in MEASURED_BY.items():
+        assert POINTS_BY_NAME[point].unit == SETPOINTS_BY_NAME[setpoint].unit
+    assert set(FREE_COOLING_SETPOINTS) <= set(SETPOINT_NAMES) and ECONOMIZER_POINT in POINTS_BY_NAME
 
 
 # --- operator overrides ----------------------------------------------------------------------------
@@ -423,7 +518,7 @@ def test_an_override_replaces_the_proposal_but_not_the_envelope() -> None:
     hot = run(healthy(inlet_temp_max_c=26.5), overrides={"supply_air_temp_c": 21.0})
     assert hot.setpoints == LAST and reasons(hot) == ["operator_override", "thermal_guard"]
     limit = run(healthy(inlet_temp_max_c=27.5), overrides={"supply_air_temp_c": 21.0})
-    assert limit.setpoints == LIMITS.safe_setpoints
+    assert limit.setpoints == SAFE_HERE
 
 
 def test_bad_overrides_are_ignored_and_recorded() -> None:
@@ -465,28 +560,47 @@ def test_partial_limits_keep_the_other_defaults() -> None:
     ({"rate_per_min": {"supply_temp": 0.1}}, ["rate_per_min.supply_temp", "not a setpoint"]),
     ({"safe_setpoints": {"chw_temp": 7}}, ["safe_setpoints.chw_temp", "not a setpoint"]),
     ({"rate_per_min": {"supply_air_temp_c": 2.0}}, ["rate_per_min.supply_air_temp_c", "2 °C/min", ">0..0.3 °C/min"]),
-    ({"rate_per_min": {"supply_air_temp_c": "fast"}}, ["rate_per_min.supply_air_temp_c", "°C/min"]),
+    ({"rate_per_min": {"supply_air_temp_c": "fast"}}, ["rate_per_min.supply_air_temp_c", "°C/min",
+                                                       ">0..0.3 °C/min"]),
     ({"guard_c": 28.0}, ["guard_c", "28 °C", "limit_c = 27 °C"]),
     ({"limit_c": 50.0}, ["limit_c", "50.0 °C", "10..35 °C"]),
     ({"stale_after_s": -1}, ["stale_after_s", "-1 s", "0..86400 s"]),
-    ({"stuck_points": ["inlet_temp_c"]}, ["stuck_points", "'inlet_temp_c'", "not a point"]),
-    ({"bounds": {"supply_air_temp_c": [math.nan, 24]}}, ["bounds.supply_air_temp_c.0", "finite"]),
+    ({"stuck_points": ["it_power_kw", "inlet_temp_c"]}, ["stuck_points[1]", "'inlet_temp_c'", "not a point"]),
+    ({"bounds": {"supply_air_temp_c": [math.nan, 24]}}, ["bounds.supply_air_temp_c[0]", "finite", "14..26 °C"]),
     ({"guard": 26.0}, ["'guard'", "Extra inputs"]),
 ])
 def test_bad_limits_are_refused_with_one_clear_line_per_problem(data: dict[str, Any], lines: list[str]) -> None:
     with pytest.raises(SafetyConfigError) as err:
         limits_from_mapping(data, "site.yaml")
-    message = str(err.value)
-    assert all(line.startswith("site.yaml: field '") for line in message.splitlines()), message
-    assert any(all(part in line for part in lines) for line in message.splitlines()), message
+    header, *problems = str(err.value).splitlines()
+    assert header == f"site.yaml: {len(problems)} problem(s) in the safety limits:"
+    assert all(line.startswith("  - field '") for line in problems), problems
+    assert any(all(part in line for part in lines) for line in problems), problems
 
 
 def test_several_problems_give_several_lines() -> None:
     with pytest.raises(SafetyConfigError) as err:
         limits_from_mapping({"bounds": {"supply_air_temp_c": [12, 24], "fan": [0, 1]}, "guard_c": 99}, "s.yaml")
-    assert len(str(err.value).splitlines()) == 3
+    header, *problems = str(err.value).splitlines()
+    assert header == "s.yaml: 3 problem(s) in the safety limits:" and len(problems) == 3
     with pytest.raises(SafetyConfigError, match="must be a mapping"):
         limits_from_mapping([1, 2], "s.yaml")
+
+
+def test_a_site_file_names_each_safety_problem_by_its_full_path() -> None:
+    adapter = {"kind": "csv", "csv": {"path": "plant.csv"}}
+    with pytest.raises(SiteConfigError) as err:
+        site_from_mapping({"adapter": adapter, "safety": {"bounds": {"supply_air_temp_c": [12, 24], "fan": [0, 1]},
+                                                          "rate_per_min": {"chw_supply_temp_c": "fast"}}}, "site.yaml")
+    lines = str(err.value).splitlines()
+    assert lines[0] == "site.yaml: 3 problem(s) in the site file:", lines
+    for expected in ("field 'safety.bounds.supply_air_temp_c' = (12, 24) °C", "field 'safety.bounds.fan' = (0, 1)",
+                     "field 'safety.rate_per_min.chw_supply_temp_c' = 'fast' °C/min"):
+        assert any(expected in line for line in lines), (expected, lines)
+    with pytest.raises(SiteConfigError) as err:  # the whole-model check runs once every field is valid
+        site_from_mapping({"adapter": adapter, "safety": {"guard_c": 28.0}}, "site.yaml")
+    assert str(err.value).splitlines()[1:] == [
+        "  - field 'safety.guard_c' = 28 °C: above limit_c = 27 °C (allowed 10..27 °C)"]
 
 
 # --- the property: whatever comes in, what goes out is safe --------------------------------------------
@@ -573,6 +687,35 @@ def _finite_real(value: object) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _cooler_or_equal(name: str, value: float, than: float) -> bool:
+    """``value`` cools at least as much as ``than`` (within TOL)."""
+    return COOLING_DIRECTION[name] * (value - than) >= -TOL
+
+
+def assert_safe_action(setpoints: Mapping[str, float] | None, d: Decision, points: Mapping[str, object],
+                       envelope: EnvelopeState, limits: SafetyLimits) -> None:
+    """The safe action: every setpoint at least as cooling as the configured value and the current state, bounded.
+
+    The current state is each setpoint's measurement when that point passed validation (no
+    sensor intervention names it) and the last written setpoint, both within the bounds
+    (bounds win). The value is one of those candidates, never something else.
+    """
+    assert setpoints is not None and set(setpoints) == set(SETPOINT_NAMES) and d.source == "safe"
+    failed = {i.target for i in d.interventions if i.reason.startswith("sensor_")}
+    last = envelope.last_written or {}
+    for name, value in setpoints.items():
+        low, high = limits.bounds[name]
+        assert math.isfinite(value) and low <= value <= high, (name, value)
+        point = MEASURED_BY[name]
+        measured = _finite_real(points.get(point)) if point not in failed else None
+        now = [min(max(measured, low), high)] if measured is not None else []
+        now += [last[name]] if name in last else []
+        for than in (limits.safe_setpoints[name], *now):
+            assert _cooler_or_equal(name, value, than), f"{name} = {value} cools less than {than}"
+        candidates = (limits.safe_setpoints[name], *now, low, high)
+        assert any(math.isclose(value, c, abs_tol=TOL) for c in candidates), (name, value, candidates)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), limits=st.sampled_from([LIMITS, _NARROW, _NO_BAND]), period_s=st.floats(1.0, 3600.0))
 def test_whatever_comes_in_what_is_written_is_finite_bounded_and_rate_limited(
@@ -609,7 +752,7 @@ def test_whatever_comes_in_what_is_written_is_finite_bounded_and_rate_limited(
         low, high = limits.bounds[name]
         assert math.isfinite(value) and low <= value <= high, (name, value)
     if any(i.reason == "thermal_limit" for i in d.interventions):
-        assert d.setpoints == limits.safe_setpoints
+        assert_safe_action(d.setpoints, d, points, envelope, limits)
         return
     last = envelope.last_written
     assert last is not None
@@ -618,6 +761,44 @@ def test_whatever_comes_in_what_is_written_is_finite_bounded_and_rate_limited(
     if inlet is None or inlet >= limits.guard_c:
         for name, value in d.setpoints.items():
             assert COOLING_DIRECTION[name] * (value - last[name]) >= -TOL, f"{name} moved toward less cooling"
+
+
+@st.composite
+def _site_limits(draw: st.DrawFn) -> SafetyLimits:
+    """Limits with any bounds inside the contract's and any configured safe value inside them."""
+    bounds: dict[str, tuple[float, float]] = {}
+    safe: dict[str, float] = {}
+    for name in SETPOINT_NAMES:
+        spec = SETPOINTS_BY_NAME[name]
+        low, high = sorted((draw(st.floats(spec.low, spec.high)), draw(st.floats(spec.low, spec.high))))
+        bounds[name] = (low, high)
+        safe[name] = draw(st.floats(low, high))
+    return SafetyLimits(bounds=bounds, safe_setpoints=safe)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), limits=_site_limits(), write_safe=st.booleans())
+def test_the_safe_action_never_cools_less_than_the_plant_does_now(
+        data: st.DataObject, limits: SafetyLimits, write_safe: bool) -> None:
+    """Every setpoint of the contract, at the limit and in fallback mode: never warmer than now; bounded; finite."""
+    hottest = st.floats(15.0, 60.0) if write_safe else st.floats(limits.limit_c, 60.0)
+    economizer = data.draw(st.floats(0.0, 1.0), ECONOMIZER_POINT)
+    points = healthy(inlet_temp_max_c=data.draw(hottest, "inlet_temp_max_c"), economizer_load_frac=economizer)
+    for point in MEASURED_BY.values():
+        spec = POINTS_BY_NAME[point]
+        points[point] = data.draw(st.one_of(st.floats(spec.low, spec.high), st.none(), st.just(math.nan)), point)
+    last = data.draw(st.one_of(st.none(), st.fixed_dictionaries(
+        {n: st.floats(*limits.bounds[n]) for n in SETPOINT_NAMES})), "last_written")
+    envelope = state(last)
+    d = run(points, data.draw(_PROPOSALS, "proposal"), envelope=envelope, limits=limits, write_safe=write_safe)
+    assert_safe_action(d.setpoints, d, points, envelope, limits)
+    assert ("fallback_safe" if write_safe else "thermal_limit") in reasons(d, "")
+    assert d.setpoints is not None
+    for name in FREE_COOLING_SETPOINTS:
+        if last is None and _finite_real(points[MEASURED_BY[name]]) is None:
+            cooling_bound = limits.bounds[name][0 if COOLING_DIRECTION[name] < 0 else 1]
+            expected = cooling_bound if economizer > 0.0 else limits.safe_setpoints[name]
+            assert d.setpoints[name] == expected, (name, economizer)
 
 
 @settings(max_examples=200, deadline=None)
