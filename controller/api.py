@@ -3,15 +3,24 @@
 Read-only endpoints (health, readiness, status, decisions, metrics) are open on the bind
 address (loopback unless the site opens it); every endpoint that changes something (mode,
 overrides, model reload) needs ``Authorization: Bearer <token>``; without a configured
-token they are refused (403), with a missing or wrong one 401. Request bodies are
-validated with bounds (422 on anything malformed). The OpenAPI schema is at
+token they are refused (403), with a missing or wrong one 401. The OpenAPI schema is at
 ``/openapi.json``.
+
+Request bodies are strict: numbers must be JSON numbers (a boolean is never a duration, a
+string "1.5" is not a value), strings are bounded in length, unknown fields are refused,
+and every refusal is a 422 whose ``loc`` names the field. The schema says the same (a JSON
+Schema ``number`` admits neither booleans nor strings), so schemathesis can hold the API to it.
+
+The routes run on the service's event loop: the mutating ones await the service's
+commands, which take the control loop's lock (``controller.service``), and the reading
+ones show the service's last published snapshot, never a cycle half done. Only the audit
+reads (decision history, CSV) run on worker threads, each on its own read-only SQLite
+connection.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import secrets
 from dataclasses import asdict
 from typing import Annotated, Any, Literal, Union
@@ -26,8 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from controller.metrics import ServiceMetrics
 from controller.policies.onnx_policy import BundleError
-from controller.service import ControllerService, CycleOutcome
+from controller.service import ControllerService, CycleOutcome, Snapshot
 from envs.contract import SETPOINT_NAMES, SETPOINTS_BY_NAME
+from envs.jsonsafe import json_safe
 
 SetpointName = Literal["supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "condenser_water_temp_c"]
 assert tuple(SetpointName.__args__) == SETPOINT_NAMES  # type: ignore[attr-defined]  # kept in step with the contract
@@ -36,7 +46,9 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: strict types (no bool or string for a number), no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ModeChange(_Body):
@@ -77,7 +89,8 @@ OverrideRequest = Annotated[  # type: ignore[valid-type]
 class ReloadRequest(_Body):
     """Load a policy bundle; it replaces the running one only if it verifies."""
 
-    path: str | None = Field(None, max_length=4096, description="Bundle folder; default: the site's model.")
+    path: str | None = Field(None, min_length=1, max_length=4096,
+                             description="Bundle folder; default: the site's model.")
 
 
 class Problem(BaseModel):
@@ -99,6 +112,18 @@ class Health(BaseModel):
     uptime_s: float
 
 
+class ModelHealthStatus(BaseModel):
+    """Whether the running model is called; unhealthy after repeated inference timeouts, until a reload."""
+
+    healthy: bool
+    consecutive_timeouts: int = Field(description="Inference timeouts in a row.")
+    timeouts_total: int = Field(description="Inference timeouts since the model was loaded.")
+    unhealthy_after: int = Field(description="Timeouts in a row that mark the model unhealthy (site file).")
+    unhealthy_since_s: float | None = Field(description="Unix time it was marked unhealthy (s).")
+    detail: str = Field(description="Why it is unhealthy (empty while healthy).")
+    hung_workers: int = Field(description="Inference threads abandoned past the time limit and still running.")
+
+
 class Status(BaseModel):
     site: str
     mode: str
@@ -106,19 +131,10 @@ class Status(BaseModel):
     cycle: int
     connected: bool
     model: dict[str, Any] | None
+    model_health: ModelHealthStatus
     overrides: dict[str, dict[str, Any]]
     envelope: dict[str, Any]
     last_decision: dict[str, Any] | None
-
-
-def _finite(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_finite(v) for v in x]
-    return x
 
 
 def outcome_json(o: CycleOutcome | None) -> dict[str, Any] | None:
@@ -126,15 +142,45 @@ def outcome_json(o: CycleOutcome | None) -> dict[str, Any] | None:
     if o is None:
         return None
     d = o.decision
-    return _finite({
+    return json_safe({
         "cycle": o.cycle, "time_s": o.time_s, "mode": o.mode, "wrote": o.wrote, "latency_ms": o.latency_ms,
-        "raw_output": o.raw_output, "write_errors": o.write_errors,
+        "raw_output": o.raw_output, "model_sha256": o.model_sha256, "write_errors": o.write_errors,
         "source": d.source if d is not None else "off",
         "setpoints": d.setpoints if d is not None else None,
         "sensors_ok": d.sensors_ok if d is not None else None,
         "interventions": [{"reason": i.reason, "target": i.target, "detail": i.detail}
                           for i in (d.interventions if d is not None else ())],
     })
+
+
+def _name_the_field(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Errors whose ``loc`` ends at the field at fault: a discriminated union's tag errors name the tag field."""
+    named = []
+    for err in errors:
+        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            tag = str(err.get("ctx", {}).get("discriminator", "")).strip("'")
+            err = {**err, "loc": [*err["loc"], tag]} if tag else err
+        named.append(err)
+    return named
+
+
+def _status(service: ControllerService, snap: Snapshot) -> Status:
+    """The status of one snapshot (plus the live count of hung inference threads)."""
+    p, health = snap.policy, snap.model_health
+    return Status(
+        site=service.site.name, mode=snap.mode, run_id=service.run_id, cycle=snap.cycle, connected=snap.connected,
+        model=({"name": p.name, "sha256": p.sha256, "path": str(p.path), "facility": p.card.get("facility")}
+               if p is not None else None),
+        model_health=ModelHealthStatus(
+            healthy=health.healthy, consecutive_timeouts=health.consecutive_timeouts,
+            timeouts_total=health.timeouts_total, unhealthy_after=service.site.model_unhealthy_after,
+            unhealthy_since_s=health.unhealthy_since_s, detail=health.detail, hung_workers=service.hung_workers),
+        overrides={n: {"value": o.value, "expires_s": o.expires_s, "who": o.who, "why": o.why}
+                   for n, o in snap.overrides.items()},
+        envelope={"model_failures": snap.envelope.model_failures,
+                  "last_written": json_safe(snap.envelope.last_written)},
+        last_decision=outcome_json(snap.last),
+    )
 
 
 def create_app(service: ControllerService, token: str | None, metrics: ServiceMetrics | None = None) -> FastAPI:
@@ -156,44 +202,36 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         """422 naming each bad field; non-finite numbers in the echoed input become null (valid JSON)."""
-        return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(exc.errors()))})
+        errors = _name_the_field(list(exc.errors()))
+        return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(errors))})
 
     @router.get("/health", response_model=Health)
-    def health() -> Health:
+    async def health() -> Health:
         """The process is alive."""
         return Health(status="ok", uptime_s=service.clock() - service.started_s)
 
     @router.get("/ready", responses={503: {"model": Problem, "description": "not ready"}})
-    def ready() -> dict[str, Any]:
-        """Ready when the plant is reachable and a cycle has completed."""
-        checks = {"connected": service.connected, "cycled": service.last is not None,
-                  "model": service.policy is not None or service.site.model is None}
+    async def ready() -> dict[str, Any]:
+        """Ready when the plant is reachable, a cycle has completed and the site's model (if any) is loaded, healthy."""
+        snap = service.snapshot
+        checks = {"connected": snap.connected, "cycled": snap.last is not None,
+                  "model": (snap.policy is not None and snap.model_health.healthy) or service.site.model is None}
         if not all(checks.values()):
             raise HTTPException(503, detail={"ready": False, **checks})
         return {"ready": True, **checks}
 
     @router.get("/status", response_model=Status)
-    def status() -> Status:
-        """Mode, model, overrides, envelope state and the last decision."""
-        p = service.policy
-        return Status(
-            site=service.site.name, mode=service.mode, run_id=service.run_id, cycle=service.cycle,
-            connected=service.connected,
-            model=({"name": p.name, "sha256": p.sha256, "path": str(p.path), "facility": p.card.get("facility")}
-                   if p is not None else None),
-            overrides={n: {"value": o.value, "expires_s": o.expires_s, "who": o.who, "why": o.why}
-                       for n, o in service.overrides.items()},
-            envelope={"model_failures": service.state.model_failures,
-                      "last_written": _finite(service.state.last_written)},
-            last_decision=outcome_json(service.last),
-        )
+    async def status() -> Status:
+        """Mode, model and its health, overrides, envelope state and the last decision (one consistent snapshot)."""
+        return _status(service, service.snapshot)
 
     @router.get("/decision", responses={404: {"model": Problem, "description": "no decision yet"}})
-    def current_decision() -> dict[str, Any]:
+    async def current_decision() -> dict[str, Any]:
         """The latest cycle's decision."""
-        if service.last is None:
+        last = service.snapshot.last
+        if last is None:
             raise HTTPException(404, "no decision yet")
-        out = outcome_json(service.last)
+        out = outcome_json(last)
         assert out is not None
         return out
 
@@ -203,7 +241,7 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
                   until_s: Annotated[float | None, Query(allow_inf_nan=False)] = None) -> list[dict[str, Any]]:
         """Decision history from the audit trail, newest first."""
         records = service.audit.decisions(since_s=since_s, until_s=until_s, limit=limit, offset=offset)
-        return [_finite(asdict(r)) for r in records]
+        return [json_safe(asdict(r)) for r in records]
 
     @router.get("/decisions.csv", response_class=PlainTextResponse)
     def decisions_csv(since_s: Annotated[float | None, Query(allow_inf_nan=False)] = None,
@@ -216,36 +254,38 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
     @router.post("/mode", dependencies=auth, responses=_BODY_RESPONSES)
     async def change_mode(body: ModeChange) -> dict[str, Any]:
         """Change mode (recorded with who and why)."""
-        old = service.mode
-        await service.set_mode(body.mode, body.who, body.why)
-        return {"old": old, "mode": service.mode}
+        old = await service.set_mode(body.mode, body.who, body.why)
+        return {"old": old, "mode": body.mode}
 
     @router.post("/override", dependencies=auth,
                  responses={**_BODY_RESPONSES, 409: {"model": Problem, "description": "refused by the service"}})
-    def override(body: OverrideRequest) -> dict[str, Any]:  # type: ignore[valid-type]
+    async def override(body: OverrideRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         """Hold a setpoint at a value until the override expires (the envelope still bounds what is written)."""
         try:
             req: Any = body
-            ov = service.set_override(req.setpoint, req.value, req.duration_s, req.who, req.why)
+            ov = await service.set_override(req.setpoint, req.value, req.duration_s, req.who, req.why)
         except ValueError as err:  # the body schema already holds the service's checks; kept as a guard
             raise HTTPException(409, str(err)) from None
         return {"setpoint": req.setpoint, "value": ov.value, "expires_s": ov.expires_s}
 
     @router.delete("/override/{setpoint}", dependencies=auth,
                    responses={**_AUTH_RESPONSES, 404: {"model": Problem, "description": "no override on it"}})
-    def clear_override(setpoint: SetpointName) -> dict[str, Any]:
+    async def clear_override(setpoint: SetpointName) -> dict[str, Any]:
         """End an override now."""
-        if not service.clear_override(setpoint):
+        if not await service.clear_override(setpoint):
             raise HTTPException(404, f"no override on {setpoint}")
         return {"setpoint": setpoint, "cleared": True}
 
     @router.post("/model/reload", dependencies=auth,
                  responses={**_BODY_RESPONSES, 409: {"model": Problem, "description": "bundle refused; old model "
                                                                                        "kept"}})
-    def reload_model(body: ReloadRequest) -> dict[str, Any]:
-        """Verify a bundle against its card and the contract, then swap it in (the old one stays on error)."""
+    async def reload_model(body: ReloadRequest) -> dict[str, Any]:
+        """Verify a bundle (card, contract, a trial inference in time), then swap it in; the old one stays on error.
+
+        A reload clears an unhealthy mark: the new model is called again from the next cycle.
+        """
         try:
-            p = service.reload_model(body.path)
+            p = await service.reload_model(body.path)
         except (BundleError, OSError) as err:
             raise HTTPException(409, f"model not reloaded: {err}") from None
         return {"name": p.name, "sha256": p.sha256, "path": str(p.path)}
@@ -253,7 +293,7 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
     app.include_router(router)
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus(request: Request) -> Response:
+    async def prometheus(request: Request) -> Response:
         """Prometheus exposition."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -1,12 +1,18 @@
-"""Prometheus metrics of the controller service (one registry per service, so tests stay independent)."""
+"""Prometheus metrics of the controller service (one registry per service, so tests stay independent).
+
+Per-cycle metrics are updated by the loop after each cycle; the state gauges (mode, model
+health, hung inference threads) are read from the service's published snapshot when
+scraped, so a change between cycles (a mode change, a reload) shows at once.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from controller.service import ControllerService, CycleOutcome
+from controller.service import ControllerService, CycleOutcome, Snapshot
 from controller.site import MODES
 from envs.contract import POINT_NAMES, SETPOINT_NAMES
 
@@ -14,7 +20,7 @@ LATENCY_BUCKETS_S = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
 
 
 class ServiceMetrics:
-    """Decisions, interventions by reason, latency, sensor health, mode, setpoints, model failures."""
+    """Decisions, interventions by reason, latency, sensor health, mode, setpoints, model failures and health."""
 
     def __init__(self, service: ControllerService) -> None:
         self.registry = CollectorRegistry()
@@ -33,9 +39,16 @@ class ServiceMetrics:
         self.model_failures = Gauge("coolpilot_model_failures", "Consecutive failed or distrusted model cycles.",
                                     registry=r)
         self.writes_refused = Counter("coolpilot_writes_refused", "Setpoint writes the plant refused.", registry=r)
+        self.model_timeouts = Counter("coolpilot_model_timeouts", "Inference calls abandoned past the time limit "
+                                      "(or refused for want of a worker).", registry=r)
+        self.model_healthy = Gauge("coolpilot_model_healthy", "1 while a model is loaded and healthy; 0 when none "
+                                   "is loaded or it is marked unhealthy after repeated timeouts.", registry=r)
+        self.hung_workers = Gauge("coolpilot_inference_workers_hung", "Inference threads abandoned past the time "
+                                  "limit that are still running.", registry=r)
         for m in MODES:
-            self.mode.labels(m).set(1.0 if m == service.mode else 0.0)
-        self._service = service
+            self.mode.labels(m).set_function(_is_mode(service, m))
+        self.model_healthy.set_function(lambda: _model_healthy(service.snapshot))
+        self.hung_workers.set_function(lambda: float(service.hung_workers))
         service.listeners.append(self.observe)
 
     def observe(self, outcome: CycleOutcome) -> None:
@@ -43,8 +56,8 @@ class ServiceMetrics:
         d = outcome.decision
         self.decisions.labels(d.source if d is not None else "off", outcome.mode).inc()
         self.latency.observe(outcome.latency_ms / 1000.0)
-        for m in MODES:
-            self.mode.labels(m).set(1.0 if m == self._service.mode else 0.0)
+        if outcome.model_timed_out:
+            self.model_timeouts.inc()
         if outcome.write_errors:
             self.writes_refused.inc(len(outcome.write_errors))
         if d is None:
@@ -59,3 +72,13 @@ class ServiceMetrics:
             for name in SETPOINT_NAMES:
                 value = d.setpoints.get(name, math.nan)
                 self.setpoint.labels(name).set(value)
+
+
+def _is_mode(service: ControllerService, mode: str) -> Callable[[], float]:
+    """1.0 while the service's published mode is ``mode``, else 0.0 (read at each scrape)."""
+    return lambda: 1.0 if service.snapshot.mode == mode else 0.0
+
+
+def _model_healthy(snap: Snapshot) -> float:
+    """1.0 while a model is loaded and healthy, else 0.0."""
+    return 1.0 if snap.policy is not None and snap.model_health.healthy else 0.0

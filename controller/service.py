@@ -1,16 +1,40 @@
 """The control loop of ``coolpilot serve``: read → validate → infer → envelope → write → audit.
 
 One :class:`ControllerService` per site. Every ``period_s`` it reads the points through the
-adapter, asks the policy (the ONNX bundle, with a time limit, in a worker thread so a
-hung model cannot stall the loop) and the fallback policy, passes both through the safety
-envelope (``controller.safety.decide``), writes what the mode allows and records the
-decision in the audit trail before the next cycle starts. Nothing in here imports torch or
-the simulator.
+adapter, asks the policy (the ONNX bundle, within a time limit, see *Inference* below) and
+the fallback policy, passes both through the safety envelope (``controller.safety.decide``),
+writes what the mode allows and records the decision in the audit trail before the next
+cycle starts. Nothing in here imports torch or the simulator.
 
 Modes: ``shadow`` decides and records, never writes (the default at first start);
 ``active`` writes; ``fallback`` hands control to the site (relinquish, or the safe
 setpoints if the site says so); ``off`` records the cycle and does nothing else. The mode
 survives restarts (the last mode change in the audit trail wins over the site file).
+
+**One writer of the service's state.** The control loop owns mode, overrides and model,
+the way a BMS controller's program is the only writer of its outputs. Every change goes
+through the loop's side of one lock, an :class:`asyncio.Lock` of the event loop that runs
+the service (``coolpilot serve`` runs the HTTP API on the same loop): a cycle holds it
+from reading the points to recording the decision, and the commands (:meth:`~ControllerService.set_mode`,
+:meth:`~ControllerService.set_override`, :meth:`~ControllerService.clear_override`, the
+swap in :meth:`~ControllerService.reload_model`) are coroutines that take it, so a command
+lands between two cycles, never inside one, and waits at most one cycle. A lock rather
+than a command queue because a command's refusal (a bad value, a bundle that does not
+verify) goes straight back to its caller as an exception. Slow work stays off the lock:
+a reload loads and verifies the new bundle (card, sha256, contract, then a trial
+inference within the time limit) on a worker thread while cycles go on, and only the swap
+takes the lock. Readers never take it: after every cycle and every command the service
+publishes an immutable :class:`Snapshot` (:attr:`ControllerService.snapshot`), so the API's
+status and decision show one consistent state, never a cycle half done.
+
+**Inference.** The model runs on a worker thread of a :class:`controller.inference.InferenceRunner`:
+a call past ``model_timeout_s`` is abandoned with its thread and the next cycle starts a
+fresh worker, so a hung model costs its cycles their proposal (the envelope holds, then
+falls back) but never stops the loop; abandoned threads are daemons and do not hold up
+shutdown. ``model_unhealthy_after`` timeouts in a row mark the model *unhealthy*: it is no
+longer called, every cycle records the ``model_unhealthy`` reason in the audit trail, the
+status and the metrics show it, and the envelope's fallback ladder decides, until a model
+is reloaded (the reload's trial inference must answer in time).
 """
 
 from __future__ import annotations
@@ -22,13 +46,14 @@ import math
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from controller.adapters.base import Adapter, AdapterError, Reading, WriteResult
 from controller.audit import AuditStore, DecisionRecord
+from controller.inference import InferenceRunner, WorkersExhaustedError
 from controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
 from controller.policies.onnx_policy import BundleError, OnnxPolicy
 from controller.safety import Decision, EnvelopeState, ModelError, decide, initial_state
@@ -37,8 +62,21 @@ from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 log = logging.getLogger(__name__)
 
+SERVICE_REASONS: dict[str, str] = {
+    "write_refused": "The plant refused to write a setpoint (the adapter's error is the detail).",
+    "model_unhealthy": "The model is marked unhealthy after repeated inference timeouts; it is not called "
+                       "until a model is reloaded.",
+}
+"""Reason codes the service adds to a decision's audit record, beside the envelope's (``controller.safety.REASONS``)."""
 
-@dataclass
+RELOAD_TIMEOUT_S = 60.0
+"""Longest a bundle may take to load and verify (read, sha256, onnxruntime session) before a reload is refused (s)."""
+
+MAX_OVERRIDE_S = 7 * 86400.0
+"""Longest operator override (s): one week."""
+
+
+@dataclass(frozen=True)
 class Override:
     """An operator's setpoint override, until ``expires_s`` (unix time)."""
 
@@ -48,7 +86,26 @@ class Override:
     why: str
 
 
-@dataclass
+@dataclass(frozen=True)
+class ModelHealth:
+    """Whether the running model may be called, and its record of timeouts."""
+
+    healthy: bool
+    consecutive_timeouts: int
+    """Inference timeouts in a row (any answer, even an error, resets it)."""
+    timeouts_total: int
+    """Inference timeouts since this model was loaded."""
+    unhealthy_since_s: float | None = None
+    """Unix time the model was marked unhealthy (None while healthy)."""
+    detail: str = ""
+    """Why it is unhealthy, for the status and the audit trail ("" while healthy)."""
+
+
+HEALTHY = ModelHealth(healthy=True, consecutive_timeouts=0, timeouts_total=0)
+"""The health of a model just loaded."""
+
+
+@dataclass(frozen=True)
 class CycleOutcome:
     """What one control cycle did (also kept as the service's current decision)."""
 
@@ -60,6 +117,27 @@ class CycleOutcome:
     wrote: bool
     write_errors: dict[str, str] = field(default_factory=dict)
     latency_ms: float = 0.0
+    model_sha256: str | None = None
+    """sha256 of the model this cycle ran (or would have run), as recorded in the audit trail."""
+    model_timed_out: bool = False
+    """The model's call in this cycle passed the time limit (or found no worker to run on)."""
+    model_health: ModelHealth = HEALTHY
+    """The model's health after this cycle."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The service's state as the last cycle or command left it: what readers (the API, metrics) see."""
+
+    mode: str
+    cycle: int
+    connected: bool
+    policy: OnnxPolicy | None
+    model_health: ModelHealth
+    overrides: Mapping[str, Override]
+    """Overrides set (an expired one stays listed until the next cycle drops it)."""
+    envelope: EnvelopeState
+    last: CycleOutcome | None
 
 
 def _finite_points(values: Mapping[str, object]) -> dict[str, float] | None:
@@ -87,7 +165,11 @@ def fallback_settings(policy: OnnxPolicy | None) -> RuleBasedSettings:
 
 
 class ControllerService:
-    """The control loop of one site, with its mode, overrides, model, audit trail and metrics."""
+    """The control loop of one site, with its mode, overrides, model, audit trail and metrics.
+
+    Its attributes are the loop's working state; code outside the loop reads
+    :attr:`snapshot` and changes state only through the ``async`` commands (module docstring).
+    """
 
     def __init__(self, site: SiteConfig, adapter: Adapter, audit: AuditStore | None = None,
                  clock: Any = time.time) -> None:
@@ -103,13 +185,15 @@ class ControllerService:
         self.connected = False
         self.started_s = clock()
         self.policy: OnnxPolicy | None = OnnxPolicy(site.model) if site.model else None
+        self.model_health = HEALTHY
         self.fallback = self._make_fallback()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coolpilot-infer")
+        self._runner = InferenceRunner()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self.mode = self._initial_mode()
         self.listeners: list[Any] = []
         """Callables ``f(outcome)`` run after every cycle (metrics)."""
+        self.snapshot = self._snapshot()
 
     # --- setup ------------------------------------------------------------------
     def _make_fallback(self) -> RuleBasedPolicy | LegacyPolicy | None:
@@ -133,9 +217,26 @@ class ControllerService:
         """sha256 of the running bundle's graph."""
         return self.policy.sha256 if self.policy is not None else None
 
-    # --- operator actions ---------------------------------------------------------
-    async def set_mode(self, mode: str, who: str, why: str) -> None:
-        """Change mode, recorded with who and why; leaving active hands the setpoints back at once."""
+    @property
+    def hung_workers(self) -> int:
+        """Inference threads abandoned past their time limit that have not returned yet."""
+        return self._runner.hung
+
+    def _snapshot(self) -> Snapshot:
+        return Snapshot(mode=self.mode, cycle=self.cycle, connected=self.connected, policy=self.policy,
+                        model_health=self.model_health, overrides=MappingProxyType(dict(self.overrides)),
+                        envelope=self.state, last=self.last)
+
+    def _publish(self) -> None:
+        """Make the current state what readers see (called under the lock, at the end of a cycle or command)."""
+        self.snapshot = self._snapshot()
+
+    # --- operator actions (each takes the loop's lock) ------------------------------
+    async def set_mode(self, mode: str, who: str, why: str) -> str:
+        """Change mode, recorded with who and why; leaving active hands the setpoints back at once.
+
+        Returns the mode it replaced.
+        """
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: choose one of {', '.join(MODES)}")
         async with self._lock:
@@ -145,67 +246,149 @@ class ControllerService:
             log.info("mode %s -> %s by %s: %s", old, mode, who, why)
             if old == "active" and mode in ("shadow", "off", "fallback") and self.connected:
                 await self._relinquish_all()
+            self._publish()
+        return old
 
-    def set_override(self, name: str, value: float, duration_s: float, who: str, why: str) -> Override:
-        """Hold setpoint ``name`` at ``value`` for ``duration_s`` (still bounded by the envelope)."""
+    async def set_override(self, name: str, value: float, duration_s: float, who: str, why: str) -> Override:
+        """Hold setpoint ``name`` at ``value`` for ``duration_s`` seconds (still bounded by the envelope)."""
         if name not in SETPOINTS_BY_NAME:
             raise ValueError(f"setpoint {name!r} is not in the contract ({', '.join(SETPOINT_NAMES)})")
         spec = SETPOINTS_BY_NAME[name]
         if not math.isfinite(value) or not spec.low <= value <= spec.high:
             raise ValueError(f"override {name} = {value} {spec.unit} outside {spec.low}..{spec.high} {spec.unit}")
-        if not 0.0 < duration_s <= 7 * 86400.0:
-            raise ValueError(f"override duration {duration_s} s must be in (0, 604800] s")
-        ov = Override(float(value), self.clock() + duration_s, who, why)
-        self.overrides[name] = ov
+        if not 0.0 < duration_s <= MAX_OVERRIDE_S:
+            raise ValueError(f"override duration {duration_s} s must be in (0, {MAX_OVERRIDE_S:.0f}] s")
+        async with self._lock:
+            ov = Override(float(value), self.clock() + duration_s, who, why)
+            self.overrides[name] = ov
+            self._publish()
+        log.info("override %s = %g %s for %g s by %s: %s", name, value, spec.unit, duration_s, who, why)
         return ov
 
-    def clear_override(self, name: str) -> bool:
+    async def clear_override(self, name: str) -> bool:
         """Remove an override; False if there was none."""
-        return self.overrides.pop(name, None) is not None
+        async with self._lock:
+            cleared = self.overrides.pop(name, None) is not None
+            self._publish()
+        return cleared
 
     def active_overrides(self) -> dict[str, float]:
-        """Overrides not yet expired (expired ones are dropped)."""
+        """Overrides not yet expired, dropping expired ones (the loop calls it under the lock)."""
         now = self.clock()
         for name in [n for n, o in self.overrides.items() if o.expires_s <= now]:
             del self.overrides[name]
         return {n: o.value for n, o in self.overrides.items()}
 
-    def reload_model(self, path: str | None = None) -> OnnxPolicy:
-        """Load a bundle (verified against its card and the contract) and swap it in; on error the old one stays."""
+    async def reload_model(self, path: str | None = None) -> OnnxPolicy:
+        """Load a bundle (verified against its card and the contract) and install it; on error the old one stays.
+
+        Loading runs on a worker thread, off the lock, while cycles go on; see :meth:`install_model`.
+        """
         target = path or self.site.model
         if target is None:
             raise BundleError("no model path given and the site names none")
-        new = OnnxPolicy(Path(target))
-        self.policy = new
-        self.fallback = self._make_fallback()
-        log.info("model reloaded: %s sha256 %s", new.name, new.sha256)
-        return new
+        try:
+            new = await self._runner.call_once(OnnxPolicy, Path(target), RELOAD_TIMEOUT_S)
+        except TimeoutError:
+            raise BundleError(f"{target}: loading took longer than {RELOAD_TIMEOUT_S:g} s; old model kept") from None
+        except WorkersExhaustedError as err:
+            raise BundleError(f"{target}: not loaded: {err}") from None
+        return await self.install_model(new)
+
+    async def install_model(self, policy: OnnxPolicy) -> OnnxPolicy:
+        """Make ``policy`` the running model if it answers a trial inference in time; clears an unhealthy mark.
+
+        The trial (the middle of every training range, on a worker thread of its own, within
+        ``model_timeout_s``) runs off the lock; only the swap takes it. Raises
+        :class:`~controller.policies.onnx_policy.BundleError` (and keeps the old model) when
+        the trial times out, raises or does not return finite setpoints.
+        """
+        await self._trial(policy)
+        async with self._lock:
+            self.policy = policy
+            self.fallback = self._make_fallback()
+            self.model_health = HEALTHY
+            self._publish()
+        log.info("model installed: %s sha256 %s", policy.name, policy.sha256)
+        return policy
+
+    async def _trial(self, policy: OnnxPolicy) -> None:
+        points = {name: (low + high) / 2.0 for name, (low, high) in policy.training_ranges.items()}
+        limit = self.site.model_timeout_s
+        try:
+            out = await self._runner.call_once(policy.act, points, limit)
+        except TimeoutError:
+            raise BundleError(f"{policy.path}: no answer to a trial inference within {limit:g} s "
+                              f"(model_timeout_s); old model kept") from None
+        except WorkersExhaustedError as err:
+            raise BundleError(f"{policy.path}: trial inference not run: {err}") from None
+        except Exception as err:  # whatever the model raises, the bundle is refused with it
+            raise BundleError(f"{policy.path}: trial inference failed: {type(err).__name__}: {err}") from None
+        values = _jsonable(out)
+        if not (isinstance(values, dict) and set(values) == set(SETPOINT_NAMES)
+                and all(math.isfinite(v) for v in values.values())):
+            raise BundleError(f"{policy.path}: a trial inference at the middle of the training ranges returned "
+                              f"{values!r}, not finite values of {', '.join(SETPOINT_NAMES)}; old model kept")
 
     # --- the loop -----------------------------------------------------------------
-    async def _infer(self, points: dict[str, float]) -> dict[str, float] | ModelError:
-        """The policy's proposal within the time limit; errors come back as ModelError."""
-        policy = self.policy
-        if policy is None:
-            return ModelError("no model loaded")
-        loop = asyncio.get_running_loop()
+    async def _infer(self, policy: OnnxPolicy, points: dict[str, float], now: float
+                     ) -> tuple[dict[str, float] | ModelError, bool]:
+        """The policy's proposal within the time limit (errors as ModelError), and whether it timed out."""
+        limit = self.site.model_timeout_s
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._executor, policy.act, points),
-                                          timeout=self.site.model_timeout_s)
+            proposal = await self._runner.call(policy.act, points, limit)
         except TimeoutError:
-            return ModelError(f"inference took longer than {self.site.model_timeout_s} s")
+            self._count_timeout(policy, now, f"inference took longer than {limit:g} s")
+            return ModelError(f"inference took longer than {limit:g} s (call abandoned)"), True
+        except WorkersExhaustedError as err:
+            self._count_timeout(policy, now, str(err))
+            return ModelError(f"not inferred: {err}"), True
         except Exception as err:  # any failure of the model is recorded, never raised into the loop
-            return ModelError(f"{type(err).__name__}: {err}")
+            self._answered()
+            return ModelError(f"{type(err).__name__}: {err}"), False
+        self._answered()
+        return proposal, False
+
+    def _answered(self) -> None:
+        """The model answered (a result or an error): its timeouts are no longer in a row."""
+        if self.model_health.consecutive_timeouts:
+            self.model_health = replace(self.model_health, consecutive_timeouts=0)
+
+    def _count_timeout(self, policy: OnnxPolicy, now: float, what: str) -> None:
+        """One more timeout in a row; ``model_unhealthy_after`` of them mark the model unhealthy."""
+        h = self.model_health
+        in_row, limit = h.consecutive_timeouts + 1, self.site.model_unhealthy_after
+        if in_row < limit:
+            self.model_health = replace(h, consecutive_timeouts=in_row, timeouts_total=h.timeouts_total + 1)
+            return
+        detail = (f"{in_row} inference timeouts in a row (model_unhealthy_after = {limit}; last: {what}); the model "
+                  f"is not called until a model is reloaded")
+        self.model_health = ModelHealth(healthy=False, consecutive_timeouts=in_row,
+                                        timeouts_total=h.timeouts_total + 1, unhealthy_since_s=now, detail=detail)
+        log.error("model %s (sha256 %s) marked unhealthy: %s", policy.name, policy.sha256, detail)
 
     async def run_cycle(self) -> CycleOutcome:
-        """One control cycle (what the loop runs every period)."""
+        """One control cycle (what the loop runs every period), under the lock from read to record."""
         async with self._lock:
-            return await self._cycle()
+            outcome = await self._cycle()
+            self._publish()
+        return outcome
+
+    async def _propose(self, policy: OnnxPolicy | None, points: dict[str, float], now: float
+                       ) -> tuple[dict[str, float] | ModelError, bool]:
+        """The model's proposal, or why there is none; and whether its call timed out."""
+        if policy is None:
+            return ModelError("no model loaded"), False
+        if not self.model_health.healthy:
+            return ModelError(f"not inferred: model unhealthy: {self.model_health.detail}"), False
+        return await self._infer(policy, points, now)
 
     async def _cycle(self) -> CycleOutcome:
         start = time.perf_counter()
         now = self.clock()
         self.cycle += 1
         mode = self.mode
+        policy = self.policy
         try:
             if not self.connected:
                 await self.adapter.connect()
@@ -217,6 +400,7 @@ class ControllerService:
             self.connected = False
         decision: Decision | None = None
         raw: dict[str, float] | str | None = None
+        timed_out = False
         if mode != "off":
             points = _finite_points(reading.values)
             proposal: object
@@ -226,7 +410,7 @@ class ControllerService:
                 proposal = ModelError(f"not inferred: points missing or not finite: {', '.join(bad)}")
                 fallback_sp = None
             else:
-                proposal = await self._infer(points)
+                proposal, timed_out = await self._propose(policy, points, now)
                 fallback_sp = self.fallback.act(points) if self.fallback is not None else None
             raw = proposal.message if isinstance(proposal, ModelError) else _jsonable(proposal)
             ranges = self.policy.training_ranges if self.policy is not None else None
@@ -237,7 +421,9 @@ class ControllerService:
             self.state = decision.state
         latency_ms = (time.perf_counter() - start) * 1000.0
         wrote, errors = await self._act(mode, decision)
-        outcome = CycleOutcome(self.cycle, now, mode, decision, raw, wrote, errors, latency_ms)
+        outcome = CycleOutcome(self.cycle, now, mode, decision, raw, wrote, errors, latency_ms,
+                               model_sha256=policy.sha256 if policy is not None else None,
+                               model_timed_out=timed_out, model_health=self.model_health)
         self._record(outcome, reading)
         self.last = outcome
         for listener in self.listeners:
@@ -272,6 +458,9 @@ class ControllerService:
                          for i in (d.interventions if d is not None else ())]
         for name, err in outcome.write_errors.items():
             interventions.append({"reason": "write_refused", "target": name, "detail": err})
+        if not outcome.model_health.healthy:
+            interventions.append({"reason": "model_unhealthy", "target": "model",
+                                  "detail": outcome.model_health.detail})
         points = {n: (v if isinstance(v, int | float) and not isinstance(v, bool) else None)
                   for n, v in reading.values.items()}
         self.audit.record(DecisionRecord(
@@ -279,7 +468,7 @@ class ControllerService:
             source=d.source if d is not None else "off", points=points,
             raw_output=outcome.raw_output,
             written=(d.setpoints if d is not None and outcome.wrote else None),
-            interventions=interventions, model_sha256=self.model_sha256, latency_ms=outcome.latency_ms,
+            interventions=interventions, model_sha256=outcome.model_sha256, latency_ms=outcome.latency_ms,
             wrote=outcome.wrote,
         ))
 
@@ -290,22 +479,30 @@ class ControllerService:
             log.warning("relinquish failed: %s", err)
 
     async def run(self, cycles: int | None = None) -> None:
-        """Connect, then run cycles every ``period_s`` until :meth:`stop` (or ``cycles`` cycles)."""
+        """Connect, then run cycles every ``period_s`` until :meth:`stop` (or ``cycles`` cycles).
+
+        Cycles keep the phase of the first one; a cycle that overruns its period (a slow plant,
+        a model call up to its time limit) makes the loop skip the periods it missed rather than
+        run them back to back.
+        """
         try:
             await self.adapter.connect()
             self.connected = True
         except AdapterError as err:  # the loop keeps trying every cycle, recording each one
             log.warning("plant not reachable at start (%s); retrying every cycle", err)
+        period = self.site.period_s
         done = 0
         next_s = time.monotonic()
         try:
             while not self._stop.is_set() and (cycles is None or done < cycles):
                 await self.run_cycle()
                 done += 1
-                next_s += self.site.period_s
-                delay = max(0.0, next_s - time.monotonic())
+                next_s += period
+                late_s = time.monotonic() - next_s
+                if late_s > 0.0:
+                    next_s += math.ceil(late_s / period) * period
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                    await asyncio.wait_for(self._stop.wait(), timeout=max(0.0, next_s - time.monotonic()))
         finally:
             await self.shutdown()
 
@@ -314,11 +511,14 @@ class ControllerService:
         self._stop.set()
 
     async def shutdown(self) -> None:
-        """Hand setpoints back (if configured and we were writing), close adapter and audit."""
+        """Hand setpoints back (if configured and we were writing), close adapter and audit.
+
+        A hung inference thread is not waited for: it is a daemon, left to the process's exit.
+        """
         if self.site.relinquish_on_shutdown and self.mode == "active":
             await self._relinquish_all()
         await self.adapter.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._runner.close()
         self.audit.close()
 
 

@@ -116,6 +116,11 @@ class SiteConfig(_Section):
                     "to the twin's step when running against a simulated plant in accelerated time.")
     model_timeout_s: float = Field(1.0, gt=0.0, le=60.0, description="Inference time allowed per decision.",
                                    json_schema_extra={"unit": "s"})
+    model_unhealthy_after: int = Field(
+        3, ge=1, le=100, json_schema_extra={"unit": "timeouts"},
+        description="Inference timeouts in a row after which the model is marked unhealthy: it is no longer "
+                    "called and the fallback ladder (hold, fallback policy, relinquish) decides until a model "
+                    "is reloaded.")
     fallback_action: Literal["relinquish", "safe_setpoints"] = Field(
         "relinquish", description="In fallback mode: hand control back to the BMS, or write the safe setpoints.")
     relinquish_on_shutdown: bool = Field(True, description="Hand all setpoints back to the BMS on shutdown.")

@@ -2,7 +2,16 @@
 
 Schemathesis generates requests from ``/openapi.json`` (valid and invalid ones, with and
 without the token) and checks every response: no server error, status codes and bodies as
-documented. The service behind it is real (bundle, envelope, audit) over an in-memory plant.
+documented, invalid data refused. The service behind it is real (bundle, envelope, audit)
+over an in-memory plant.
+
+The fuzzing is deterministic in CI: it runs under the hypothesis profile that
+``tests/conftest.py`` loads (``ci``: derandomized, no example database), so a commit passes
+or fails the same way on every run. To hunt with fresh randomness (and more examples)::
+
+    COOLPILOT_FUZZ=fresh python -m pytest tests/controller/test_api.py -k fuzzed
+
+and pin what it finds in :data:`STRICT_BODY_CASES` (or a test of its own) as a fixed example.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from hypothesis.errors import Unsatisfiable
 
 from controller.api import create_app
 from controller.service import ControllerService
-from tests.controller.test_service import cycles, make
+from tests.controller.helpers import BUNDLE, cycles, make
 
 TOKEN = "k" * 40
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -54,7 +63,7 @@ def test_mutating_endpoints_refuse_missing_or_wrong_tokens(client: TestClient, s
         response = client.request(method, path, json=body, headers=headers)
         assert response.status_code == 401, (headers, response.status_code, response.text)
         assert response.headers.get("www-authenticate", "").startswith("Bearer")
-    assert service.mode == mode and service.model_sha256 == model and service.active_overrides() == {}
+    assert service.mode == mode and service.model_sha256 == model and dict(service.snapshot.overrides) == {}
 
 
 def test_without_a_configured_token_nothing_mutates(service: ControllerService) -> None:
@@ -89,7 +98,56 @@ def test_malformed_overrides_are_refused(client: TestClient, service: Controller
                                          override: dict[str, Any]) -> None:
     response = client.post("/api/v1/override", json={**override, "who": "a", "why": "b"}, headers=AUTH)
     assert response.status_code == 422, response.text
-    assert service.active_overrides() == {}
+    assert dict(service.snapshot.overrides) == {}
+
+
+OVERRIDE = {"setpoint": "crah_fan_speed_frac", "value": 0.8, "duration_s": 60, "who": "a", "why": "b"}
+
+STRICT_BODY_CASES = [
+    # the fuzzer's find (issue 13): a boolean held as a 1 s override
+    ("/api/v1/override", {**OVERRIDE, "duration_s": True}, "duration_s"),
+    ("/api/v1/override", {**OVERRIDE, "duration_s": False}, "duration_s"),
+    ("/api/v1/override", {**OVERRIDE, "value": True}, "value"),
+    # numbers in strings are text, not numbers
+    ("/api/v1/override", {**OVERRIDE, "value": "0.8"}, "value"),
+    ("/api/v1/override", {**OVERRIDE, "duration_s": "1.5"}, "duration_s"),
+    ("/api/v1/override", {**OVERRIDE, "value": None}, "value"),
+    ("/api/v1/override", {**OVERRIDE, "value": 10**400}, "value"),
+    ("/api/v1/override", {**OVERRIDE, "value": [0.8]}, "value"),
+    # unknown fields, wrong types and unbounded strings
+    ("/api/v1/override", {**OVERRIDE, "priority": 8}, "priority"),
+    ("/api/v1/override", {**OVERRIDE, "who": 7}, "who"),
+    ("/api/v1/override", {**OVERRIDE, "why": "x" * 1001}, "why"),
+    ("/api/v1/override", {**OVERRIDE, "setpoint": True}, "setpoint"),
+    ("/api/v1/override", {key: v for key, v in OVERRIDE.items() if key != "setpoint"}, "setpoint"),
+    ("/api/v1/mode", {"mode": "active", "who": "a" * 101, "why": "b"}, "who"),
+    ("/api/v1/mode", {"mode": 1, "who": "a", "why": "b"}, "mode"),
+    ("/api/v1/model/reload", {"path": 5}, "path"),
+    ("/api/v1/model/reload", {"path": ""}, "path"),
+    ("/api/v1/model/reload", {"path": "p" * 4097}, "path"),
+    ("/api/v1/model/reload", {"bundle": str(BUNDLE)}, "bundle"),
+]
+"""Bodies the strict API refuses (path, body, the field its 422 must name); fixed examples of what fuzzing found."""
+
+
+@pytest.mark.parametrize(("path", "body", "field"), STRICT_BODY_CASES,
+                         ids=[f"{p.rsplit('/', 1)[-1]}-{f}-{i}" for i, (p, _, f) in enumerate(STRICT_BODY_CASES)])
+def test_strict_bodies_refuse_coercion_unknown_fields_and_long_strings(
+        client: TestClient, service: ControllerService, path: str, body: Any, field: str) -> None:
+    mode, model = service.mode, service.model_sha256
+    response = client.post(path, json=body, headers=AUTH)
+    assert response.status_code == 422, response.text
+    locs = [[str(p) for p in err["loc"]] for err in response.json()["detail"]]
+    assert any(loc[0] == "body" and loc[-1] == field for loc in locs), locs
+    assert service.mode == mode and service.model_sha256 == model and dict(service.snapshot.overrides) == {}
+
+
+def test_strict_bodies_still_take_json_integers_for_numbers(client: TestClient, service: ControllerService) -> None:
+    """A JSON integer is a number: strictness refuses booleans and strings, not ``60`` for ``60.0``."""
+    response = client.post("/api/v1/override", json={**OVERRIDE, "value": 1, "duration_s": 60}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    held = service.snapshot.overrides["crah_fan_speed_frac"]
+    assert held.value == 1.0 and isinstance(held.value, float)
 
 
 def test_non_json_and_non_finite_bodies_are_refused(client: TestClient) -> None:
@@ -116,6 +174,10 @@ def test_reload_of_a_missing_or_corrupt_bundle_is_a_conflict_and_keeps_the_model
     assert service.model_sha256 == before
 
 
+FUZZ_EXAMPLES = 15
+"""Examples per operation and generation mode in CI."""
+
+
 def operations(service: ControllerService) -> list[Any]:
     """Every operation of the live app's OpenAPI schema."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(service, TOKEN))
@@ -128,14 +190,18 @@ def test_openapi_schema_fuzzed(service: ControllerService, mode: schemathesis.Ge
     """Valid and invalid requests to every operation, with and without the token: no 5xx, all documented.
 
     (Driven through hypothesis directly: schemathesis's pytest plugin does not load under pytest 9.)
+    Derandomized under the ``ci`` profile; the ``fresh`` profile (``COOLPILOT_FUZZ=fresh``)
+    draws fresh examples, as many per operation as the profile's ``max_examples``.
     """
     ops = operations(service)
     assert {op.path for op in ops} >= {"/api/v1/mode", "/api/v1/override", "/api/v1/model/reload",
                                        "/api/v1/decisions", "/api/v1/status", "/metrics"}
     headers = AUTH if token else None
+    profile = settings()  # the profile tests/conftest.py loaded
+    examples = FUZZ_EXAMPLES if profile.derandomize else max(FUZZ_EXAMPLES, profile.max_examples)
     for op in ops:
         @given(case=op.as_strategy(generation_mode=mode))
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers)
 

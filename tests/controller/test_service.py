@@ -5,82 +5,17 @@ from __future__ import annotations
 import asyncio
 import math
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controller.adapters.base import AdapterError, Reading, WriteResult
 from controller.audit import AuditStore
-from controller.service import ControllerService
-from controller.site import SiteConfig, SiteConfigError, load_site, site_from_mapping
-from envs.contract import SETPOINTS_BY_NAME
-from envs.env import DataCenterEnv
+from controller.site import SiteConfig, SiteConfigError, load_site
+from tests.controller.helpers import BUNDLE, cycles, in_bounds, make
 
 REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "models" / "modern-hall-ppo"
-
-
-def live_points() -> dict[str, float]:
-    env = DataCenterEnv(climate="phoenix", start_day=190)
-    env.reset(seed=0)
-    return env.points
-
-
-class FakePlant:
-    """An adapter over a dict: what the service reads, and every write it makes."""
-
-    name = "fake"
-
-    def __init__(self, points: dict[str, float], clock: list[float]) -> None:
-        self.points: dict[str, object] = dict(points)
-        self.clock = clock
-        self.writes: list[dict[str, float]] = []
-        self.relinquished: list[list[str]] = []
-        self.fail_reads = False
-        self.refuse: set[str] = set()
-
-    async def connect(self) -> None:
-        pass
-
-    async def read_points(self) -> Reading:
-        if self.fail_reads:
-            raise AdapterError("broker down")
-        return Reading(dict(self.points), dict.fromkeys(self.points, self.clock[0]))
-
-    async def write_setpoints(self, setpoints: Mapping[str, float]) -> WriteResult:
-        self.writes.append(dict(setpoints))
-        return WriteResult({n: n not in self.refuse for n in setpoints},
-                           {n: "135 Not authorized" for n in setpoints if n in self.refuse})
-
-    async def relinquish(self, names: Sequence[str]) -> WriteResult:
-        self.relinquished.append(list(names))
-        return WriteResult(dict.fromkeys(names, True), {})
-
-    async def close(self) -> None:
-        pass
-
-
-def make(tmp_path: Path, mode: str = "shadow", **extra: Any) -> tuple[ControllerService, FakePlant, list[float]]:
-    clock = [1_800_000_000.0]
-    site = site_from_mapping({"name": "t", "model": str(BUNDLE), "mode": mode, "period_s": 300,
-                              "adapter": {"kind": "csv", "csv": {"path": "unused.csv"}},
-                              "audit": {"path": str(tmp_path / "audit.sqlite")}, **extra}, "test")
-    plant = FakePlant(live_points(), clock)
-    return ControllerService(site, plant, clock=lambda: clock[0]), plant, clock
-
-
-def cycles(service: ControllerService, clock: list[float], n: int) -> None:
-    async def go() -> None:
-        for _ in range(n):
-            await service.run_cycle()
-            clock[0] += 300.0
-    asyncio.run(go())
-
-
-def in_bounds(sp: Mapping[str, float]) -> bool:
-    return all(math.isfinite(v) and SETPOINTS_BY_NAME[k].low <= v <= SETPOINTS_BY_NAME[k].high for k, v in sp.items())
 
 
 def test_shadow_never_writes_and_records_every_cycle(tmp_path: Path) -> None:
@@ -182,14 +117,14 @@ def test_refused_writes_are_audited(tmp_path: Path) -> None:
 def test_override_holds_then_expires(tmp_path: Path) -> None:
     service, _, clock = make(tmp_path, mode="active")
     cycles(service, clock, 3)
-    service.set_override("crah_fan_speed_frac", 0.9, 600.0, "op", "test")
+    asyncio.run(service.set_override("crah_fan_speed_frac", 0.9, 600.0, "op", "test"))
     cycles(service, clock, 2)
     assert service.audit.decisions(limit=1)[0].written is not None
     assert any(i["reason"] == "operator_override" for i in service.audit.decisions(limit=1)[0].interventions)
     cycles(service, clock, 2)
-    assert "crah_fan_speed_frac" not in service.active_overrides()
+    assert "crah_fan_speed_frac" not in service.snapshot.overrides
     with pytest.raises(ValueError, match="outside"):
-        service.set_override("crah_fan_speed_frac", 1.5, 60.0, "op", "typo")
+        asyncio.run(service.set_override("crah_fan_speed_frac", 1.5, 60.0, "op", "typo"))
 
 
 def test_reload_refuses_a_corrupted_bundle_and_keeps_the_old_one(tmp_path: Path) -> None:
@@ -203,9 +138,9 @@ def test_reload_refuses_a_corrupted_bundle_and_keeps_the_old_one(tmp_path: Path)
     (bad / "policy.onnx").write_bytes(bytes(data))
     before = service.model_sha256
     with pytest.raises(BundleError, match="sha256"):
-        service.reload_model(str(bad))
+        asyncio.run(service.reload_model(str(bad)))
     assert service.model_sha256 == before
-    assert service.reload_model(str(BUNDLE)).sha256 == before
+    assert asyncio.run(service.reload_model(str(BUNDLE))).sha256 == before
 
 
 def test_shutdown_relinquishes_when_active(tmp_path: Path) -> None:
