@@ -10,6 +10,9 @@ Request bodies are strict: numbers must be JSON numbers (a boolean is never a du
 string "1.5" is not a value), strings are bounded in length, unknown fields are refused,
 and every refusal is a 422 whose ``loc`` names the field. The schema says the same (a JSON
 Schema ``number`` admits neither booleans nor strings), so schemathesis can hold the API to it.
+Query parameters are text, but read as plainly: a number is written in ASCII without
+surrounding spaces or ``_`` digit groups (Python would read ``" 1_0"`` as 10), and a
+parameter given twice is refused rather than one of its values silently chosen.
 
 The routes run on the service's event loop: the mutating ones await the service's
 commands, which take the control loop's lock (``controller.service``), and the reading
@@ -31,7 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from controller.metrics import ServiceMetrics
 from controller.policies.onnx_policy import BundleError
@@ -91,6 +94,30 @@ class ReloadRequest(_Body):
 
     path: str | None = Field(None, min_length=1, max_length=4096,
                              description="Bundle folder; default: the site's model.")
+
+
+def _plain_number(value: Any) -> Any:
+    """Refuse a query number not written plainly (non-ASCII digits, surrounding whitespace, ``_`` groups)."""
+    if isinstance(value, str) and (not value.isascii() or "_" in value or value != value.strip()):
+        raise ValueError("write the number plainly: ASCII digits, no spaces, no underscores")
+    return value
+
+
+PLAIN = BeforeValidator(_plain_number)
+"""Refuses a query number not written plainly (runs before the lax parsing of query text; keep it after
+``Query(...)`` in ``Annotated``, where the schema still shows the ``Query`` bounds)."""
+QueryTime = Annotated[float | None, Query(allow_inf_nan=False, description="Unix time (s)."), PLAIN]
+"""An optional time query parameter (unix s), written plainly and finite."""
+
+
+async def _each_query_parameter_once(request: Request) -> None:
+    """Refuse a query parameter given more than once (422 naming it): which of its values would the caller mean?"""
+    params = request.query_params
+    repeated = sorted({key for key in params if len(params.getlist(key)) > 1})
+    if repeated:
+        raise RequestValidationError([{"type": "repeated_parameter", "loc": ("query", key),
+                                       "msg": "given more than once; give it once", "input": params.getlist(key)}
+                                      for key in repeated])
 
 
 class Problem(BaseModel):
@@ -187,7 +214,7 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
     """The API of one running service."""
     metrics = metrics or ServiceMetrics(service)
     app = FastAPI(title="coolpilot controller", version="1", description=__doc__)
-    router = APIRouter(prefix="/api/v1")
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(_each_query_parameter_once)])
 
     def authorized(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
         if token is None:
@@ -236,16 +263,15 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
         return out
 
     @router.get("/decisions")
-    def decisions(limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
-                  since_s: Annotated[float | None, Query(allow_inf_nan=False)] = None,
-                  until_s: Annotated[float | None, Query(allow_inf_nan=False)] = None) -> list[dict[str, Any]]:
+    def decisions(limit: Annotated[int, Query(ge=1, le=1000), PLAIN] = 100,
+                  offset: Annotated[int, Query(ge=0, le=2**31), PLAIN] = 0,
+                  since_s: QueryTime = None, until_s: QueryTime = None) -> list[dict[str, Any]]:
         """Decision history from the audit trail, newest first."""
         records = service.audit.decisions(since_s=since_s, until_s=until_s, limit=limit, offset=offset)
         return [json_safe(asdict(r)) for r in records]
 
     @router.get("/decisions.csv", response_class=PlainTextResponse)
-    def decisions_csv(since_s: Annotated[float | None, Query(allow_inf_nan=False)] = None,
-                      until_s: Annotated[float | None, Query(allow_inf_nan=False)] = None) -> str:
+    def decisions_csv(since_s: QueryTime = None, until_s: QueryTime = None) -> str:
         """The audit trail as CSV."""
         buf = io.StringIO()
         service.audit.export_csv(buf, since_s=since_s, until_s=until_s)

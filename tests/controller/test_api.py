@@ -142,6 +142,33 @@ def test_strict_bodies_refuse_coercion_unknown_fields_and_long_strings(
     assert service.mode == mode and service.model_sha256 == model and dict(service.snapshot.overrides) == {}
 
 
+QUERY_CASES = [
+    # the fuzzer's find: a parameter given twice was read as its last value (200)
+    ("/api/v1/decisions.csv?since_s=1&since_s=2", "since_s"),
+    ("/api/v1/decisions?limit=5&limit=6", "limit"),
+    # numbers not written plainly, which Python's parsing would take
+    ("/api/v1/decisions.csv?until_s=%0C0", "until_s"),
+    ("/api/v1/decisions?since_s=%201.5", "since_s"),
+    ("/api/v1/decisions?limit=1_0", "limit"),
+    ("/api/v1/decisions?offset=%EF%BC%95", "offset"),  # a full-width digit five
+    ("/api/v1/decisions?since_s=inf", "since_s"),
+]
+"""Query strings the API refuses (URL, the parameter its 422 must name); fixed examples of what fuzzing found."""
+
+
+@pytest.mark.parametrize(("url", "field"), QUERY_CASES, ids=[f"{f}-{i}" for i, (_, f) in enumerate(QUERY_CASES)])
+def test_query_numbers_are_plain_and_given_once(client: TestClient, url: str, field: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 422, response.text
+    assert ["query", field] in [[str(p) for p in err["loc"]] for err in response.json()["detail"]], response.text
+
+
+def test_plain_query_numbers_are_taken(client: TestClient) -> None:
+    assert [d["cycle"] for d in client.get("/api/v1/decisions?limit=2&offset=0&since_s=0&until_s=1e10").json()] \
+        == [3, 2]
+    assert client.get("/api/v1/decisions.csv?since_s=-1.5e3").status_code == 200
+
+
 def test_strict_bodies_still_take_json_integers_for_numbers(client: TestClient, service: ControllerService) -> None:
     """A JSON integer is a number: strictness refuses booleans and strings, not ``60`` for ``60.0``."""
     response = client.post("/api/v1/override", json={**OVERRIDE, "value": 1, "duration_s": 60}, headers=AUTH)
