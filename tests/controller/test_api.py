@@ -16,6 +16,8 @@ and pin what it finds in :data:`STRICT_BODY_CASES` (or a test of its own) as a f
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,12 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> ControllerService:
+def service(tmp_path: Path) -> Iterator[ControllerService]:
+    """A service that has run three cycles; shut down afterwards (its inference worker ends, the audit closes)."""
     svc, _, clock = make(tmp_path)
     cycles(svc, clock, 3)
-    return svc
+    yield svc
+    asyncio.run(svc.shutdown())
 
 
 @pytest.fixture

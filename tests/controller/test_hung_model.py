@@ -113,6 +113,7 @@ def test_a_call_past_its_time_limit_costs_one_cycle_not_the_ones_after(
     assert service.hung_workers == 1, "the hung call's thread is left behind, not waited for"
     health = service.snapshot.model_health
     assert health.healthy and health.consecutive_timeouts == 0 and health.timeouts_total == 1
+    asyncio.run(service.shutdown())
 
 
 def test_repeated_timeouts_mark_the_model_unhealthy_until_a_reload(tmp_path: Path, release: threading.Event) -> None:
