@@ -2,8 +2,8 @@
 
 Usage: ``python benchmarks/bench_bacnet.py [--n 500] [--n-single 100] [--out FILE]``.
 
-Measures, with :class:`controller.adapters.bacnet.BacnetAdapter` (default settings, local
-port ephemeral) against :class:`controller.twin.bacnet_device.BacnetTwinDevice` on 127.0.0.1:
+Measures, with :class:`coolpilot.controller.adapters.bacnet.BacnetAdapter` (default settings, local
+port ephemeral) against :class:`coolpilot.controller.twin.bacnet_device.BacnetTwinDevice` on 127.0.0.1:
 
 - ``read_all_points``: one ``read_points()`` of the 20 points (present-value and
   status-flags of 20 objects) with ReadPropertyMultiple, and with one ReadProperty per
@@ -37,11 +37,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info, serving_process
 
-from controller.adapters.bacnet import BacnetAdapter
-from controller.protocols.bacnet import BacnetSettings
-from controller.twin import PlantTwin
-from controller.twin.bacnet_device import BacnetTwinDevice
-from envs.contract import SETPOINT_NAMES
+from coolpilot.controller.adapters.bacnet import BacnetAdapter
+from coolpilot.controller.protocols.bacnet import BacnetSettings
+from coolpilot.controller.twin import PlantTwin
+from coolpilot.controller.twin.bacnet_device import BacnetTwinDevice
+from coolpilot.envs.contract import SETPOINT_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 WRITE = {"supply_air_temp_c": 20.0, "crah_fan_speed_frac": 0.7, "chw_supply_temp_c": 12.0,

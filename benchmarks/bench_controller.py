@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/bench_controller.py [--cycles 2000] [--api-seconds 5]``.
 
-1. In process: a :class:`controller.service.ControllerService` with the shipped bundle and
+1. In process: a :class:`coolpilot.controller.service.ControllerService` with the shipped bundle and
    the rule-based fallback runs ``--cycles`` cycles against an in-memory plant fed with
    points of a simulated day; the decision latency is what the service records per cycle
    (read + validate + infer + safety envelope; the audit write is after it and timed
@@ -32,15 +32,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info
 
-from controller.adapters.base import Reading, WriteResult
-from controller.policies.onnx_policy import OnnxPolicy
-from controller.safety import SafetyLimits, decide, initial_state
-from controller.service import ControllerService
-from controller.site import site_from_mapping
-from envs.config import load_facility
-from envs.contract import POINT_NAMES
-from envs.simulation import simulate
-from envs.weather import load_climate
+from coolpilot.controller.adapters.base import Reading, WriteResult
+from coolpilot.controller.policies.onnx_policy import OnnxPolicy
+from coolpilot.controller.safety import SafetyLimits, decide, initial_state
+from coolpilot.controller.service import ControllerService
+from coolpilot.controller.site import site_from_mapping
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import POINT_NAMES
+from coolpilot.envs.simulation import simulate
+from coolpilot.envs.weather import load_climate
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "models" / "modern-hall-ppo"
@@ -52,7 +52,7 @@ class Recorder:
     name = "recorder"
 
     def __init__(self) -> None:
-        from controller.policies import RuleBasedPolicy
+        from coolpilot.controller.policies import RuleBasedPolicy
 
         self.inner = RuleBasedPolicy()
         self.rows: list[dict[str, float]] = []
@@ -151,7 +151,7 @@ def main() -> None:
         import httpx
         import uvicorn
 
-        from controller.api import create_app
+        from coolpilot.controller.api import create_app
 
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(service, "x" * 32), host="127.0.0.1", port=port,

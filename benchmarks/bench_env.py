@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info
 
-from envs.env import DataCenterEnv
+from coolpilot.envs.env import DataCenterEnv
 
 
 def bench_single(preset: str, steps: int, seed: int = 0) -> dict[str, float]:

@@ -2,9 +2,9 @@
 
 Usage: ``python benchmarks/bench_modbus.py [--n 2000] [--out FILE]``.
 
-Measures, with :class:`controller.adapters.modbus.ModbusAdapter` (default register map:
+Measures, with :class:`coolpilot.controller.adapters.modbus.ModbusAdapter` (default register map:
 20 float32 points in input registers 0..39, 4 float32 setpoints in holding registers 0..7
-with enable coils 0..3) against :class:`controller.twin.modbus_server.ModbusTwinServer` on
+with enable coils 0..3) against :class:`coolpilot.controller.twin.modbus_server.ModbusTwinServer` on
 127.0.0.1:
 
 - ``read_all_points``: one ``read_points()`` of the 20 points, batched into one request
@@ -40,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info, serving_process
 from pymodbus.client import AsyncModbusTcpClient
 
-from controller.adapters.modbus import ModbusAdapter
-from controller.protocols.modbus import ModbusSettings
-from controller.twin import PlantTwin
-from controller.twin.modbus_server import ModbusTwinServer
-from envs.contract import SETPOINT_NAMES
+from coolpilot.controller.adapters.modbus import ModbusAdapter
+from coolpilot.controller.protocols.modbus import ModbusSettings
+from coolpilot.controller.twin import PlantTwin
+from coolpilot.controller.twin.modbus_server import ModbusTwinServer
+from coolpilot.envs.contract import SETPOINT_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"

@@ -18,11 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info
 
-from envs.config import list_presets, load_facility
-from envs.kpis import compute_kpis
-from envs.simulation import simulate
-from envs.weather import load_climate
-from evaluation.policies import make_policy
+from coolpilot.envs.config import list_presets, load_facility
+from coolpilot.envs.kpis import compute_kpis
+from coolpilot.envs.simulation import simulate
+from coolpilot.envs.weather import load_climate
+from coolpilot.evaluation.policies import make_policy
 
 CLIMATES = ("chicago", "miami", "phoenix")
 

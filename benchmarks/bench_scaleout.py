@@ -3,7 +3,7 @@
 Usage: ``python benchmarks/bench_scaleout.py [--days 91]``. One scenario set (the eight
 bundled climates, ``days`` each from 1 April; policies rule-based and the shipped bundle, no
 oracle, so the number measures the fan-out and not one expensive policy) is run through
-:func:`evaluation.whatif.run_whatif` three ways in this process: one worker, two local
+:func:`coolpilot.evaluation.whatif.run_whatif` three ways in this process: one worker, two local
 worker processes, and a real Ray head on 127.0.0.1 with 2 CPUs (started and stopped here,
 the head's start-up time reported apart). Results must be identical across the three; the
 script fails otherwise. Writes ``benchmarks/results/scaleout.json`` with the machine facts.
@@ -42,8 +42,8 @@ def main() -> None:
     from tests.ray_head import local_ray_head, loopback_env
 
     os.environ.update(loopback_env())  # before Ray is imported
-    from evaluation.scenarios import scenario_set_from_mapping
-    from evaluation.whatif import run_whatif
+    from coolpilot.evaluation.scenarios import scenario_set_from_mapping
+    from coolpilot.evaluation.whatif import run_whatif
 
     bundle = str(REPO / "models" / "modern-hall-ppo")
 

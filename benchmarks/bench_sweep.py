@@ -63,8 +63,8 @@ def training_rate(config: str, device: str, rollouts: int, repeats: int, torch_t
     """PPO learn env-steps/s (best of ``repeats``), its rollout/update split, and the simulator alone."""
     import torch as th
 
-    from training.config import load_train_config
-    from training.train import make_env, make_model
+    from coolpilot.training.config import load_train_config
+    from coolpilot.training.train import make_env, make_model
 
     cfg = load_train_config(CONFIGS / config, [f"device={device}"])
     if torch_threads:
@@ -103,8 +103,8 @@ def training_rate(config: str, device: str, rollouts: int, repeats: int, torch_t
 
 def sweep_overhead(ray_address: str | None, workers: int) -> dict[str, Any]:
     """Wall time of sweep-tiny and the no-op executor round trip on one backend."""
-    from evaluation.distributed import map_tasks
-    from training.sweep import load_sweep, result_content, run_sweep
+    from coolpilot.evaluation.distributed import map_tasks
+    from coolpilot.training.sweep import load_sweep, result_content, run_sweep
 
     sweep = load_sweep(CONFIGS / "sweep-tiny.yaml")
     with tempfile.TemporaryDirectory() as tmp:

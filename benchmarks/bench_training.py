@@ -19,9 +19,9 @@ from machine import machine_info
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv
 
-from envs.env import DataCenterEnv
-from envs.vector import DataCenterVectorEnv
-from training.vec_env import SB3VecEnv
+from coolpilot.envs.env import DataCenterEnv
+from coolpilot.envs.vector import DataCenterVectorEnv
+from coolpilot.training.vec_env import SB3VecEnv
 
 
 def make_single() -> DataCenterEnv:

@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info
 
-from envs.vector import DataCenterVectorEnv
+from coolpilot.envs.vector import DataCenterVectorEnv
 
 
 def bench(n: int, seconds: float) -> dict[str, float]:

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info
 
-from envs.weather import CLIMATES, DATA_DIR, load_climate, load_epw
+from coolpilot.envs.weather import CLIMATES, DATA_DIR, load_climate, load_epw
 
 
 def _timed(fn: Callable[[], object], repeats: int) -> dict[str, float]:

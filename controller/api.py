@@ -15,7 +15,7 @@ surrounding spaces or ``_`` digit groups (Python would read ``" 1_0"`` as 10), a
 parameter given twice is refused rather than one of its values silently chosen.
 
 The routes run on the service's event loop: the mutating ones await the service's
-commands, which take the control loop's lock (``controller.service``), and the reading
+commands, which take the control loop's lock (``coolpilot.controller.service``), and the reading
 ones show the service's last published snapshot, never a cycle half done. Only the audit
 reads (decision history, CSV) run on worker threads, each on its own read-only SQLite
 connection.
@@ -36,11 +36,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from controller.metrics import ServiceMetrics
-from controller.policies.onnx_policy import BundleError
-from controller.service import ControllerService, CycleOutcome, Snapshot
-from envs.contract import SETPOINT_NAMES, SETPOINTS_BY_NAME
-from envs.jsonsafe import json_safe
+from coolpilot.controller.metrics import ServiceMetrics
+from coolpilot.controller.policies.onnx_policy import BundleError
+from coolpilot.controller.service import ControllerService, CycleOutcome, Snapshot
+from coolpilot.envs.contract import SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.jsonsafe import json_safe
 
 SetpointName = Literal["supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "condenser_water_temp_c"]
 assert tuple(SetpointName.__args__) == SETPOINT_NAMES  # type: ignore[attr-defined]  # kept in step with the contract

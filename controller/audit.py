@@ -48,8 +48,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from envs.contract import POINT_NAMES, SETPOINT_NAMES
-from envs.jsonsafe import json_safe
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.envs.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
 

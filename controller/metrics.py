@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from controller.service import ControllerService, CycleOutcome, Snapshot
-from controller.site import MODES
-from envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.controller.service import ControllerService, CycleOutcome, Snapshot
+from coolpilot.controller.site import MODES
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
 
 LATENCY_BUCKETS_S = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0, 5.0)
 

@@ -11,7 +11,7 @@ control takes over. Each rule that changes anything adds an :class:`Intervention
 The rules, in order (DESIGN.md section 5):
 
 1. **Sensors.** Every contract point is checked: present, a finite real number, inside
-   its physical range (``envs.contract.POINTS``), fresh (timestamp within
+   its physical range (``coolpilot.envs.contract.POINTS``), fresh (timestamp within
    ``stale_after_s`` of ``now_s``), not stuck (the same value ``stuck_after`` cycles in a
    row; a point that measures a setpoint and reads what was last written is a loop
    holding its setpoint, not a frozen sensor, and does not count). A failed point sets
@@ -73,8 +73,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import JsonDict
 
-from envs.contract import INLET_LIMIT_C, POINTS, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS, SETPOINTS_BY_NAME
-from envs.validation import FieldProblem, FieldProblemsError, format_validation_error
+from coolpilot.envs.contract import INLET_LIMIT_C, POINTS, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS, SETPOINTS_BY_NAME
+from coolpilot.envs.validation import FieldProblem, FieldProblemsError, format_validation_error
 
 REASONS: dict[str, str] = {
     "sensor_missing": "A contract point was not in the reading.",
@@ -227,7 +227,7 @@ def _contract_rates() -> dict[str, float]:
     return {s.name: s.slew_per_min for s in SETPOINTS}
 
 
-# Unit and allowed range per setpoint key, for validation messages (the ``keys`` hook of envs.validation).
+# Unit and allowed range per setpoint key, for validation messages (the ``keys`` hook of coolpilot.envs.validation).
 _KEYS_IN_BOUNDS: JsonDict = {s.name: {"unit": s.unit, "range": f"{s.low:g}..{s.high:g} {s.unit}"}
                              for s in SETPOINTS}
 _KEYS_RATES: JsonDict = {s.name: {"unit": f"{s.unit}/min", "range": f">0..{s.slew_per_min:g} {s.unit}/min"}
@@ -356,7 +356,7 @@ def limits_from_mapping(data: object, source: str = "<mapping>") -> SafetyLimits
     """Validate a mapping (a site file's ``safety`` section) into :class:`SafetyLimits`.
 
     Raises :class:`SafetyConfigError` with one line per problem naming ``source``, the
-    field, its value and unit, and the allowed range (``envs.validation``'s format, as
+    field, its value and unit, and the allowed range (``coolpilot.envs.validation``'s format, as
     for every config file of the project).
     """
     if not isinstance(data, Mapping):

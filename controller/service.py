@@ -2,7 +2,7 @@
 
 One :class:`ControllerService` per site. Every ``period_s`` it reads the points through the
 adapter, asks the policy (the ONNX bundle, within a time limit, see *Inference* below) and
-the fallback policy, passes both through the safety envelope (``controller.safety.decide``),
+the fallback policy, passes both through the safety envelope (``coolpilot.controller.safety.decide``),
 writes what the mode allows and records the decision in the audit trail before the next
 cycle starts. Nothing in here imports torch or the simulator.
 
@@ -27,7 +27,7 @@ takes the lock. Readers never take it: after every cycle and every command the s
 publishes an immutable :class:`Snapshot` (:attr:`ControllerService.snapshot`), so the API's
 status and decision show one consistent state, never a cycle half done.
 
-**Inference.** The model runs on a worker thread of a :class:`controller.inference.InferenceRunner`:
+**Inference.** The model runs on a worker thread of a :class:`coolpilot.controller.inference.InferenceRunner`:
 a call past ``model_timeout_s`` is abandoned with its thread and the next cycle starts a
 fresh worker, so a hung model costs its cycles their proposal (the envelope holds, then
 falls back) but never stops the loop; abandoned threads are daemons and do not hold up
@@ -51,14 +51,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from controller.adapters.base import Adapter, AdapterError, Reading, WriteResult
-from controller.audit import AuditStore, DecisionRecord
-from controller.inference import InferenceRunner, WorkersExhaustedError
-from controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
-from controller.policies.onnx_policy import BundleError, OnnxPolicy
-from controller.safety import Decision, EnvelopeState, ModelError, decide, initial_state
-from controller.site import MODES, SiteConfig
-from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.adapters.base import Adapter, AdapterError, Reading, WriteResult
+from coolpilot.controller.audit import AuditStore, DecisionRecord
+from coolpilot.controller.inference import InferenceRunner, WorkersExhaustedError
+from coolpilot.controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
+from coolpilot.controller.policies.onnx_policy import BundleError, OnnxPolicy
+from coolpilot.controller.safety import Decision, EnvelopeState, ModelError, decide, initial_state
+from coolpilot.controller.site import MODES, SiteConfig
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,9 @@ SERVICE_REASONS: dict[str, str] = {
     "model_unhealthy": "The model is marked unhealthy after repeated inference timeouts; it is not called "
                        "until a model is reloaded.",
 }
-"""Reason codes the service adds to a decision's audit record, beside the envelope's (``controller.safety.REASONS``)."""
+"""Reason codes the service adds to a decision's audit record.
+
+They sit beside the envelope's own (``coolpilot.controller.safety.REASONS``)."""
 
 RELOAD_TIMEOUT_S = 60.0
 """Longest a bundle may take to load and verify (read, sha256, onnxruntime session) before a reload is refused (s)."""
@@ -300,7 +302,7 @@ class ControllerService:
 
         The trial (the middle of every training range, on a worker thread of its own, within
         ``model_timeout_s``) runs off the lock; only the swap takes it. Raises
-        :class:`~controller.policies.onnx_policy.BundleError` (and keeps the old model) when
+        :class:`~coolpilot.controller.policies.onnx_policy.BundleError` (and keeps the old model) when
         the trial times out, raises or does not return finite setpoints.
         """
         await self._trial(policy)

@@ -27,11 +27,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from controller.protocols.bacnet import BacnetSettings
-from controller.protocols.modbus import ModbusSettings
-from controller.protocols.mqtt import MqttSettings
-from controller.safety import SafetyLimits
-from envs.validation import format_validation_error, read_yaml
+from coolpilot.controller.protocols.bacnet import BacnetSettings
+from coolpilot.controller.protocols.modbus import ModbusSettings
+from coolpilot.controller.protocols.mqtt import MqttSettings
+from coolpilot.controller.safety import SafetyLimits
+from coolpilot.envs.validation import format_validation_error, read_yaml
 
 MODES = ("shadow", "active", "fallback", "off")
 Mode = Literal["shadow", "active", "fallback", "off"]

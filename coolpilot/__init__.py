@@ -1,5 +1,9 @@
-"""coolpilot: AI cooling optimization for data centers."""
+"""coolpilot: AI cooling optimization for data centers.
 
-from envs.version import __version__
+The distribution's one top-level name. Its subpackages are the repository's root folders
+(``coolpilot.envs`` is ``envs/``, likewise ``controller``, ``training``, ``evaluation``: links in
+this folder), so nothing installed collides with other distributions. This module holds only the
+version; the CLI is ``coolpilot.cli`` and its subcommands, which nothing else imports.
+"""
 
-__all__ = ["__version__"]
+__version__ = "0.1.0"

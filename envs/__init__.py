@@ -13,14 +13,14 @@ from gymnasium.envs.registration import register, registry
 ENV_ID = "coolpilot/DataCenter-v0"
 
 if ENV_ID not in registry:
-    register(id=ENV_ID, entry_point="envs.env:DataCenterEnv")
+    register(id=ENV_ID, entry_point="coolpilot.envs.env:DataCenterEnv")
 
 __all__ = ["ENV_ID", "DataCenterEnv"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "DataCenterEnv":
-        from envs.env import DataCenterEnv
+        from coolpilot.envs.env import DataCenterEnv
 
         return DataCenterEnv
     raise AttributeError(name)

@@ -16,10 +16,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.load import LoadProfile, LoadTrace, LoadTraceError
-from envs.physics.coefficients import CHILLER_MODELS
-from envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
-from envs.validation import format_validation_error
+from coolpilot.envs.load import LoadProfile, LoadTrace, LoadTraceError
+from coolpilot.envs.physics.coefficients import CHILLER_MODELS
+from coolpilot.envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
+from coolpilot.envs.validation import format_validation_error
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 

@@ -8,15 +8,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.config import FacilityConfig, load_facility
-from envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS, SETPOINT_NAMES, SETPOINTS
-from envs.facility import build_params, points_array
-from envs.load import load_table
-from envs.physics.plant import PlantParams, PlantState, step
-from envs.randomization import Randomization, apply_factors, load_randomization
-from envs.simulation import ExoSeries, draw_episodes, start
-from envs.units import SECONDS_PER_DAY
-from envs.weather import Weather, load_climate
+from coolpilot.envs.config import FacilityConfig, load_facility
+from coolpilot.envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS, SETPOINT_NAMES, SETPOINTS
+from coolpilot.envs.facility import build_params, points_array
+from coolpilot.envs.load import load_table
+from coolpilot.envs.physics.plant import PlantParams, PlantState, step
+from coolpilot.envs.randomization import Randomization, apply_factors, load_randomization
+from coolpilot.envs.simulation import ExoSeries, draw_episodes, start
+from coolpilot.envs.units import SECONDS_PER_DAY
+from coolpilot.envs.weather import Weather, load_climate
 
 SETPOINT_LOW = np.array([s.low for s in SETPOINTS])
 SETPOINT_HIGH = np.array([s.high for s in SETPOINTS])
@@ -92,7 +92,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     A facility (preset or YAML: zones of servers with CRAHs, chillers, towers, optional
     waterside economizer) runs under a climate's hourly weather interpolated to the
     control step and per-zone IT load. The agent sets four plant setpoints every step;
-    actuators follow them at realistic slew rates. Physics: ``envs.physics`` (PHYSICS.md).
+    actuators follow them at realistic slew rates. Physics: ``coolpilot.envs.physics`` (PHYSICS.md).
 
     ## Action space
     ``Box(-1, 1, (4,), float32)``, mapped linearly onto the setpoint bounds:
@@ -105,7 +105,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     | 3 | condenser_water_temp_c | °C | 10 | 32 | 0.5 K/min |
 
     ## Observation space
-    ``Box(float32)`` of the 20 points of ``envs.contract.POINTS`` in that order, clipped to
+    ``Box(float32)`` of the 20 points of ``coolpilot.envs.contract.POINTS`` in that order, clipped to
     their physical ranges: outdoor dry bulb, wet bulb (°C) and RH (%); time of day sin/cos;
     IT power (kW) and load fraction; max and mean server inlet, supply and return air
     (°C); CRAH fan speed (1); chilled-water supply and return, condenser water (°C);
@@ -134,7 +134,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     default 300); ``start_day``; ``load_scale`` multiplies utilization;
     ``thermal_linear``, ``thermal_quadratic`` penalty weights; ``energy_reward``
     ``facility`` (default) or ``controllable``; ``randomization`` a
-    :class:`envs.randomization.Randomization` or the path of its YAML file (climates,
+    :class:`coolpilot.envs.randomization.Randomization` or the path of its YAML file (climates,
     load level and facility parameters drawn per episode).
 
     ## Version history

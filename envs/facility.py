@@ -6,12 +6,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from envs.config import FacilityConfig
-from envs.contract import POINT_NAMES, SETPOINTS
-from envs.physics._jit import jit
-from envs.physics.coefficients import CHILLER_MODELS, FAN_CURVES, PUMP_CURVE_CONSTANT, PUMP_CURVE_VSD, TOWER_YORKCALC
-from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState
-from envs.units import SECONDS_PER_DAY, SECONDS_PER_MINUTE, WATER_RHO_CP_KJ_M3_K
+from coolpilot.envs.config import FacilityConfig
+from coolpilot.envs.contract import POINT_NAMES, SETPOINTS
+from coolpilot.envs.physics._jit import jit
+from coolpilot.envs.physics.coefficients import (
+    CHILLER_MODELS,
+    FAN_CURVES,
+    PUMP_CURVE_CONSTANT,
+    PUMP_CURVE_VSD,
+    TOWER_YORKCALC,
+)
+from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState
+from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_MINUTE, WATER_RHO_CP_KJ_M3_K
 
 LEGACY_SETPOINTS = np.array([18.0, 1.0, 7.0, 29.4])
 """Setpoints a plant holds before any policy acts (the legacy practice)."""
@@ -133,7 +139,7 @@ _POINT_COLUMNS = (
 """Column order of :func:`_points_columns` (kept beside it: numba caches compiled code per file)."""
 
 if sorted(_POINT_COLUMNS) != sorted(POINT_NAMES):
-    raise RuntimeError("envs.facility._POINT_COLUMNS is out of step with envs.contract.POINTS")
+    raise RuntimeError("coolpilot.envs.facility._POINT_COLUMNS is out of step with coolpilot.envs.contract.POINTS")
 _TO_CONTRACT_ORDER = np.array([_POINT_COLUMNS.index(name) for name in POINT_NAMES])
 
 
@@ -160,7 +166,7 @@ def _points_columns(
 def points_array(
     out: PlantOutputs, exo: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray, it_design_total_kw: np.ndarray
 ) -> np.ndarray:
-    """BMS points (N, n_points) in the order of :data:`envs.contract.POINTS`.
+    """BMS points (N, n_points) in the order of :data:`coolpilot.envs.contract.POINTS`.
 
     ``rh_pct`` outdoor relative humidity (%), ``time_s`` seconds since 1 January 00:00 (N,).
     """

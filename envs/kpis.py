@@ -7,7 +7,7 @@ name is a key of ``energy_by_component_mwh`` (MWh: the unit is in the mapping's 
 what-if CSV spells them ``energy_<name>_mwh``) and is measured from the recorded power
 series (kW) it names. The cooling plant is the components marked ``cooling``; free cooling
 is time with the waterside economizer carrying load. ``coolpilot simulate`` prints
-:class:`Kpis`; the what-if KPIs (:mod:`evaluation.kpis`) extend that class, so a name means
+:class:`Kpis`; the what-if KPIs (:mod:`coolpilot.evaluation.kpis`) extend that class, so a name means
 the same number everywhere.
 
 Definitions: PUE = facility energy / IT energy (The Green Grid); WUE = site water (L) /
@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from envs.contract import INLET_LIMIT_C
-from envs.simulation import SimResult
-from envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from coolpilot.envs.contract import INLET_LIMIT_C
+from coolpilot.envs.simulation import SimResult
+from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class EnergyComponent:
     name: str
     """Key in ``energy_by_component_mwh`` (MWh)."""
     power_series: str
-    """Recorded power series (kW) in :attr:`envs.simulation.SimResult.series`."""
+    """Recorded power series (kW) in :attr:`coolpilot.envs.simulation.SimResult.series`."""
     label: str
     """Words for a report."""
     cooling: bool

@@ -1,6 +1,6 @@
 """IT load: per-zone utilization profiles and CSV traces.
 
-A zone's utilization (0–1) drives its IT power (``envs.physics.air.it_power_kw``). It comes
+A zone's utilization (0–1) drives its IT power (``coolpilot.envs.physics.air.it_power_kw``). It comes
 either from a synthetic profile (level, diurnal and weekly shape, trend, AR(1) noise) or
 from a CSV trace a user supplies. Time is seconds since 1 January 00:00 of the weather
 year; day 0 is taken as a Monday (TMY years mix calendar years, so weekdays are nominal).
@@ -18,8 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from envs.physics._jit import jit
-from envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_YEAR
+from coolpilot.envs.physics._jit import jit
+from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_YEAR
 
 
 class LoadTraceError(ValueError):

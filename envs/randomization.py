@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.physics.plant import PlantParams
-from envs.validation import format_validation_error, read_yaml
+from coolpilot.envs.physics.plant import PlantParams
+from coolpilot.envs.validation import format_validation_error, read_yaml
 
 Range = tuple[float, float]
 

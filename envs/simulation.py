@@ -1,7 +1,7 @@
 """Run a policy on the plant over a period: exogenous series, the loop, recorded series.
 
 The runner is what ``coolpilot simulate`` (and later the what-if evaluation) uses; it calls
-the same batched :func:`envs.physics.plant.step` as the gymnasium envs.
+the same batched :func:`coolpilot.envs.physics.plant.step` as the gymnasium envs.
 """
 
 from __future__ import annotations
@@ -13,21 +13,21 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from envs.config import FacilityConfig
-from envs.contract import POINT_NAMES, SETPOINT_NAMES
-from envs.facility import build_params, initial_state, points_array
-from envs.load import LoadTable, draw_noise, load_table, load_trace, synthetic_utilization_batch
-from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
-from envs.randomization import Randomization
-from envs.units import SECONDS_PER_DAY
-from envs.weather import Weather
+from coolpilot.envs.config import FacilityConfig
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.envs.facility import build_params, initial_state, points_array
+from coolpilot.envs.load import LoadTable, draw_noise, load_table, load_trace, synthetic_utilization_batch
+from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
+from coolpilot.envs.randomization import Randomization
+from coolpilot.envs.units import SECONDS_PER_DAY
+from coolpilot.envs.weather import Weather
 
 WARMUP_S = 3600.0
 """Simulated time run before an episode or a simulation starts, so thermal masses settle."""
 
 
 class Policy(Protocol):
-    """Anything that maps measured points to setpoints (see controller.policies)."""
+    """Anything that maps measured points to setpoints (see coolpilot.controller.policies)."""
 
     name: str
 
@@ -92,7 +92,7 @@ def exogenous_batch(
     """Weather interpolated to the step and zone utilization of n facilities, ``n_steps`` from ``start_s``.
 
     ``shocks`` (n, Z, n_steps) and ``x0`` (n, Z) are the standard-normal draws of
-    :func:`envs.load.draw_noise`; ``load_scale`` (n,) multiplies utilization.
+    :func:`coolpilot.envs.load.draw_noise`; ``load_scale`` (n,) multiplies utilization.
     """
     t = start_s[:, None] + dt_s * np.arange(n_steps)[None, :]
     drybulb, wetbulb, rh = np.empty_like(t), np.empty_like(t), np.empty_like(t)
@@ -195,7 +195,7 @@ def start(
 ) -> tuple[PlantState, np.ndarray]:
     """Initial state after warm-up at the first exogenous step, and the points it reports (N, n_points).
 
-    ``step_fn`` is :func:`envs.physics.plant.step` or a wrapper running it in parts.
+    ``step_fn`` is :func:`coolpilot.envs.physics.plant.step` or a wrapper running it in parts.
     """
     state = warm_up(initial_state(params), params, exo0, dt_s, step_fn)
     state, out = step_fn(state, state.actuators, exo0, params, dt_s)

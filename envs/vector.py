@@ -2,8 +2,8 @@
 
 Sub-envs may differ in facility (zones are padded), climates, seeds, start days and load
 level. Each sub-env draws its episodes from its own generator exactly as a single
-:class:`envs.env.DataCenterEnv` seeded alike would, so N copies reproduce N single envs
-bit for bit (tested). There is one copy of the physics: both call ``envs.physics.plant.step``.
+:class:`coolpilot.envs.env.DataCenterEnv` seeded alike would, so N copies reproduce N single envs
+bit for bit (tested). There is one copy of the physics: both call ``coolpilot.envs.physics.plant.step``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from envs.config import FacilityConfig, load_facility
-from envs.contract import POINTS, SETPOINTS
-from envs.env import (
+from coolpilot.envs.config import FacilityConfig, load_facility
+from coolpilot.envs.contract import POINTS, SETPOINTS
+from coolpilot.envs.env import (
     POINT_HIGH,
     POINT_LOW,
     action_to_setpoints,
@@ -28,13 +28,13 @@ from envs.env import (
     resolve_randomization,
     reward_terms,
 )
-from envs.facility import build_params, points_array
-from envs.load import load_table
-from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
-from envs.randomization import Randomization, apply_factors
-from envs.simulation import draw_episodes, start
-from envs.units import SECONDS_PER_DAY
-from envs.weather import Weather, load_climate
+from coolpilot.envs.facility import build_params, points_array
+from coolpilot.envs.load import load_table
+from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
+from coolpilot.envs.randomization import Randomization, apply_factors
+from coolpilot.envs.simulation import draw_episodes, start
+from coolpilot.envs.units import SECONDS_PER_DAY
+from coolpilot.envs.weather import Weather, load_climate
 
 SHARED_PARAMS = ("tower_coefficients",)
 PARALLEL_MIN_ENVS = 512
@@ -61,11 +61,11 @@ def _per_env(value: Any, n: int, name: str) -> list[Any]:
 class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     """``num_envs`` facilities in one batch, with gymnasium's vector API and autoreset.
 
-    Arguments mirror :class:`envs.env.DataCenterEnv`; ``facility``, ``climate``,
+    Arguments mirror :class:`coolpilot.envs.env.DataCenterEnv`; ``facility``, ``climate``,
     ``start_day`` and ``load_scale`` take one value for all sub-envs or a list with one per
     sub-env. ``climate`` (a name or a list to draw from) applies to every sub-env unless
     ``climate_per_env`` gives each its own. ``episode_days`` and ``dt_s`` are common.
-    ``randomization`` (an :class:`envs.randomization.Randomization` or its YAML path) draws
+    ``randomization`` (an :class:`coolpilot.envs.randomization.Randomization` or its YAML path) draws
     climate, load level and facility parameters per episode; its ``climates`` replace
     ``climate``. ``autoreset_mode``: ``NEXT_STEP`` (gymnasium's default) or ``SAME_STEP`` (what
     stable-baselines3 expects; the final observation is in ``infos["final_obs"]``).
@@ -287,7 +287,7 @@ def _halves(n: int) -> tuple[slice, slice]:
 def threaded_step(
     state: PlantState, command: np.ndarray, exo: Exogenous, params: PlantParams, dt_s: float
 ) -> tuple[PlantState, PlantOutputs]:
-    """:func:`envs.physics.plant.step`, as two halves on two threads for large batches (same results)."""
+    """:func:`coolpilot.envs.physics.plant.step`, as two halves on two threads for large batches (same results)."""
     n = command.shape[0]
     if n < PARALLEL_MIN_ENVS:
         return step(state, command, exo, params, dt_s)

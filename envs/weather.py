@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from envs.units import HOURS_PER_YEAR, SECONDS_PER_HOUR
+from coolpilot.envs.units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 
 logger = logging.getLogger(__name__)
 

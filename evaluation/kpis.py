@@ -1,7 +1,7 @@
 """What-if KPIs: one fixed set, with units, for every policy and scenario.
 
-:class:`WhatIfKpis` extends :class:`envs.kpis.Kpis` (energy, PUE, water, inlet temperatures,
-free cooling: computed by :func:`envs.kpis.compute_kpis`, named by its vocabulary of energy
+:class:`WhatIfKpis` extends :class:`coolpilot.envs.kpis.Kpis` (energy, PUE, water, inlet temperatures,
+free cooling: computed by :func:`coolpilot.envs.kpis.compute_kpis`, named by its vocabulary of energy
 components) with what a what-if report adds. Definitions (units in the names):
 
 - **PUE** = facility energy / IT energy over the period and per calendar month (The Green
@@ -28,7 +28,7 @@ components) with what a what-if report adds. Definitions (units in the names):
   E_oracle) of facility energy, when the oracle saves anything over the baseline.
 
 Hours of the day, weekdays and months come from the middle of each step, in the weather
-file's local standard time; day 0 is 1 January and a Monday (as ``envs.load``), months
+file's local standard time; day 0 is 1 January and a Monday (as ``coolpilot.envs.load``), months
 are those of a 365-day year.
 """
 
@@ -39,11 +39,11 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from envs.contract import INLET_LIMIT_C, SETPOINT_NAMES
-from envs.kpis import Kpis, compute_kpis, water_m3_per_step
-from envs.simulation import SimResult
-from envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
-from evaluation.scenarios import Carbon, Tariff
+from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINT_NAMES
+from coolpilot.envs.kpis import Kpis, compute_kpis, water_m3_per_step
+from coolpilot.envs.simulation import SimResult
+from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from coolpilot.evaluation.scenarios import Carbon, Tariff
 
 DEADBANDS: dict[str, float] = {
     "supply_air_temp_c": 0.1,
@@ -73,7 +73,10 @@ class PeriodKpis:
 
 @dataclass(frozen=True)
 class WhatIfKpis(Kpis):
-    """The what-if KPI set of one policy in one scenario: :class:`envs.kpis.Kpis` and more; units in the names."""
+    """The what-if KPI set of one policy in one scenario.
+
+    :class:`coolpilot.envs.kpis.Kpis` and more; units in the names.
+    """
 
     non_it_energy_mwh: float
     peak_facility_power_kw: float

@@ -4,7 +4,7 @@ What it optimizes: every ``replan_steps`` control steps it searches for the cons
 setpoint vector, held over the next ``horizon_h`` hours, that gives the least facility
 energy over that horizon with no server inlet above 27 °C (minus ``margin_k``) at any step.
 Candidates are evaluated in one batched call of the same physics the policies are judged
-on (``envs.physics.plant.step``), starting from the true plant state, with the true
+on (``coolpilot.envs.physics.plant.step``), starting from the true plant state, with the true
 future weather and IT load: perfect knowledge of model, weather and load. The search is
 a cross-entropy method: the first population holds the current setpoints, the rule-based
 controller's proposal, the previous plan and random draws over the setpoint bounds; the
@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from controller.policies import RuleBasedPolicy, RuleBasedSettings
-from envs.contract import INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES, SETPOINTS
-from envs.facility import points_array
-from envs.physics.plant import Exogenous, PlantParams, PlantState, step
-from envs.simulation import ExoSeries
-from envs.units import SECONDS_PER_HOUR
-from envs.vector import take_params
+from coolpilot.controller.policies import RuleBasedPolicy, RuleBasedSettings
+from coolpilot.envs.contract import INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES, SETPOINTS
+from coolpilot.envs.facility import points_array
+from coolpilot.envs.physics.plant import Exogenous, PlantParams, PlantState, step
+from coolpilot.envs.simulation import ExoSeries
+from coolpilot.envs.units import SECONDS_PER_HOUR
+from coolpilot.envs.vector import take_params
 
 LOW = np.array([s.low for s in SETPOINTS])
 HIGH = np.array([s.high for s in SETPOINTS])
@@ -82,8 +82,8 @@ class OraclePolicy:
         self._params, self._exo, self._dt_s = params, exo, dt_s
 
     def act(self, points: Mapping[str, float]) -> dict[str, float]:
-        """The oracle needs the plant: it runs only inside ``envs.simulation.simulate``."""
-        raise RuntimeError("the oracle plans on the simulator; run it with envs.simulation.simulate")
+        """The oracle needs the plant: it runs only inside ``coolpilot.envs.simulation.simulate``."""
+        raise RuntimeError("the oracle plans on the simulator; run it with coolpilot.envs.simulation.simulate")
 
     def plan(self, state: PlantState, k: int, points: Mapping[str, float]) -> dict[str, float]:
         """Setpoints for step ``k``: replan every ``replan_steps`` steps, else hold the plan.

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, rule_based_settings
-from envs.config import FacilityConfig
-from envs.simulation import PlantAwarePolicy
+from coolpilot.controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, rule_based_settings
+from coolpilot.envs.config import FacilityConfig
+from coolpilot.envs.simulation import PlantAwarePolicy
 
 POLICY_NAMES = ("legacy", "rule-based", "oracle")
 
@@ -23,11 +23,11 @@ def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
     if name == "rule-based":
         return RuleBasedPolicy(rule_based_settings(cfg))
     if name == "oracle":
-        from evaluation.oracle import OraclePolicy
+        from coolpilot.evaluation.oracle import OraclePolicy
 
         return OraclePolicy(rule_based_settings(cfg))
     if Path(name).is_dir() or "/" in name:
-        from controller.policies.onnx_policy import OnnxPolicy
+        from coolpilot.controller.policies.onnx_policy import OnnxPolicy
 
         policy = OnnxPolicy(name)
         if policy.card["facility"] != cfg.name:

@@ -17,7 +17,7 @@ plotting library that writes static SVG (matplotlib) would add a heavy dependenc
 what-if path for a few lines and bars. Their text is escaped here; the template inserts
 them as markup.
 
-Everything is rendered from the results mapping of :func:`evaluation.whatif.run_whatif`
+Everything is rendered from the results mapping of :func:`coolpilot.evaluation.whatif.run_whatif`
 (the content of ``results.json``), so a report can be re-rendered from that file.
 """
 
@@ -36,10 +36,10 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from envs.jsonsafe import json_safe
-from envs.kpis import COMPONENT_LABELS, COMPONENT_NAMES, COOLING_COMPONENTS
-from evaluation.kpis import DEADBANDS
-from evaluation.scenarios import DEFAULT_GRID_FACTOR_T_PER_MWH, DEFAULT_PRICE_PER_MWH
+from coolpilot.envs.jsonsafe import json_safe
+from coolpilot.envs.kpis import COMPONENT_LABELS, COMPONENT_NAMES, COOLING_COMPONENTS
+from coolpilot.evaluation.kpis import DEADBANDS
+from coolpilot.evaluation.scenarios import DEFAULT_GRID_FACTOR_T_PER_MWH, DEFAULT_PRICE_PER_MWH
 
 KIND_COLORS = {"legacy": "#7f7f7f", "rule-based": "#1f77b4", "oracle": "#222222"}
 BUNDLE_COLORS = ("#e8710a", "#2ca02c", "#9467bd", "#d62728", "#17becf", "#8c564b")
@@ -47,7 +47,7 @@ COMPONENT_COLORS = {
     "crah_fans": "#4e79a7", "chillers": "#e15759", "tower_fans": "#76b7b2", "chw_pumps": "#59a14f",
     "cw_pumps": "#edc948", "distribution_losses": "#b07aa1", "lighting": "#ff9da7",
 }
-"""A fixed color per non-IT energy component (names from :data:`envs.kpis.ENERGY_COMPONENTS`)."""
+"""A fixed color per non-IT energy component (names from :data:`coolpilot.envs.kpis.ENERGY_COMPONENTS`)."""
 IDENTITY_KEYS = ("facility", "climate", "policy")
 """Keys of a run's KPIs that name it rather than measure it; the CSV rows say the scenario and policy instead."""
 

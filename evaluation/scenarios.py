@@ -26,7 +26,7 @@ the facts that need the outside world (the facility, the climate, the bundles an
 files exist; an outage names a zone the facility has and leaves equipment in service; the
 load level keeps every zone at or below full utilization). Every problem of both passes
 is listed in one :class:`ScenarioFileError`, one line each: file, dotted field, value,
-unit, allowed range and reason (the format of ``envs.validation``).
+unit, allowed range and reason (the format of ``coolpilot.envs.validation``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME
-from envs.validation import format_validation_error, read_yaml
+from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME
+from coolpilot.envs.validation import format_validation_error, read_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 """Where the shipped ``models/`` folder lives in a source checkout (a last place to look for bundles)."""
@@ -316,7 +316,7 @@ class ScenarioFileModel(_Frozen):
 
 @dataclass(frozen=True)
 class PolicyRef:
-    """A policy to run: ``spec`` as ``evaluation.policies.make_policy`` takes it, ``label`` for tables."""
+    """A policy to run: ``spec`` as ``coolpilot.evaluation.policies.make_policy`` takes it, ``label`` for tables."""
 
     spec: str
     label: str
@@ -408,7 +408,7 @@ def _resolve_policy(spec: str, field: str, base_dir: Path, problems: _Problems) 
                                   "folder (looked relative to the scenario file, the working directory and the "
                                   "coolpilot checkout)")
         return None
-    from controller.policies.onnx_policy import BundleError, read_card
+    from coolpilot.controller.policies.onnx_policy import BundleError, read_card
 
     try:
         card = read_card(path)
@@ -419,7 +419,7 @@ def _resolve_policy(spec: str, field: str, base_dir: Path, problems: _Problems) 
 
 
 def _check_facility(text: str, field: str, base_dir: Path, problems: _Problems) -> tuple[str, Any] | None:
-    from envs.config import PRESETS_DIR, FacilityConfigError, list_presets, load_facility
+    from coolpilot.envs.config import PRESETS_DIR, FacilityConfigError, list_presets, load_facility
 
     if (PRESETS_DIR / f"{text}.yaml").is_file():
         return text, load_facility(text)
@@ -435,7 +435,7 @@ def _check_facility(text: str, field: str, base_dir: Path, problems: _Problems) 
 
 
 def _check_climate(text: str, field: str, base_dir: Path, problems: _Problems) -> str | None:
-    from envs.weather import CLIMATES, EPWError, load_climate
+    from coolpilot.envs.weather import CLIMATES, EPWError, load_climate
 
     if text in CLIMATES:
         return text

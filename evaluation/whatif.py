@@ -4,8 +4,8 @@ Each (scenario, policy) pair is one job: build the scenario's facility (load gro
 equipment outages applied to a copy of its config), its weather (the climate shifted by
 the scenario's offset and heat wave), the policy (commissioned with the site's limits),
 simulate with the scenario's seed on the same physics as every other caller
-(:func:`envs.simulation.simulate`), then reduce the run to its KPIs
-(:mod:`evaluation.kpis`) and the small series the report plots. A job depends only on
+(:func:`coolpilot.envs.simulation.simulate`), then reduce the run to its KPIs
+(:mod:`coolpilot.evaluation.kpis`) and the small series the report plots. A job depends only on
 its inputs, so results are identical, bit for bit, whether the jobs run in this process
 or in several (tested); jobs are merely scheduled longest first.
 
@@ -31,19 +31,19 @@ from typing import IO, Any
 import numpy as np
 from tqdm import tqdm
 
-from controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
-from controller.policies.rule_based import rule_based_settings
-from envs.config import FacilityConfig, load_facility
-from envs.contract import INLET_LIMIT_C, SETPOINT_INDEX, SETPOINT_NAMES, SETPOINTS_BY_NAME
-from envs.physics.plant import PlantParams
-from envs.simulation import PlantAwarePolicy, Policy, SimResult, simulate, write_csv
-from envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
-from envs.version import __version__
-from envs.weather import Weather, load_climate, wet_bulb_c
-from evaluation.kpis import PeriodKpis, WhatIfKpis, applied_setpoints, compute_whatif_kpis, savings
-from evaluation.oracle import OraclePolicy
-from evaluation.policies import make_policy
-from evaluation.scenarios import Limits, PolicyRef, Scenario, ScenarioSet, WeatherShift
+from coolpilot import __version__
+from coolpilot.controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
+from coolpilot.controller.policies.rule_based import rule_based_settings
+from coolpilot.envs.config import FacilityConfig, load_facility
+from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINT_INDEX, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.physics.plant import PlantParams
+from coolpilot.envs.simulation import PlantAwarePolicy, Policy, SimResult, simulate, write_csv
+from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from coolpilot.envs.weather import Weather, load_climate, wet_bulb_c
+from coolpilot.evaluation.kpis import PeriodKpis, WhatIfKpis, applied_setpoints, compute_whatif_kpis, savings
+from coolpilot.evaluation.oracle import OraclePolicy
+from coolpilot.evaluation.policies import make_policy
+from coolpilot.evaluation.scenarios import Limits, PolicyRef, Scenario, ScenarioSet, WeatherShift
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def shifted_weather(weather: Weather, shift: WeatherShift) -> Weather:
 
     The heat wave adds ``peak_k`` from its start to its end, ramped linearly over
     ``ramp_h`` at each side (a wave crossing 31 December continues on 1 January). Dew point
-    (Magnus) and wet bulb (Stull 2011, :func:`envs.weather.wet_bulb_c`) are recomputed.
+    (Magnus) and wet bulb (Stull 2011, :func:`coolpilot.envs.weather.wet_bulb_c`) are recomputed.
     """
     if shift.offset_k == 0.0 and shift.heat_wave is None:
         return weather
@@ -306,7 +306,7 @@ def run_jobs(jobs: list[Job], workers: int = 1, progress: tqdm[Any] | None = Non
              retries: int = 1) -> list[dict[str, Any]]:
     """Run the jobs; results in job order.
 
-    In this process (``workers`` 1, no Ray), else through :mod:`evaluation.distributed`: in
+    In this process (``workers`` 1, no Ray), else through :mod:`coolpilot.evaluation.distributed`: in
     ``workers`` spawned processes, or as Ray tasks on the cluster at ``ray_address`` (``auto``,
     ``HOST:PORT``; ``workers`` then caps the runs in flight). A run whose worker dies or
     raises is retried ``retries`` times; a run that still fails is never dropped:
@@ -324,7 +324,7 @@ def run_jobs(jobs: list[Job], workers: int = 1, progress: tqdm[Any] | None = Non
             _job_done(progress, jobs[k], len(rows), len(jobs))
         return [rows[k] for k in range(len(jobs))]
 
-    from evaluation.distributed import TaskOutcome, map_tasks
+    from coolpilot.evaluation.distributed import TaskOutcome, map_tasks
 
     index = {f"{k:04d} {_job_label(jobs[k])}": k for k in order}
     finished: list[int] = []
@@ -398,7 +398,7 @@ def policy_card(ref: PolicyRef) -> dict[str, Any]:
     """What the report says about a policy: for a bundle, the facts of its card."""
     if ref.kind != "bundle":
         return {"label": ref.label, "kind": ref.kind, "spec": ref.spec}
-    from controller.policies.onnx_policy import read_card
+    from coolpilot.controller.policies.onnx_policy import read_card
 
     card = read_card(ref.spec)
     training = card.get("training", {})

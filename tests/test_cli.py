@@ -15,7 +15,7 @@ from coolpilot.cli import main
 def test_help_does_not_import_torch_or_the_simulator() -> None:
     code = ("import sys; from coolpilot.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('torch', 'envs.physics', 'gymnasium', 'numba') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'coolpilot.envs.physics', 'gymnasium', 'numba') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "[]"
 

@@ -15,13 +15,13 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
-from envs.config import FacilityConfig
-from envs.contract import POINT_NAMES
-from envs.kpis import Kpis, compute_kpis
-from envs.simulation import simulate
-from envs.weather import load_climate
-from training.residual import ResidualBase
-from training.sb3_policy import ObsNormalization, SB3Policy
+from coolpilot.envs.config import FacilityConfig
+from coolpilot.envs.contract import POINT_NAMES
+from coolpilot.envs.kpis import Kpis, compute_kpis
+from coolpilot.envs.simulation import simulate
+from coolpilot.envs.weather import load_climate
+from coolpilot.training.residual import ResidualBase
+from coolpilot.training.sb3_policy import ObsNormalization, SB3Policy
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.randomization import Randomization
-from envs.validation import format_validation_error
+from coolpilot.envs.randomization import Randomization
+from coolpilot.envs.validation import format_validation_error
 
 
 class TrainConfigError(ValueError):
@@ -48,7 +48,7 @@ class EnvSection(_Section):
                                   "1/K²", ge=0.0, le=1000.0)
     energy_reward: Literal["facility", "controllable"] = _f(
         "controllable", "Energy reward: 'facility' = −facility power, or 'controllable' = −(facility − nominal IT "
-        "power), the same optimum with far less variance from IT load (envs.env.reward_terms).")
+        "power), the same optimum with far less variance from IT load (coolpilot.envs.env.reward_terms).")
     randomization: Randomization | None = _f(
         None, "Domain randomization per episode (climates, load level, facility factors); see "
         "envs/randomization.py. A mapping here, or a YAML path in randomization_file.")
@@ -235,7 +235,7 @@ def config_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | N
     except ValidationError as err:
         raise TrainConfigError(format_validation_error(err, TrainConfig, source, "training config")) from None
     if cfg.env.randomization_file is not None:
-        from envs.randomization import load_randomization
+        from coolpilot.envs.randomization import load_randomization
 
         path = Path(cfg.env.randomization_file)
         if not path.is_absolute():

@@ -1,6 +1,6 @@
 """Behaviour cloning of a teacher (rule-based controller or oracle) as RL's warm start.
 
-The teacher runs closed loop in ``envs.simulation.simulate`` over random chunks of the
+The teacher runs closed loop in ``coolpilot.envs.simulation.simulate`` over random chunks of the
 year, training climates and load levels; every (points, setpoints) pair it produced is
 kept. The actor is then fitted to the teacher's actions (in the env's [-1, 1] action
 units) by mean-squared error on normalized observations, and the normalization statistics
@@ -21,14 +21,14 @@ import torch as th
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from controller.policies.rule_based import rule_based_batch
-from envs.config import FacilityConfig, load_facility
-from envs.contract import POINT_NAMES, SETPOINT_NAMES
-from envs.env import POINT_HIGH, POINT_LOW, setpoints_to_action
-from envs.physics.plant import PlantParams, PlantState
-from envs.simulation import ExoSeries, PlantAwarePolicy, simulate
-from envs.weather import load_climate
-from training.residual import HALF_SPAN, ResidualBase
+from coolpilot.controller.policies.rule_based import rule_based_batch
+from coolpilot.envs.config import FacilityConfig, load_facility
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.envs.env import POINT_HIGH, POINT_LOW, setpoints_to_action
+from coolpilot.envs.physics.plant import PlantParams, PlantState
+from coolpilot.envs.simulation import ExoSeries, PlantAwarePolicy, simulate
+from coolpilot.envs.weather import load_climate
+from coolpilot.training.residual import HALF_SPAN, ResidualBase
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class _PlanRecorder(_Recorder):
 
 def run_chunk(chunk: TeacherChunk) -> tuple[np.ndarray, np.ndarray]:
     """Points (n, 20) and teacher setpoints (n, 4) of one teacher run."""
-    from evaluation.policies import make_policy
+    from coolpilot.evaluation.policies import make_policy
 
     cfg = load_facility(chunk.facility)
     teacher = make_policy(chunk.teacher, cfg)

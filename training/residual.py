@@ -2,12 +2,12 @@
 
 ``setpoints = clip(rule_based(points) + scale · half_span · a, low, high)`` with ``a`` the
 network's action in [-1, 1] and ``rule_based`` the stateless form of the rule-based
-controller (:func:`controller.policies.rule_based.rule_based_batch`, trimming from the
+controller (:func:`coolpilot.controller.policies.rule_based.rule_based_batch`, trimming from the
 measured supply air and fan speed). A zero action *is* good practice, so exploration starts
 there and learning only has to find where to deviate (residual policy learning: Silver et
 al. 2018, arXiv:1812.06298; Johannink et al. 2019). The rule-based part is a few dozen
 arithmetic operations; the exporter generates its ONNX nodes from the same law
-(:func:`controller.policies.rule_based.rule_based_law`), so the bundle stays "raw points in,
+(:func:`coolpilot.controller.policies.rule_based.rule_based_law`), so the bundle stays "raw points in,
 setpoints out".
 """
 
@@ -20,9 +20,9 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
-from controller.policies.rule_based import RuleBasedSettings, rule_based_batch
-from envs.contract import SETPOINTS
-from envs.env import setpoints_to_action
+from coolpilot.controller.policies.rule_based import RuleBasedSettings, rule_based_batch
+from coolpilot.envs.contract import SETPOINTS
+from coolpilot.envs.env import setpoints_to_action
 
 LOW = np.array([s.low for s in SETPOINTS])
 HIGH = np.array([s.high for s in SETPOINTS])

@@ -16,9 +16,9 @@ import numpy as np
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from envs.contract import POINT_NAMES, SETPOINT_NAMES
-from envs.env import POINT_HIGH, POINT_LOW, action_to_setpoints
-from training.residual import ResidualBase
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.envs.env import POINT_HIGH, POINT_LOW, action_to_setpoints
+from coolpilot.training.residual import ResidualBase
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
 

@@ -13,7 +13,7 @@ sets rank after every feasible one and are never "best". Search trials are asked
 Every trial is a normal run directory (training/train.py) under ``SWEEP_DIR/trials/<id>/``,
 id = readable parameters + a digest of the trial's whole resolved training config (stable:
 editing the sweep keeps the ids of unchanged trials). Trials run in local processes or on a
-Ray cluster (:mod:`evaluation.distributed`); a run trains in a temporary folder on its worker
+Ray cluster (:mod:`coolpilot.evaluation.distributed`); a run trains in a temporary folder on its worker
 and comes back packed, so results land in ``SWEEP_DIR`` with no shared filesystem and a
 trial directory is either complete or absent. Running the same sweep into the same
 directory again resumes it: trials whose directory holds ``summary.json`` are not re-run.
@@ -59,9 +59,9 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.validation import format_validation_error, read_yaml
-from evaluation.distributed import TaskOutcome, TaskRunner, open_runner
-from training.config import TrainConfig, TrainConfigError, config_from_mapping, load_train_config
+from coolpilot.envs.validation import format_validation_error, read_yaml
+from coolpilot.evaluation.distributed import TaskOutcome, TaskRunner, open_runner
+from coolpilot.training.config import TrainConfig, TrainConfigError, config_from_mapping, load_train_config
 
 log = logging.getLogger(__name__)
 
@@ -351,8 +351,8 @@ def _check(sweep: Sweep) -> list[str]:
 
 def _check_names(specs: list[TrialSpec]) -> list[str]:
     """Facilities and climates that do not exist (found now, not hours into a cluster run)."""
-    from envs.config import load_facility
-    from envs.weather import CLIMATES
+    from coolpilot.envs.config import load_facility
+    from coolpilot.envs.weather import CLIMATES
 
     problems: list[str] = []
     for facility in sorted({s.config["env"]["facility"] for s in specs}):
@@ -417,7 +417,7 @@ def pack_run_dir(run_dir: Path) -> bytes:
 
 def run_trial(spec: TrialSpec) -> bytes:
     """Worker side: train one trial in a temporary folder; return the packed run directory."""
-    from training.train import train
+    from coolpilot.training.train import train
 
     cfg = config_from_mapping(spec.config, f"trial {spec.trial_id}")
     with tempfile.TemporaryDirectory(prefix="coolpilot-trial-") as tmp:
@@ -623,7 +623,7 @@ def _search(sweep: Sweep, driver: _Driver) -> list[dict[str, Any]]:
 def _sweep_log(sweep_dir: Path) -> Iterator[None]:
     handler = logging.FileHandler(sweep_dir / "sweep.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    loggers = [logging.getLogger(n) for n in (__name__, "evaluation.distributed")]
+    loggers = [logging.getLogger(n) for n in (__name__, "coolpilot.evaluation.distributed")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.addHandler(handler)

@@ -1,4 +1,4 @@
-"""``coolpilot train``: one run from a :class:`training.config.TrainConfig` to a run directory.
+"""``coolpilot train``: one run from a :class:`coolpilot.training.config.TrainConfig` to a run directory.
 
 Run directory layout::
 
@@ -36,13 +36,13 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from controller.policies.rule_based import rule_based_settings
-from envs.config import load_facility
-from envs.contract import POINT_NAMES
-from envs.vector import DataCenterVectorEnv
-from envs.version import __version__
-from evaluation.policies import make_policy
-from training.callbacks import (
+from coolpilot import __version__
+from coolpilot.controller.policies.rule_based import rule_based_settings
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import POINT_NAMES
+from coolpilot.envs.vector import DataCenterVectorEnv
+from coolpilot.evaluation.policies import make_policy
+from coolpilot.training.callbacks import (
     EvalCase,
     FixedRunningMeanStd,
     FreezeActorCallback,
@@ -50,10 +50,10 @@ from training.callbacks import (
     PointRangeWrapper,
     evaluate_policy,
 )
-from training.config import TrainConfig
-from training.pretrain import collect, fit_actor, plan_chunks, teacher_dataset
-from training.residual import ResidualActionWrapper, ResidualBase
-from training.vec_env import SB3VecEnv
+from coolpilot.training.config import TrainConfig
+from coolpilot.training.pretrain import collect, fit_actor, plan_chunks, teacher_dataset
+from coolpilot.training.residual import ResidualActionWrapper, ResidualBase
+from coolpilot.training.vec_env import SB3VecEnv
 
 log = logging.getLogger(__name__)
 

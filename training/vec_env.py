@@ -16,8 +16,8 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from envs.contract import SETPOINTS
-from envs.vector import DataCenterVectorEnv
+from coolpilot.envs.contract import SETPOINTS
+from coolpilot.envs.vector import DataCenterVectorEnv
 
 
 class SB3VecEnv(VecEnv):

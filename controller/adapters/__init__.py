@@ -1,1 +1,1 @@
-"""Plant connections behind one interface (``controller.adapters.base.Adapter``)."""
+"""Plant connections behind one interface (``coolpilot.controller.adapters.base.Adapter``)."""

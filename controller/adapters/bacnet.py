@@ -1,7 +1,7 @@
 """BACnet/IP adapter (bacpypes3): points read from a device's objects, setpoints commanded at one priority.
 
-Object map (``points`` / ``setpoints`` of :class:`~controller.protocols.bacnet.BacnetSettings`; the
-default map, which the plant twin's device :class:`~controller.twin.bacnet_device.BacnetTwinDevice`
+Object map (``points`` / ``setpoints`` of :class:`~coolpilot.controller.protocols.bacnet.BacnetSettings`; the
+default map, which the plant twin's device :class:`~coolpilot.controller.twin.bacnet_device.BacnetTwinDevice`
 serves, is in brackets):
 
 ==========================  ===========================================  ===========================================
@@ -44,14 +44,14 @@ keep in our slot is reported too. Relinquish writes a null at ``priority``; the 
 then follows the next lower priority or its relinquish-default (the BMS's own control).
 
 The write priority and the priorities refused for it are described with the settings
-(:mod:`controller.protocols.bacnet`).
+(:mod:`coolpilot.controller.protocols.bacnet`).
 
 Errors: every request is bounded by ``timeout_s`` per try and ``retries`` retries
 (bacpypes3's APDU timeout and retry count, plus an outer wall-clock bound). A device that
-does not answer raises :class:`~controller.adapters.base.AdapterError` (connect, read
+does not answer raises :class:`~coolpilot.controller.adapters.base.AdapterError` (connect, read
 and write alike); the adapter needs no reconnection afterwards (UDP: the next request
 simply goes out). BACnet error, reject and abort answers to a write are reported per
-setpoint in the :class:`~controller.adapters.base.WriteResult`.
+setpoint in the :class:`~coolpilot.controller.adapters.base.WriteResult`.
 
 Not done: COV subscriptions, WritePropertyMultiple, device discovery (the device's address is
 configured), value scaling.
@@ -72,8 +72,8 @@ from bacpypes3.basetypes import PropertyIdentifier, ServicesSupported
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier, Real
 
-from controller.adapters.base import AdapterError, Reading, WriteResult
-from controller.protocols.bacnet import (
+from coolpilot.controller.adapters.base import AdapterError, Reading, WriteResult
+from coolpilot.controller.protocols.bacnet import (
     PRESENT_VALUE,
     PRIORITY_ARRAY,
     STATUS_FLAGS,
@@ -82,8 +82,8 @@ from controller.protocols.bacnet import (
     BacnetSettings,
     ObjectRef,
 )
-from controller.protocols.bacnet_stack import Failure, close_app, make_app, to_python, wait_ready
-from envs.contract import POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.protocols.bacnet_stack import Failure, close_app, make_app, to_python, wait_ready
+from coolpilot.envs.contract import POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,8 @@ class _Client:
         return response
 
     async def read(self, object_id: str, prop: str) -> object:
-        """One property as plain Python (:func:`~controller.protocols.bacnet_stack.to_python`), or a Failure."""
+        """One property as plain Python (see :func:`~coolpilot.controller.protocols.bacnet_stack.to_python`),
+        or a Failure."""
         value = await self._request(
             lambda: self.app.read_property(self.address, ObjectIdentifier(object_id), PropertyIdentifier(prop)),
             f"a read of {object_id} {prop}")

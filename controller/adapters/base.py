@@ -1,6 +1,6 @@
 """One interface for every way the controller reaches a plant: read points, write setpoints, relinquish.
 
-An adapter maps the contract's names (``envs.contract``) to the site's addresses (MQTT
+An adapter maps the contract's names (``coolpilot.envs.contract``) to the site's addresses (MQTT
 topics, Modbus registers, BACnet objects, CSV columns); the service never sees addresses.
 Readings carry a time per point so the safety envelope can tell a live value from a
 stale one. Writes report, per setpoint, whether the plant accepted them, so a refused

@@ -1,6 +1,6 @@
 """CSV replay: recorded points played back through the adapter interface (offline dry runs).
 
-The file has a header row; every column named after a contract point (``envs.contract``,
+The file has a header row; every column named after a contract point (``coolpilot.envs.contract``,
 names and units as there) is replayed, other columns are ignored, so the series written by
 ``coolpilot simulate --csv`` (which holds several contract points among its columns) or a
 BMS trend export renamed to the contract's names both work. A cell that parses as a float
@@ -28,8 +28,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from controller.adapters.base import AdapterError, Reading, WriteResult
-from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.adapters.base import AdapterError, Reading, WriteResult
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 
 def _cell(text: str) -> object:

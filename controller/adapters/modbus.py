@@ -1,8 +1,8 @@
 """Modbus TCP adapter (pymodbus 3.16): points from input/holding registers, setpoints to holding registers.
 
-The register map (:class:`~controller.protocols.modbus.ModbusSettings`, ``adapter.modbus`` of
-a site file), its validation and the encoding of values live in :mod:`controller.protocols.modbus`,
-shared with the plant twin's Modbus device (:mod:`controller.twin.modbus_server`).
+The register map (:class:`~coolpilot.controller.protocols.modbus.ModbusSettings`, ``adapter.modbus`` of
+a site file), its validation and the encoding of values live in :mod:`coolpilot.controller.protocols.modbus`,
+shared with the plant twin's Modbus device (:mod:`coolpilot.controller.twin.modbus_server`).
 
 Reading: points are read in blocks, one request per run of registers of the same unit and
 table that are adjacent (or at most ``max_gap_registers`` apart) and span at most
@@ -24,7 +24,7 @@ result says so per setpoint.
 Connection: every request waits at most ``timeout_s`` per try, ``1 + retries`` tries. A
 request that gets no answer closes the connection (Modbus TCP cannot cancel a request, so
 a late answer could otherwise be taken for the answer to the next one) and raises
-:class:`~controller.adapters.base.AdapterError`, as does a lost connection. The next read or
+:class:`~coolpilot.controller.adapters.base.AdapterError`, as does a lost connection. The next read or
 write reconnects by itself (at once when the device merely closed an idle connection);
 after a failure the next attempt waits ``reconnect_min_s``, doubling up to
 ``reconnect_max_s`` (calls in between fail at once, saying when the next attempt is due),
@@ -48,8 +48,8 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
-from controller.adapters.base import AdapterError, Reading, WriteResult
-from controller.protocols.modbus import (
+from coolpilot.controller.adapters.base import AdapterError, Reading, WriteResult
+from coolpilot.controller.protocols.modbus import (
     ModbusSettings,
     RegisterMap,
     SetpointRegisterMap,
@@ -57,7 +57,7 @@ from controller.protocols.modbus import (
     encode_setpoint,
     exception_text,
 )
-from envs.contract import SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """MQTT adapter (paho-mqtt 2.x, MQTT v5): points from retained topics, setpoints with confirmed delivery.
 
 Topic layout (``prefix`` defaults to ``coolpilot/site``; ``point_topics`` /
-``setpoint_topics`` in :class:`~controller.protocols.mqtt.MqttSettings` override the topic of single
+``setpoint_topics`` in :class:`~coolpilot.controller.protocols.mqtt.MqttSettings` override the topic of single
 names):
 
 ====================================  ==============  ==============================================
@@ -18,7 +18,7 @@ topic                                 direction       payload
                                                       retained; ``"value": null`` relinquishes.
 ====================================  ==============  ==============================================
 
-Names and units are those of ``envs.contract`` (°C, fractions). Values arrive unvalidated
+Names and units are those of ``coolpilot.envs.contract`` (°C, fractions). Values arrive unvalidated
 (a number, null, NaN, a string from a broken gateway): validation is the safety envelope's.
 
 Delivery: MQTT v5 brokers answer each QoS 1 publish with a PUBACK reason code;
@@ -29,13 +29,13 @@ write but nobody listens on that topic now) counts as accepted, as MQTT defines 
 ``qos: 0`` there is no PUBACK and refusals go unseen.
 
 Security: user name and password (``password_env`` preferred over ``password``) and TLS
-(:class:`~controller.protocols.mqtt.MqttTls`: CA, optional client certificate) are optional.
+(:class:`~coolpilot.controller.protocols.mqtt.MqttTls`: CA, optional client certificate) are optional.
 
 Connection: paho's network thread (``loop_start``) reconnects on its own after a loss
 (exponential delay ``reconnect_min_s`` … ``reconnect_max_s``) and every (re)connect
 subscribes again. While disconnected, :meth:`MqttAdapter.read_points` keeps returning the
 last values with their timestamps (so they go stale), and writes raise
-:class:`~controller.adapters.base.AdapterError`. The thread talks to asyncio through
+:class:`~coolpilot.controller.adapters.base.AdapterError`. The thread talks to asyncio through
 thread-safe :class:`concurrent.futures.Future` objects.
 """
 
@@ -55,9 +55,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from controller.adapters.base import AdapterError, Reading, WriteResult
-from controller.protocols.mqtt import MqttSettings, new_client_id
-from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.adapters.base import AdapterError, Reading, WriteResult
+from coolpilot.controller.protocols.mqtt import MqttSettings, new_client_id
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 log = logging.getLogger(__name__)
 

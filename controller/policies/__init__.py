@@ -1,7 +1,7 @@
 """Policies: anything with ``act(points) -> setpoints``."""
 
-from controller.policies.base import Policy
-from controller.policies.legacy import LegacyPolicy
-from controller.policies.rule_based import RuleBasedPolicy, RuleBasedSettings, rule_based_settings
+from coolpilot.controller.policies.base import Policy
+from coolpilot.controller.policies.legacy import LegacyPolicy
+from coolpilot.controller.policies.rule_based import RuleBasedPolicy, RuleBasedSettings, rule_based_settings
 
 __all__ = ["LegacyPolicy", "Policy", "RuleBasedPolicy", "RuleBasedSettings", "rule_based_settings"]

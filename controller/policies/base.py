@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 @runtime_checkable
 class Policy(Protocol):
-    """Maps measured points (names and units of envs.contract.POINTS) to setpoints.
+    """Maps measured points (names and units of coolpilot.envs.contract.POINTS) to setpoints.
 
     ``reset()`` clears any internal state (integrators) before a new run.
     """

@@ -3,7 +3,7 @@
 Loading checks, in order, and refuses with an error naming the file and the problem:
 the folder and both files exist; the card is JSON with the fields of schema version 1;
 the sha256 of ``policy.onnx`` equals the card's; the card's points and setpoints are the
-contract's (``envs.contract``: names, units, setpoint bounds within the contract's); the
+contract's (``coolpilot.envs.contract``: names, units, setpoint bounds within the contract's); the
 graph's input and output have the card's widths. ``act(points)`` feeds the points in the
 card's order and returns setpoints by name in physical units.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.contract import POINTS, SETPOINTS
+from coolpilot.envs.contract import POINTS, SETPOINTS
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 REQUIRED_CARD_FIELDS = ("schema_version", "name", "onnx", "points", "setpoints", "env_id", "facility", "training",
@@ -77,7 +77,7 @@ def _check_contract(card: dict[str, Any], card_path: Path) -> None:
         raise BundleError(f"{card_path}: points/setpoints entries need name, unit and ranges ({err!r})") from None
     unknown = [n for n, _, _ in card_points if n not in points]
     if unknown:
-        raise BundleError(f"{card_path}: points {unknown} are not in the contract (envs.contract.POINTS)")
+        raise BundleError(f"{card_path}: points {unknown} are not in the contract (coolpilot.envs.contract.POINTS)")
     for name, unit, rng in card_points:
         if unit != points[name].unit:
             raise BundleError(f"{card_path}: point {name} is in {unit!r}, the contract says {points[name].unit!r}")

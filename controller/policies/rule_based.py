@@ -38,8 +38,8 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from envs.config import FacilityConfig
-from envs.contract import POINT_NAMES
+from coolpilot.envs.config import FacilityConfig
+from coolpilot.envs.contract import POINT_NAMES
 
 RULE_BASED_POINTS = ("inlet_temp_max_c", "supply_air_temp_c", "crah_fan_speed_frac", "outdoor_wetbulb_c",
                      "chw_return_temp_c")
@@ -215,7 +215,7 @@ def rule_based_law(ops: LawOps[T], s: RuleBasedSettings, inlet_max: T, supply: T
     Inputs are the hottest inlet, the measured supply air (°C), the trims' starting points
     ``sat_prev`` (°C) and ``fan_prev`` (fraction), the outdoor wet bulb and the chilled-water
     return (°C). Returns the supply-air, fan-speed, chilled-water and condenser-water setpoints
-    in the units of ``envs.contract.SETPOINTS``. Written in ``ops`` so that numpy
+    in the units of ``coolpilot.envs.contract.SETPOINTS``. Written in ``ops`` so that numpy
     (:func:`rule_based_batch`) and the exported ONNX graph compute it from this one text.
     """
     guard = ops.greater(inlet_max, s.guard_c)
@@ -238,7 +238,7 @@ def rule_based_batch(points: np.ndarray, settings: RuleBasedSettings, sat_prev: 
                      fan_prev: np.ndarray | None = None) -> np.ndarray:
     """:func:`rule_based_law` on a batch: setpoints (N, 4) for points (N, 20), in float64.
 
-    Points are in the order of ``envs.contract.POINTS``. The trimmed supply-air and fan
+    Points are in the order of ``coolpilot.envs.contract.POINTS``. The trimmed supply-air and fan
     setpoints start from ``sat_prev``/``fan_prev`` (the policy's integrator state) or, when
     not given, from the measured supply air temperature and fan speed: the *stateless* form
     a residual policy builds on (the actuators follow their setpoints within one control

@@ -4,8 +4,8 @@
 remote device, timing, the write priority and the object of every contract point and setpoint
 (:class:`ObjectRef`). The default map (:data:`DEFAULT_POINT_OBJECTS`,
 :data:`DEFAULT_SETPOINT_OBJECTS`) is the one the plant twin's device
-(:class:`controller.twin.bacnet_device.BacnetTwinDevice`) serves. The client adapter
-(:mod:`controller.adapters.bacnet`) describes what it does with each object.
+(:class:`coolpilot.controller.twin.bacnet_device.BacnetTwinDevice`) serves. The client adapter
+(:mod:`coolpilot.controller.adapters.bacnet`) describes what it does with each object.
 
 Priorities refused in :class:`BacnetSettings` (Table 19-1 of ASHRAE 135): 1 manual
 life safety, 2 automatic life safety, 5 critical equipment control, 6 minimum on/off (the
@@ -21,7 +21,7 @@ it. bacpypes3 binds with SO_REUSEPORT: a port clash does not fail but shares tra
 each device needs a port of its own.
 
 This module imports no protocol library (property identifiers are checked against
-:mod:`controller.protocols.bacnet_properties`), so a site file parses without bacpypes3.
+:mod:`coolpilot.controller.protocols.bacnet_properties`), so a site file parses without bacpypes3.
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from controller.protocols.bacnet_properties import PROPERTY_IDENTIFIERS
-from envs.contract import POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.protocols.bacnet_properties import PROPERTY_IDENTIFIERS
+from coolpilot.envs.contract import POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 BACNET_PORT = 47808
 """UDP port of BACnet/IP (0xBAC0)."""
 MAX_INSTANCE = 4194302
 """Largest object instance (4194303 is the wildcard)."""
 DEFAULT_DEVICE_INSTANCE = 1000
-"""Device instance of the plant twin's device (:class:`~controller.twin.bacnet_device.BacnetTwinDevice`), the
+"""Device instance of the plant twin's device (:class:`~coolpilot.controller.twin.bacnet_device.BacnetTwinDevice`), the
 default remote."""
 DEFAULT_LOCAL_INSTANCE = 1999
 """Device instance of coolpilot's own BACnet device by default; must be unique on the site's internetwork."""
@@ -169,7 +169,7 @@ class BacnetSettings(BaseModel):
     """coolpilot's own BACnet/IP device, the remote device, timing, priority and object map (``adapter.bacnet``).
 
     ``BacnetSettings(device_address="127.0.0.1:47809")`` reaches a
-    :class:`~controller.twin.bacnet_device.BacnetTwinDevice` there with the default object map.
+    :class:`~coolpilot.controller.twin.bacnet_device.BacnetTwinDevice` there with the default object map.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

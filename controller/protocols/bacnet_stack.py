@@ -1,10 +1,10 @@
 """bacpypes3 plumbing both BACnet/IP ends use: an application on one UDP port, opened and closed in
 bounded time, and bacpypes3 values as plain Python.
 
-The client adapter (:mod:`controller.adapters.bacnet`) and the plant twin's device
-(:mod:`controller.twin.bacnet_device`) are each one bacpypes3 application with a device
+The client adapter (:mod:`coolpilot.controller.adapters.bacnet`) and the plant twin's device
+(:mod:`coolpilot.controller.twin.bacnet_device`) are each one bacpypes3 application with a device
 object and one BACnet/IP network port. This module imports bacpypes3; the object map they
-share (:mod:`controller.protocols.bacnet`) does not.
+share (:mod:`coolpilot.controller.protocols.bacnet`) does not.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.primitivedata import BitString, Boolean, Enumerated
 
-from controller.adapters.base import AdapterError
+from coolpilot.controller.adapters.base import AdapterError
 
 READY_TIMEOUT_S = 5.0
 """Longest wait for a bacpypes3 application's UDP socket to open."""

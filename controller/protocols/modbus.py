@@ -4,7 +4,7 @@
 and setpoint, the unit id, table, address, data type, word order and scaling
 (``physical = raw × scale + offset``, in the contract's units). Every point and every
 setpoint must be mapped. The default map (``ModbusSettings()``) is the one the plant twin's
-Modbus device (:class:`controller.twin.modbus_server.ModbusTwinServer`) serves, so the twin
+Modbus device (:class:`coolpilot.controller.twin.modbus_server.ModbusTwinServer`) serves, so the twin
 needs no configuration:
 
 ==============================  =========  ==================  ===========================================
@@ -26,7 +26,7 @@ big-endian within each 16-bit register, and ``word_order`` orders the two regist
 32-bit value; a float32 carries NaN and ±inf. This is the layout pymodbus's
 ``convert_to_registers``/``convert_from_registers`` use, written here with :mod:`struct`
 so that this module imports no protocol library: a site file parses without pymodbus, which
-only the adapter (:mod:`controller.adapters.modbus`) and the twin's server import.
+only the adapter (:mod:`coolpilot.controller.adapters.modbus`) and the twin's server import.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from envs.contract import POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32"]
 """Data types a register map may use."""

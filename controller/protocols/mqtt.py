@@ -1,8 +1,8 @@
 """The MQTT topic map both ends share: broker settings, credentials, TLS and the topic of every name.
 
 :class:`MqttSettings` (``adapter.mqtt`` of a site file) is read by the client adapter
-(:mod:`controller.adapters.mqtt`, which documents the topic layout and payloads) and by the
-plant twin (:class:`controller.twin.plant.PlantTwin`), which publishes the points and takes
+(:mod:`coolpilot.controller.adapters.mqtt`, which documents the topic layout and payloads) and by the
+plant twin (:class:`coolpilot.controller.twin.plant.PlantTwin`), which publishes the points and takes
 the setpoints on the same topics. This module imports no protocol library, so a site file
 parses without paho-mqtt.
 """
@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from envs.contract import POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 
 def _check_topic(topic: str, what: str) -> str:

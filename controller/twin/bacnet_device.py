@@ -1,12 +1,12 @@
 """The plant twin as a BACnet/IP device (bacpypes3): the object map of a site, served on 127.0.0.1.
 
-:class:`BacnetTwinDevice` is a :class:`~controller.twin.plant.TwinFrontend`: read-only analog
+:class:`BacnetTwinDevice` is a :class:`~coolpilot.controller.twin.plant.TwinFrontend`: read-only analog
 objects for the points, commandable ones with a 16-slot priority-array for the setpoints, as
 a plant controller exposes them, so that a commissioning dry run exercises exactly the
 objects (and the command prioritization) the real site will use. The object map is shared
-with the client adapter (:mod:`controller.adapters.bacnet`) through
-:mod:`controller.protocols.bacnet`; the bacpypes3 plumbing through
-:mod:`controller.protocols.bacnet_stack`.
+with the client adapter (:mod:`coolpilot.controller.adapters.bacnet`) through
+:mod:`coolpilot.controller.protocols.bacnet`; the bacpypes3 plumbing through
+:mod:`coolpilot.controller.protocols.bacnet_stack`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from bacpypes3.local.cmd import Commandable
 from bacpypes3.local.oos import OutOfService
 from bacpypes3.primitivedata import Null, Real
 
-from controller.protocols.bacnet import PRESENT_VALUE, TWIN_UNITS, BacnetSettings, parse_host_port
-from controller.protocols.bacnet_stack import close_app, make_app, to_python, wait_ready
-from envs.contract import POINTS_BY_NAME, SETPOINTS_BY_NAME
+from coolpilot.controller.protocols.bacnet import PRESENT_VALUE, TWIN_UNITS, BacnetSettings, parse_host_port
+from coolpilot.controller.protocols.bacnet_stack import close_app, make_app, to_python, wait_ready
+from coolpilot.envs.contract import POINTS_BY_NAME, SETPOINTS_BY_NAME
 
 if TYPE_CHECKING:
-    from controller.twin.plant import PlantTwin
+    from coolpilot.controller.twin.plant import PlantTwin
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,11 @@ class _TwinAnalogOutput(_CommandHook, AnalogOutputObject):
 
 
 class BacnetTwinDevice:
-    """The plant twin as a BACnet/IP device on 127.0.0.1 (a :class:`~controller.twin.plant.TwinFrontend`).
+    """The plant twin as a BACnet/IP device on 127.0.0.1 (a :class:`~coolpilot.controller.twin.plant.TwinFrontend`).
 
     Serves the object map of ``settings`` (default:
-    :data:`~controller.protocols.bacnet.DEFAULT_POINT_OBJECTS`,
-    :data:`~controller.protocols.bacnet.DEFAULT_SETPOINT_OBJECTS`) as device ``device_instance``
+    :data:`~coolpilot.controller.protocols.bacnet.DEFAULT_POINT_OBJECTS`,
+    :data:`~coolpilot.controller.protocols.bacnet.DEFAULT_SETPOINT_OBJECTS`) as device ``device_instance``
     at ``settings.device_address``; ``address`` (``"127.0.0.1:PORT"``) and ``device_instance``
     override them. Only 127.0.0.1 and a fixed port: the adapter must know where to find it.
 

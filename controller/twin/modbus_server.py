@@ -1,11 +1,11 @@
 """The plant twin as a Modbus TCP device (pymodbus 3.16 server): the register map of a site, served on loopback.
 
-:class:`ModbusTwinServer` is a :class:`~controller.twin.plant.TwinFrontend`: it serves a
-:class:`~controller.twin.plant.PlantTwin` with the register map of a
-:class:`~controller.protocols.modbus.ModbusSettings` (the default map, or a site file's), so a
+:class:`ModbusTwinServer` is a :class:`~coolpilot.controller.twin.plant.TwinFrontend`: it serves a
+:class:`~coolpilot.controller.twin.plant.PlantTwin` with the register map of a
+:class:`~coolpilot.controller.protocols.modbus.ModbusSettings` (the default map, or a site file's), so a
 commissioning dry run exercises exactly the registers the real site will use. The map and the
-encoding of values are shared with the client adapter (:mod:`controller.adapters.modbus`)
-through :mod:`controller.protocols.modbus`.
+encoding of values are shared with the client adapter (:mod:`coolpilot.controller.adapters.modbus`)
+through :mod:`coolpilot.controller.protocols.modbus`.
 
 pymodbus API notes (pinned ``pymodbus==3.16.1``): the server is built from
 :mod:`pymodbus.simulator` ``SimDevice``/``SimData`` (the datastore contexts are deprecated);
@@ -28,7 +28,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
-from controller.protocols.modbus import (
+from coolpilot.controller.protocols.modbus import (
     TYPE_RANGE,
     ModbusSettings,
     RegisterMap,
@@ -37,10 +37,10 @@ from controller.protocols.modbus import (
     encode_setpoint,
     raw_to_registers,
 )
-from envs.contract import SETPOINTS_BY_NAME
+from coolpilot.envs.contract import SETPOINTS_BY_NAME
 
 if TYPE_CHECKING:
-    from controller.twin.plant import PlantTwin
+    from coolpilot.controller.twin.plant import PlantTwin
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ _CLIENT_WRITE_CODES = {5, 6, 15, 16}
 
 
 class ModbusTwinServer:
-    """The plant twin (:class:`~controller.twin.plant.PlantTwin`) as a Modbus TCP device: a ``TwinFrontend``.
+    """The plant twin (:class:`~coolpilot.controller.twin.plant.PlantTwin`) as a Modbus TCP device: a ``TwinFrontend``.
 
     Serves the register map of ``settings`` (input and holding registers, and coils for the
     enables) on ``host:port`` (default the settings'; port 0 picks a free one, see

@@ -1,22 +1,23 @@
 """The simulated plant: the simulator behind a BMS's topics, registers or objects, for tests and dry runs.
 
 This package is the one bridge from ``controller/`` to the simulator (``envs.*``): every
-other controller module sees only ``envs.contract``. The twin plays both the plant and the
+other controller module sees only ``coolpilot.envs.contract``. The twin plays both the plant and the
 site's BMS:
 
-- Every tick it steps the plant (``envs.physics.plant.step``) one control step of ``dt_s``
+- Every tick it steps the plant (``coolpilot.envs.physics.plant.step``) one control step of ``dt_s``
   plant seconds under the setpoints in force, then publishes all 20 contract points,
-  retained, at the settings' QoS, on the topics of :class:`~controller.protocols.mqtt.MqttSettings`,
+  retained, at the settings' QoS, on the topics of :class:`~coolpilot.controller.protocols.mqtt.MqttSettings`,
   as ``{"value": v, "time_s": <wall-clock unix s of publication>}``; and every protocol
-  frontend (:class:`TwinFrontend`: the Modbus TCP server of :mod:`controller.twin.modbus_server`,
-  the BACnet/IP device of :mod:`controller.twin.bacnet_device`) refreshes what it serves.
+  frontend (:class:`TwinFrontend`: the Modbus TCP server of :mod:`coolpilot.controller.twin.modbus_server`,
+  the BACnet/IP device of :mod:`coolpilot.controller.twin.bacnet_device`) refreshes what it serves.
 - Setpoints arrive on the setpoint topics (``{"value": v}`` or a bare number) or through a
   frontend (:meth:`PlantTwin.apply_setpoint`). As a real BMS would, the twin clamps each to
   the contract's hard bounds (and counts such writes in
   :attr:`PlantTwin.out_of_bounds_writes`); messages that are not a finite number are
   ignored and counted in :attr:`PlantTwin.invalid_writes`. ``"value": null`` relinquishes.
 - A setpoint never written, or relinquished, follows the site's own control: the
-  rule-based policy commissioned for the facility (:func:`controller.policies.rule_based.rule_based_settings`),
+  rule-based policy commissioned for the facility
+  (:func:`coolpilot.controller.policies.rule_based.rule_based_settings`),
   which runs every tick on the plant's true points, as a BMS's loops do.
 
 Pacing: ``speed=None`` ticks every ``tick_s`` wall seconds (as fast as that allows);
@@ -50,20 +51,20 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from controller.policies import RuleBasedPolicy
-from controller.policies.rule_based import rule_based_settings
-from controller.protocols.mqtt import MqttSettings, new_client_id
-from envs.config import FacilityConfig, load_facility
-from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
-from envs.facility import build_params, points_array
-from envs.load import draw_noise, load_table
-from envs.physics.plant import Exogenous, step
-from envs.simulation import ExoSeries, exogenous_batch, start
-from envs.units import SECONDS_PER_DAY
-from envs.weather import Weather, load_climate
+from coolpilot.controller.policies import RuleBasedPolicy
+from coolpilot.controller.policies.rule_based import rule_based_settings
+from coolpilot.controller.protocols.mqtt import MqttSettings, new_client_id
+from coolpilot.envs.config import FacilityConfig, load_facility
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.facility import build_params, points_array
+from coolpilot.envs.load import draw_noise, load_table
+from coolpilot.envs.physics.plant import Exogenous, step
+from coolpilot.envs.simulation import ExoSeries, exogenous_batch, start
+from coolpilot.envs.units import SECONDS_PER_DAY
+from coolpilot.envs.weather import Weather, load_climate
 
 if TYPE_CHECKING:
-    from controller.adapters.mqtt import MqttConnection
+    from coolpilot.controller.adapters.mqtt import MqttConnection
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class ReceivedSetpoint:
 def parse_setpoint_payload(payload: bytes) -> float | None:
     """A setpoint message's value (None: relinquish); :class:`ValueError` unless a finite number or null.
 
-    Accepts ``{"value": v, ...}`` (as :mod:`controller.adapters.mqtt` writes) or a bare number.
+    Accepts ``{"value": v, ...}`` (as :mod:`coolpilot.controller.adapters.mqtt` writes) or a bare number.
     """
     data = json.loads(payload.decode("utf-8", errors="replace"))
     value = data.get("value", "missing") if isinstance(data, dict) else data
@@ -146,7 +147,7 @@ class PlantTwin:
     """A facility simulated step by step behind MQTT topics (see the module docstring).
 
     Arguments: ``facility`` a preset name, YAML path or config; ``climate`` a bundled
-    climate name, EPW path or :class:`~envs.weather.Weather`; ``start_day`` day of year
+    climate name, EPW path or :class:`~coolpilot.envs.weather.Weather`; ``start_day`` day of year
     (0 = 1 January 00:00); ``dt_s`` plant seconds per tick; ``seed`` of the load noise;
     ``mqtt`` broker and topics (the twin uses its own client id); ``speed`` and ``tick_s``
     the pacing of :meth:`run`; ``history`` ticks and setpoint messages kept.
@@ -211,7 +212,7 @@ class PlantTwin:
         self._topic_setpoint = {self.settings.setpoint_topic(n): n for n in SETPOINT_NAMES}
         self._conn: MqttConnection | None = None
         if mqtt is not None:
-            from controller.adapters.mqtt import MqttConnection  # paho only for a twin that speaks MQTT
+            from coolpilot.controller.adapters.mqtt import MqttConnection  # paho only for a twin that speaks MQTT
 
             self._conn = MqttConnection(self.settings, new_client_id("coolpilot-twin"), list(self._topic_setpoint),
                                         self._on_setpoint)

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export, check parity, print where the bundle is."""
-    from training.export import export
+    from coolpilot.training.export import export
 
     target = export(args.run, args.name, args.models_dir, args.checkpoint, args.parity_samples, args.force)
     card = json.loads((target / "card.json").read_text(encoding="utf-8"))

@@ -11,8 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print presets and climates."""
-    from envs.config import list_presets, load_facility
-    from envs.weather import CLIMATES
+    from coolpilot.envs.config import list_presets, load_facility
+    from coolpilot.envs.weather import CLIMATES
 
     print("facility presets:")
     for name in list_presets():

@@ -22,10 +22,10 @@ async def serve(site_path: str, cycles: int | None, api: bool) -> int:
     """Run the service (and its API) until a signal or ``cycles`` cycles."""
     import uvicorn
 
-    from controller.api import create_app
-    from controller.connect import build_adapter
-    from controller.service import ControllerService
-    from controller.site import load_site
+    from coolpilot.controller.api import create_app
+    from coolpilot.controller.connect import build_adapter
+    from coolpilot.controller.service import ControllerService
+    from coolpilot.controller.site import load_site
 
     site = load_site(site_path)
     service = ControllerService(site, build_adapter(site.adapter))

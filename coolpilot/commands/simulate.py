@@ -29,11 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate and print the KPIs."""
-    from envs.config import load_facility
-    from envs.kpis import compute_kpis
-    from envs.simulation import simulate, write_csv
-    from envs.weather import load_climate
-    from evaluation.policies import make_policy
+    from coolpilot.envs.config import load_facility
+    from coolpilot.envs.kpis import compute_kpis
+    from coolpilot.envs.simulation import simulate, write_csv
+    from coolpilot.envs.weather import load_climate
+    from coolpilot.evaluation.policies import make_policy
 
     cfg = load_facility(args.facility)
     weather = load_climate(args.climate)
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
 def format_kpis(k: dict[str, object]) -> str:
     """A readable KPI table."""
-    from envs.kpis import COMPONENT_LABELS
+    from coolpilot.envs.kpis import COMPONENT_LABELS
 
     comp = k["energy_by_component_mwh"]
     assert isinstance(comp, dict)

@@ -37,7 +37,7 @@ def _table(rows: list[dict[str, Any]], varied: list[str], top: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the sweep, run or resume it, print the ranking."""
-    from training.sweep import default_sweep_dir, expand_grid, load_sweep, run_sweep
+    from coolpilot.training.sweep import default_sweep_dir, expand_grid, load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     if args.max_workers is not None and args.max_workers < 1:

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the config, train, print the summary."""
-    from training.config import load_train_config
+    from coolpilot.training.config import load_train_config
 
     overrides = list(args.overrides)
     if args.device:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timesteps is not None:
         overrides.append(f"total_timesteps={args.timesteps}")
     cfg = load_train_config(args.config, overrides)
-    from training.train import default_run_dir, train
+    from coolpilot.training.train import default_run_dir, train
 
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(cfg)
     if run_dir.exists() and any(run_dir.iterdir()):

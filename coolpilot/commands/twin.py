@@ -40,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run_twin(args: argparse.Namespace) -> int:
     """Connect, tick until ``--ticks`` or SIGINT/SIGTERM, then disconnect."""
-    from controller.adapters.base import AdapterError
-    from controller.connect import twin_for_site
-    from controller.protocols.mqtt import MqttSettings
-    from controller.site import AdapterSection, load_site
+    from coolpilot.controller.adapters.base import AdapterError
+    from coolpilot.controller.connect import twin_for_site
+    from coolpilot.controller.protocols.mqtt import MqttSettings
+    from coolpilot.controller.site import AdapterSection, load_site
 
     section = (load_site(args.site).adapter if args.site else AdapterSection(kind="mqtt", mqtt=MqttSettings(
         host=args.mqtt_host, port=args.mqtt_port, prefix=args.prefix, username=args.username,
@@ -77,7 +77,7 @@ async def run_twin(args: argparse.Namespace) -> int:
 
 def _where(section: object) -> str:
     """Where the twin serves, for the log."""
-    from controller.site import AdapterSection
+    from coolpilot.controller.site import AdapterSection
 
     assert isinstance(section, AdapterSection)
     if section.mqtt is not None:

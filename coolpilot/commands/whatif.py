@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     """Validate, run, write the report; print where it is and the headline numbers."""
     if args.from_results:
         return _rerender(Path(args.scenarios), args.out)
-    from evaluation.scenarios import load_scenarios
+    from coolpilot.evaluation.scenarios import load_scenarios
 
     scenario_set = load_scenarios(args.scenarios)
     if args.workers is not None and args.workers < 1:
@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(f"  {sc.name}: {Path(sc.facility).name} in {Path(sc.climate).name}, {sc.period_label} "
                              f"({sc.days:g} d from day {sc.start_day:g})\n")
         return 0
-    from evaluation.report import write_outputs
-    from evaluation.whatif import run_whatif
+    from coolpilot.evaluation.report import write_outputs
+    from coolpilot.evaluation.whatif import run_whatif
 
     out = Path(args.out) if args.out else Path("runs") / f"whatif-{Path(args.scenarios).stem}"
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the worker processes too, as Ctrl-C does
@@ -59,7 +59,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def _rerender(path: Path, out: str | None) -> int:
     import json
 
-    from evaluation.report import write_outputs
+    from coolpilot.evaluation.report import write_outputs
 
     try:
         results = json.loads(path.read_text(encoding="utf-8"))

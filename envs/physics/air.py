@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.physics._jit import jit
-from envs.units import AIR_RHO_CP_KJ_M3_K
+from coolpilot.envs.physics._jit import jit
+from coolpilot.envs.units import AIR_RHO_CP_KJ_M3_K
 
 
 @jit

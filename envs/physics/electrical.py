@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.physics._jit import jit
+from coolpilot.envs.physics._jit import jit
 
 
 @jit

@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from envs.physics._jit import jit
-from envs.physics.air import fan_power_kw, it_power_kw, recirculation_frac, zone_step
-from envs.physics.electrical import distribution_loss_kw
-from envs.physics.water import (
+from coolpilot.envs.physics._jit import jit
+from coolpilot.envs.physics.air import fan_power_kw, it_power_kw, recirculation_frac, zone_step
+from coolpilot.envs.physics.electrical import distribution_loss_kw
+from coolpilot.envs.physics.water import (
     chiller_plant,
     economizer_capacity_kw,
     pump_power_kw,
@@ -27,17 +27,17 @@ from envs.physics.water import (
     tower_fan_power_kw,
     tower_water_m3,
 )
-from envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
+from coolpilot.envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
 
 SAT, FAN, CHW, CW = 0, 1, 2, 3
-"""Column of each setpoint in setpoint arrays (the order of envs.contract.SETPOINTS)."""
+"""Column of each setpoint in setpoint arrays (the order of coolpilot.envs.contract.SETPOINTS)."""
 
 
 class PlantParams(NamedTuple):
     """Facility parameters as arrays, (N,) per facility or (N, Z) per zone.
 
-    Built from validated :class:`envs.config.FacilityConfig` objects by
-    :func:`envs.facility.build_params`; flags are 0.0/1.0 floats.
+    Built from validated :class:`coolpilot.envs.config.FacilityConfig` objects by
+    :func:`coolpilot.envs.facility.build_params`; flags are 0.0/1.0 floats.
     """
 
     zone_mask: np.ndarray  # (N, Z) 1 for a real zone, 0 for padding

@@ -2,9 +2,9 @@
 
 Shared by ``tests/controller/test_safe_cooling.py`` (short, in CI) and
 ``benchmarks/bench_safe_cooling.py`` (the numbers). No broker, no clock: the simulator's own
-step (:func:`envs.physics.plant.step`) on the ``modern-hall`` preset (integrated waterside
+step (:func:`coolpilot.envs.physics.plant.step`) on the ``modern-hall`` preset (integrated waterside
 economizer, four chillers) advances ``dt_s`` at a time, and every ``period_s`` the
-rule-based policy (the site's good practice) proposes and :func:`controller.safety.decide`
+rule-based policy (the site's good practice) proposes and :func:`coolpilot.controller.safety.decide`
 decides what the plant gets, as the service would.
 
 The scenario: a winter day, the economizer carrying the whole load, then for ``fault_h``
@@ -28,16 +28,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.policies.rule_based import RuleBasedPolicy, rule_based_settings
-from controller.safety import Decision, SafetyLimits, decide, initial_state
-from envs.config import load_facility
-from envs.contract import POINT_NAMES, SETPOINT_NAMES
-from envs.facility import build_params, points_array
-from envs.load import draw_noise, load_table
-from envs.physics.plant import Exogenous, PlantOutputs, PlantParams, step
-from envs.simulation import exogenous_batch, start
-from envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_MINUTE, kw_to_kwh
-from envs.weather import load_climate
+from coolpilot.controller.policies.rule_based import RuleBasedPolicy, rule_based_settings
+from coolpilot.controller.safety import Decision, SafetyLimits, decide, initial_state
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.envs.facility import build_params, points_array
+from coolpilot.envs.load import draw_noise, load_table
+from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, step
+from coolpilot.envs.simulation import exogenous_batch, start
+from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_MINUTE, kw_to_kwh
+from coolpilot.envs.weather import load_climate
 
 FACILITY = "modern-hall"
 RULES = ("safe_action", "absolute_safe_setpoints")

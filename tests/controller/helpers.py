@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from controller.adapters.base import Adapter, AdapterError, Reading, WriteResult
-from controller.service import ControllerService
-from controller.site import site_from_mapping
-from envs.contract import SETPOINTS_BY_NAME
+from coolpilot.controller.adapters.base import Adapter, AdapterError, Reading, WriteResult
+from coolpilot.controller.service import ControllerService
+from coolpilot.controller.site import site_from_mapping
+from coolpilot.envs.contract import SETPOINTS_BY_NAME
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 OPENSSL = shutil.which("openssl")
@@ -172,7 +172,7 @@ CLOCK_START_S = 1_800_000_000.0
 
 def live_points() -> dict[str, float]:
     """Every contract point of the simulated modern hall at its first step (Phoenix, early July)."""
-    from envs.env import DataCenterEnv
+    from coolpilot.envs.env import DataCenterEnv
 
     env = DataCenterEnv(climate="phoenix", start_day=190)
     env.reset(seed=0)

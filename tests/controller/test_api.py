@@ -27,8 +27,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from controller.api import create_app
-from controller.service import ControllerService
+from coolpilot.controller.api import create_app
+from coolpilot.controller.service import ControllerService
 from tests.controller.helpers import BUNDLE, cycles, make
 
 TOKEN = "k" * 40

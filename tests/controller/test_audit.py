@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.audit import APPLICATION_ID, SCHEMA_VERSION, AuditError, AuditStore, DecisionRecord
-from envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.controller.audit import APPLICATION_ID, SCHEMA_VERSION, AuditError, AuditStore, DecisionRecord
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 120.0
@@ -172,7 +172,7 @@ def test_mode_changes_with_who_and_why(store: AuditStore) -> None:
 # --- durability and files ---------------------------------------------------------------
 CHILD = """
 import sys
-from controller.audit import AuditStore, DecisionRecord
+from coolpilot.controller.audit import AuditStore, DecisionRecord
 
 store = AuditStore(sys.argv[1])
 for cycle in range(1, 1_000_000):

@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from controller.adapters.bacnet import BacnetAdapter, _real32_within
-from controller.adapters.base import Adapter, AdapterError, WriteResult
-from controller.protocols.bacnet import (
+from coolpilot.controller.adapters.bacnet import BacnetAdapter, _real32_within
+from coolpilot.controller.adapters.base import Adapter, AdapterError, WriteResult
+from coolpilot.controller.protocols.bacnet import (
     DEFAULT_POINT_OBJECTS,
     DEFAULT_SETPOINT_OBJECTS,
     PROPERTY_NUMBERS,
@@ -32,12 +32,12 @@ from controller.protocols.bacnet import (
     ObjectRef,
     property_name,
 )
-from controller.protocols.bacnet_properties import PROPERTY_IDENTIFIERS
-from controller.service import ControllerService
-from controller.site import site_from_mapping
-from controller.twin import PlantTwin
-from controller.twin.bacnet_device import BacnetTwinDevice
-from envs.contract import INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.protocols.bacnet_properties import PROPERTY_IDENTIFIERS
+from coolpilot.controller.service import ControllerService
+from coolpilot.controller.site import site_from_mapping
+from coolpilot.controller.twin import PlantTwin
+from coolpilot.controller.twin.bacnet_device import BacnetTwinDevice
+from coolpilot.envs.contract import INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
 from tests.controller.helpers import HOST, free_udp_port, udp_port_is_free
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,14 +18,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from controller.adapters.base import Reading
-from controller.adapters.mqtt import MqttAdapter
-from controller.policies.onnx_policy import BundleError
-from controller.protocols.mqtt import MqttSettings
-from controller.service import ControllerService
-from controller.site import site_from_mapping
-from controller.twin import PlantTwin
-from envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME
+from coolpilot.controller.adapters.base import Reading
+from coolpilot.controller.adapters.mqtt import MqttAdapter
+from coolpilot.controller.policies.onnx_policy import BundleError
+from coolpilot.controller.protocols.mqtt import MqttSettings
+from coolpilot.controller.service import ControllerService
+from coolpilot.controller.site import site_from_mapping
+from coolpilot.controller.twin import PlantTwin
+from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME
 from tests.controller.helpers import Broker
 
 REPO = Path(__file__).resolve().parents[2]

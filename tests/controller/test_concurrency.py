@@ -34,12 +34,12 @@ import httpx
 import numpy as np
 import pytest
 
-from controller.api import create_app
-from controller.audit import AuditStore
-from controller.policies.onnx_policy import OnnxPolicy
-from controller.service import ControllerService
-from controller.site import site_from_mapping
-from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.api import create_app
+from coolpilot.controller.audit import AuditStore
+from coolpilot.controller.policies.onnx_policy import OnnxPolicy
+from coolpilot.controller.service import ControllerService
+from coolpilot.controller.site import site_from_mapping
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
 from tests.controller.helpers import BUNDLE, FakePlant, in_bounds, live_points, site_mapping
 
 PERIOD_S = 0.02

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.base import Adapter, AdapterError
-from controller.adapters.csv_replay import CsvReplayAdapter
-from envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.controller.adapters.base import Adapter, AdapterError
+from coolpilot.controller.adapters.csv_replay import CsvReplayAdapter
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
 
 
 def write(path: Path, text: str) -> Path:
@@ -68,10 +68,10 @@ def test_writes_are_recorded_and_accepted(tmp_path: Path) -> None:
 
 
 def test_simulate_csv_replays_its_contract_columns(tmp_path: Path) -> None:
-    from controller.policies import RuleBasedPolicy
-    from envs.config import load_facility
-    from envs.simulation import simulate, write_csv
-    from envs.weather import load_climate
+    from coolpilot.controller.policies import RuleBasedPolicy
+    from coolpilot.envs.config import load_facility
+    from coolpilot.envs.simulation import simulate, write_csv
+    from coolpilot.envs.weather import load_climate
 
     result = simulate(load_facility("modern-hall"), load_climate("chicago"), RuleBasedPolicy(), days=0.05,
                       start_day=180.0)

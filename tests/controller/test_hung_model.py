@@ -36,12 +36,12 @@ import httpx
 import pytest
 import yaml
 
-from controller.api import create_app
-from controller.audit import AuditStore, DecisionRecord
-from controller.policies.onnx_policy import OnnxPolicy
-from controller.service import ControllerService
-from controller.site import site_from_mapping
-from envs.contract import POINT_NAMES
+from coolpilot.controller.api import create_app
+from coolpilot.controller.audit import AuditStore, DecisionRecord
+from coolpilot.controller.policies.onnx_policy import OnnxPolicy
+from coolpilot.controller.service import ControllerService
+from coolpilot.controller.site import site_from_mapping
+from coolpilot.envs.contract import POINT_NAMES
 from tests.controller.helpers import BUNDLE, REPO, FakePlant, in_bounds, live_points, make, site_mapping
 
 PERIOD_S = 0.3
@@ -209,7 +209,7 @@ def test_serve_exits_on_sigterm_with_hung_inference_threads(tmp_path: Path) -> N
         "audit": {"path": str(audit)}}))
     driver = (
         "import sys, threading\n"
-        "from controller.policies.onnx_policy import OnnxPolicy\n"
+        "from coolpilot.controller.policies.onnx_policy import OnnxPolicy\n"
         "never = threading.Event()\n"
         "OnnxPolicy.act = lambda self, points: never.wait()  # every inference hangs\n"
         "from coolpilot.cli import main\n"

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from pymodbus.client import AsyncModbusTcpClient
 
-from controller.adapters.base import Adapter, AdapterError
-from controller.adapters.modbus import GRACE_S, ModbusAdapter, plan_reads
-from controller.protocols.modbus import (
+from coolpilot.controller.adapters.base import Adapter, AdapterError
+from coolpilot.controller.adapters.modbus import GRACE_S, ModbusAdapter, plan_reads
+from coolpilot.controller.protocols.modbus import (
     DEFAULT_POINT_MAP,
     DEFAULT_SETPOINT_MAP,
     TYPE_RANGE,
@@ -41,12 +41,12 @@ from controller.protocols.modbus import (
     raw_to_registers,
     registers_to_raw,
 )
-from controller.service import ControllerService
-from controller.site import site_from_mapping
-from controller.twin import PlantTwin
-from controller.twin.modbus_server import ModbusTwinServer
-from envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
-from envs.validation import format_validation_error
+from coolpilot.controller.service import ControllerService
+from coolpilot.controller.site import site_from_mapping
+from coolpilot.controller.twin import PlantTwin
+from coolpilot.controller.twin.modbus_server import ModbusTwinServer
+from coolpilot.envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.validation import format_validation_error
 from tests.controller.helpers import HOST, free_port
 
 REPO = Path(__file__).resolve().parents[2]

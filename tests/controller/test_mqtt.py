@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from controller.adapters.base import Adapter, AdapterError
-from controller.adapters.mqtt import MqttAdapter, MqttConnection, parse_point_payload, setpoint_payload
-from controller.protocols.mqtt import MqttSettings, MqttTls
-from controller.twin import PlantTwin
-from envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.controller.adapters.base import Adapter, AdapterError
+from coolpilot.controller.adapters.mqtt import MqttAdapter, MqttConnection, parse_point_payload, setpoint_payload
+from coolpilot.controller.protocols.mqtt import MqttSettings, MqttTls
+from coolpilot.controller.twin import PlantTwin
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
 from tests.controller.helpers import (
     USERS,
     WRITABLE_SETPOINTS,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from controller.policies.onnx_policy import BundleError, OnnxPolicy, read_card
-from envs.contract import POINT_NAMES, SETPOINTS
+from coolpilot.controller.policies.onnx_policy import BundleError, OnnxPolicy, read_card
+from coolpilot.envs.contract import POINT_NAMES, SETPOINTS
 
 
 def _copy(bundle: Path, tmp_path: Path) -> Path:
@@ -101,7 +101,7 @@ def test_act_names_missing_points(tiny_bundle: Path) -> None:
 def test_loading_and_acting_never_imports_torch(tiny_bundle: Path) -> None:
     code = (
         "import sys\n"
-        "from controller.policies.onnx_policy import OnnxPolicy\n"
+        "from coolpilot.controller.policies.onnx_policy import OnnxPolicy\n"
         f"p = OnnxPolicy({str(tiny_bundle)!r})\n"
         "print(p.act({q['name']: q['training_range'][0] for q in p.card['points']}))\n"
         "print(sorted(m for m in ('torch', 'stable_baselines3', 'training') if m in sys.modules))\n"

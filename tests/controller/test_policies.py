@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, RuleBasedSettings
-from envs.contract import SETPOINTS_BY_NAME, check_setpoints
+from coolpilot.controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, RuleBasedSettings
+from coolpilot.envs.contract import SETPOINTS_BY_NAME, check_setpoints
 
 
 def points(**overrides: float) -> dict[str, float]:
@@ -81,11 +81,11 @@ def test_batched_rule_based_is_the_policy_arithmetic() -> None:
     """rule_based_batch with the policy's integrator state gives exactly what act() gives, over a simulated day."""
     import numpy as np
 
-    from controller.policies.rule_based import rule_based_batch, rule_based_settings
-    from envs.config import load_facility
-    from envs.contract import POINT_NAMES, SETPOINT_NAMES
-    from envs.simulation import simulate
-    from envs.weather import load_climate
+    from coolpilot.controller.policies.rule_based import rule_based_batch, rule_based_settings
+    from coolpilot.envs.config import load_facility
+    from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
+    from coolpilot.envs.simulation import simulate
+    from coolpilot.envs.weather import load_climate
 
     cfg = load_facility("modern-hall")
     settings = rule_based_settings(cfg)

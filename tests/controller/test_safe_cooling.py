@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.adapters.base import Reading, WriteResult
-from controller.safety import MEASURED_BY
-from controller.service import ControllerService
-from controller.site import site_from_mapping
+from coolpilot.controller.adapters.base import Reading, WriteResult
+from coolpilot.controller.safety import MEASURED_BY
+from coolpilot.controller.service import ControllerService
+from coolpilot.controller.site import site_from_mapping
 from tests.controller.excursion import CI_EXCURSION, LONGER_EXCURSIONS, Excursion, LoopResult, run_excursion
 
 CW = "condenser_water_temp_c"

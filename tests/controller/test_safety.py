@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from controller.safety import (
+from coolpilot.controller.safety import (
     COOLING_DIRECTION,
     DEFAULT_SAFE_SETPOINTS,
     ECONOMIZER_POINT,
@@ -30,8 +30,15 @@ from controller.safety import (
     initial_state,
     limits_from_mapping,
 )
-from controller.site import SiteConfigError, site_from_mapping
-from envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.site import SiteConfigError, site_from_mapping
+from coolpilot.envs.contract import (
+    INLET_LIMIT_C,
+    POINT_NAMES,
+    POINTS,
+    POINTS_BY_NAME,
+    SETPOINT_NAMES,
+    SETPOINTS_BY_NAME,
+)
 
 NOW_S = 1_700_000_000.0
 PERIOD_S = 300.0

@@ -23,7 +23,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from controller.audit import AuditStore
+from coolpilot.controller.audit import AuditStore
 from tests.controller.helpers import Broker, free_port
 
 REPO = Path(__file__).resolve().parents[2]

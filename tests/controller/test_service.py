@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from controller.audit import AuditStore
-from controller.site import SiteConfig, SiteConfigError, load_site
+from coolpilot.controller.audit import AuditStore
+from coolpilot.controller.site import SiteConfig, SiteConfigError, load_site
 from tests.controller.helpers import BUNDLE, cycles, in_bounds, make
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ def test_override_holds_then_expires(tmp_path: Path) -> None:
 
 
 def test_reload_refuses_a_corrupted_bundle_and_keeps_the_old_one(tmp_path: Path) -> None:
-    from controller.policies.onnx_policy import BundleError
+    from coolpilot.controller.policies.onnx_policy import BundleError
 
     service, _, _ = make(tmp_path)
     bad = tmp_path / "bad"
@@ -164,7 +164,7 @@ def test_site_file_errors_name_the_field(tmp_path: Path) -> None:
 def test_api_auth_status_mode_decisions_metrics(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from controller.api import create_app
+    from coolpilot.controller.api import create_app
 
     service, _, clock = make(tmp_path)
     token = "t" * 32

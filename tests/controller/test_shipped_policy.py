@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from controller.policies.onnx_policy import OnnxPolicy
-from envs.config import load_facility
-from envs.kpis import compute_kpis
-from envs.simulation import simulate
-from envs.weather import load_climate
-from evaluation.policies import make_policy
+from coolpilot.controller.policies.onnx_policy import OnnxPolicy
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.kpis import compute_kpis
+from coolpilot.envs.simulation import simulate
+from coolpilot.envs.weather import load_climate
+from coolpilot.evaluation.policies import make_policy
 
 BUNDLE = Path(__file__).resolve().parents[2] / "models" / "modern-hall-ppo"
 

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.audit import AuditStore
-from controller.connect import build_adapter, twin_for_site
-from controller.service import ControllerService
-from controller.site import SiteConfig, SiteConfigError, load_site, site_from_mapping
-from envs.contract import INLET_LIMIT_C, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.audit import AuditStore
+from coolpilot.controller.connect import build_adapter, twin_for_site
+from coolpilot.controller.service import ControllerService
+from coolpilot.controller.site import SiteConfig, SiteConfigError, load_site, site_from_mapping
+from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINT_NAMES, SETPOINTS_BY_NAME
 from tests.controller.helpers import Broker, free_port, free_udp_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,9 +120,9 @@ def stacks_imported(code: str) -> set[str]:
                                              ("site-bacnet.yaml", "bacpypes3")])
 def test_a_site_loads_without_protocol_stacks_and_connects_with_its_own_only(name: str, stack: str) -> None:
     """Parsing a site file imports no stack; building its adapter and its twin imports the one the site uses."""
-    load = f"from controller.site import load_site\nsite = load_site({str(EXAMPLES / name)!r})"
+    load = f"from coolpilot.controller.site import load_site\nsite = load_site({str(EXAMPLES / name)!r})"
     assert stacks_imported(load) == set()
-    connect = (f"{load}\nfrom controller.connect import build_adapter, twin_for_site\n"
+    connect = (f"{load}\nfrom coolpilot.controller.connect import build_adapter, twin_for_site\n"
                "build_adapter(site.adapter)\ntwin_for_site(site.adapter)")
     assert stacks_imported(connect) == {stack}
 

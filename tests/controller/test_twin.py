@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-import controller.twin.plant as plant_module
-from controller.adapters.mqtt import MqttAdapter, MqttConnection
-from controller.protocols.mqtt import MqttSettings
-from controller.twin import PlantTwin, parse_setpoint_payload
+import coolpilot.controller.twin.plant as plant_module
 from coolpilot.cli import main
-from envs.contract import INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES
+from coolpilot.controller.adapters.mqtt import MqttAdapter, MqttConnection
+from coolpilot.controller.protocols.mqtt import MqttSettings
+from coolpilot.controller.twin import PlantTwin, parse_setpoint_payload
+from coolpilot.envs.contract import INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES
 from tests.controller.helpers import Broker, eventually, read_until
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from envs.config import FacilityConfigError, list_presets, load_facility
+from coolpilot.envs.config import FacilityConfigError, list_presets, load_facility
 
 PRESET_FILE = Path(__file__).parents[2] / "envs" / "presets" / "modern-hall.yaml"
 

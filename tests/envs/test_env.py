@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import envs
-from controller.policies import LegacyPolicy, RuleBasedPolicy
-from envs.contract import POINT_NAMES, SETPOINT_NAMES
-from envs.env import DataCenterEnv, action_to_setpoints, setpoints_to_action
+from coolpilot import envs
+from coolpilot.controller.policies import LegacyPolicy, RuleBasedPolicy
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.envs.env import DataCenterEnv, action_to_setpoints, setpoints_to_action
 
 
 @pytest.mark.parametrize("preset", ["legacy-hall", "modern-hall", "campus"])
@@ -94,7 +94,7 @@ def test_bad_arguments_are_refused() -> None:
 
 def test_controllable_energy_reward_differs_by_the_nominal_it_power_only() -> None:
     """Same trajectory; the 'controllable' energy term is the facility one plus nominal IT over design IT."""
-    from envs.vector import DataCenterVectorEnv
+    from coolpilot.envs.vector import DataCenterVectorEnv
 
     a = DataCenterEnv(episode_days=1, energy_reward="facility")
     b = DataCenterEnv(episode_days=1, energy_reward="controllable")

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from envs.jsonsafe import json_safe
+from coolpilot.envs.jsonsafe import json_safe
 
 
 def test_non_finite_floats_become_null_at_any_depth() -> None:

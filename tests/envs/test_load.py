@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.load import LoadProfile, LoadTrace, LoadTraceError, synthetic_utilization
+from coolpilot.envs.load import LoadProfile, LoadTrace, LoadTraceError, synthetic_utilization
 
 
 def test_profile_shape_level_weekend_and_trend() -> None:

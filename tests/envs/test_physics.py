@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.policies import LegacyPolicy
-from envs.config import load_facility
-from envs.facility import LEGACY_SETPOINTS, build_params, initial_state
-from envs.physics.plant import Exogenous, PlantOutputs, step
-from envs.simulation import simulate
-from envs.weather import load_climate
+from coolpilot.controller.policies import LegacyPolicy
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.facility import LEGACY_SETPOINTS, build_params, initial_state
+from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, step
+from coolpilot.envs.simulation import simulate
+from coolpilot.envs.weather import load_climate
 
 PRESETS = ("legacy-hall", "modern-hall", "campus")
 ENERGY_BALANCE_TOLERANCE = 0.005
@@ -122,7 +122,7 @@ def test_coil_limit_supply_air_not_colder_than_chilled_water_plus_approach() -> 
 
 def test_server_power_slope_matches_field_data() -> None:
     """IT power rises 0.35–0.5 %/K of inlet between 25 and 30 °C (PHYSICS.md section 4)."""
-    from envs.physics.air import it_power_kw
+    from coolpilot.envs.physics.air import it_power_kw
 
     cfg = load_facility("modern-hall")
     p = build_params([cfg])
@@ -138,10 +138,10 @@ def test_numba_and_numpy_agree(tmp_path: Path) -> None:
     """The compiled physics and the plain-numpy source give the same week (COOLPILOT_JIT=0)."""
     code = textwrap.dedent("""
         import numpy as np, sys
-        from controller.policies import LegacyPolicy
-        from envs.config import load_facility
-        from envs.simulation import simulate
-        from envs.weather import load_climate
+        from coolpilot.controller.policies import LegacyPolicy
+        from coolpilot.envs.config import load_facility
+        from coolpilot.envs.simulation import simulate
+        from coolpilot.envs.weather import load_climate
         r = simulate(load_facility("campus"), load_climate("miami"), LegacyPolicy(), days=2, start_day=200)
         np.save(sys.argv[1], np.column_stack([r.series[k] for k in sorted(r.series)]))
     """)

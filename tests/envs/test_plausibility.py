@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import pytest
 
-from envs.config import load_facility
-from envs.kpis import Kpis, compute_kpis
-from envs.simulation import simulate
-from envs.weather import CLIMATES, load_climate
-from evaluation.policies import make_policy
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.kpis import Kpis, compute_kpis
+from coolpilot.envs.simulation import simulate
+from coolpilot.envs.weather import CLIMATES, load_climate
+from coolpilot.evaluation.policies import make_policy
 
 PRESETS = ("legacy-hall", "modern-hall", "campus")
 

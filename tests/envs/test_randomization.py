@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from envs.env import DataCenterEnv
-from envs.randomization import RandomizationError, load_randomization, randomization_from_mapping
-from envs.vector import DataCenterVectorEnv
+from coolpilot.envs.env import DataCenterEnv
+from coolpilot.envs.randomization import RandomizationError, load_randomization, randomization_from_mapping
+from coolpilot.envs.vector import DataCenterVectorEnv
 
 EXAMPLE = Path(__file__).parents[2] / "training" / "configs" / "randomization.yaml"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
-from envs.env import DataCenterEnv
-from envs.vector import DataCenterVectorEnv
+from coolpilot.envs.env import DataCenterEnv
+from coolpilot.envs.vector import DataCenterVectorEnv
 
 
 def test_n_copies_equal_n_single_envs_bit_for_bit() -> None:
@@ -71,7 +71,7 @@ def test_bad_arguments() -> None:
 
 
 def test_two_thread_split_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import envs.vector as vector
+    import coolpilot.envs.vector as vector
 
     def run(threshold: int) -> np.ndarray:
         monkeypatch.setattr(vector, "PARALLEL_MIN_ENVS", threshold)

@@ -11,7 +11,7 @@ import numpy as np
 import psychrolib
 import pytest
 
-from envs.weather import (
+from coolpilot.envs.weather import (
     CLIMATE_CLASSES,
     CLIMATES,
     DATA_DIR,

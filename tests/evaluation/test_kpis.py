@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.config import load_facility
-from envs.kpis import compute_kpis
-from envs.simulation import RECORDED_OUTPUTS, SimResult, simulate
-from envs.weather import load_climate
-from evaluation.kpis import compute_whatif_kpis, savings, step_prices
-from evaluation.policies import make_policy
-from evaluation.scenarios import Carbon, Tariff, TouWindow
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.kpis import compute_kpis
+from coolpilot.envs.simulation import RECORDED_OUTPUTS, SimResult, simulate
+from coolpilot.envs.weather import load_climate
+from coolpilot.evaluation.kpis import compute_whatif_kpis, savings, step_prices
+from coolpilot.evaluation.policies import make_policy
+from coolpilot.evaluation.scenarios import Carbon, Tariff, TouWindow
 
 HOUR = 3600.0
 
@@ -130,8 +130,8 @@ def test_one_kpi_vocabulary_what_if_extends_the_simulators_kpis() -> None:
     """Every name shared by `coolpilot simulate` and the what-if means the same number; components are named once."""
     from dataclasses import fields
 
-    from envs.kpis import COMPONENT_NAMES, COOLING_COMPONENTS, ENERGY_COMPONENTS, Kpis
-    from evaluation.kpis import WhatIfKpis
+    from coolpilot.envs.kpis import COMPONENT_NAMES, COOLING_COMPONENTS, ENERGY_COMPONENTS, Kpis
+    from coolpilot.evaluation.kpis import WhatIfKpis
 
     cfg = load_facility("modern-hall")
     result = simulate(cfg, load_climate("chicago"), make_policy("rule-based", cfg), days=1, start_day=100)

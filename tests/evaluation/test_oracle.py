@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.config import load_facility
-from envs.kpis import compute_kpis
-from envs.simulation import PlantAwarePolicy, simulate
-from envs.weather import load_climate
-from evaluation.oracle import OraclePolicy
-from evaluation.policies import make_policy
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.kpis import compute_kpis
+from coolpilot.envs.simulation import PlantAwarePolicy, simulate
+from coolpilot.envs.weather import load_climate
+from coolpilot.evaluation.oracle import OraclePolicy
+from coolpilot.evaluation.policies import make_policy
 
 
 def run(preset: str, climate: str, policy: str, days: float, start_day: float) -> tuple[float, float]:

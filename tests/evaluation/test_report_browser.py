@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from evaluation.report import write_outputs
-from evaluation.scenarios import scenario_set_from_mapping
-from evaluation.whatif import run_whatif
+from coolpilot.evaluation.report import write_outputs
+from coolpilot.evaluation.scenarios import scenario_set_from_mapping
+from coolpilot.evaluation.whatif import run_whatif
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("COOLPILOT_CHROMIUM", "/usr/bin/chromium")

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from coolpilot.cli import main
-from evaluation.scenarios import SEASONS, ScenarioFileError, load_scenarios, scenario_set_from_mapping
+from coolpilot.evaluation.scenarios import SEASONS, ScenarioFileError, load_scenarios, scenario_set_from_mapping
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,13 +12,13 @@ import pytest
 import yaml
 
 from coolpilot.cli import main
-from envs.contract import INLET_LIMIT_C
-from envs.facility import build_params
-from envs.weather import load_climate
-from evaluation.oracle import OraclePolicy
-from evaluation.report import render_report, write_outputs
-from evaluation.scenarios import HeatWave, Scenario, WeatherShift, scenario_set_from_mapping
-from evaluation.whatif import (
+from coolpilot.envs.contract import INLET_LIMIT_C
+from coolpilot.envs.facility import build_params
+from coolpilot.envs.weather import load_climate
+from coolpilot.evaluation.oracle import OraclePolicy
+from coolpilot.evaluation.report import render_report, write_outputs
+from coolpilot.evaluation.scenarios import HeatWave, Scenario, WeatherShift, scenario_set_from_mapping
+from coolpilot.evaluation.whatif import (
     build_facility,
     build_policy,
     jobs_of,
@@ -199,11 +199,11 @@ def test_write_outputs_keeps_json_strict(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_year_of_the_quick_file_matches_a_plain_simulation() -> None:
-    """The what-if path adds nothing to a scenario without levers: same energy as envs.simulation.simulate."""
-    from envs.config import load_facility
-    from envs.kpis import compute_kpis
-    from envs.simulation import simulate
-    from evaluation.policies import make_policy
+    """The what-if path adds nothing to a scenario without levers: same energy as coolpilot.envs.simulation.simulate."""
+    from coolpilot.envs.config import load_facility
+    from coolpilot.envs.kpis import compute_kpis
+    from coolpilot.envs.simulation import simulate
+    from coolpilot.evaluation.policies import make_policy
 
     quick = yaml.safe_load((REPO / "examples" / "scenarios" / "quick.yaml").read_text())
     quick["defaults"]["period"] = "year"

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.sweep import TrialSpec, pack_run_dir, run_trial
+from coolpilot.training.sweep import TrialSpec, pack_run_dir, run_trial
 
 
 def die() -> None:

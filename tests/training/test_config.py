@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training.config import TrainConfig, TrainConfigError, apply_overrides, config_from_mapping, load_train_config
+from coolpilot.training.config import (
+    TrainConfig,
+    TrainConfigError,
+    apply_overrides,
+    config_from_mapping,
+    load_train_config,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,10 +13,9 @@ import pytest
 import yaml
 
 from coolpilot.cli import main
-from evaluation.distributed import map_tasks
-from tests.training.sweep_tasks import CrashingTrial, Flaky, fake_trial
-from training.config import load_train_config
-from training.sweep import (
+from coolpilot.evaluation.distributed import map_tasks
+from coolpilot.training.config import load_train_config
+from coolpilot.training.sweep import (
     EXECUTION_KEYS,
     SweepConfigError,
     expand_grid,
@@ -25,6 +24,7 @@ from training.sweep import (
     run_sweep,
     sweep_from_mapping,
 )
+from tests.training.sweep_tasks import CrashingTrial, Flaky, fake_trial
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "training" / "configs"
@@ -66,7 +66,7 @@ def test_trial_ids_are_stable_when_the_sweep_grows() -> None:
 def test_gpu_config_is_the_cpu_recipe_with_larger_batches() -> None:
     import torch
 
-    from training.train import resolve_device
+    from coolpilot.training.train import resolve_device
 
     cpu = load_train_config(CONFIGS / "modern-hall-ppo.yaml")
     gpu = load_train_config(CONFIGS / "modern-hall-ppo-gpu.yaml")

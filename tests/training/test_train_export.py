@@ -10,17 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.policies.onnx_policy import OnnxPolicy
-from controller.policies.rule_based import RuleBasedSettings
-from envs.config import load_facility
-from envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS
-from envs.contract import POINTS as POINTS_SPEC
-from envs.simulation import simulate
-from envs.weather import load_climate
-from training.config import config_from_mapping, load_train_config
-from training.export import ExportError, build_graph, check_parity, export, load_run
-from training.sb3_policy import SB3Policy
-from training.train import resolve_device, train
+from coolpilot.controller.policies.onnx_policy import OnnxPolicy
+from coolpilot.controller.policies.rule_based import RuleBasedSettings
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS
+from coolpilot.envs.contract import POINTS as POINTS_SPEC
+from coolpilot.envs.simulation import simulate
+from coolpilot.envs.weather import load_climate
+from coolpilot.training.config import config_from_mapping, load_train_config
+from coolpilot.training.export import ExportError, build_graph, check_parity, export, load_run
+from coolpilot.training.sb3_policy import SB3Policy
+from coolpilot.training.train import resolve_device, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -126,9 +126,9 @@ def test_residual_bundle_with_zero_correction_is_the_stateless_rule_based(tiny_r
     """The rule-based part inside the graph matches rule_based_batch where the network's correction is zero."""
     import onnx
 
-    from controller.policies.rule_based import rule_based_batch
-    from training.export import parity_observations
-    from training.residual import ResidualBase
+    from coolpilot.controller.policies.rule_based import rule_based_batch
+    from coolpilot.training.export import parity_observations
+    from coolpilot.training.residual import ResidualBase
 
     _, policy, ranges = load_run(tiny_run)
     assert isinstance(policy.residual, ResidualBase)
@@ -240,7 +240,7 @@ def _random_points(n: int, seed: int) -> np.ndarray:
 
 
 def _site_settings() -> list[tuple[str, RuleBasedSettings]]:
-    from controller.policies.rule_based import rule_based_settings
+    from coolpilot.controller.policies.rule_based import rule_based_settings
 
     presets = ("modern-hall", "legacy-hall", "campus")
     cases = [(preset, rule_based_settings(load_facility(preset))) for preset in presets]
@@ -255,8 +255,8 @@ def test_exported_rule_based_base_is_the_law_on_random_and_edge_points(label: st
     """The base's ONNX nodes (float32) give rule_based_batch's setpoints (float64) to float32 precision."""
     import onnxruntime as ort
 
-    from controller.policies.rule_based import rule_based_batch
-    from training.export import RULE_BASED_OUTPUT, rule_based_graph
+    from coolpilot.controller.policies.rule_based import rule_based_batch
+    from coolpilot.training.export import RULE_BASED_OUTPUT, rule_based_graph
 
     session = ort.InferenceSession(rule_based_graph(settings).SerializeToString(), providers=["CPUExecutionProvider"])
     for points in (_edge_points(settings), _random_points(20_000, seed=7)):
@@ -275,8 +275,8 @@ def test_the_shipped_bundles_base_is_the_law() -> None:
     import onnx
     import onnxruntime as ort
 
-    from controller.policies.rule_based import rule_based_batch
-    from training.export import RULE_BASED_OUTPUT
+    from coolpilot.controller.policies.rule_based import rule_based_batch
+    from coolpilot.training.export import RULE_BASED_OUTPUT
 
     bundle = REPO / "models" / "modern-hall-ppo"
     card = json.loads((bundle / "card.json").read_text())

@@ -12,8 +12,8 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
-from envs.vector import DataCenterVectorEnv
-from training.vec_env import SB3VecEnv
+from coolpilot.envs.vector import DataCenterVectorEnv
+from coolpilot.training.vec_env import SB3VecEnv
 
 
 def make(n: int = 4, energy_reward: str = "facility") -> SB3VecEnv:
