@@ -56,6 +56,14 @@ def test_the_lock_pins_every_requirement_inside_its_range() -> None:
     assert not problems, "requirements.lock no longer satisfies pyproject.toml (regenerate it):\n" + "\n".join(problems)
 
 
+def test_every_lock_line_is_an_exact_pin_from_the_index() -> None:
+    """No URL, file or editable lines (a self-reference makes pip refuse to install the project), no ranges."""
+    odd = [f"line {n}: {line}" for n, line in enumerate(LOCK.read_text().splitlines(), 1)
+           if line.strip() and not line.lstrip().startswith("#") and not PIN.match(line)]
+    assert not odd, "requirements.lock has lines that are not exact pins:\n" + "\n".join(odd)
+    assert "coolpilot" not in _pins(), "requirements.lock pins coolpilot itself: pip would refuse the editable install"
+
+
 def test_the_lock_keeps_torch_on_the_cpu_build() -> None:
     """A CUDA build of torch drags in nvidia-* wheels (several GB); the lock must never ask for them."""
     pins = _pins()
