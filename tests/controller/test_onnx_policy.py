@@ -99,12 +99,15 @@ def test_act_names_missing_points(tiny_bundle: Path) -> None:
 
 
 def test_loading_and_acting_never_imports_torch(tiny_bundle: Path) -> None:
+    """The serve path (bundle, service, API, site file) runs without torch, SB3, training or evaluation."""
     code = (
         "import sys\n"
         "from coolpilot.controller.policies.onnx_policy import OnnxPolicy\n"
+        "import coolpilot.controller.api, coolpilot.controller.service, coolpilot.controller.site\n"
         f"p = OnnxPolicy({str(tiny_bundle)!r})\n"
         "print(p.act({q['name']: q['training_range'][0] for q in p.card['points']}))\n"
-        "print(sorted(m for m in ('torch', 'stable_baselines3', 'training') if m in sys.modules))\n"
+        "print(sorted(m for m in ('torch', 'stable_baselines3', 'coolpilot.training', 'coolpilot.evaluation')\n"
+        "             if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
