@@ -71,22 +71,29 @@ class Excursion:
     """Control period (s): the policy and the envelope run every ``period_s / dt_s`` plant steps."""
     seed: int = 0
     """Seed of the IT load noise."""
+    chillers_out: int = 0
+    """Chillers out of service for the whole run: winter is when chillers are serviced, because the
+    economizer carries the load."""
 
     @property
     def label(self) -> str:
         """A one-line description for reports."""
+        out = f", {self.chillers_out} chillers out for maintenance" if self.chillers_out else ""
         return (f"{self.climate} day {self.start_day:g} from {self.start_hour:g} h: {self.fault_h:g} h fault "
-                f"(first pod's CRAH airflow {self.crah_airflow_frac:.0%}, IT utilization {self.utilization:.0%})")
+                f"(first pod's CRAH airflow {self.crah_airflow_frac:.0%}, IT utilization {self.utilization:.0%}){out}")
 
 
 CI_EXCURSION = Excursion(settle_h=2.0, fault_h=1.0, after_h=1.0)
 """Four simulated hours (2 h settling, 1 h fault, 1 h after) on 31 January in Chicago."""
 
-LONGER_EXCURSIONS: tuple[Excursion, ...] = tuple(
-    Excursion(climate=climate, start_day=day, settle_h=3.0, fault_h=2.0, after_h=2.0, crah_airflow_frac=airflow)
-    for climate, day, airflow in (("chicago", 30.0, 0.6), ("chicago", 30.0, 1.0), ("chicago", 35.0, 0.6),
-                                  ("chicago", 10.0, 0.8), ("denver", 35.0, 0.6), ("denver", 15.0, 0.8)))
-"""Two-hour faults in both cold climates, on several winter days, with and without the CRAH trip."""
+LONGER_EXCURSIONS: tuple[Excursion, ...] = (
+    *(Excursion(climate=climate, start_day=day, settle_h=3.0, fault_h=2.0, after_h=2.0, crah_airflow_frac=airflow)
+      for climate, day, airflow in (("chicago", 30.0, 0.6), ("chicago", 30.0, 1.0), ("chicago", 35.0, 0.6),
+                                    ("chicago", 10.0, 0.8), ("denver", 35.0, 0.6), ("denver", 15.0, 0.8))),
+    Excursion(settle_h=3.0, fault_h=2.0, after_h=2.0, crah_airflow_frac=0.8, chillers_out=2),
+)
+"""Two-hour faults in both cold climates, on several winter days, with and without the CRAH trip, and
+during winter chiller maintenance (two of the four chillers out of service)."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,10 @@ def run_excursion(excursion: Excursion, rule: str, limits: SafetyLimits | None =
     exo = exogenous_batch([cfg], [load_climate(excursion.climate)], np.array([start_s]), dt, n + 1, table,
                           shocks[None], x0[None], np.array([1.0])).row(0)
     params = build_params([cfg])
+    if not 0 <= excursion.chillers_out < int(params.chillers_available[0]):
+        raise ValueError(f"chillers_out = {excursion.chillers_out}: {FACILITY} has "
+                         f"{int(params.chillers_available[0])} chillers; at least one must stay in service")
+    params = params._replace(chillers_available=params.chillers_available - excursion.chillers_out)
     faulted = _faulted(params, excursion.crah_airflow_frac)
     it_design = np.array([cfg.it_design_kw])
     state, first = start(params, exo.at(0), exo.rh_pct[0:1], exo.time_s[0:1], dt, it_design)
