@@ -575,7 +575,8 @@ def _cards(results: dict[str, Any]) -> list[dict[str, Any]]:
 @cache
 def _environment() -> Environment:
     """The template environment: templates from the package, autoescape on, undefined names an error."""
-    env = Environment(loader=PackageLoader("evaluation", "templates"), autoescape=select_autoescape(default=True),
+    package = __name__.rpartition(".")[0]  # coolpilot.evaluation, however it is installed
+    env = Environment(loader=PackageLoader(package, "templates"), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["num"] = _num
     env.filters["money"] = _money

@@ -20,6 +20,28 @@ def test_help_does_not_import_torch_or_the_simulator() -> None:
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_the_installed_command_runs_outside_the_checkout(tmp_path: Path) -> None:
+    """From a folder outside the repository, with none of its folders on sys.path, as a user runs it:
+    module names, bundled presets and climates resolve through the installed ``coolpilot`` package only."""
+    code = ("import sys\n"
+            "assert not any(p and __import__('os').path.isdir(__import__('os').path.join(p, 'envs', 'presets'))"
+            " for p in sys.path), sys.path\n"
+            "from coolpilot.cli import main\n"
+            "raise SystemExit(main(sys.argv[1:]))\n")
+    presets = subprocess.run([sys.executable, "-c", code, "presets"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=120)
+    assert presets.returncode == 0, presets.stderr
+    assert "modern-hall" in presets.stdout and "chicago" in presets.stdout
+    run = subprocess.run([sys.executable, "-c", code, "simulate", "--facility", "modern-hall", "--climate", "chicago",
+                          "--days", "1", "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert 1.0 < json.loads(run.stdout)["pue"] < 2.0
+    for bare in ("envs", "controller", "training", "evaluation"):
+        probe = subprocess.run([sys.executable, "-c", f"import {bare}"], cwd=tmp_path, capture_output=True,
+                               timeout=60)
+        assert probe.returncode != 0, f"a bare top-level {bare!r} is importable: it would collide in a user's env"
+
+
 def test_simulate_json_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv_path = tmp_path / "series.csv"
     assert main(["simulate", "--facility", "campus", "--climate", "phoenix", "--days", "1",

@@ -4,6 +4,8 @@ an overheating policy is flagged in the report, and the command writes every out
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -182,8 +184,11 @@ def test_the_command_writes_report_json_and_csv(tmp_path: Path, capsys: pytest.C
     kpis = (out / "kpis.csv").read_text().splitlines()
     assert kpis[0].startswith("scenario,policy,days,pue,facility_energy_mwh") and len(kpis) == 3
     assert len(list((out / "series").glob("plain__*.csv"))) == 2
+    # Re-rendered by the installed command from outside the checkout (no repository folder on sys.path),
+    # as a user runs it: package data (templates) and module names must resolve through the install.
     again = tmp_path / "again"
-    assert main(["whatif", str(out / "results.json"), "--from-results", "--out", str(again)]) == 0
+    subprocess.run([sys.executable, "-m", "coolpilot", "whatif", str(out / "results.json"), "--from-results",
+                    "--out", str(again)], cwd=tmp_path, check=True, capture_output=True, timeout=120)
     assert (again / "report.html").read_text() == (out / "report.html").read_text()
     assert main(["whatif", str(path), "--check"]) == 0
     assert "1 scenario(s) × 2 policies = 2 runs" in capsys.readouterr().out
