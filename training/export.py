@@ -169,14 +169,20 @@ def rule_based_nodes(s: RuleBasedSettings, x: str) -> tuple[list[onnx.NodeProto]
 def rule_based_graph(s: RuleBasedSettings) -> onnx.ModelProto:
     """The rule-based base alone: points (float32 [batch, 20]) -> setpoints (float32 [batch, 4]), unclipped."""
     nodes, inits = rule_based_nodes(s, INPUT_NAME)
+    return _points_to_setpoints_model(nodes, inits, "coolpilot_rule_based", RULE_BASED_OUTPUT)
+
+
+def _points_to_setpoints_model(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], name: str, output: str,
+                               doc: str = "") -> onnx.ModelProto:
+    """A checked model from points (float32 [batch, n_points]) to ``output`` (float32 [batch, n_setpoints])."""
     graph = helper.make_graph(
-        nodes, "coolpilot_rule_based",
+        nodes, name,
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", len(POINTS)])],
-        [helper.make_tensor_value_info(RULE_BASED_OUTPUT, TensorProto.FLOAT, ["batch", len(SETPOINTS)])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", len(SETPOINTS)])],
         inits,
     )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="coolpilot",
-                              producer_version=__version__)
+                              producer_version=__version__, doc_string=doc)
     proto.ir_version = IR_VERSION
     onnx.checker.check_model(proto)
     return proto
@@ -244,17 +250,8 @@ def build_graph(model: BaseAlgorithm, norm: ObsNormalization, residual: Residual
                   helper.make_node("Add", [RULE_BASED_OUTPUT, "correction"], ["setpoints_raw"], name="residual_add"),
                   helper.make_node("Max", ["setpoints_raw", "setpoint_low"], ["setpoints_lo"], name="bound_low"),
                   helper.make_node("Min", ["setpoints_lo", "setpoint_high"], [OUTPUT_NAME], name="bound_high")]
-    graph = helper.make_graph(
-        nodes, "coolpilot_policy",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", len(POINTS)])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", len(SETPOINTS)])],
-        inits,
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="coolpilot",
-                              producer_version=__version__, doc_string="raw points in, setpoints in physical units out")
-    proto.ir_version = IR_VERSION
-    onnx.checker.check_model(proto)
-    return proto
+    return _points_to_setpoints_model(nodes, inits, "coolpilot_policy", OUTPUT_NAME,
+                                      "raw points in, setpoints in physical units out")
 
 
 def parity_observations(ranges: dict[str, list[float]], n: int, seed: int) -> np.ndarray:
