@@ -1,6 +1,6 @@
 """The HTTP API of the controller service (FastAPI), under ``/api/v1``.
 
-Read-only endpoints (health, readiness, status, decisions, metrics) are open on the bind
+Read-only endpoints (health, readiness, status, decisions, trends, metrics) are open on the bind
 address (loopback unless the site opens it); every endpoint that changes something (mode,
 overrides, model reload) needs ``Authorization: Bearer <token>``; without a configured
 token they are refused (403), with a missing or wrong one 401. The OpenAPI schema is at
@@ -17,13 +17,16 @@ parameter given twice is refused rather than one of its values silently chosen.
 The routes run on the service's event loop: the mutating ones await the service's
 commands, which take the control loop's lock (``coolpilot.controller.service``), and the reading
 ones show the service's last published snapshot, never a cycle half done. Only the audit
-reads (decision history, CSV) run on worker threads, each on its own read-only SQLite
-connection.
+reads (decision history, CSV, trends) run on worker threads, each on its own read-only SQLite
+connection, so a long read never delays a control cycle; the trends are also aggregated,
+validated and serialized to JSON on their thread, leaving the loop only the bytes to send.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import math
 import secrets
 from dataclasses import asdict
 from typing import Annotated, Any, Literal, Union
@@ -36,6 +39,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from coolpilot.controller.audit import TREND_POINTS
 from coolpilot.controller.metrics import ServiceMetrics
 from coolpilot.controller.policies.onnx_policy import BundleError
 from coolpilot.controller.service import ControllerService, CycleOutcome, Snapshot
@@ -164,6 +168,73 @@ class Status(BaseModel):
     last_decision: dict[str, Any] | None
 
 
+TREND_BUCKETS = 600
+"""Most buckets a trend is drawn from: the window is cut into this many buckets of ``hours * 3600 / 600`` s."""
+TREND_MARKS = 500
+"""Most intervention marks a trend carries (the newest); the rest are counted in ``marks_left_out``."""
+_SERIES = "One value per bucket, in the order of ``time_s``; null where there was nothing to aggregate."
+
+
+class SetpointTrend(BaseModel):
+    """One setpoint over the buckets (setpoint units)."""
+
+    proposed: list[float | None] = Field(description="Mean of the policy's raw output in each bucket. " + _SERIES)
+    written: list[float | None] = Field(description="Last value written to the plant in each bucket. " + _SERIES)
+
+
+class TrendMark(BaseModel):
+    """A safety-envelope intervention (or a refused write, an unhealthy model) at one cycle."""
+
+    time_s: float = Field(description="Unix time of the cycle (s).")
+    reason: str
+    target: str = Field(description="The setpoint (or point, or ``model``) it concerns.")
+
+
+class Trends(BaseModel):
+    """The audit trail of the last hours in at most 600 buckets: what the console plots."""
+
+    hours: int = Field(description="Hours asked for.")
+    since_s: float = Field(description="Start of the first bucket (unix s).")
+    until_s: float = Field(description="End of the last bucket, excluded (unix s); the bucket holding now ends here.")
+    bucket_s: float = Field(description="Width of a bucket (s): hours * 3600 / 600.")
+    max_buckets: int = Field(description="Most buckets a trend holds (600); only those holding a decision are listed.")
+    guard_c: float = Field(description="The site's inlet guard (°C).")
+    limit_c: float = Field(description="The site's inlet limit (°C).")
+    time_s: list[float] = Field(description="Start of each bucket holding a decision, oldest first (unix s).")
+    records: list[int] = Field(description="Decisions in each bucket.")
+    inlet_temp_max_c: list[float | None] = Field(description="Hottest inlet in each bucket (°C, max). " + _SERIES)
+    inlet_temp_mean_c: list[float | None] = Field(description="Mean inlet in each bucket (°C, mean). " + _SERIES)
+    facility_power_kw: list[float | None] = Field(description="Facility power in each bucket (kW, mean). " + _SERIES)
+    cooling_power_kw: list[float | None] = Field(description="Cooling power in each bucket (kW, mean). " + _SERIES)
+    setpoints: dict[SetpointName, SetpointTrend] = Field(description="Per setpoint, proposed and written.")
+    marks: list[TrendMark] = Field(description="Interventions in the window, oldest first (at most 500, the newest).")
+    marks_left_out: int = Field(description="Interventions in the window not listed in ``marks`` (older ones).")
+
+
+assert tuple(TREND_POINTS) == ("inlet_temp_max_c", "inlet_temp_mean_c", "facility_power_kw", "cooling_power_kw")
+
+
+def trends_json(service: ControllerService, hours: int, now_s: float) -> bytes:
+    """The trends of the last ``hours`` at unix time ``now_s``, as JSON bytes (blocking: run it on a worker thread).
+
+    Buckets are aligned to multiples of their width in unix time, so a trend polled again keeps its
+    buckets; the window is the :data:`TREND_BUCKETS` buckets ending with the one that holds ``now_s``.
+    """
+    bucket_s = hours * 3600.0 / TREND_BUCKETS
+    until_s = (math.floor(now_s / bucket_s) + 1) * bucket_s
+    since_s = until_s - TREND_BUCKETS * bucket_s
+    t = service.audit.trends(since_s, until_s, bucket_s, max_marks=TREND_MARKS)
+    limits = service.site.safety
+    body = json_safe({
+        "hours": hours, "since_s": t.since_s, "until_s": t.until_s, "bucket_s": t.bucket_s,
+        "max_buckets": TREND_BUCKETS, "guard_c": limits.guard_c, "limit_c": limits.limit_c,
+        "time_s": t.start_s, "records": t.records, **t.points,
+        "setpoints": {n: {"proposed": t.proposed[n], "written": t.written[n]} for n in SETPOINT_NAMES},
+        "marks": t.marks, "marks_left_out": t.marks_left_out,
+    })
+    return Trends.model_validate(body).model_dump_json().encode()
+
+
 def outcome_json(o: CycleOutcome | None) -> dict[str, Any] | None:
     """A cycle as JSON (NaN and inf become null)."""
     if o is None:
@@ -269,6 +340,18 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
         """Decision history from the audit trail, newest first."""
         records = service.audit.decisions(since_s=since_s, until_s=until_s, limit=limit, offset=offset)
         return [json_safe(asdict(r)) for r in records]
+
+    @router.get("/trends", response_model=Trends)
+    async def trends(hours: Annotated[int, Query(ge=1, le=168, description="Hours back from now (1..168)."),
+                                      PLAIN] = 24) -> Response:
+        """The audit trail of the last ``hours``, downsampled to at most 600 buckets, with the guard and limit.
+
+        Per bucket: the hottest inlet (max), the mean inlet, facility and cooling power (mean), per
+        setpoint the policy's mean proposal and the last value written; interventions as marks. The
+        aggregation runs in SQLite on a worker thread, never on the control loop.
+        """
+        body = await asyncio.to_thread(trends_json, service, hours, service.clock())
+        return Response(body, media_type="application/json")
 
     @router.get("/decisions.csv", response_class=PlainTextResponse)
     def decisions_csv(since_s: QueryTime = None, until_s: QueryTime = None) -> str:

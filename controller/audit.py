@@ -4,7 +4,8 @@ A decision is recorded once per control cycle, before the next cycle starts, and
 durable when :meth:`AuditStore.record` returns: the transaction is committed with
 ``journal_mode=WAL`` and ``synchronous=FULL``, so the WAL is fsynced at each commit and a
 crash (process killed, power lost) keeps every recorded cycle. The trail is queryable
-(the HTTP API's decision history) and exportable as flat CSV.
+(the HTTP API's decision history, and its trends aggregated in SQL by :meth:`AuditStore.trends`)
+and exportable as flat CSV.
 
 Layout (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; the file
 is marked as a coolpilot audit trail by ``PRAGMA application_id`` = :data:`APPLICATION_ID`):
@@ -137,6 +138,38 @@ class DecisionRecord:
     """Time to validate, infer and apply the envelope (ms)."""
     wrote: bool
     """Whether setpoints were actually sent to the plant (``False`` in shadow)."""
+
+
+TREND_POINTS: dict[str, str] = {"inlet_temp_max_c": "max", "inlet_temp_mean_c": "mean",
+                                "facility_power_kw": "mean", "cooling_power_kw": "mean"}
+"""Points :meth:`AuditStore.trends` aggregates per bucket, and how: the hottest inlet by its maximum, the others
+by their mean."""
+
+
+@dataclass(frozen=True)
+class Trends:
+    """The audit trail over a time range, in buckets of equal width (columns: one value per non-empty bucket)."""
+
+    since_s: float
+    """Start of the range and of the first bucket (unix s)."""
+    until_s: float
+    """End of the range, excluded (unix s)."""
+    bucket_s: float
+    """Width of a bucket (s)."""
+    start_s: list[float]
+    """Start of each bucket that holds a decision, oldest first (unix s)."""
+    records: list[int]
+    """Decisions in each bucket."""
+    points: dict[str, list[float | None]]
+    """Per :data:`TREND_POINTS` name, its aggregate per bucket (point units); ``None`` with no finite reading."""
+    proposed: dict[str, list[float | None]]
+    """Per setpoint, the mean of the policy's raw output per bucket; ``None`` where it gave no number."""
+    written: dict[str, list[float | None]]
+    """Per setpoint, the last value written to the plant in each bucket; ``None`` where nothing was written."""
+    marks: list[dict[str, object]]
+    """Interventions in the range, ``{"time_s", "reason", "target"}``, oldest first (the newest kept)."""
+    marks_left_out: int
+    """Interventions in the range not in :attr:`marks` (older than those kept)."""
 
 
 class AuditStore:
@@ -351,6 +384,73 @@ class AuditStore:
                                 args).fetchall()
         return {str(reason): int(n) for reason, n in rows}
 
+    def trends(self, since_s: float, until_s: float, bucket_s: float,
+               max_marks: int = 500) -> Trends:
+        """The trail from ``since_s`` to ``until_s`` (unix s) aggregated in buckets ``bucket_s`` wide, and its marks.
+
+        Bucket ``k`` holds the decisions with ``since_s + k * bucket_s <= time_s < since_s + (k + 1) * bucket_s``;
+        only buckets holding a decision are returned, oldest first. Per bucket: the maximum of
+        ``inlet_temp_max_c`` (the hottest inlet seen, °C), the mean of ``inlet_temp_mean_c`` (°C),
+        ``facility_power_kw`` and ``cooling_power_kw`` (kW), per setpoint the mean of the policy's raw output
+        and the last value written to the plant (setpoint units). Readings that were missing or not finite
+        are left out; a figure with nothing to aggregate is ``None``. Interventions in the range are the
+        marks, the newest ``max_marks`` kept (oldest first) and the others counted.
+
+        One read transaction: the aggregation is a single SQL statement over the ``time_s`` index, with the
+        JSON columns read by SQLite (``json_extract``) rather than decoded row by row in Python, so the
+        calling thread holds the GIL only to build the result (see ``benchmarks/bench_console.py``).
+        """
+        _check_time("since_s", since_s)
+        _check_time("until_s", until_s)
+        if not (math.isfinite(bucket_s) and bucket_s > 0.0):
+            raise ValueError(f"bucket_s ({bucket_s}) must be a positive number of seconds")
+        if max_marks < 0:
+            raise ValueError(f"max_marks ({max_marks}) must be >= 0")
+        args: dict[str, object] = {"since": float(since_s), "until": float(until_s), "width": float(bucket_s)}
+        columns = []
+        for k, (name, how) in enumerate(TREND_POINTS.items()):
+            args[f"p{k}"] = f"$.{name}"
+            columns.append(f"{'max' if how == 'max' else 'avg'}({_json_number('r.points', f':p{k}')})")
+        for k, name in enumerate(SETPOINT_NAMES):
+            args[f"s{k}"] = f"$.{name}"
+            columns.append(f"avg({_json_number('r.raw_output', f':s{k}')})")
+        written = [_json_number("w.written", f":s{k}") for k in range(len(SETPOINT_NAMES))]
+        sql = f"""
+            WITH r AS (
+                SELECT CAST((d.time_s - :since) / :width AS INTEGER) AS b, d.id, d.time_s, d.points, d.raw_output,
+                       d.written
+                FROM decisions AS d WHERE d.time_s >= :since AND d.time_s < :until),
+            agg AS (SELECT r.b, count(*) AS n, {', '.join(columns)} FROM r GROUP BY r.b),
+            last AS (
+                SELECT b, written FROM (
+                    SELECT r.b, r.written,
+                           row_number() OVER (PARTITION BY r.b ORDER BY r.time_s DESC, r.id DESC) AS k
+                    FROM r WHERE r.written IS NOT NULL)
+                WHERE k = 1)
+            SELECT agg.*, {', '.join(written)} FROM agg LEFT JOIN last AS w ON w.b = agg.b ORDER BY agg.b"""
+        with self._reader() as conn:
+            conn.execute("BEGIN")  # one snapshot for the buckets and the marks; ends when conn closes
+            rows = conn.execute(sql, args).fetchall()
+            window = (float(since_s), float(until_s))
+            total = int(conn.execute("SELECT count(*) FROM interventions WHERE time_s >= ? AND time_s < ?",
+                                     window).fetchone()[0])
+            marks = conn.execute("SELECT time_s, reason, target FROM interventions WHERE time_s >= ? AND time_s < ? "
+                                 "ORDER BY time_s DESC, rowid DESC LIMIT ?", (*window, max_marks)).fetchall()
+        n_points, n_setpoints = len(TREND_POINTS), len(SETPOINT_NAMES)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * (2 + n_points + 2 * n_setpoints)
+        first_proposed, first_written = 2 + n_points, 2 + n_points + n_setpoints
+        return Trends(
+            since_s=float(since_s), until_s=float(until_s), bucket_s=float(bucket_s),
+            start_s=[float(since_s) + int(b) * float(bucket_s) for b in cols[0]],
+            records=[int(n) for n in cols[1]],
+            points={name: [_float(v) for v in cols[2 + k]] for k, name in enumerate(TREND_POINTS)},
+            proposed={name: [_float(v) for v in cols[first_proposed + k]] for k, name in enumerate(SETPOINT_NAMES)},
+            written={name: [_float(v) for v in cols[first_written + k]] for k, name in enumerate(SETPOINT_NAMES)},
+            marks=[{"time_s": float(t), "reason": str(reason), "target": str(target)}
+                   for t, reason, target in reversed(marks)],
+            marks_left_out=total - len(marks),
+        )
+
     def pragmas(self) -> dict[str, object]:
         """The writer connection's durability settings and the file's schema marks (health checks, tests)."""
         with self._lock:
@@ -512,6 +612,17 @@ def _json_keys(conn: sqlite3.Connection, column: str, where: str, args: Sequence
     clause = f"{where} AND {type_check}" if where else f" WHERE {type_check}"
     rows = conn.execute(f"SELECT DISTINCT j.key FROM decisions AS d, json_each(d.{column}) AS j{clause}", args)
     return {str(key) for (key,) in rows}
+
+
+def _json_number(column: str, path: str) -> str:
+    """SQL for the number at ``path`` (a bound JSON path) in a JSON column, or NULL where it is anything else."""
+    return (f"CASE WHEN json_type({column}, {path}) IN ('integer', 'real') "
+            f"THEN json_extract({column}, {path}) END")
+
+
+def _float(value: object) -> float | None:
+    """An aggregate read back from SQLite: a float, or ``None`` for NULL."""
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def _names(known: Sequence[str], seen: set[str]) -> list[str]:
