@@ -296,6 +296,7 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
             raise HTTPException(401, "invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     auth = [Depends(authorized)]
+    trends_one_at_a_time = asyncio.Lock()  # many polling screens take one worker thread's share of the GIL, not N
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -348,9 +349,10 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
 
         Per bucket: the hottest inlet (max), the mean inlet, facility and cooling power (mean), per
         setpoint the policy's mean proposal and the last value written; interventions as marks. The
-        aggregation runs in SQLite on a worker thread, never on the control loop.
+        aggregation runs in SQLite on a worker thread, never on the control loop, one request at a time.
         """
-        body = await asyncio.to_thread(trends_json, service, hours, service.clock())
+        async with trends_one_at_a_time:
+            body = await asyncio.to_thread(trends_json, service, hours, service.clock())
         return Response(body, media_type="application/json")
 
     @router.get("/decisions.csv", response_class=PlainTextResponse)
