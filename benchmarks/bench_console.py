@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,9 @@ import numpy as np
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_controller import MemoryPlant, percentiles
 from machine import machine_info
 
-from coolpilot.controller.adapters.base import Reading, WriteResult
 from coolpilot.controller.api import create_app
 from coolpilot.controller.audit import TREND_POINTS, AuditStore, DecisionRecord
 from coolpilot.controller.service import ControllerService
@@ -59,32 +59,9 @@ STEP_S = 300.0
 START_TIMEOUT_S = 30.0
 
 
-class StaticPlant:
-    """An in-memory adapter: the simulated hall's points, moved a little at each read."""
-
-    name = "static"
-
-    def __init__(self, points: Mapping[str, float]) -> None:
-        self.points = dict(points)
-        self.k = 0
-
-    async def connect(self) -> None:
-        pass
-
-    async def read_points(self) -> Reading:
-        self.k += 1
-        step = 1e-3 * (self.k % 7)
-        values: dict[str, object] = {n: v + step for n, v in self.points.items()}
-        return Reading(values, dict.fromkeys(values, time.time()))
-
-    async def write_setpoints(self, setpoints: Mapping[str, float]) -> WriteResult:
-        return WriteResult(dict.fromkeys(setpoints, True), {})
-
-    async def relinquish(self, names: Sequence[str]) -> WriteResult:
-        return WriteResult(dict.fromkeys(names, True), {})
-
-    async def close(self) -> None:
-        pass
+def _varied(points: Mapping[str, float]) -> list[dict[str, float]]:
+    """The simulated hall's points, moved a little from read to read (so no sensor looks stuck)."""
+    return [{n: v + 1e-3 * ((j + 1) % 7) for n, v in points.items()} for j in range(7)]
 
 
 def fill_week(audit: AuditStore, points: Mapping[str, float], end_s: float) -> None:
@@ -100,13 +77,6 @@ def fill_week(audit: AuditStore, points: Mapping[str, float], end_s: float) -> N
                             {"reason": "thermal_guard", "target": "chw_supply_temp_c", "detail": "near the limit"}]
                            if i % 3 == 0 else []),
             model_sha256="0" * 64, latency_ms=0.4, wrote=True))
-
-
-def percentiles(values: Sequence[float]) -> dict[str, float]:
-    """p50, p90, p99, max and mean (same unit as the values), and the count."""
-    a = np.asarray(values, dtype=float)
-    return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
-            "p99": float(np.percentile(a, 99)), "max": float(a.max()), "mean": float(a.mean()), "n": int(a.size)}
 
 
 def python_trends(audit: AuditStore, since_s: float, until_s: float, bucket_s: float) -> dict[int, dict[str, Any]]:
@@ -154,7 +124,7 @@ def main() -> None:
     site = site_from_mapping({"name": "bench", "model": str(BUNDLE), "mode": "active", "period_s": args.period,
                               "adapter": {"kind": "csv", "csv": {"path": "unused.csv"}},
                               "audit": {"path": str(tmp / "audit.sqlite")}}, "bench")
-    service = ControllerService(site, StaticPlant(env.points))
+    service = ControllerService(site, MemoryPlant(_varied(env.points)))
     fill_week(service.audit, env.points, time.time())
 
     port = free_port()

@@ -175,23 +175,22 @@ def main() -> None:
         api = {"requests": len(times), "seconds": args.api_seconds, "requests_per_s": len(times) / args.api_seconds,
                "request_ms": percentiles(times)}
     service.audit.close()
+    stats = {"decision_ms": percentiles(latencies), "cycle_with_audit_write_ms": percentiles(totals),
+             "onnx_inference_ms": percentiles(infer), "envelope_ms": percentiles(envelope)}
     report = {
         "benchmark": "controller decision latency (in process) and API decision throughput (loopback)",
         "command": f"python benchmarks/bench_controller.py --cycles {args.cycles} --api-seconds {args.api_seconds:g}",
         "machine": machine_info(),
         "bundle": str(BUNDLE.relative_to(REPO)),
-        "decision_ms": percentiles(latencies),
-        "cycle_with_audit_write_ms": percentiles(totals),
-        "onnx_inference_ms": percentiles(infer),
-        "envelope_ms": percentiles(envelope),
+        **stats,
         "api": api,
     }
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    d = report["decision_ms"]
-    print(f"decision (read + validate + infer + envelope): p50 {d['p50']:.3f} ms, p99 {d['p99']:.3f} ms")
-    print(f"ONNX inference p50 {report['onnx_inference_ms']['p50']:.3f} ms; envelope p50 "
-          f"{report['envelope_ms']['p50']:.3f} ms; cycle incl. audit commit p50 "
-          f"{report['cycle_with_audit_write_ms']['p50']:.3f} ms")
+    print(f"decision (read + validate + infer + envelope): p50 {stats['decision_ms']['p50']:.3f} ms, "
+          f"p99 {stats['decision_ms']['p99']:.3f} ms")
+    print(f"ONNX inference p50 {stats['onnx_inference_ms']['p50']:.3f} ms; envelope p50 "
+          f"{stats['envelope_ms']['p50']:.3f} ms; cycle incl. audit commit p50 "
+          f"{stats['cycle_with_audit_write_ms']['p50']:.3f} ms")
     if api:
         print(f"API GET /api/v1/decision: {api['requests_per_s']:.0f} requests/s, "
               f"p99 {api['request_ms']['p99']:.2f} ms")
