@@ -15,8 +15,9 @@ components) with what a what-if report adds. Definitions (units in the names):
 - **Carbon** (t CO2e): location-based = Σ facility energy per step × the grid factor of
   that hour (GHG Protocol Scope 2 Guidance, 2015); after green power (market-based) =
   location-based × (1 − green-power share).
-- **Cost** (currency): Σ facility energy per step × the tariff price of that hour, plus
-  water × the water price when one is given.
+- **Cost** (currency): Σ facility energy per step × the tariff price of that hour (a flat price,
+  time-of-use windows, or a provincial template's period ratios on the flat price), plus water × the
+  water price when one is given. A demand charge is carried in the settings, not priced.
 - **Thermal risk**: degree-hours (K·h) = Σ over steps and zones of the inlet's excess over
   27 °C (ASHRAE recommended) × step hours; also above the scenario's own inlet limit;
   hours with any inlet above; the hottest inlet (°C).
@@ -123,7 +124,19 @@ def _month_index(t_s: np.ndarray) -> np.ndarray:
 
 
 def step_prices(tariff: Tariff, t_s: np.ndarray) -> np.ndarray:
-    """Energy price (currency/MWh) at times ``t_s``: the first matching time-of-use window, else the flat price."""
+    """Energy price (currency/MWh) at times ``t_s``.
+
+    With a provincial template: the flat price × (1 − tou_share + tou_share × the template's ratio of the
+    hour's period in that month), every day of the week. Otherwise the first matching time-of-use window,
+    else the flat price.
+    """
+    if tariff.template is not None:
+        from coolpilot.envs.grid import HOUR_RESOLUTION_H, tariff_template
+
+        table = np.asarray(tariff_template(tariff.template).ratio_table(), dtype=np.float64)
+        slot = np.minimum((_hour_of_day(t_s) / HOUR_RESOLUTION_H).astype(np.int64), table.shape[1] - 1)
+        ratio = table[_month_index(t_s), slot]
+        return tariff.price_per_mwh * (1.0 - tariff.tou_share + tariff.tou_share * ratio)
     price = np.full(t_s.shape, tariff.price_per_mwh)
     taken = np.zeros(t_s.shape, dtype=bool)
     hour = _hour_of_day(t_s)

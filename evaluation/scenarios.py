@@ -5,8 +5,9 @@ baseline), optional ``defaults`` and a list of scenarios. Each scenario sets any
 facility, climate (bundled name or EPW file), period (a season, a month, a year, or
 ``{start_day, days}``), IT load level and growth, setpoint limits and the inlet limit,
 equipment outages, weather shifts (a hotter year, a heat wave), the electricity tariff
-(flat or time-of-use), the grid carbon factor (constant or an hourly profile) and the
-green-power share. A field a scenario leaves out is taken, as a whole, from ``defaults``,
+(flat, time-of-use windows, or a Chinese provincial template by name), the grid carbon factor
+(constant, a Chinese region or province by name, or an hourly profile) and the green-power share.
+A field a scenario leaves out is taken, as a whole, from ``defaults``,
 then from the built-in default. Example::
 
     title: modern-hall in three climates
@@ -229,33 +230,102 @@ class TouWindow(_Frozen):
 
 
 class Tariff(_Frozen):
-    """Electricity tariff: a flat energy price, optionally overridden in time-of-use windows.
+    """Electricity tariff: a flat energy price, time-of-use windows, or a provincial time-of-use template.
 
-    The first matching window sets the price of an hour. Demand charges are not modelled.
+    Without a template, the first matching window sets the price of an hour, else the flat price.
+    With ``template`` (a bundled provincial template of :mod:`coolpilot.envs.grid`, by pinyin, Chinese or
+    English name), ``price_per_mwh`` is the contract's flat (平段) price and the price of an hour is
+    ``price_per_mwh × (1 − tou_share + tou_share × ratio)``, ``ratio`` being the template's price of that
+    hour's period (尖峰, 高峰, 平段, 低谷, 深谷) over the flat price; the currency defaults to CNY. A demand
+    (capacity) charge is carried into the results, not priced.
     """
 
     currency: str = Field("USD", min_length=1, max_length=8, description="Currency label of every price.")
     price_per_mwh: float = _f(DEFAULT_PRICE_PER_MWH, 0.0, 10_000.0, unit="currency/MWh",
-                              doc="Energy price outside any window (flat tariff: always).")
+                              doc="Energy price outside any window (flat tariff: always); with a template, the "
+                                  "flat-period price.")
     time_of_use: list[TouWindow] = Field(default_factory=list, description="Time-of-use windows.")
     water_price_per_m3: float | None = _f(None, 0.0, 100.0, unit="currency/m³",
                                           doc="Water and sewer price; not counted when absent.")
+    template: str | None = Field(None, description="Provincial time-of-use template (coolpilot.envs.grid): "
+                                                   "hours and price ratios of each period.")
+    tou_share: float = _f(1.0, 0.0, 1.0, unit="1",
+                          doc="Share of the flat price that floats with the template's periods (the energy or "
+                              "purchase price; transmission and government funds usually do not).")
+    demand_charge_per_kw_month: float | None = _f(None, 0.0, 1_000.0, unit="currency/(kW·month)",
+                                                  doc="Basic charge per kW of maximum demand per month (two-part "
+                                                      "tariff); reported, not priced by the KPIs.")
+    template_source: str | None = Field(None, description="The template's notice and issuer (filled from "
+                                                          "template).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_template(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if data.get("template") is None:
+            if "tou_share" in data and data["tou_share"] != 1.0:
+                raise ValueError("tou_share applies to a template's periods: give template too")
+            return data
+        from coolpilot.envs.grid import GridDataError, tariff_template
+
+        try:
+            t = tariff_template(str(data["template"]))
+        except GridDataError as err:
+            raise ValueError(str(err)) from None
+        if data.get("time_of_use"):
+            raise ValueError(f"template {t.name!r} sets the time-of-use periods: give template or time_of_use, "
+                             "not both")
+        if "price_per_mwh" not in data:
+            raise ValueError(f"template {t.name!r} gives hours and price ratios only: give price_per_mwh, the "
+                             "flat (平段) price of your contract (e.g. 650 CNY/MWh)")
+        out = {**data, "template": t.name, "template_source": t.source_text}
+        out.setdefault("currency", "CNY")
+        if out.get("demand_charge_per_kw_month") is None:
+            out["demand_charge_per_kw_month"] = t.demand_charge_per_kw_month
+        return out
 
 
 class Carbon(_Frozen):
     """Grid carbon and green power.
 
-    Location-based emissions use the grid factor (constant or an hourly profile read from
-    ``hourly_csv``: a column ``t_co2_per_mwh`` of 24 rows, a day repeated, or 8760 rows, a
-    year); the figure after green power multiplies them by ``1 − green_power_share``
-    (market-based, with certificates or PPAs covering that share of the energy).
+    Location-based emissions use the grid factor: a constant, the factor of a named Chinese region
+    or province (``region``: pinyin, Chinese or English name; :mod:`coolpilot.envs.grid`, each with its
+    source and year), or an hourly profile read from ``hourly_csv`` (a column ``t_co2_per_mwh`` of 24
+    rows, a day repeated, or 8760 rows, a year). The figure after green power multiplies them by
+    ``1 − green_power_share`` (market-based, with certificates or PPAs covering that share of the energy).
     """
 
     grid_t_co2_per_mwh: float = _f(DEFAULT_GRID_FACTOR_T_PER_MWH, 0.0, 2.0, unit="t CO2e/MWh",
-                                   doc="Grid emission factor (default: China MEE 2022 national average).")
+                                   doc="Grid emission factor (default: China's 2022 national grid average of the "
+                                       "carbon market, MEE 2023).")
+    region: str | None = Field(None, description="Chinese region or province whose grid factor to use (e.g. "
+                                                 "guangdong, 华北); replaces the constant.")
     hourly_csv: str | None = Field(None, description="CSV with a 't_co2_per_mwh' column, 24 or 8760 rows "
                                                      "(relative to the scenario file); replaces the constant.")
     green_power_share: float = _f(0.0, 0.0, 1.0, unit="1", doc="Share of the energy bought as green power.")
+    factor_source: str | None = Field(None, description="Where the factor comes from (filled from region; cite "
+                                                        "your own with a constant).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_region(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("region") is None:
+            return data
+        from coolpilot.envs.grid import GridDataError, grid_factor
+
+        try:
+            f = grid_factor(str(data["region"]))
+        except GridDataError as err:
+            raise ValueError(str(err)) from None
+        if data.get("hourly_csv") is not None:
+            raise ValueError(f"region {f.name!r} and hourly_csv both set the grid factor: give one")
+        given = data.get("grid_t_co2_per_mwh")
+        if given is not None and given != f.t_co2_per_mwh:
+            raise ValueError(f"grid_t_co2_per_mwh = {given} t CO2e/MWh contradicts region {f.name!r} "
+                             f"({f.t_co2_per_mwh:g} t CO2/MWh, {f.year}): give one")
+        return {**data, "region": f.name, "grid_t_co2_per_mwh": f.t_co2_per_mwh,
+                "factor_source": f"{f.source_text} ({f.zh} {f.en}, {f.year})"}
 
 
 class ScenarioSpec(_Frozen):
