@@ -1,6 +1,6 @@
 """The coolpilot simulator: facility config, weather, IT load, batched physics, gymnasium envs.
 
-Importing :mod:`envs` registers ``coolpilot/DataCenter-v0`` with gymnasium; the heavy
+Importing :mod:`envs` registers ``coolpilot/DataCenter-v1`` with gymnasium; the heavy
 modules (physics, env) load on first use.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
-ENV_ID = "coolpilot/DataCenter-v0"
+ENV_ID = "coolpilot/DataCenter-v1"
 
 if ENV_ID not in registry:
     register(id=ENV_ID, entry_point="coolpilot.envs.env:DataCenterEnv")

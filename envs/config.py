@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from coolpilot.envs.contract import BLOCKS, Contract
 from coolpilot.envs.load import LoadProfile, LoadTrace, LoadTraceError
 from coolpilot.envs.physics.coefficients import CHILLER_MODELS
 from coolpilot.envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
@@ -88,6 +89,12 @@ class ChilledWaterConfig(_Frozen):
     loop_volume_m3: float | None = _f(None, gt=0.0, le=10_000.0, unit="m³",
                                       doc="Water in the loop; default: 15 minutes of design flow / 0.8 "
                                           "(EnergyPlus autosizing, PHYSICS.md section 7).")
+    dp_head_share: float = _f(0.4, 0.05, 0.9, unit="1",
+                              doc="Share of the pumps' design head that is the differential-pressure setpoint "
+                                  "at the remote coils (the rest is pipe friction, ∝ flow²).")
+    dp_setpoint_frac: float = _f(1.0, 0.2, 1.0, unit="1",
+                                 doc="Differential-pressure setpoint the plant's own sequence holds, fraction "
+                                     "of design (1.0: no reset, the common untuned plant).")
 
 
 class ChillerConfig(_Frozen):
@@ -101,6 +108,14 @@ class ChillerConfig(_Frozen):
     cop_ref: float | None = _f(None, 2.0, 12.0, unit="W/W", doc="Reference COP; default the curve set's.")
     min_condenser_temp_c: float = _f(15.5, 5.0, 30.0, unit="°C", doc="Lowest entering condenser water.")
     stage_up_plr: float = _f(0.8, 0.3, 1.0, unit="1", doc="Part-load ratio above which another chiller starts.")
+    stage_down_hysteresis: float = _f(0.15, 0.0, 0.5, unit="1",
+                                      doc="A chiller stops when the rest would run below stage_up_plr minus this.")
+    min_run_min: float = _f(15.0, 0.0, 240.0, unit="min",
+                            doc="Shortest run after a start before the sequencer may stop a chiller.")
+    min_off_min: float = _f(15.0, 0.0, 240.0, unit="min",
+                            doc="Shortest time a stopped chiller stays off (anti-recycle).")
+    soft_load_min: float = _f(5.0, 0.0, 60.0, unit="min",
+                              doc="Time a starting chiller takes to reach full capacity (soft-load ramp).")
 
     @model_validator(mode="after")
     def _available_le_count(self) -> ChillerConfig:
@@ -115,6 +130,8 @@ class EconomizerConfig(_Frozen):
     enabled: bool = Field(False, description="A plate heat exchanger upstream of the chillers.")
     effectiveness: float = _f(0.8, 0.3, 0.95, unit="1", doc="Heat-exchanger effectiveness.")
     min_delta_t_k: float = _f(1.0, 0.0, 5.0, unit="K", doc="Return minus tower water needed to run.")
+    min_hold_min: float = _f(20.0, 0.0, 240.0, unit="min",
+                             doc="Shortest time a commanded enable or lock-out holds (WSEControl.mo: 20 min).")
 
 
 class TowerConfig(_Frozen):
@@ -130,6 +147,15 @@ class TowerConfig(_Frozen):
     concentration_ratio: float = _f(3.0, 1.5, 10.0, unit="1", doc="Cycles of concentration (blowdown).")
     pump_head_pa: float = _f(150_000.0, 10_000.0, 600_000.0, unit="Pa", doc="Condenser pump design head.")
     pump_efficiency: float = _f(0.7, 0.2, 0.95, unit="1", doc="Condenser pump efficiency.")
+    pump_variable_speed: bool = Field(False, description="Condenser pumps on VFDs (flow per chiller adjustable).")
+    pump_min_flow_frac: float = _f(0.6, 0.3, 1.0, unit="1",
+                                   doc="Lowest condenser flow per chiller over design (chiller minimum).")
+    cell_min_flow_frac: float = _f(0.33, 0.1, 1.0, unit="1",
+                                   doc="Lowest water flow per cell over its design flow (nozzle wetting; "
+                                       "EnergyPlus CoolingTower:VariableSpeed default 0.33).")
+    sequence_cell_flow_frac: float = _f(0.75, 0.1, 1.25, unit="1",
+                                        doc="Flow per cell below which the plant's own sequence runs fewer "
+                                            "cells (0.75: as few cells as the flow needs).")
 
 
 class ElectricalConfig(_Frozen):
@@ -156,6 +182,9 @@ class FacilityConfig(_Frozen):
     economizer: EconomizerConfig = Field(default_factory=EconomizerConfig)
     towers: TowerConfig = Field(default_factory=TowerConfig)
     electrical: ElectricalConfig = Field(default_factory=ElectricalConfig)
+    blocks: list[str] | None = Field(
+        None, description="Equipment blocks whose setpoints a policy may command (default: every block the "
+                          "equipment has, see equipment_blocks); 'core' is always included.")
 
     @model_validator(mode="after")
     def _check_plant(self) -> FacilityConfig:
@@ -163,6 +192,12 @@ class FacilityConfig(_Frozen):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"zone names must be unique; repeated: {dupes}")
+        if self.blocks is not None:
+            has = self.equipment_blocks
+            missing = [b for b in self.blocks if b not in has]
+            if missing:
+                raise ValueError(f"blocks {missing} are not blocks this equipment has; it has {list(has)} "
+                                 f"(known blocks: {list(BLOCKS)})")
         installed = self.chillers.count * self.chillers.capacity_kw
         if installed < self.design_cooling_load_kw:
             raise ValueError(
@@ -170,6 +205,29 @@ class FacilityConfig(_Frozen):
                 f"cooling load {self.design_cooling_load_kw:.0f} kW (IT design plus CRAH fans and lighting)"
             )
         return self
+
+    @property
+    def equipment_blocks(self) -> tuple[str, ...]:
+        """Every equipment block this facility's equipment has, in contract order.
+
+        ``chiller_staging`` with two or more chillers; ``tower_cells`` with two or more cells on
+        variable-speed fans; ``chw_dp_reset`` with variable-flow chilled-water pumps; ``cw_flow``
+        with variable-speed condenser pumps; ``economizer`` with a waterside economizer.
+        """
+        has = {
+            "core": True,
+            "chiller_staging": self.chillers.count >= 2,
+            "tower_cells": self.tower_cells >= 2 and self.towers.variable_speed,
+            "chw_dp_reset": self.chilled_water.variable_flow,
+            "cw_flow": self.towers.pump_variable_speed,
+            "economizer": self.economizer.enabled,
+        }
+        return tuple(name for name in BLOCKS if has[name])
+
+    @property
+    def contract(self) -> Contract:
+        """The facility's contract: the points and setpoints of its blocks (``blocks`` or all it has)."""
+        return _contract_of(self.equipment_blocks if self.blocks is None else ("core", *self.blocks))
 
     @property
     def it_design_kw(self) -> float:
@@ -237,6 +295,11 @@ class FacilityConfig(_Frozen):
     def chillers_available(self) -> int:
         """Chillers in service."""
         return self.chillers.count if self.chillers.available is None else self.chillers.available
+
+
+@functools.lru_cache(maxsize=64)
+def _contract_of(blocks: tuple[str, ...]) -> Contract:
+    return Contract.from_blocks(blocks)
 
 
 def facility_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | None = None) -> FacilityConfig:

@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 
 from coolpilot.envs.config import FacilityConfig, load_facility
-from coolpilot.envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS, SETPOINT_NAMES, SETPOINTS
-from coolpilot.envs.facility import build_params, points_array
+from coolpilot.envs.contract import CORE_CONTRACT, INLET_LIMIT_C, Contract
+from coolpilot.envs.facility import build_params, command_array, points_array
 from coolpilot.envs.load import load_table
 from coolpilot.envs.physics.plant import PlantParams, PlantState, step
 from coolpilot.envs.randomization import Randomization, apply_factors, load_randomization
@@ -18,22 +18,56 @@ from coolpilot.envs.simulation import ExoSeries, draw_episodes, start
 from coolpilot.envs.units import SECONDS_PER_DAY
 from coolpilot.envs.weather import Weather, load_climate
 
-SETPOINT_LOW = np.array([s.low for s in SETPOINTS])
-SETPOINT_HIGH = np.array([s.high for s in SETPOINTS])
-_SETPOINT_HALF_SPAN = 0.5 * (SETPOINT_HIGH - SETPOINT_LOW)
-POINT_LOW = np.array([p.low for p in POINTS], dtype=np.float32)
-POINT_HIGH = np.array([p.high for p in POINTS], dtype=np.float32)
+class Bounds:
+    """A contract's point ranges and setpoint bounds as arrays, and the action scaling they define."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+        self.setpoint_low = np.array([s.low for s in contract.setpoints])
+        self.setpoint_high = np.array([s.high for s in contract.setpoints])
+        self.half_span = 0.5 * (self.setpoint_high - self.setpoint_low)
+        self.point_low = np.array([p.low for p in contract.points], dtype=np.float32)
+        self.point_high = np.array([p.high for p in contract.points], dtype=np.float32)
+
+    def action_to_setpoints(self, action: np.ndarray) -> np.ndarray:
+        """Map actions in [-1, 1] to setpoints in physical units (clipped to the contract bounds)."""
+        a = np.minimum(np.maximum(np.asarray(action, dtype=np.float64), -1.0), 1.0)  # np.clip costs 2 µs more
+        return self.setpoint_low + (a + 1.0) * self.half_span
+
+    def setpoints_to_action(self, setpoints: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`action_to_setpoints`."""
+        return 2.0 * (np.asarray(setpoints) - self.setpoint_low) / (self.setpoint_high - self.setpoint_low) - 1.0
+
+    def observe(self, points: np.ndarray) -> np.ndarray:
+        """Points clipped to their physical ranges, as float32 observations."""
+        return np.minimum(np.maximum(points, self.point_low), self.point_high).astype(np.float32)
 
 
-def action_to_setpoints(action: np.ndarray) -> np.ndarray:
-    """Map actions in [-1, 1] to setpoints in physical units (clipped to the contract bounds)."""
-    a = np.minimum(np.maximum(np.asarray(action, dtype=np.float64), -1.0), 1.0)  # np.clip costs 2 µs more
-    return SETPOINT_LOW + (a + 1.0) * _SETPOINT_HALF_SPAN
+_BOUNDS: dict[Contract, Bounds] = {}
 
 
-def setpoints_to_action(setpoints: np.ndarray) -> np.ndarray:
+def bounds(contract: Contract | None = None) -> Bounds:
+    """The (cached) :class:`Bounds` of ``contract`` (default: the core block's)."""
+    c = CORE_CONTRACT if contract is None else contract
+    b = _BOUNDS.get(c)
+    if b is None:
+        b = _BOUNDS[c] = Bounds(c)
+    return b
+
+
+POINT_LOW = bounds().point_low
+POINT_HIGH = bounds().point_high
+"""Ranges of the core block's points (float32)."""
+
+
+def action_to_setpoints(action: np.ndarray, contract: Contract | None = None) -> np.ndarray:
+    """Map actions in [-1, 1] to setpoints in physical units (clipped to ``contract``'s bounds, default core)."""
+    return bounds(contract).action_to_setpoints(action)
+
+
+def setpoints_to_action(setpoints: np.ndarray, contract: Contract | None = None) -> np.ndarray:
     """Inverse of :func:`action_to_setpoints`."""
-    return 2.0 * (np.asarray(setpoints) - SETPOINT_LOW) / (SETPOINT_HIGH - SETPOINT_LOW) - 1.0
+    return bounds(contract).setpoints_to_action(setpoints)
 
 
 def check_episode_args(episode_days: float, dt_s: float, start_days: Sequence[float | None]) -> None:
@@ -95,7 +129,9 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     actuators follow them at realistic slew rates. Physics: ``coolpilot.envs.physics`` (PHYSICS.md).
 
     ## Action space
-    ``Box(-1, 1, (4,), float32)``, mapped linearly onto the setpoint bounds:
+    ``Box(-1, 1, (K,), float32)``, one entry per setpoint of the facility's contract
+    (``facility.contract``: the core block's four, then each equipment block's), mapped
+    linearly onto the setpoint bounds. The core block:
 
     | # | setpoint | unit | low | high | slew |
     |---|---|---|---|---|---|
@@ -104,13 +140,20 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     | 2 | chw_supply_temp_c | °C | 5 | 18 | 0.3 K/min |
     | 3 | condenser_water_temp_c | °C | 10 | 32 | 0.5 K/min |
 
+    then, where the equipment has them: ``chiller_stage_up_plr`` (staged chillers),
+    ``tower_cell_flow_min_frac`` (multi-cell towers on variable-speed fans),
+    ``chw_dp_setpoint_frac`` (variable-flow chilled water), ``cw_flow_frac`` (variable-speed
+    condenser pumps), ``economizer_enable`` (waterside economizer). ``modern-hall`` has all
+    nine, ``legacy-hall`` five.
+
     ## Observation space
-    ``Box(float32)`` of the 20 points of ``coolpilot.envs.contract.POINTS`` in that order, clipped to
-    their physical ranges: outdoor dry bulb, wet bulb (°C) and RH (%); time of day sin/cos;
-    IT power (kW) and load fraction; max and mean server inlet, supply and return air
-    (°C); CRAH fan speed (1); chilled-water supply and return, condenser water (°C);
-    cooling load (kW), economizer share (1), chillers running; cooling and facility power
-    (kW). Only points a BMS measures: no simulator internals.
+    ``Box(float32)`` of the contract's points in order, clipped to their physical ranges: the
+    core block's 20 (outdoor dry bulb, wet bulb (°C) and RH (%); time of day sin/cos; IT power
+    (kW) and load fraction; max and mean server inlet, supply and return air (°C); CRAH fan
+    speed (1); chilled-water supply and return, condenser water (°C); cooling load (kW),
+    economizer share (1), chillers running; cooling and facility power (kW)), then each
+    block's (part-load ratio, stage timer, tower cells running, flows, the levers' held
+    values). Only points a BMS measures: no simulator internals.
 
     ## Reward
     ``energy + thermal``: ``energy = −P_facility/P_IT,design`` (IT power included, and it
@@ -138,7 +181,10 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     load level and facility parameters drawn per episode).
 
     ## Version history
-    - v0: initial release.
+    - v0: initial release (four setpoints, 20 points).
+    - v1: the contract follows the equipment (contract version 2): plant levers as setpoints,
+      the chiller sequencer's minimum run/off times and soft-loading, tower cells sharing flow,
+      the chilled-water DP setpoint and condenser flow, the economizer's enable.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium convention)
@@ -175,18 +221,20 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self.params = PlantParams(*(a.copy() for a in self._base_params))
         self._load_table = load_table([[z.load for z in self.cfg.zones]], len(self.cfg.zones))
         self.it_design_kw = np.array([self.cfg.it_design_kw])
-        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(SETPOINTS),), dtype=np.float32)
-        self.observation_space = gym.spaces.Box(POINT_LOW, POINT_HIGH, dtype=np.float32)
+        self.contract: Contract = self.cfg.contract
+        self.bounds = bounds(self.contract)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(self.contract.setpoints),), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(self.bounds.point_low, self.bounds.point_high, dtype=np.float32)
         self._state: PlantState | None = None
         self._exo: ExoSeries | None = None
         self._k = 0
-        self._points = np.zeros(len(POINTS))
+        self._points = np.zeros(len(self.contract.points))
         self.weather = self.weathers[0]
 
     @property
     def points(self) -> dict[str, float]:
         """The latest points by name (what a rule-based or ONNX policy reads)."""
-        return dict(zip(POINT_NAMES, self._points.tolist(), strict=True))
+        return dict(zip(self.contract.point_names, self._points.tolist(), strict=True))
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -201,7 +249,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             apply_factors(self._base_params, self.params, np.array([0]), factors)
         self.weather, day, self._exo = weathers[0], float(days[0]), batch.row(0)
         self._state, first = start(
-            self.params, self._exo.at(0), self._exo.rh_pct[0:1], self._exo.time_s[0:1], self.dt_s, self.it_design_kw
+            self.params, self._exo.at(0), self._exo.rh_pct[0:1], self._exo.time_s[0:1], self.dt_s, self.it_design_kw,
+            contract=self.contract,
         )
         self._points = first[0]
         self._k = 0
@@ -214,11 +263,11 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         k = self._k + 1
         if k > self.n_steps:
             raise RuntimeError(f"the episode ended after {self.n_steps} steps; call reset()")
-        command = action_to_setpoints(action)[None, :]
+        setpoints = self.bounds.action_to_setpoints(action)[None, :]
         e = self._exo.at(k)
-        self._state, out = step(self._state, command, e, self.params, self.dt_s)
+        self._state, out = step(self._state, command_array(self.contract, setpoints), e, self.params, self.dt_s)
         self._points = points_array(
-            out, e, self._exo.rh_pct[k : k + 1], self._exo.time_s[k : k + 1], self.it_design_kw
+            out, e, self._exo.rh_pct[k : k + 1], self._exo.time_s[k : k + 1], self.it_design_kw, self.contract
         )[0]
         energy, thermal = reward_terms(
             out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
@@ -234,9 +283,10 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             "cooling_kw": float(out.cooling_kw[0]),
             "inlet_temp_max_c": float(out.inlet_temp_max_c[0]),
             "water_m3": float(out.water_evaporation_m3[0] + out.water_drift_m3[0] + out.water_blowdown_m3[0]),
-            "setpoints": dict(zip(SETPOINT_NAMES, command[0].tolist(), strict=True)),
+            "setpoints": dict(zip(self.contract.setpoint_names, setpoints[0].tolist(), strict=True)),
+            "chiller_starts": float(out.chiller_starts[0]),
         }
         return self._observation(), float(energy[0] + thermal[0]), False, k >= self.n_steps, info
 
     def _observation(self) -> np.ndarray:
-        return np.minimum(np.maximum(self._points, POINT_LOW), POINT_HIGH).astype(np.float32)
+        return self.bounds.observe(self._points)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from coolpilot.envs.config import FacilityConfig
-from coolpilot.envs.contract import POINT_NAMES, SETPOINTS
+from coolpilot.envs.contract import LEVERS, POINT_SPECS, SETPOINT_SPECS, Contract
 from coolpilot.envs.physics._jit import jit
 from coolpilot.envs.physics.coefficients import (
     CHILLER_MODELS,
@@ -16,11 +16,22 @@ from coolpilot.envs.physics.coefficients import (
     PUMP_CURVE_VSD,
     TOWER_YORKCALC,
 )
-from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState
+from coolpilot.envs.physics.plant import N_LEVERS, Exogenous, PlantOutputs, PlantParams, PlantState
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_MINUTE, WATER_RHO_CP_KJ_M3_K
 
 LEGACY_SETPOINTS = np.array([18.0, 1.0, 7.0, 29.4])
-"""Setpoints a plant holds before any policy acts (the legacy practice)."""
+"""Core setpoints a plant holds before any policy acts (the legacy practice)."""
+
+if len(LEVERS) != N_LEVERS:
+    raise RuntimeError("coolpilot.envs.physics.plant.N_LEVERS is out of step with coolpilot.envs.contract.LEVERS")
+
+
+def command_array(contract: Contract, setpoints: np.ndarray) -> np.ndarray:
+    """The physics' command (N, 9) from setpoints (N, K) in ``contract`` order; other levers NaN (local)."""
+    values = np.asarray(setpoints, dtype=np.float64)
+    out = np.full((values.shape[0], N_LEVERS), np.nan)
+    out[:, list(contract.levers)] = values
+    return out
 
 
 def build_params(configs: Sequence[FacilityConfig], n_zones: int | None = None) -> PlantParams:
@@ -50,7 +61,13 @@ def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
     # Cells share the plant's design heat rejection evenly.
     cell_heat_kw *= c.chillers.count / c.tower_cells
     cell_flow = cell_heat_kw / (WATER_RHO_CP_KJ_M3_K * c.towers.design_range_k)
-    slew = np.array([s.slew_per_min / SECONDS_PER_MINUTE for s in SETPOINTS])
+    specs = [SETPOINT_SPECS[name] for name in LEVERS]
+    slew = np.array([s.slew_per_min / SECONDS_PER_MINUTE for s in specs])
+    nan = float("nan")
+    local = [nan, nan, nan, nan, c.chillers.stage_up_plr, c.towers.sequence_cell_flow_frac,
+             c.chilled_water.dp_setpoint_frac, 1.0, 1.0]
+    low = [s.low for s in specs]
+    low[LEVERS.index("cw_flow_frac")] = max(low[LEVERS.index("cw_flow_frac")], c.towers.pump_min_flow_frac)
     a = np.asarray
     return {
         "zone_mask": _padded([1.0] * len(zones), z, 0.0),
@@ -75,7 +92,9 @@ def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
         "chw_design_delta_t_k": a(c.chilled_water.design_delta_t_k),
         "chw_min_flow_frac": a(c.chilled_water.min_flow_frac if c.chilled_water.variable_flow else 1.0),
         "chw_pump_design_kw": a(chw_pump_kw),
-        "chw_pump_curve": a(PUMP_CURVE_VSD if c.chilled_water.variable_flow else PUMP_CURVE_CONSTANT),
+        "chw_pump_curve": a(PUMP_CURVE_CONSTANT),
+        "chw_variable_flow": a(float(c.chilled_water.variable_flow)),
+        "chw_dp_head_share": a(c.chilled_water.dp_head_share),
         "chw_loop_heat_capacity_kj_k": a(c.chw_loop_volume_m3 * WATER_RHO_CP_KJ_M3_K),
         "chillers_available": a(float(c.chillers_available)),
         "chiller_capacity_kw": a(c.chillers.capacity_kw),
@@ -88,19 +107,26 @@ def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
         "chiller_plr_min": a(curves.plr_min),
         "chiller_plr_max": a(curves.plr_max),
         "chiller_min_unloading": a(curves.min_unloading_ratio),
-        "chiller_stage_up_plr": a(c.chillers.stage_up_plr),
+        "chiller_stage_down_hysteresis": a(c.chillers.stage_down_hysteresis),
+        "chiller_min_run_s": a(c.chillers.min_run_min * SECONDS_PER_MINUTE),
+        "chiller_min_off_s": a(c.chillers.min_off_min * SECONDS_PER_MINUTE),
+        "chiller_soft_load_s": a(c.chillers.soft_load_min * SECONDS_PER_MINUTE),
         "chiller_min_condenser_c": a(c.chillers.min_condenser_temp_c),
         "economizer_enabled": a(float(c.economizer.enabled)),
         "economizer_effectiveness": a(c.economizer.effectiveness),
         "economizer_min_delta_t_k": a(c.economizer.min_delta_t_k),
+        "economizer_min_hold_s": a(c.economizer.min_hold_min * SECONDS_PER_MINUTE),
         "cw_unit_flow_m3s": a(c.cw_unit_flow_m3s),
         "cw_pump_unit_kw": a(cw_pump_kw),
+        "cw_variable_flow": a(float(c.towers.pump_variable_speed)),
+        "cw_pump_curve": a(PUMP_CURVE_VSD if c.towers.pump_variable_speed else PUMP_CURVE_CONSTANT),
         "tower_cells": a(float(c.tower_cells)),
         "tower_cell_flow_m3s": a(cell_flow),
         "tower_cell_fan_kw": a(c.towers.fan_power_kw_per_kw * cell_heat_kw),
         "tower_variable_speed": a(float(c.towers.variable_speed)),
         "tower_design_range_k": a(c.towers.design_range_k),
         "tower_min_air_flow_ratio": a(c.towers.min_air_flow_ratio),
+        "tower_cell_min_flow_frac": a(c.towers.cell_min_flow_frac),
         "tower_evap_loss_pct_per_k": a(c.towers.evap_loss_pct_per_k),
         "tower_drift_pct": a(c.towers.drift_pct),
         "tower_concentration_ratio": a(c.towers.concentration_ratio),
@@ -110,24 +136,33 @@ def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
             c.electrical.ups_loss_proportional_frac,
             c.electrical.ups_loss_square_frac,
         ]),
-        "setpoint_low": a([s.low for s in SETPOINTS]),
-        "setpoint_high": a([s.high for s in SETPOINTS]),
+        "setpoint_low": a(low),
+        "setpoint_high": a([s.high for s in specs]),
         "slew_per_s": slew,
+        "lever_local": a(local),
     }
 
 
 def initial_state(params: PlantParams, setpoints: np.ndarray | None = None) -> PlantState:
-    """A plant at rest under ``setpoints`` (N, 4) (default the legacy ones).
+    """A plant at rest under core ``setpoints`` (N, 4) (default the legacy ones), its levers on local sequence.
 
     Zone nodes start near their loaded steady state for supply air at the setpoint; a
-    warm-up of a few steps settles the rest (the env runs one hour of warm-up).
+    warm-up of a few steps settles the rest (the env runs one hour of warm-up). One chiller
+    runs, with its timers long expired, and the economizer is enabled.
     """
     n, z = params.it_design_kw.shape
     sp = np.broadcast_to(LEGACY_SETPOINTS if setpoints is None else setpoints, (n, 4)).astype(np.float64).copy()
+    act = params.lever_local.copy()
+    act[:, :4] = sp
     inlet = np.repeat(sp[:, 0:1] + 1.0, z, axis=1)
     zone = inlet + 20.0
-    return PlantState(zone, inlet, sp[:, 2].copy(), sp)
+    long_ago = np.full(n, 1.0e6)
+    return PlantState(zone, inlet, sp[:, 2].copy(), act, np.ones(n), long_ago, long_ago.copy(), np.ones(n),
+                      long_ago.copy())
 
+
+ALL_POINTS: tuple[str, ...] = tuple(POINT_SPECS)
+"""Every point any block defines, in block order: the columns :func:`all_points_array` computes."""
 
 _POINT_COLUMNS = (
     "outdoor_drybulb_c", "outdoor_wetbulb_c", "outdoor_rh_pct", "time_of_day_sin", "time_of_day_cos",
@@ -135,12 +170,14 @@ _POINT_COLUMNS = (
     "return_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "chw_return_temp_c",
     "condenser_water_temp_c", "cooling_load_kw", "economizer_load_frac", "chillers_running",
     "cooling_power_kw", "facility_power_kw",
+    "chiller_plr", "chiller_stage_up_plr", "chiller_stage_timer_min",
+    "tower_cells_running", "tower_cell_flow_min_frac", "tower_fan_speed_frac",
+    "chw_flow_frac", "chw_dp_setpoint_frac", "cw_flow_frac", "economizer_enable",
 )
 """Column order of :func:`_points_columns` (kept beside it: numba caches compiled code per file)."""
 
-if sorted(_POINT_COLUMNS) != sorted(POINT_NAMES):
-    raise RuntimeError("coolpilot.envs.facility._POINT_COLUMNS is out of step with coolpilot.envs.contract.POINTS")
-_TO_CONTRACT_ORDER = np.array([_POINT_COLUMNS.index(name) for name in POINT_NAMES])
+if _POINT_COLUMNS != ALL_POINTS:
+    raise RuntimeError("coolpilot.envs.facility._POINT_COLUMNS is out of step with the blocks' points")
 
 
 @jit
@@ -156,6 +193,9 @@ def _points_columns(
         out.supply_air_temp_c, out.return_air_temp_c, out.crah_fan_speed_frac, out.chw_supply_c,
         out.chw_return_c, out.condenser_water_c, out.economizer_kw + out.chiller_load_kw, economizer,
         out.chillers_running, out.cooling_kw, out.facility_kw,
+        out.chiller_plr, out.levers[:, 4].copy(), out.stage_timer_s / SECONDS_PER_MINUTE,
+        out.tower_cells_running, out.levers[:, 5].copy(), out.tower_air_flow_ratio,
+        out.chw_flow_frac, out.levers[:, 6].copy(), out.levers[:, 7].copy(), out.economizer_enabled,
     )
     pts = np.empty((out.it_power_kw.shape[0], len(cols)))
     for j, col in enumerate(cols):
@@ -163,11 +203,28 @@ def _points_columns(
     return pts
 
 
-def points_array(
+def point_columns(contract: Contract) -> np.ndarray:
+    """Columns of ``contract``'s points in :func:`all_points_array`'s output."""
+    return np.array([_POINT_COLUMNS.index(name) for name in contract.point_names])
+
+
+def all_points_array(
     out: PlantOutputs, exo: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray, it_design_total_kw: np.ndarray
 ) -> np.ndarray:
-    """BMS points (N, n_points) in the order of :data:`coolpilot.envs.contract.POINTS`.
+    """Every point any block defines (N, 30), in :data:`_POINT_COLUMNS` order (select with :func:`point_columns`)."""
+    return _points_columns(out, exo, rh_pct, time_s, it_design_total_kw)
+
+
+def points_array(
+    out: PlantOutputs, exo: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray, it_design_total_kw: np.ndarray,
+    contract: Contract | None = None,
+) -> np.ndarray:
+    """BMS points (N, n_points) in the order of ``contract`` (default the core block's points).
 
     ``rh_pct`` outdoor relative humidity (%), ``time_s`` seconds since 1 January 00:00 (N,).
     """
-    return _points_columns(out, exo, rh_pct, time_s, it_design_total_kw)[:, _TO_CONTRACT_ORDER]
+    cols = _CORE_COLUMNS if contract is None else point_columns(contract)
+    return _points_columns(out, exo, rh_pct, time_s, it_design_total_kw)[:, cols]
+
+
+_CORE_COLUMNS = np.arange(20)

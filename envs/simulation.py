@@ -14,8 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from coolpilot.envs.config import FacilityConfig
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
-from coolpilot.envs.facility import build_params, initial_state, points_array
+from coolpilot.envs.contract import Contract, ContractError
+from coolpilot.envs.facility import build_params, command_array, initial_state, points_array
 from coolpilot.envs.load import LoadTable, draw_noise, load_table, load_trace, synthetic_utilization_batch
 from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
 from coolpilot.envs.randomization import Randomization
@@ -174,7 +174,8 @@ RECORDED_OUTPUTS = (
     "supply_air_temp_c", "return_air_temp_c", "crah_fan_speed_frac", "chw_supply_c", "chw_return_c",
     "condenser_water_c", "coil_load_kw", "economizer_kw", "chiller_load_kw", "chillers_running", "chiller_plr",
     "heat_rejected_kw", "envelope_gain_kw", "stored_heat_change_kj", "water_evaporation_m3", "water_drift_m3",
-    "water_blowdown_m3", "tower_shortfall_k",
+    "water_blowdown_m3", "tower_shortfall_k", "chiller_starts", "tower_cells_running", "chw_flow_frac",
+    "cw_flow_frac", "economizer_enabled",
 )
 """Plant outputs kept per step by :func:`simulate`."""
 
@@ -191,15 +192,31 @@ def warm_up(state: PlantState, params: PlantParams, exo: Exogenous, dt_s: float,
 
 def start(
     params: PlantParams, exo0: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray, dt_s: float,
-    it_design_kw: np.ndarray, step_fn: StepFn = step,
+    it_design_kw: np.ndarray, step_fn: StepFn = step, contract: Contract | None = None,
 ) -> tuple[PlantState, np.ndarray]:
     """Initial state after warm-up at the first exogenous step, and the points it reports (N, n_points).
 
-    ``step_fn`` is :func:`coolpilot.envs.physics.plant.step` or a wrapper running it in parts.
+    ``step_fn`` is :func:`coolpilot.envs.physics.plant.step` or a wrapper running it in parts;
+    the points are ``contract``'s (default the core block's).
     """
     state = warm_up(initial_state(params), params, exo0, dt_s, step_fn)
     state, out = step_fn(state, state.actuators, exo0, params, dt_s)
-    return state, points_array(out, exo0, rh_pct, time_s, it_design_kw)
+    return state, points_array(out, exo0, rh_pct, time_s, it_design_kw, contract)
+
+
+def setpoint_command(contract: Contract, setpoints: Mapping[str, float]) -> np.ndarray:
+    """The physics' command (1, 9) for named setpoints of ``contract``; a setpoint not given runs locally.
+
+    A policy may command a subset of the contract's setpoints (a contract-1 bundle commands the
+    core block's, the legacy policy the core block's): the plant's own sequence runs the rest.
+    Names outside the contract are refused.
+    """
+    unknown = [n for n in setpoints if n not in contract.setpoints_by_name]
+    if unknown:
+        raise ContractError(f"setpoints {unknown} are not setpoints of this facility's contract "
+                            f"{list(contract.setpoint_names)}")
+    row = np.array([[setpoints.get(n, np.nan) for n in contract.setpoint_names]], dtype=np.float64)
+    return command_array(contract, row)
 
 
 def simulate(
@@ -239,24 +256,27 @@ def simulate(
     if adjust_params is not None:
         params = adjust_params(params)
     it_design = np.array([cfg.it_design_kw])
-    state, first = start(params, exo.at(0), exo.rh_pct[0:1], exo.time_s[0:1], dt_s, it_design)
+    contract = cfg.contract
+    state, first = start(params, exo.at(0), exo.rh_pct[0:1], exo.time_s[0:1], dt_s, it_design, contract=contract)
     pts = first[0]
     policy.reset()
     planner = policy if isinstance(policy, PlantAwarePolicy) else None
     if planner is not None:
         planner.bind(params, exo, dt_s)
     rec = {name: np.empty(n_steps) for name in RECORDED_OUTPUTS}
-    sp_rec = np.empty((n_steps, len(SETPOINT_NAMES)))
+    levers = list(contract.levers)
+    sp_rec = np.empty((n_steps, len(levers)))
     zone_inlet = np.empty((n_steps, len(cfg.zones)))
     for k in range(n_steps):
-        named = dict(zip(POINT_NAMES, pts.tolist(), strict=True))
+        named = dict(zip(contract.point_names, pts.tolist(), strict=True))
         setpoints = policy.act(named) if planner is None else planner.plan(state, k, named)
-        command = np.array([[setpoints[name] for name in SETPOINT_NAMES]], dtype=np.float64)
+        command = setpoint_command(contract, setpoints)
         e = exo.at(k + 1)
         state, out = step(state, command, e, params, dt_s)
-        pts = points_array(out, e, exo.rh_pct[k + 1 : k + 2], exo.time_s[k + 1 : k + 2], it_design)[0]
+        pts = points_array(out, e, exo.rh_pct[k + 1 : k + 2], exo.time_s[k + 1 : k + 2], it_design, contract)[0]
         _record(rec, out, k)
-        sp_rec[k] = command[0]
+        # What the plant was told: the command, or for a lever left to the plant, the value it holds.
+        sp_rec[k] = np.where(np.isnan(command[0, levers]), out.levers[0, levers], command[0, levers])
         zone_inlet[k] = out.inlet_temp_c[0, : len(cfg.zones)]
     series: dict[str, np.ndarray] = {
         "time_s": exo.time_s[1:],
@@ -264,7 +284,7 @@ def simulate(
         "outdoor_wetbulb_c": exo.wetbulb_c[1:],
         **rec,
     }
-    for j, name in enumerate(SETPOINT_NAMES):
+    for j, name in enumerate(contract.setpoint_names):
         series[f"setpoint_{name}"] = sp_rec[:, j]
     return SimResult(
         facility=cfg.name, climate=weather.name, policy=policy.name, dt_s=dt_s, start_s=start_s,

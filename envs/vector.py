@@ -18,17 +18,15 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from coolpilot.envs.config import FacilityConfig, load_facility
-from coolpilot.envs.contract import POINTS, SETPOINTS
+from coolpilot.envs.contract import Contract, ContractError
 from coolpilot.envs.env import (
-    POINT_HIGH,
-    POINT_LOW,
-    action_to_setpoints,
+    bounds,
     check_energy_reward,
     check_episode_args,
     resolve_randomization,
     reward_terms,
 )
-from coolpilot.envs.facility import build_params, points_array
+from coolpilot.envs.facility import all_points_array, build_params, command_array, point_columns
 from coolpilot.envs.load import load_table
 from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
 from coolpilot.envs.randomization import Randomization, apply_factors
@@ -101,6 +99,14 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         check_episode_args(episode_days, dt_s, self.start_days)
         facilities = _per_env(facility, n, "facility")
         self.cfgs = [f if isinstance(f, FacilityConfig) else load_facility(f) for f in facilities]
+        self.contract: Contract = self.cfgs[0].contract
+        for cfg in self.cfgs[1:]:
+            diff = cfg.contract.differences(self.contract, f"facility {cfg.name}", f"facility {self.cfgs[0].name}")
+            if diff:
+                raise ContractError("facilities in one vector env must share a contract (one action and observation "
+                                    "space): " + "; ".join(diff))
+        self.bounds = bounds(self.contract)
+        self._columns = point_columns(self.contract)
         self.randomization, climate = resolve_randomization(randomization, climate)
         pools = [climate] * n if climate_per_env is None else _per_env(list(climate_per_env), n, "climate_per_env")
         self.weathers: list[list[Weather]] = []
@@ -122,8 +128,9 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                                     for f, a in zip(self._base_params._fields, self._base_params, strict=True)))
         self._load_table = load_table([[z.load for z in c.zones] for c in self.cfgs], self.n_zones)
         self.it_design_kw = np.array([c.it_design_kw for c in self.cfgs])
-        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(SETPOINTS),), dtype=np.float32)
-        self.single_observation_space = gym.spaces.Box(POINT_LOW, POINT_HIGH, dtype=np.float32)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(self.contract.setpoints),), dtype=np.float32)
+        self.single_observation_space = gym.spaces.Box(self.bounds.point_low, self.bounds.point_high,
+                                                       dtype=np.float32)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, n)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, n)
         self.rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(n)]
@@ -137,7 +144,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._util = np.zeros((t, n, self.n_zones))
         self._k = np.zeros(n, dtype=np.int64)
         self._state: PlantState | None = None
-        self._points = np.zeros((n, len(POINTS)))
+        self._points = np.zeros((n, len(self.contract.points)))
         self._needs_reset = np.zeros(n, dtype=bool)
         self.climate_names = [""] * n
         self.episode_start_days = np.zeros(n)
@@ -181,7 +188,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._util[:, idx] = exo.utilization.transpose(1, 0, 2)
         exo0 = Exogenous(exo.drybulb_c[:, 0].copy(), exo.wetbulb_c[:, 0].copy(), exo.utilization[:, 0].copy())
         state, points = start(take_params(self.params, idx), exo0, exo.rh_pct[:, 0].copy(), exo.time_s[:, 0].copy(),
-                              self.dt_s, self.it_design_kw[idx], step_fn=threaded_step)
+                              self.dt_s, self.it_design_kw[idx], step_fn=threaded_step, contract=self.contract)
         if self._state is None or len(idx) == self.num_envs:
             self._state = state
         else:
@@ -202,7 +209,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         resetting = self._needs_reset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(n, bool)
         if resetting.any():
             self._reset_indices(np.flatnonzero(resetting))
-        command = action_to_setpoints(np.asarray(actions).reshape(n, -1))
+        command = command_array(self.contract, self.bounds.action_to_setpoints(np.asarray(actions).reshape(n, -1)))
         k = self._k + 1
         if k.min() == k.max():
             at = int(k[0])
@@ -255,11 +262,12 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         assert self._state is not None
         n = self.num_envs
         if n < PARALLEL_MIN_ENVS:
-            return _step_points(self._state, command, exo, self.params, self.dt_s, rh, time_s, self.it_design_kw)
+            return _step_points(self._state, command, exo, self.params, self.dt_s, rh, time_s, self.it_design_kw,
+                                self._columns)
         futures = [
             _POOL.submit(_step_points, PlantState(*(a[h] for a in self._state)), command[h],
                          Exogenous(*(a[h] for a in exo)), take_params(self.params, h), self.dt_s, rh[h], time_s[h],
-                         self.it_design_kw[h])
+                         self.it_design_kw[h], self._columns)
             for h in _halves(n)
         ]
         (s0, o0, p0), (s1, o1, p1) = (f.result() for f in futures)
@@ -268,16 +276,16 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         return state, out, np.concatenate((p0, p1))
 
     def _observations(self) -> np.ndarray:
-        return np.minimum(np.maximum(self._points, POINT_LOW), POINT_HIGH).astype(np.float32)
+        return self.bounds.observe(self._points)
 
 
 def _step_points(
     state: PlantState, command: np.ndarray, exo: Exogenous, params: PlantParams, dt_s: float, rh: np.ndarray,
-    time_s: np.ndarray, it_design_kw: np.ndarray,
+    time_s: np.ndarray, it_design_kw: np.ndarray, columns: np.ndarray,
 ) -> tuple[PlantState, PlantOutputs, np.ndarray]:
-    """Physics step and the points it reports (one unit of work for a thread)."""
+    """Physics step and the points it reports in the contract's order (one unit of work for a thread)."""
     new_state, out = step(state, command, exo, params, dt_s)
-    return new_state, out, points_array(out, exo, rh, time_s, it_design_kw)
+    return new_state, out, all_points_array(out, exo, rh, time_s, it_design_kw)[:, columns]
 
 
 def _halves(n: int) -> tuple[slice, slice]:

@@ -19,7 +19,9 @@ from coolpilot.envs.physics._jit import jit
 from coolpilot.envs.physics.air import fan_power_kw, it_power_kw, recirculation_frac, zone_step
 from coolpilot.envs.physics.electrical import distribution_loss_kw
 from coolpilot.envs.physics.water import (
+    chiller_capacity_kw,
     chiller_plant,
+    chiller_sequencer,
     economizer_capacity_kw,
     pump_power_kw,
     tower_air_flow_ratio,
@@ -29,8 +31,13 @@ from coolpilot.envs.physics.water import (
 )
 from coolpilot.envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
 
-SAT, FAN, CHW, CW = 0, 1, 2, 3
-"""Column of each setpoint in setpoint arrays (the order of coolpilot.envs.contract.SETPOINTS)."""
+SAT, FAN, CHW, CW, STAGE, CELLS, DP, CWF, WSE = 0, 1, 2, 3, 4, 5, 6, 7, 8
+"""Column of each lever in command arrays (the order of coolpilot.envs.contract.LEVERS).
+
+A command is (N, 9): every lever any block defines. NaN in a column means "not commanded":
+the plant's own local sequence runs that lever (``PlantParams.lever_local``), and a core
+setpoint not commanded holds where its actuator is."""
+N_LEVERS = 9
 
 
 class PlantParams(NamedTuple):
@@ -62,7 +69,9 @@ class PlantParams(NamedTuple):
     chw_design_delta_t_k: np.ndarray  # (N,)
     chw_min_flow_frac: np.ndarray  # (N,)
     chw_pump_design_kw: np.ndarray  # (N,)
-    chw_pump_curve: np.ndarray  # (N, 4)
+    chw_pump_curve: np.ndarray  # (N, 4) constant-speed pumps' curve (variable-flow plants use the DP model)
+    chw_variable_flow: np.ndarray  # (N,) 1: variable-speed pumps holding a differential-pressure setpoint
+    chw_dp_head_share: np.ndarray  # (N,) share of design head that is the DP setpoint
     chw_loop_heat_capacity_kj_k: np.ndarray  # (N,)
     chillers_available: np.ndarray  # (N,)
     chiller_capacity_kw: np.ndarray  # (N,)
@@ -75,28 +84,36 @@ class PlantParams(NamedTuple):
     chiller_plr_min: np.ndarray  # (N,)
     chiller_plr_max: np.ndarray  # (N,)
     chiller_min_unloading: np.ndarray  # (N,)
-    chiller_stage_up_plr: np.ndarray  # (N,)
+    chiller_stage_down_hysteresis: np.ndarray  # (N,)
+    chiller_min_run_s: np.ndarray  # (N,)
+    chiller_min_off_s: np.ndarray  # (N,)
+    chiller_soft_load_s: np.ndarray  # (N,)
     chiller_min_condenser_c: np.ndarray  # (N,)
     economizer_enabled: np.ndarray  # (N,)
     economizer_effectiveness: np.ndarray  # (N,)
     economizer_min_delta_t_k: np.ndarray  # (N,)
+    economizer_min_hold_s: np.ndarray  # (N,)
     cw_unit_flow_m3s: np.ndarray  # (N,) condenser flow per running chiller or economizer
-    cw_pump_unit_kw: np.ndarray  # (N,) constant-speed condenser pump power per unit
+    cw_pump_unit_kw: np.ndarray  # (N,) condenser pump design power per unit
+    cw_variable_flow: np.ndarray  # (N,) 1: variable-speed condenser pumps
+    cw_pump_curve: np.ndarray  # (N, 4) condenser pump part-load curve
     tower_cells: np.ndarray  # (N,) cells available
     tower_cell_flow_m3s: np.ndarray  # (N,) design water flow per cell
     tower_cell_fan_kw: np.ndarray  # (N,) design fan power per cell
     tower_variable_speed: np.ndarray  # (N,)
     tower_design_range_k: np.ndarray  # (N,) first guess of the range before the refinement pass
     tower_min_air_flow_ratio: np.ndarray  # (N,)
+    tower_cell_min_flow_frac: np.ndarray  # (N,) lowest water flow per cell (wetting)
     tower_evap_loss_pct_per_k: np.ndarray  # (N,)
     tower_drift_pct: np.ndarray  # (N,)
     tower_concentration_ratio: np.ndarray  # (N,)
     tower_coefficients: np.ndarray  # (27,) YorkCalc, shared
     ups_rated_kw: np.ndarray  # (N,)
     ups_loss_coefficients: np.ndarray  # (N, 3)
-    setpoint_low: np.ndarray  # (N, 4)
-    setpoint_high: np.ndarray  # (N, 4)
-    slew_per_s: np.ndarray  # (N, 4)
+    setpoint_low: np.ndarray  # (N, 9) every lever's bounds
+    setpoint_high: np.ndarray  # (N, 9)
+    slew_per_s: np.ndarray  # (N, 9)
+    lever_local: np.ndarray  # (N, 9) each lever's value under the plant's own sequence (NaN: hold)
 
 
 class PlantState(NamedTuple):
@@ -105,7 +122,12 @@ class PlantState(NamedTuple):
     zone_temp_c: np.ndarray  # (N, Z) lumped IT equipment + room air node
     inlet_temp_c: np.ndarray  # (N, Z) server inlet at the end of the last step
     chw_supply_c: np.ndarray  # (N,) chilled-water loop (supply) temperature
-    actuators: np.ndarray  # (N, 4) setpoints as the actuators hold them now
+    actuators: np.ndarray  # (N, 9) every lever as the plant holds it now
+    chillers_on: np.ndarray  # (N,) chillers running
+    since_start_s: np.ndarray  # (N,) time since the last chiller start
+    since_stop_s: np.ndarray  # (N,) time since the last chiller stop
+    economizer_on: np.ndarray  # (N,) 1: economizer enabled, 0: locked out
+    economizer_hold_s: np.ndarray  # (N,) time since the enable last changed
 
 
 class Exogenous(NamedTuple):
@@ -139,6 +161,16 @@ class PlantOutputs(NamedTuple):
     chiller_load_kw: np.ndarray
     chillers_running: np.ndarray
     chiller_plr: np.ndarray
+    chiller_starts: np.ndarray
+    """Chillers started during the step (count)."""
+    tower_cells_running: np.ndarray
+    chw_flow_frac: np.ndarray
+    cw_flow_frac: np.ndarray
+    economizer_enabled: np.ndarray
+    levers: np.ndarray
+    """(N, 9) every lever as the plant holds it at the end of the step (commanded or its own)."""
+    stage_timer_s: np.ndarray
+    """Time since the last chiller start or stop, at the end of the step (s)."""
     heat_rejected_kw: np.ndarray
     crah_fan_kw: np.ndarray
     chiller_kw: np.ndarray
@@ -168,40 +200,58 @@ def row_max(x: np.ndarray) -> np.ndarray:
 
 
 @jit
-def condenser_units(n_chillers_on: np.ndarray, economizer_kw: np.ndarray, tower_units: np.ndarray) -> np.ndarray:
-    """Condenser water flow in units of one chiller's design condenser flow.
+def move_actuators(
+    actuators: np.ndarray, command: np.ndarray, low: np.ndarray, high: np.ndarray, slew_per_s: np.ndarray,
+    dt_s: float, local: np.ndarray,
+) -> np.ndarray:
+    """Actuators follow the (bounded) command at their slew rates.
 
-    Constant-speed condenser pumps are staged with the chillers; while the waterside
-    economizer runs, the towers and pumps run at the plant's full design flow (the heat
-    exchanger is sized for full free cooling).
+    A lever not commanded (NaN) follows the plant's own sequence (``local``); a core setpoint
+    not commanded (``local`` NaN too) holds where it is.
     """
-    return np.maximum(n_chillers_on, np.where(economizer_kw > 0.0, tower_units, 0.0))
+    wanted = np.where(np.isnan(command), local, command)
+    wanted = np.where(np.isnan(wanted), actuators, wanted)
+    target = np.minimum(np.maximum(wanted, low), high)
+    max_move = slew_per_s * dt_s
+    return actuators + np.minimum(np.maximum(target - actuators, -max_move), max_move)
 
 
 @jit
-def move_actuators(
-    actuators: np.ndarray, command: np.ndarray, low: np.ndarray, high: np.ndarray, slew_per_s: np.ndarray, dt_s: float
-) -> np.ndarray:
-    """Actuators follow the (bounded) command at their slew rates."""
-    target = np.minimum(np.maximum(command, low), high)
-    max_move = slew_per_s * dt_s
-    return actuators + np.minimum(np.maximum(target - actuators, -max_move), max_move)
+def economizer_latch(
+    on: np.ndarray, hold_s: np.ndarray, command: np.ndarray, min_hold_s: np.ndarray, dt_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The economizer's enable after a command (≥ 0.5: enable), held at least ``min_hold_s`` per change.
+
+    Not commanded (NaN): the plant's own sequence keeps it enabled (it then runs whenever the
+    tower water is cold enough, as the integrated control of PHYSICS.md section 5 does).
+    """
+    wanted = np.where(np.isnan(command), 1.0, np.where(command >= 0.5, 1.0, 0.0))
+    change = (wanted != on) & (hold_s >= min_hold_s)
+    return np.where(change, wanted, on), np.where(change, 0.0, hold_s + dt_s)
 
 
 @jit
 def step(
     state: PlantState, command: np.ndarray, exo: Exogenous, p: PlantParams, dt_s: float
 ) -> tuple[PlantState, PlantOutputs]:
-    """Advance N facilities by ``dt_s`` seconds under the setpoint ``command`` (N, 4).
+    """Advance N facilities by ``dt_s`` seconds under the lever ``command`` (N, 9; NaN: local sequence).
 
-    Order within a step: actuators move; IT power and server airflow (fans react to the
-    last inlet temperature); CRAH airflow, supply air (coil limit: no colder than chilled
-    water + coil approach + fan heat), recirculation and the zone nodes; coil load; the
-    chilled-water loop and its pumps; economizer and chillers sharing the load needed to
-    bring the loop to its setpoint (capacity-limited: a short plant lets the loop warm);
-    towers, their fans and water; distribution losses and lighting.
+    Order within a step: actuators move (and the economizer's enable latches); IT power and
+    server airflow (fans react to the last inlet temperature); chilled-water flow from the
+    coils' demand, capped by the differential-pressure setpoint (valves fully open pass
+    √(DP setpoint) of design flow); CRAH airflow, supply air (coil limit: no colder than chilled
+    water + coil approach + fan heat, the approach widening when the coils run short of water),
+    recirculation and the zone nodes; coil load; the loop and its pumps; the chiller sequencer
+    (stage-up threshold, minimum run and off times, soft-loading); economizer and chillers
+    sharing the load needed to bring the loop to its setpoint (capacity-limited: a short plant
+    lets the loop warm); towers (cells sharing the flow, fan affinity), their fans and water;
+    distribution losses and lighting.
     """
-    act = move_actuators(state.actuators, command, p.setpoint_low, p.setpoint_high, p.slew_per_s, dt_s)
+    act = move_actuators(state.actuators, command, p.setpoint_low, p.setpoint_high, p.slew_per_s, dt_s,
+                         p.lever_local)
+    wse_on, wse_hold = economizer_latch(state.economizer_on, state.economizer_hold_s, command[:, WSE],
+                                        p.economizer_min_hold_s, dt_s)
+    act[:, WSE] = wse_on
     mask = p.zone_mask
 
     # --- air side -------------------------------------------------------------
@@ -218,9 +268,27 @@ def step(
     fan_kw = fan_power_kw(
         speed[:, None] * np.ones_like(crah_flow), p.crah_fan_design_kw, p.crah_fan_curve, p.crah_min_speed_frac
     )
+
+    # --- chilled-water flow: the coils' demand, capped by the DP setpoint --------
+    design_flow = p.chw_design_flow_m3s
+    demand_kw = ((it_kw + fan_kw) * mask).sum(axis=1) + p.zone_lighting_kw.sum(axis=1)
+    needed_frac = demand_kw / (WATER_RHO_CP_KJ_M3_K * p.chw_design_delta_t_k * design_flow)
+    dp = act[:, DP]
+    variable = p.chw_variable_flow > 0.5
+    flow_frac = np.where(
+        variable,
+        np.maximum(np.minimum(np.minimum(needed_frac, 1.0), np.sqrt(np.maximum(dp, 0.0))), p.chw_min_flow_frac),
+        1.0,
+    )
+    chw_flow = flow_frac * design_flow
+    # Coils short of water run a wider water range: their mean water temperature, and with it the
+    # coldest supply air they can make, rises by half the range beyond design.
+    coil_range = demand_kw / (chw_flow * WATER_RHO_CP_KJ_M3_K)
+    starved_k = 0.5 * np.maximum(coil_range - p.chw_design_delta_t_k, 0.0)
+
     crah_mcp = np.maximum(crah_flow * AIR_RHO_CP_KJ_M3_K, 1e-9)
     fan_rise = fan_kw / crah_mcp
-    coil_floor = state.chw_supply_c[:, None] + p.coil_approach_k[:, None] + fan_rise
+    coil_floor = state.chw_supply_c[:, None] + (p.coil_approach_k + starved_k)[:, None] + fan_rise
     supply = np.maximum(act[:, SAT][:, None], coil_floor)
     recirc = recirculation_frac(crah_flow, server_flow, p.recirc_frac)
     zone_new, inlet, heat_to_air, _ = zone_step(
@@ -234,14 +302,14 @@ def step(
     coil_total = coil_kw.sum(axis=1)
 
     # --- chilled-water loop ---------------------------------------------------
-    design_flow = p.chw_design_flow_m3s
-    needed_flow = coil_total / (WATER_RHO_CP_KJ_M3_K * p.chw_design_delta_t_k)
-    chw_flow = np.where(
-        p.chw_min_flow_frac < 1.0,
-        np.minimum(np.maximum(needed_flow, p.chw_min_flow_frac * design_flow), design_flow),
-        design_flow,
+    # Variable-speed pumps: affinity laws on a system curve whose static part is the DP setpoint,
+    # P = P_des·f·(s·DP + (1 − s)·f²); constant-speed pumps: their curve (full power).
+    share = p.chw_dp_head_share
+    chw_pump_kw = np.where(
+        variable,
+        p.chw_pump_design_kw * flow_frac * (share * dp + (1.0 - share) * flow_frac * flow_frac),
+        pump_power_kw(flow_frac, p.chw_pump_design_kw, p.chw_pump_curve),
     )
-    chw_pump_kw = pump_power_kw(chw_flow / design_flow, p.chw_pump_design_kw, p.chw_pump_curve)
     chw_in = coil_total + chw_pump_kw
     chw_return = state.chw_supply_c + chw_in / (chw_flow * WATER_RHO_CP_KJ_M3_K)
     loop_cap = p.chw_loop_heat_capacity_kj_k
@@ -249,39 +317,64 @@ def step(
 
     # --- economizer, chillers, towers (one refinement pass on the tower range) --------
     cells_units = p.tower_cells * p.tower_cell_flow_m3s / p.cw_unit_flow_m3s
+    cw_frac = np.where(p.cw_variable_flow > 0.5, act[:, CWF], 1.0)
+    wse_enabled = p.economizer_enabled * wse_on
     range_k = p.tower_design_range_k.copy()
-    q_wse = plant_need * 0.0
-    q_ch = plant_need * 0.0
-    p_ch = plant_need * 0.0
-    n_on = plant_need * 0.0
-    plr = plant_need * 0.0
-    cw_temp = plant_need * 0.0
-    cw_flow = plant_need * 0.0
-    units = plant_need * 0.0
-    cells_on = plant_need * 0.0 + 1.0
-    cw_pump_kw = plant_need * 0.0
-    heat_rej = plant_need * 0.0
-    fr_water = plant_need * 0.0 + 1.0
+    zero = plant_need * 0.0
+    q_wse = zero.copy()
+    q_ch = zero.copy()
+    p_ch = zero.copy()
+    n_on = state.chillers_on.copy()
+    plr = zero.copy()
+    cw_temp = zero.copy()
+    cw_flow = zero.copy()
+    units = zero.copy()
+    cells_on = zero + 1.0
+    cw_pump_kw = zero.copy()
+    heat_rej = zero.copy()
+    fr_water = zero + 1.0
+    ramp = zero + 1.0
     for _ in range(2):
         full_fan_approach = tower_approach_k(p.tower_coefficients, exo.wetbulb_c, range_k, fr_water)
         cw_temp = np.maximum(act[:, CW], exo.wetbulb_c + full_fan_approach)
         wse_cap = economizer_capacity_kw(
             chw_return, cw_temp, chw_flow, p.economizer_effectiveness, p.economizer_min_delta_t_k,
-            p.economizer_enabled, WATER_RHO_CP_KJ_M3_K,
+            wse_enabled, WATER_RHO_CP_KJ_M3_K,
         )
         q_wse = np.minimum(wse_cap, plant_need)
         ecw = np.maximum(cw_temp, p.chiller_min_condenser_c)
-        q_ch, p_ch, n_on, plr = chiller_plant(
-            plant_need - q_wse, act[:, CHW], ecw, p.chillers_available, p.chiller_capacity_kw,
+        q_avail = chiller_capacity_kw(act[:, CHW], ecw, p.chiller_capacity_kw, p.chiller_capft,
+                                      p.chiller_chws_range_c, p.chiller_ecw_range_c)
+        n_on = chiller_sequencer(
+            plant_need - q_wse, q_avail, state.chillers_on, state.since_start_s, state.since_stop_s,
+            p.chillers_available, act[:, STAGE], p.chiller_stage_down_hysteresis, p.chiller_plr_max,
+            p.chiller_min_run_s, p.chiller_min_off_s,
+        )
+        started = n_on > state.chillers_on
+        since_start = np.where(started, 0.0, state.since_start_s)
+        ramp = np.where(p.chiller_soft_load_s > 0.0,
+                        np.minimum((since_start + dt_s) / np.maximum(p.chiller_soft_load_s, 1e-9), 1.0), 1.0)
+        # Less condenser flow widens the range: the chillers condense against the leaving water, so the
+        # curve (fitted at design flow on entering water) sees entering water raised by the extra range.
+        ecw_lift = ecw + (1.0 - cw_frac) * range_k
+        q_ch, p_ch, plr = chiller_plant(
+            plant_need - q_wse, act[:, CHW], ecw_lift, n_on, ramp, p.chiller_capacity_kw,
             p.chiller_cop_ref, p.chiller_capft, p.chiller_eirft, p.chiller_eirfplr,
             p.chiller_chws_range_c, p.chiller_ecw_range_c, p.chiller_plr_min, p.chiller_plr_max,
-            p.chiller_min_unloading, p.chiller_stage_up_plr,
+            p.chiller_min_unloading,
         )
-        units = condenser_units(n_on, q_wse, cells_units)
+        chiller_units = n_on * cw_frac
+        units = np.maximum(chiller_units, np.where(q_wse > 0.0, cells_units, 0.0))
         cw_flow = units * p.cw_unit_flow_m3s
-        cells_on = np.maximum(np.minimum(np.floor(units / 0.75 + 1e-9), cells_units), 1.0)
-        fr_water = np.minimum(np.maximum(units / cells_on, 0.75), 1.25)
-        cw_pump_kw = units * p.cw_pump_unit_kw
+        cell_flows = cw_flow / p.tower_cell_flow_m3s
+        spread = np.maximum(act[:, CELLS], p.tower_cell_min_flow_frac)
+        cells_on = np.minimum(np.maximum(np.floor(cell_flows / spread + 1e-9), np.ceil(cell_flows / 1.25 - 1e-9)),
+                              p.tower_cells)
+        cells_on = np.maximum(cells_on, 1.0)
+        fr_water = np.minimum(np.maximum(cell_flows / cells_on, p.tower_cell_min_flow_frac), 1.25)
+        pump_units = np.maximum(n_on, np.where(q_wse > 0.0, cells_units, 0.0))
+        pump_frac = np.where(q_wse > 0.0, 1.0, cw_frac)
+        cw_pump_kw = pump_units * pump_power_kw(pump_frac, p.cw_pump_unit_kw, p.cw_pump_curve)
         heat_rej = q_wse + q_ch + p_ch + cw_pump_kw
         range_k = np.where(
             cw_flow > 0.0, heat_rej / np.maximum(cw_flow * WATER_RHO_CP_KJ_M3_K, 1e-9), p.tower_design_range_k
@@ -301,13 +394,20 @@ def step(
         fr_air, p.tower_cell_fan_kw, p.tower_min_air_flow_ratio, p.tower_variable_speed
     )
     tower_kw = np.where(running, tower_kw, 0.0)
+    cells_running = np.where(running, cells_on, 0.0)
     evap, drift, blowdown = tower_water_m3(
-        heat_rej, fr_air, cells_on * p.tower_cell_flow_m3s, p.tower_evap_loss_pct_per_k, p.tower_drift_pct,
+        heat_rej, fr_air, cells_running * p.tower_cell_flow_m3s, p.tower_evap_loss_pct_per_k, p.tower_drift_pct,
         p.tower_concentration_ratio, dt_s, WATER_RHO_CP_KJ_M3_K,
     )
 
     plant_kw = q_wse + q_ch
     chw_new = state.chw_supply_c + (chw_in - plant_kw) * dt_s / loop_cap
+
+    # --- sequencer timers ---------------------------------------------------------
+    starts = np.maximum(n_on - state.chillers_on, 0.0)
+    stopped = n_on < state.chillers_on
+    since_start_new = np.where(starts > 0.0, 0.0, state.since_start_s + dt_s)
+    since_stop_new = np.where(stopped, 0.0, state.since_stop_s + dt_s)
 
     # --- electrical -------------------------------------------------------------
     it_total = (it_kw * mask).sum(axis=1)
@@ -323,7 +423,10 @@ def step(
     masked_inlet = np.where(mask > 0.5, inlet, -np.inf)
     weights = it_kw * mask
     crah_weights = crah_mcp * mask
-    new_state = PlantState(zone_new, np.where(mask > 0.5, inlet, state.inlet_temp_c), chw_new, act)
+    new_state = PlantState(
+        zone_new, np.where(mask > 0.5, inlet, state.inlet_temp_c), chw_new, act, n_on, since_start_new,
+        since_stop_new, wse_on, wse_hold,
+    )
     outputs = PlantOutputs(
         inlet_temp_c=inlet,
         it_power_zone_kw=it_kw * mask,
@@ -343,6 +446,13 @@ def step(
         chiller_load_kw=q_ch,
         chillers_running=n_on,
         chiller_plr=plr,
+        chiller_starts=starts,
+        tower_cells_running=cells_running,
+        chw_flow_frac=flow_frac,
+        cw_flow_frac=np.where(n_on > 0.0, cw_frac, 0.0),
+        economizer_enabled=wse_enabled,
+        levers=act,
+        stage_timer_s=np.minimum(since_start_new, since_stop_new),
         heat_rejected_kw=heat_rej,
         crah_fan_kw=crah_total,
         chiller_kw=p_ch,

@@ -41,11 +41,84 @@ def economizer_capacity_kw(
 
 
 @jit
+def chiller_capacity_kw(
+    chw_supply_c: np.ndarray, entering_condenser_c: np.ndarray, capacity_kw: np.ndarray, capft: np.ndarray,
+    chws_range_c: np.ndarray, ecw_range_c: np.ndarray,
+) -> np.ndarray:
+    """Available capacity of one chiller, ``Q_ref·CAPFT(T_chws, T_ecw)`` (kW; inputs clamped to the fit range)."""
+    n = chw_supply_c.shape[0]
+    out = np.empty(n)
+    for m in range(n):
+        x = min(max(chw_supply_c[m], chws_range_c[m, 0]), chws_range_c[m, 1])
+        y = min(max(entering_condenser_c[m], ecw_range_c[m, 0]), ecw_range_c[m, 1])
+        c = capft[m]
+        out[m] = capacity_kw[m] * max(c[0] + x * (c[1] + c[2] * x) + y * (c[3] + c[4] * y) + c[5] * x * y, 0.05)
+    return out
+
+
+@jit
+def chiller_sequencer(
+    load_kw: np.ndarray,
+    q_avail_kw: np.ndarray,
+    n_on: np.ndarray,
+    since_start_s: np.ndarray,
+    since_stop_s: np.ndarray,
+    n_available: np.ndarray,
+    stage_up_plr: np.ndarray,
+    hysteresis: np.ndarray,
+    plr_max: np.ndarray,
+    min_run_s: np.ndarray,
+    min_off_s: np.ndarray,
+) -> np.ndarray:
+    """Chillers to run this step: the plant's staging sequence with minimum run and off times.
+
+    Stage up when the running chillers would carry the load above ``stage_up_plr`` (to as many
+    as that needs at once, so the loop is never left short by a slow sequence), stage down one
+    chiller per step when the rest would run below ``stage_up_plr − hysteresis`` (all off with
+    no load). A chiller stops only after ``min_run_s`` since the last start; a start is refused
+    within ``min_off_s`` of the last stop when the just-stopped chiller is the only one off
+    (anti-recycle timers; identical chillers rotate, so any other off chiller may start).
+    Chillers lost to an outage stop at once. Returns the count (float).
+    """
+    n = load_kw.shape[0]
+    out = np.empty(n)
+    for m in range(n):
+        avail = n_available[m]
+        cur = min(n_on[m], avail)
+        q1 = max(q_avail_kw[m], 1e-9)
+        load = load_kw[m]
+        if load > 1e-6:
+            up_to = min(max(np.ceil(load / (stage_up_plr[m] * q1) - 1e-9), 1.0), avail)
+        else:
+            up_to = 0.0
+        if up_to > cur:
+            recycling = since_stop_s[m] < min_off_s[m] and avail - cur <= 1.0
+            # A plant short of capacity (the running chillers past their maximum) starts one anyway:
+            # anti-recycle timers yield to keeping the loop cold.
+            short = load > cur * q1 * plr_max[m]
+            out[m] = cur if recycling and not short else up_to
+            if recycling and short:
+                out[m] = min(cur + 1.0, avail)
+        elif since_start_s[m] >= min_run_s[m] and cur > 0.0:
+            rest = cur - 1.0
+            if load <= 1e-6:
+                out[m] = rest
+            elif rest >= 1.0 and load < (stage_up_plr[m] - hysteresis[m]) * rest * q1:
+                out[m] = rest
+            else:
+                out[m] = cur
+        else:
+            out[m] = cur
+    return out
+
+
+@jit
 def chiller_plant(
     load_kw: np.ndarray,
     chw_supply_c: np.ndarray,
     entering_condenser_c: np.ndarray,
-    n_available: np.ndarray,
+    n_on: np.ndarray,
+    soft_load_frac: np.ndarray,
     capacity_kw: np.ndarray,
     cop_ref: np.ndarray,
     capft: np.ndarray,
@@ -56,25 +129,22 @@ def chiller_plant(
     plr_min: np.ndarray,
     plr_max: np.ndarray,
     min_unloading: np.ndarray,
-    stage_up_plr: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Staged identical electric chillers on DOE-2 EIR curves (EnergyPlus chillers.tex).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n_on`` identical electric chillers on DOE-2 EIR curves (EnergyPlus chillers.tex), sharing the load.
 
-    Staging: the fewest chillers that keep part-load ratio at or below ``stage_up_plr``
-    (the plant's own sequencer, not a policy choice), up to ``n_available``. Load is
-    shared equally. Per chiller: ``Q_avail = Q_ref·CAPFT``, ``PLR = Q/Q_avail``,
-    ``P = Q_avail·EIRFT·EIRFPLR(max(PLR, PLR_unload))·min(PLR/PLR_min, 1)/COP_ref``
-    (false loading below the minimum unloading ratio, cycling below PLR_min). Curve
-    inputs are clamped to their fit ranges. Heat to the condenser is ``Q + P`` (hermetic
-    compressor, energy conserved).
+    The newest chiller may still be soft-loading: the plant's capacity is
+    ``(n_on − 1 + soft_load_frac)·Q_avail``. Per chiller: ``Q_avail = Q_ref·CAPFT``,
+    ``PLR = Q/Q_avail``, ``P = Q_avail·EIRFT·EIRFPLR(max(PLR, PLR_unload))·min(PLR/PLR_min, 1)/COP_ref``
+    (false loading below the minimum unloading ratio, cycling below PLR_min). Curve inputs are
+    clamped to their fit ranges. Heat to the condenser is ``Q + P`` (hermetic compressor,
+    energy conserved).
 
-    Returns heat removed (kW, at most the plant's capacity), electric power (kW), chillers
-    running (float count) and the part-load ratio (1).
+    Returns heat removed (kW, at most the running chillers' capacity), electric power (kW) and
+    the part-load ratio (1).
     """
     n = load_kw.shape[0]
     q = np.empty(n)
     power = np.empty(n)
-    n_on = np.empty(n)
     plr = np.empty(n)
     for m in range(n):  # an explicit loop over facilities: no array temporaries
         x = min(max(chw_supply_c[m], chws_range_c[m, 0]), chws_range_c[m, 1])
@@ -82,17 +152,16 @@ def chiller_plant(
         c, e = capft[m], eirft[m]
         q_avail = capacity_kw[m] * max(c[0] + x * (c[1] + c[2] * x) + y * (c[3] + c[4] * y) + c[5] * x * y, 0.05)
         eir_t = max(e[0] + x * (e[1] + e[2] * x) + y * (e[3] + e[4] * y) + e[5] * x * y, 0.05)
-        load = load_kw[m]
-        staged = max(np.ceil(load / (stage_up_plr[m] * q_avail) - 1e-9), 1.0)
-        running = min(staged, n_available[m]) if load > 1e-6 else 0.0
-        q_m = min(load, running * q_avail * plr_max[m])
+        running = n_on[m]
+        effective = max(running - 1.0 + soft_load_frac[m], 0.0) if running > 0.0 else 0.0
+        q_m = min(max(load_kw[m], 0.0), effective * q_avail * plr_max[m])
         plr_m = q_m / max(running * q_avail, 1e-9) if running > 0.0 else 0.0
         plr_eff = max(plr_m, min_unloading[m])
         eir_plr = eirfplr[m, 0] + plr_eff * (eirfplr[m, 1] + plr_eff * eirfplr[m, 2])
         cycling = min(plr_m / plr_min[m], 1.0)
-        q[m], n_on[m], plr[m] = q_m, running, plr_m
+        q[m], plr[m] = q_m, plr_m
         power[m] = running * q_avail * eir_t * eir_plr * cycling / cop_ref[m]
-    return q, power, n_on, plr
+    return q, power, plr
 
 
 @jit

@@ -57,7 +57,7 @@ def test_export_writes_bundle_with_card_and_parity(tiny_bundle: Path) -> None:
     assert [p["name"] for p in card["points"]] == list(POINT_NAMES)
     assert [(s["name"], s["low"], s["high"]) for s in card["setpoints"]] == [(s.name, s.low, s.high)
                                                                               for s in SETPOINTS]
-    assert card["env_id"] == "coolpilot/DataCenter-v0" and card["facility"] == "modern-hall"
+    assert card["env_id"] == "coolpilot/DataCenter-v1" and card["facility"] == "modern-hall"
     assert card["training"]["seed"] == 0 and card["training"]["config"]["algo"] == "ppo"
     assert card["parity"]["samples"] == 10_000 and card["parity"]["max_abs_diff"] <= 1e-4
     assert "facility_saving_pct" in card["evaluation"] and card["evaluation"]["baseline"] == "rule-based"
