@@ -3,7 +3,7 @@
 Example (``examples/site.yaml``)::
 
     name: hall-a
-    model: ../models/modern-hall-ppo      # policy bundle folder, relative to this file
+    model: ../models/modern-hall-ppo      # bundle folder, relative to this file, or a shipped bundle by name
     fallback_policy: rule-based           # rule-based | legacy | none
     mode: shadow                          # the mode at first start (later: the last recorded mode)
     period_s: 300
@@ -16,7 +16,7 @@ Example (``examples/site.yaml``)::
 
 Loading validates everything and refuses a bad file with one line per problem naming the
 file, the field, the value, its unit and the allowed range. Relative paths are resolved
-against the site file's folder.
+against the site file's folder; ``model`` may also name a shipped bundle (``model: modern-hall-ppo``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from coolpilot.controller.policies.bundles import find_bundle
 from coolpilot.controller.protocols.bacnet import BacnetSettings
 from coolpilot.controller.protocols.modbus import ModbusSettings
 from coolpilot.controller.protocols.mqtt import MqttSettings
@@ -103,8 +104,8 @@ class SiteConfig(_Section):
     """One controlled site."""
 
     name: str = Field("site", min_length=1, description="Site name (logs, metrics, audit).")
-    model: str | None = Field(None, description="Policy bundle folder (policy.onnx + card.json); none = the "
-                                                "fallback policy decides.")
+    model: str | None = Field(None, description="Policy bundle folder (policy.onnx + card.json) or a shipped bundle "
+                                                "by name (coolpilot models); none = the fallback policy decides.")
     fallback_policy: Literal["rule-based", "legacy", "none"] = Field(
         "rule-based", description="Policy used when the model fails or is distrusted; none = relinquish.")
     mode: Mode = Field("shadow", description="Mode at first start; afterwards the last recorded mode is kept.")
@@ -146,7 +147,8 @@ def site_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | Non
 
     updates: dict[str, Any] = {"audit": site.audit.model_copy(update={"path": resolve(site.audit.path)})}
     if site.model is not None:
-        updates["model"] = resolve(site.model)
+        found = find_bundle(site.model, (base,))  # a folder relative to the site file, else a shipped bundle
+        updates["model"] = str(found) if found is not None else resolve(site.model)
     if site.adapter.csv is not None:
         csv = site.adapter.csv.model_copy(update={"path": resolve(site.adapter.csv.path)})
         updates["adapter"] = site.adapter.model_copy(update={"csv": csv})

@@ -17,6 +17,7 @@ from coolpilot import __version__
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("coolpilot.commands.simulate", "Simulate a facility under a policy and print its KPIs."),
     "presets": ("coolpilot.commands.presets", "List the bundled facility presets and climates."),
+    "models": ("coolpilot.commands.models", "List the policy bundles installed with the package (usable by name)."),
     "train": ("coolpilot.commands.train", "Train a setpoint policy (PPO or SAC) from a config file."),
     "export": ("coolpilot.commands.export", "Export a training run as an ONNX policy bundle with its card."),
     "serve": ("coolpilot.commands.serve", "Run the online controller (control loop, safety envelope, HTTP API)."),

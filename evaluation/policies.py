@@ -7,7 +7,6 @@ from the oracle) and the CLI import it from here, never the other way round.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from coolpilot.controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, rule_based_settings
 from coolpilot.envs.config import FacilityConfig
@@ -17,7 +16,8 @@ POLICY_NAMES = ("legacy", "rule-based", "oracle")
 
 
 def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
-    """``legacy``, ``rule-based``, ``oracle``, or the path of a policy bundle folder, for facility ``cfg``."""
+    """``legacy``, ``rule-based``, ``oracle``, a shipped bundle by name (``modern-hall-ppo``) or the path of a
+    policy bundle folder, for facility ``cfg``."""
     if name == "legacy":
         return LegacyPolicy()
     if name == "rule-based":
@@ -26,14 +26,17 @@ def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
         from coolpilot.evaluation.oracle import OraclePolicy
 
         return OraclePolicy(rule_based_settings(cfg))
-    if Path(name).is_dir() or "/" in name:
+    from coolpilot.controller.policies.bundles import bundle_names, find_bundle
+
+    path = find_bundle(name)
+    if path is not None or "/" in name:
         from coolpilot.controller.policies.onnx_policy import OnnxPolicy
 
-        policy = OnnxPolicy(name)
+        policy = OnnxPolicy(path or name)
         if policy.card["facility"] != cfg.name:
             logging.getLogger(__name__).warning(
                 "policy %s was trained for facility %s, not %s: its rule-based base and training ranges are "
                 "that facility's", policy.name, policy.card["facility"], cfg.name)
         return policy
-    raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_NAMES)} or a bundle folder "
-                     "such as models/NAME")
+    raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_NAMES)}, a shipped bundle "
+                     f"({', '.join(bundle_names()) or 'none installed'}; see coolpilot models) or a bundle folder")

@@ -12,7 +12,7 @@ then from the built-in default. Example::
 
     title: modern-hall in three climates
     baseline: rule-based                 # the site's current control
-    policies: [legacy, rule-based, models/modern-hall-ppo, oracle]
+    policies: [legacy, rule-based, modern-hall-ppo, oracle]   # a shipped bundle by name, or a bundle folder
     defaults: {facility: modern-hall, period: year}
     scenarios:
       - {name: chicago, climate: chicago}
@@ -43,8 +43,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME
 from coolpilot.envs.validation import format_validation_error, read_yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-"""Where the shipped ``models/`` folder lives in a source checkout (a last place to look for bundles)."""
 BUILTIN_POLICIES = ("legacy", "rule-based", "oracle")
 
 DEFAULT_GRID_FACTOR_T_PER_MWH = 0.5703
@@ -364,7 +362,8 @@ class ScenarioFileModel(_Frozen):
     title: str = Field("What-if evaluation", min_length=1, description="Report title.")
     description: str = Field("", description="What the scenario set asks, for the report.")
     policies: list[str] = Field(min_length=1, max_length=16,
-                                description="legacy, rule-based, oracle or policy bundle folders.")
+                                description="legacy, rule-based, oracle, shipped bundles by name (coolpilot models) "
+                                            "or policy bundle folders.")
     baseline: str = Field("rule-based", description="The site's current control: savings are measured against it.")
     proposed: str | None = Field(None, description="The policy the report is about; default the first bundle.")
     defaults: ScenarioSpec = Field(default_factory=ScenarioSpec, description="Fields every scenario inherits.")
@@ -457,12 +456,12 @@ class _Problems:
         self.lines.append(_line(field, value, message))
 
 
-def _find_path(text: str, base_dir: Path, extra: tuple[Path, ...] = ()) -> Path | None:
-    """An existing path: absolute, or relative to the scenario file, the working directory or ``extra``."""
+def _find_path(text: str, base_dir: Path) -> Path | None:
+    """An existing path: absolute, or relative to the scenario file or the working directory."""
     p = Path(text).expanduser()
     if p.is_absolute():
         return p if p.exists() else None
-    for root in (base_dir, Path.cwd(), *extra):
+    for root in (base_dir, Path.cwd()):
         candidate = (root / p).resolve()
         if candidate.exists():
             return candidate
@@ -472,13 +471,15 @@ def _find_path(text: str, base_dir: Path, extra: tuple[Path, ...] = ()) -> Path 
 def _resolve_policy(spec: str, field: str, base_dir: Path, problems: _Problems) -> PolicyRef | None:
     if spec in BUILTIN_POLICIES:
         return PolicyRef(spec, spec, spec)  # type: ignore[arg-type]
-    path = _find_path(spec, base_dir, (REPO_ROOT,))
-    if path is None or not path.is_dir():
-        problems.add(field, spec, f"not a built-in policy ({', '.join(BUILTIN_POLICIES)}) nor a policy bundle "
-                                  "folder (looked relative to the scenario file, the working directory and the "
-                                  "coolpilot checkout)")
-        return None
+    from coolpilot.controller.policies.bundles import bundle_names, find_bundle
     from coolpilot.controller.policies.onnx_policy import BundleError, read_card
+
+    path = find_bundle(spec, (base_dir, Path.cwd()))
+    if path is None:
+        problems.add(field, spec, f"not a built-in policy ({', '.join(BUILTIN_POLICIES)}), a shipped bundle "
+                                  f"({', '.join(bundle_names()) or 'none installed'}) nor a policy bundle folder "
+                                  "(looked relative to the scenario file and the working directory)")
+        return None
 
     try:
         card = read_card(path)

@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=float, default=7.0, help="simulated days (default 7)")
     parser.add_argument("--start-day", type=float, default=0.0, help="day of year to start, 0 = 1 January")
     parser.add_argument("--policy", default="rule-based",
-                        help="legacy | rule-based | oracle | a policy bundle folder such as models/NAME "
-                             "(default rule-based)")
+                        help="legacy | rule-based | oracle | a shipped bundle by name (coolpilot models), e.g. "
+                             "modern-hall-ppo | a policy bundle folder (default rule-based)")
     parser.add_argument("--step-s", type=float, default=300.0, help="control step in seconds (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the load noise (default 0)")
     parser.add_argument("--json", action="store_true", help="print KPIs as JSON")
