@@ -18,6 +18,7 @@ from coolpilot.envs.simulation import ExoSeries, draw_episodes, start
 from coolpilot.envs.units import SECONDS_PER_DAY
 from coolpilot.envs.weather import Weather, load_climate
 
+
 class Bounds:
     """A contract's point ranges and setpoint bounds as arrays, and the action scaling they define."""
 
@@ -263,6 +264,9 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         k = self._k + 1
         if k > self.n_steps:
             raise RuntimeError(f"the episode ended after {self.n_steps} steps; call reset()")
+        if np.shape(action) != self.action_space.shape:
+            raise ValueError(f"action of shape {np.shape(action)}: expected {self.action_space.shape}, one per "
+                             f"setpoint of the contract of {self.cfg.name} {list(self.contract.setpoint_names)}")
         setpoints = self.bounds.action_to_setpoints(action)[None, :]
         e = self._exo.at(k)
         self._state, out = step(self._state, command_array(self.contract, setpoints), e, self.params, self.dt_s)

@@ -209,7 +209,12 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         resetting = self._needs_reset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(n, bool)
         if resetting.any():
             self._reset_indices(np.flatnonzero(resetting))
-        command = command_array(self.contract, self.bounds.action_to_setpoints(np.asarray(actions).reshape(n, -1)))
+        acts = np.asarray(actions)
+        k_setpoints = len(self.contract.setpoints)
+        if acts.size != n * k_setpoints:
+            raise ValueError(f"actions of shape {acts.shape}: expected ({n}, {k_setpoints}), one per setpoint of the "
+                             f"contract of {self.cfgs[0].name} {list(self.contract.setpoint_names)}")
+        command = command_array(self.contract, self.bounds.action_to_setpoints(acts.reshape(n, k_setpoints)))
         k = self._k + 1
         if k.min() == k.max():
             at = int(k[0])

@@ -24,6 +24,24 @@ respond; ASHRAE TC 9.9 inlet-based control):
 A thermal guard overrides the trims: above ``guard_c`` at any inlet, fans step up and
 supply air steps down at once.
 
+The plant's levers, where the facility's equipment has them (:func:`plant_lever_law`):
+
+5. **Chillers staged on efficiency.** The next chiller starts at the part-load ratio where
+   n + 1 chillers draw less than n (each chiller's DOE-2 part-load curve plus its condenser
+   pump, at design conditions), never above 0.9 so a stage-up leaves headroom for a load step
+   (ASHRAE Guideline 36 stages on operating part-load ratio the same way).
+6. **All tower cells at reduced speed.** The flow is spread over as many cells as their
+   minimum wetting flow allows (ASHRAE 90.1-2013 6.5.5.4: fan power ∝ speed³).
+7. **Differential-pressure reset.** The DP setpoint is trimmed so the coil valves sit near
+   85 % open: ``DP = (flow/0.85)²`` of design (valves fully open pass √DP of design flow), so a
+   starved coil (flow at its cap) raises it at once; the thermal guard sets it to design.
+8. **Condenser water at design flow.** With centrifugal chillers, cutting condenser flow
+   raises lift more than it saves pumping (Taylor, ASHRAE Journal 2012), so flow per chiller
+   stays at design; the guard keeps it there too.
+9. **Economizer whenever it helps.** Enabled while the towers can make water at least 1 K
+   colder than the chilled-water return (wet bulb + tower approach + 1 K < return), locked
+   out otherwise so the towers and pumps do not run at full flow for no free cooling.
+
 The law is written once, :func:`rule_based_law`, in a small set of elementwise operations
 (:class:`LawOps`): :func:`rule_based_batch` runs it on numpy arrays,
 :meth:`RuleBasedPolicy.act` is that batch function on a batch of one, and the ONNX graph of
@@ -39,12 +57,16 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from coolpilot.envs.config import FacilityConfig
-from coolpilot.envs.contract import POINT_NAMES
+from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
 
 RULE_BASED_POINTS = ("inlet_temp_max_c", "supply_air_temp_c", "crah_fan_speed_frac", "outdoor_wetbulb_c",
                      "chw_return_temp_c")
-"""The points the law reads; every other point is ignored."""
-_INLET_MAX, _SUPPLY, _FAN, _WETBULB, _CHW_RETURN = (POINT_NAMES.index(p) for p in RULE_BASED_POINTS)
+"""The points the core law reads; every other point is ignored."""
+LEVER_POINTS: dict[str, tuple[str, ...]] = {"chw_dp_setpoint_frac": ("chw_flow_frac",)}
+"""Points the lever law reads beyond :data:`RULE_BASED_POINTS`, per lever."""
+LEVERS = ("chiller_stage_up_plr", "tower_cell_flow_min_frac", "chw_dp_setpoint_frac", "cw_flow_frac",
+          "economizer_enable")
+"""The plant levers the rule-based controller commands when the facility has them, in contract order."""
 
 @dataclass(frozen=True)
 class RuleBasedSettings:
@@ -77,18 +99,76 @@ class RuleBasedSettings:
     """Condenser water setpoint while economizing: the towers' coldest (°C)."""
     economizer: bool = True
     """The plant has a waterside economizer."""
+    levers: tuple[str, ...] = ()
+    """The plant levers of the facility's contract this controller commands (a subset of :data:`LEVERS`)."""
+    stage_up_plr: float = 0.9
+    """Part-load ratio at which the next chiller starts (efficiency crossover, at most 0.9)."""
+    tower_cell_flow_min_frac: float = 0.33
+    """The towers' minimum water flow per cell: spread down to it."""
+    dp_valve_target: float = 0.85
+    """Coil valve opening the DP reset aims at (fraction of the flow √DP allows)."""
+    dp_min_frac: float = 0.2
+    cw_flow_frac: float = 1.0
+    """Condenser flow per chiller (design)."""
+
+    def __post_init__(self) -> None:
+        unknown = [n for n in self.levers if n not in LEVERS]
+        if unknown:
+            raise ValueError(f"rule-based levers {unknown} are not levers it knows ({list(LEVERS)})")
+
+    @property
+    def setpoint_names(self) -> tuple[str, ...]:
+        """The setpoints this controller writes: the core four, then its levers."""
+        return (*SETPOINT_NAMES, *(n for n in LEVERS if n in self.levers))
+
+    @property
+    def point_names(self) -> tuple[str, ...]:
+        """The points it reads."""
+        extra = tuple(p for n in LEVERS if n in self.levers for p in LEVER_POINTS.get(n, ()))
+        return (*RULE_BASED_POINTS, *extra)
 
 
 def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
     """Commissioning settings of the rule-based controller from the facility's design data."""
     worst_recirc = max(z.recirculation_frac for z in cfg.zones)
+    contract = cfg.contract
+    cell_low = contract.setpoints_by_name.get("tower_cell_flow_min_frac")
     return RuleBasedSettings(
         coil_approach_k=cfg.crah.coil_approach_k,
         fan_min_frac=cfg.crah.min_speed_frac,
         min_condenser_c=cfg.chillers.min_condenser_temp_c,
         economizer=cfg.economizer.enabled,
         mix_target_k=1.0 + worst_recirc * cfg.servers.delta_t_k / (1.0 - worst_recirc),
+        levers=tuple(n for n in LEVERS if n in contract.setpoints_by_name),
+        stage_up_plr=staging_crossover_plr(cfg),
+        tower_cell_flow_min_frac=max(cfg.towers.cell_min_flow_frac, cell_low.low if cell_low else 0.0),
+        cw_flow_frac=1.0,
     )
+
+
+def staging_crossover_plr(cfg: FacilityConfig, cap: float = 0.9) -> float:
+    """Part-load ratio above which n + 1 chillers draw less than n (capped at ``cap``).
+
+    At the reference conditions: per chiller ``P = Q_ref·EIRFPLR(max(PLR, unload))/COP_ref`` plus
+    its constant condenser pump (E+ chillers.tex; the facility's curve set). Taken for the
+    first stage (one to two chillers), where staging decisions are most frequent; with a
+    curve whose efficiency peaks near full load (the Carrier 19FA set) it is the cap.
+    """
+    from coolpilot.envs.physics.coefficients import CHILLER_MODELS
+
+    curves = CHILLER_MODELS[cfg.chillers.model]
+    a, b, c = curves.eirfplr
+    q = cfg.chillers.capacity_kw
+    pump_kw = cfg.cw_unit_flow_m3s * cfg.towers.pump_head_pa / cfg.towers.pump_efficiency / 1000.0
+
+    def power(n: int, load: float) -> float:
+        x = max(load / (n * q), curves.min_unloading_ratio)
+        return n * (q * (a + b * x + c * x * x) / cfg.chiller_cop_ref + pump_kw)
+
+    for plr in np.arange(0.4, cap + 1e-9, 0.01):
+        if power(2, plr * q) < power(1, plr * q):
+            return float(round(plr, 2))
+    return cap
 
 
 @dataclass
@@ -114,18 +194,11 @@ class RuleBasedPolicy:
 
         The trims start from this policy's own previous supply-air and fan setpoints (its state).
         """
-        row = np.full((1, len(POINT_NAMES)), np.nan)  # the law reads only RULE_BASED_POINTS
-        for name in RULE_BASED_POINTS:
-            row[0, POINT_NAMES.index(name)] = points[name]
-        sat, fan, chw, cw = (float(v) for v in
-                             rule_based_batch(row, self.settings, np.array([self._sat]), np.array([self._fan]))[0])
-        self._sat, self._fan = sat, fan
-        return {
-            "supply_air_temp_c": sat,
-            "crah_fan_speed_frac": fan,
-            "chw_supply_temp_c": chw,
-            "condenser_water_temp_c": cw,
-        }
+        names = self.settings.point_names
+        row = np.array([[points[name] for name in names]], dtype=np.float64)
+        out = rule_based_batch(row, self.settings, np.array([self._sat]), np.array([self._fan]), point_names=names)[0]
+        self._sat, self._fan = float(out[0]), float(out[1])
+        return dict(zip(self.settings.setpoint_names, (float(v) for v in out), strict=True))
 
 
 T = TypeVar("T")
@@ -234,11 +307,39 @@ def rule_based_law(ops: LawOps[T], s: RuleBasedSettings, inlet_max: T, supply: T
     return sat, fan, chw, cw
 
 
-def rule_based_batch(points: np.ndarray, settings: RuleBasedSettings, sat_prev: np.ndarray | None = None,
-                     fan_prev: np.ndarray | None = None) -> np.ndarray:
-    """:func:`rule_based_law` on a batch: setpoints (N, 4) for points (N, 20), in float64.
+def plant_lever_law(ops: LawOps[T], s: RuleBasedSettings, guard: T, wetbulb: T, chw_return: T,
+                    chw_flow: T | None) -> dict[str, T | float]:
+    """Sequences 5–9 of the module docstring: the plant levers of ``s.levers``, by name.
 
-    Points are in the order of ``coolpilot.envs.contract.POINTS``. The trimmed supply-air and fan
+    ``guard`` is the thermal guard's condition (hottest inlet above ``guard_c``), ``wetbulb``
+    and ``chw_return`` in °C, ``chw_flow`` the measured chilled-water flow fraction (needed
+    with ``chw_dp_setpoint_frac``). Constant levers come back as plain numbers.
+    """
+    out: dict[str, T | float] = {}
+    if "chiller_stage_up_plr" in s.levers:
+        out["chiller_stage_up_plr"] = s.stage_up_plr
+    if "tower_cell_flow_min_frac" in s.levers:
+        out["tower_cell_flow_min_frac"] = s.tower_cell_flow_min_frac
+    if "chw_dp_setpoint_frac" in s.levers:
+        if chw_flow is None:
+            raise ValueError("the DP reset needs the chw_flow_frac point")
+        opening = 1.0 / (s.dp_valve_target * s.dp_valve_target)
+        dp = _clip(ops, ops.mul(ops.mul(chw_flow, chw_flow), opening), s.dp_min_frac, 1.0)
+        out["chw_dp_setpoint_frac"] = ops.where(guard, 1.0, dp)
+    if "cw_flow_frac" in s.levers:
+        out["cw_flow_frac"] = s.cw_flow_frac
+    if "economizer_enable" in s.levers:
+        free = ops.less(ops.add(ops.add(wetbulb, s.tower_approach_k), 1.0), chw_return)
+        out["economizer_enable"] = ops.where(free, 1.0, ops.mul(wetbulb, 0.0))
+    return out
+
+
+def rule_based_batch(points: np.ndarray, settings: RuleBasedSettings, sat_prev: np.ndarray | None = None,
+                     fan_prev: np.ndarray | None = None, point_names: tuple[str, ...] = POINT_NAMES) -> np.ndarray:
+    """:func:`rule_based_law` and :func:`plant_lever_law` on a batch: setpoints (N, K) for points (N, P), float64.
+
+    ``points`` columns are named by ``point_names`` (default the core block's points); the
+    columns out are ``settings.setpoint_names``. The trimmed supply-air and fan
     setpoints start from ``sat_prev``/``fan_prev`` (the policy's integrator state) or, when
     not given, from the measured supply air temperature and fan speed: the *stateless* form
     a residual policy builds on (the actuators follow their setpoints within one control
@@ -246,8 +347,14 @@ def rule_based_batch(points: np.ndarray, settings: RuleBasedSettings, sat_prev: 
     supply air).
     """
     p = np.asarray(points, dtype=np.float64)
-    supply = p[:, _SUPPLY]
+    col = {name: p[:, point_names.index(name)] for name in settings.point_names}
+    supply = col["supply_air_temp_c"]
     sat0 = supply if sat_prev is None else np.asarray(sat_prev, dtype=np.float64)
-    fan0 = p[:, _FAN] if fan_prev is None else np.asarray(fan_prev, dtype=np.float64)
-    out = rule_based_law(NUMPY_OPS, settings, p[:, _INLET_MAX], supply, sat0, fan0, p[:, _WETBULB], p[:, _CHW_RETURN])
-    return np.stack(out, axis=1)
+    fan0 = col["crah_fan_speed_frac"] if fan_prev is None else np.asarray(fan_prev, dtype=np.float64)
+    inlet, wetbulb, chw_return = col["inlet_temp_max_c"], col["outdoor_wetbulb_c"], col["chw_return_temp_c"]
+    core = rule_based_law(NUMPY_OPS, settings, inlet, supply, sat0, fan0, wetbulb, chw_return)
+    levers = plant_lever_law(NUMPY_OPS, settings, np.greater(inlet, settings.guard_c), wetbulb, chw_return,
+                             col.get("chw_flow_frac"))
+    n = p.shape[0]
+    return np.stack([*core, *(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in levers.values())],
+                    axis=1)

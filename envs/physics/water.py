@@ -87,23 +87,21 @@ def chiller_sequencer(
         cur = min(n_on[m], avail)
         q1 = max(q_avail_kw[m], 1e-9)
         load = load_kw[m]
-        if load > 1e-6:
-            up_to = min(max(np.ceil(load / (stage_up_plr[m] * q1) - 1e-9), 1.0), avail)
-        else:
-            up_to = 0.0
+        up_to = min(max(np.ceil(load / (stage_up_plr[m] * q1) - 1e-9), 1.0), avail) if load > 1e-6 else 0.0
         if up_to > cur:
             recycling = since_stop_s[m] < min_off_s[m] and avail - cur <= 1.0
             # A plant short of capacity (the running chillers past their maximum) starts one anyway:
             # anti-recycle timers yield to keeping the loop cold.
             short = load > cur * q1 * plr_max[m]
-            out[m] = cur if recycling and not short else up_to
-            if recycling and short:
+            if not recycling:
+                out[m] = up_to
+            elif short:
                 out[m] = min(cur + 1.0, avail)
+            else:
+                out[m] = cur
         elif since_start_s[m] >= min_run_s[m] and cur > 0.0:
             rest = cur - 1.0
-            if load <= 1e-6:
-                out[m] = rest
-            elif rest >= 1.0 and load < (stage_up_plr[m] - hysteresis[m]) * rest * q1:
+            if load <= 1e-6 or (rest >= 1.0 and load < (stage_up_plr[m] - hysteresis[m]) * rest * q1):
                 out[m] = rest
             else:
                 out[m] = cur

@@ -8,8 +8,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from coolpilot import envs
-from coolpilot.controller.policies import LegacyPolicy, RuleBasedPolicy
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.controller.policies import LegacyPolicy, RuleBasedPolicy, rule_based_settings
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import POINT_NAMES
 from coolpilot.envs.env import DataCenterEnv, action_to_setpoints, setpoints_to_action
 
 
@@ -22,7 +23,9 @@ def test_check_env_passes(preset: str) -> None:
 def test_registered_id_makes_the_env() -> None:
     env = gym.make(envs.ENV_ID, facility="legacy-hall", climate="phoenix", episode_days=1)
     obs, info = env.reset(seed=3)
-    assert obs.shape == (len(POINT_NAMES),)
+    contract = load_facility("legacy-hall").contract
+    assert obs.shape == (len(contract.point_names),) == (23,)
+    assert env.action_space.shape == (len(contract.setpoint_names),) == (5,)
     assert info["climate"] == "phoenix"
     env.close()
 
@@ -50,14 +53,15 @@ def test_same_seed_same_trajectory_bit_for_bit() -> None:
 def test_episode_truncates_after_its_length() -> None:
     env = DataCenterEnv(facility="modern-hall", climate="chicago", episode_days=1, dt_s=900)
     env.reset(seed=0)
-    flags = [env.step(np.zeros(4, dtype=np.float32))[3] for _ in range(96)]
+    flags = [env.step(np.zeros(env.action_space.shape, dtype=np.float32))[3] for _ in range(96)]
     assert not any(flags[:-1]) and flags[-1]
 
 
 def test_reward_terms_in_info_and_thermal_penalty_bites() -> None:
     env = DataCenterEnv(facility="modern-hall", climate="phoenix", start_day=190)
     env.reset(seed=0)
-    hot = setpoints_to_action(np.array([26.0, 0.3, 18.0, 32.0]))
+    # Warmest core setpoints; the levers at their least-cooling ends (one chiller stages late, thin flows).
+    hot = setpoints_to_action(np.array([26.0, 0.3, 18.0, 32.0, 1.0, 1.0, 0.2, 0.6, 0.0]), env.contract)
     info: dict = {}
     for _ in range(36):
         _, reward, _, _, info = env.step(hot.astype(np.float32))
@@ -74,13 +78,32 @@ def test_action_mapping_round_trips_and_clips() -> None:
 
 def test_policies_drive_the_env_through_points() -> None:
     env = DataCenterEnv(facility="modern-hall", climate="chicago")
-    for policy in (LegacyPolicy(), RuleBasedPolicy()):
-        env.reset(seed=1)
-        policy.reset()
-        for _ in range(12):
-            sp = policy.act(env.points)
-            env.step(setpoints_to_action(np.array([sp[n] for n in SETPOINT_NAMES])).astype(np.float32))
-        assert set(env.points) == set(POINT_NAMES)
+    policy = RuleBasedPolicy(rule_based_settings(env.cfg))
+    env.reset(seed=1)
+    policy.reset()
+    for _ in range(12):
+        sp = policy.act(env.points)
+        assert list(sp) == list(env.contract.setpoint_names)
+        env.step(setpoints_to_action(np.array(list(sp.values())), env.contract).astype(np.float32))
+    assert list(env.points) == list(env.contract.point_names) and set(POINT_NAMES) <= set(env.points)
+    # The legacy policy writes the core setpoints only; it reads the points it knows.
+    assert set(LegacyPolicy().act(env.points)) == {"supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c",
+                                                   "condenser_water_temp_c"}
+
+
+def test_contract_per_preset_defines_the_spaces() -> None:
+    """Each preset's equipment gives its contract; the env's spaces are the contract's."""
+    expected = {
+        "legacy-hall": ("core", "chiller_staging"),
+        "modern-hall": ("core", "chiller_staging", "tower_cells", "chw_dp_reset", "cw_flow", "economizer"),
+        "campus": ("core", "chiller_staging", "tower_cells", "chw_dp_reset", "economizer"),
+    }
+    for preset, blocks in expected.items():
+        env = DataCenterEnv(facility=preset, climate="miami")
+        assert env.contract.blocks == blocks
+        assert env.action_space.shape == (len(env.contract.setpoints),)
+        assert env.observation_space.shape == (len(env.contract.points),)
+        np.testing.assert_array_equal(env.observation_space.low, [p.low for p in env.contract.points])
 
 
 def test_bad_arguments_are_refused() -> None:
@@ -100,7 +123,7 @@ def test_controllable_energy_reward_differs_by_the_nominal_it_power_only() -> No
     b = DataCenterEnv(episode_days=1, energy_reward="controllable")
     a.reset(seed=3)
     b.reset(seed=3)
-    action = np.array([0.2, -0.3, 0.1, 0.0], dtype=np.float32)
+    action = np.array([0.2, -0.3, 0.1, 0.0, 0.5, -1.0, 0.0, 1.0, 1.0], dtype=np.float32)
     for _ in range(20):
         oa, _, _, _, ia = a.step(action)
         ob, _, _, _, ib = b.step(action)

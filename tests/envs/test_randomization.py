@@ -47,7 +47,7 @@ def test_vector_equals_single_with_randomization() -> None:
     assert obs_v.tobytes() == obs_s.tobytes()
     rng = np.random.default_rng(0)
     for _ in range(30):  # crosses an autoreset: new factors are drawn on both sides
-        actions = rng.uniform(-1, 1, (3, 4)).astype(np.float32)
+        actions = rng.uniform(-1, 1, (3, 8)).astype(np.float32)  # campus: 8 setpoints
         obs_v = vec.step(actions)[0]
         for i, env in enumerate(singles):
             if env._k >= env.n_steps:

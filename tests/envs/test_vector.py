@@ -6,8 +6,19 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
+from coolpilot.envs.config import FacilityConfig, load_facility
+from coolpilot.envs.contract import ContractError
 from coolpilot.envs.env import DataCenterEnv
 from coolpilot.envs.vector import DataCenterVectorEnv
+
+
+def core_only(preset: str) -> FacilityConfig:
+    """A preset whose policy commands only the core block (its levers run on the plant's own sequence)."""
+    return load_facility(preset).model_copy(update={"blocks": []})
+
+
+MIXED = [core_only(p) for p in ("legacy-hall", "modern-hall", "campus")]
+"""Three different facilities sharing one contract, so they can share a batch."""
 
 
 def test_n_copies_equal_n_single_envs_bit_for_bit() -> None:
@@ -21,7 +32,7 @@ def test_n_copies_equal_n_single_envs_bit_for_bit() -> None:
     rng = np.random.default_rng(0)
     needs_reset = [False] * n
     for _ in range(steps):
-        actions = rng.uniform(-1, 1, size=(n, 4)).astype(np.float32)
+        actions = rng.uniform(-1, 1, size=(n, 8)).astype(np.float32)  # campus: 8 setpoints
         obs_v, rew_v, _, trunc_v, _ = vec.step(actions)
         for i, env in enumerate(singles):
             if needs_reset[i]:
@@ -39,16 +50,16 @@ def test_same_step_autoreset_reports_final_obs() -> None:
                               autoreset_mode=AutoresetMode.SAME_STEP)
     vec.reset(seed=0)
     for k in range(24):
-        obs, _, _, trunc, infos = vec.step(np.zeros((2, 4), np.float32))
+        obs, _, _, trunc, infos = vec.step(np.zeros((2, 9), np.float32))
         assert trunc.all() == (k == 23)
     assert "final_obs" in infos and infos["_final_obs"].all()
     assert not np.array_equal(infos["final_obs"], obs)
-    _, _, _, trunc, _ = vec.step(np.zeros((2, 4), np.float32))
+    _, _, _, trunc, _ = vec.step(np.zeros((2, 9), np.float32))
     assert not trunc.any()
 
 
 def test_mixed_presets_and_climates_in_one_batch() -> None:
-    vec = DataCenterVectorEnv(3, facility=["legacy-hall", "modern-hall", "campus"],
+    vec = DataCenterVectorEnv(3, facility=MIXED,
                               climate_per_env=["miami", ["chicago"], "san-francisco"], load_scale=[1.0, 0.8, 1.1])
     obs, info = vec.reset(seed=1)
     assert obs.shape == (3, 20) and vec.observation_space.contains(obs)
@@ -56,9 +67,15 @@ def test_mixed_presets_and_climates_in_one_batch() -> None:
     for _ in range(20):
         obs, rew, _, _, _ = vec.step(vec.action_space.sample())
         assert vec.observation_space.contains(obs) and np.all(np.isfinite(rew))
-    single = DataCenterEnv(facility="legacy-hall", climate="miami")
-    assert single.reset(seed=1)[0].tobytes() == DataCenterVectorEnv(3, facility=["legacy-hall", "modern-hall",
-        "campus"], climate_per_env=["miami", "chicago", "san-francisco"]).reset(seed=1)[0][0].tobytes()
+    single = DataCenterEnv(facility=MIXED[0], climate="miami")
+    assert single.reset(seed=1)[0].tobytes() == DataCenterVectorEnv(3, facility=MIXED,
+        climate_per_env=["miami", "chicago", "san-francisco"]).reset(seed=1)[0][0].tobytes()
+
+
+def test_mixing_contracts_is_refused_naming_the_difference() -> None:
+    with pytest.raises(ContractError, match=r"share a contract.*setpoints \['cw_flow_frac'\] are in facility "
+                                            r"modern-hall but not in facility campus"):
+        DataCenterVectorEnv(2, facility=["campus", "modern-hall"])
 
 
 def test_bad_arguments() -> None:
@@ -67,7 +84,11 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="num_envs"):
         DataCenterVectorEnv(0)
     with pytest.raises(RuntimeError, match="reset"):
-        DataCenterVectorEnv(1).step(np.zeros((1, 4)))
+        DataCenterVectorEnv(1).step(np.zeros((1, 9)))
+    env = DataCenterVectorEnv(2)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"actions of shape \(2, 4\).*expected \(2, 9\).*modern-hall"):
+        env.step(np.zeros((2, 4)))
 
 
 def test_two_thread_split_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,7 +96,7 @@ def test_two_thread_split_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> No
 
     def run(threshold: int) -> np.ndarray:
         monkeypatch.setattr(vector, "PARALLEL_MIN_ENVS", threshold)
-        env = DataCenterVectorEnv(9, facility=["campus", "legacy-hall", "modern-hall"] * 3, climate="miami")
+        env = DataCenterVectorEnv(9, facility=[MIXED[2], MIXED[0], MIXED[1]] * 3, climate="miami")
         env.reset(seed=5)
         rng = np.random.default_rng(1)
         return np.array([env.step(rng.uniform(-1, 1, (9, 4)).astype(np.float32))[0] for _ in range(30)])
@@ -87,7 +108,7 @@ def test_vector_env_checks_in_the_spirit_of_check_env() -> None:
     """gymnasium has no vector-env checker; these are check_env's checks, batched."""
     from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
-    env = DataCenterVectorEnv(3, facility=["campus", "modern-hall", "legacy-hall"], climate=["miami", "denver"],
+    env = DataCenterVectorEnv(3, facility=[MIXED[2], MIXED[1], MIXED[0]], climate=["miami", "denver"],
                               episode_days=1, dt_s=3600)
     assert env.observation_space.shape == (3, 20) and env.action_space.shape == (3, 4)
     obs_a, info = env.reset(seed=9)
@@ -108,5 +129,5 @@ def test_vector_env_checks_in_the_spirit_of_check_env() -> None:
         assert env.observation_space.contains(o1) and r1.dtype == np.float64 and te1.dtype == bool
     stats = RecordEpisodeStatistics(DataCenterVectorEnv(2, episode_days=1, dt_s=3600))
     stats.reset(seed=0)
-    episodes = [stats.step(np.zeros((2, 4), np.float32))[4] for _ in range(25)]
+    episodes = [stats.step(np.zeros((2, 9), np.float32))[4] for _ in range(25)]
     assert "episode" in episodes[23] and np.all(episodes[23]["_episode"])
