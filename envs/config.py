@@ -193,7 +193,7 @@ class FacilityConfig(_Frozen):
         if dupes:
             raise ValueError(f"zone names must be unique; repeated: {dupes}")
         if self.blocks is not None:
-            has = self.equipment_blocks
+            has = (*self.equipment_blocks, "grid_signals")
             missing = [b for b in self.blocks if b not in has]
             if missing:
                 raise ValueError(f"blocks {missing} are not blocks this equipment has; it has {list(has)} "
@@ -222,11 +222,14 @@ class FacilityConfig(_Frozen):
             "cw_flow": self.towers.pump_variable_speed,
             "economizer": self.economizer.enabled,
         }
-        return tuple(name for name in BLOCKS if has[name])
+        return tuple(name for name in BLOCKS if has.get(name, False))
 
     @property
     def contract(self) -> Contract:
-        """The facility's contract: the points and setpoints of its blocks (``blocks`` or all it has)."""
+        """The facility's contract: the points and setpoints of its blocks (``blocks`` or all its equipment has).
+
+        ``grid_signals`` (price, carbon and peak-demand points) is no equipment: it joins only when listed.
+        """
         return _contract_of(self.equipment_blocks if self.blocks is None else ("core", *self.blocks))
 
     @property

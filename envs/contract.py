@@ -235,7 +235,23 @@ ECONOMIZER = Block(
     ),
 )
 
-BLOCKS: dict[str, Block] = {b.name: b for b in (CORE, CHILLER_STAGING, TOWER_CELLS, CHW_DP_RESET, CW_FLOW, ECONOMIZER)}
+GRID_SIGNALS = Block(
+    "grid_signals",
+    "What the site knows of its electricity ahead: the tariff's price and the grid's carbon factor now and over "
+    "the next 6 hours (the tariff schedule, a day-ahead forecast), and the billing period's peak demand so far. "
+    "Points only; a facility lists it in `blocks` when its policy is trained on cost or carbon.",
+    points=(
+        PointSpec("grid_price_per_mwh", "currency/MWh", 0.0, 1.0e5, "Electricity price this hour."),
+        PointSpec("grid_price_ahead_per_mwh", "currency/MWh", 0.0, 1.0e5, "Mean price over the next 6 hours."),
+        PointSpec("grid_carbon_t_per_mwh", "t/MWh", 0.0, 5.0, "Grid carbon factor this hour (t CO2e/MWh)."),
+        PointSpec("grid_carbon_ahead_t_per_mwh", "t/MWh", 0.0, 5.0, "Mean grid factor over the next 6 hours."),
+        PointSpec("facility_peak_kw", "kW", 0.0, 2.0e6,
+                  "Highest 15-minute average facility power of the billing period so far (demand register)."),
+    ),
+)
+
+BLOCKS: dict[str, Block] = {b.name: b for b in (CORE, CHILLER_STAGING, TOWER_CELLS, CHW_DP_RESET, CW_FLOW, ECONOMIZER,
+                                                GRID_SIGNALS)}
 """Every equipment block, in contract order."""
 
 LEVERS: tuple[str, ...] = tuple(s.name for b in BLOCKS.values() for s in b.setpoints)

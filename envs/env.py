@@ -12,6 +12,7 @@ from coolpilot.envs.config import FacilityConfig, load_facility
 from coolpilot.envs.contract import CORE_CONTRACT, INLET_LIMIT_C, Contract
 from coolpilot.envs.facility import build_params, command_array, points_array
 from coolpilot.envs.load import load_table
+from coolpilot.envs.objectives import GridSignals, Objective, StepCost
 from coolpilot.envs.physics.plant import PlantParams, PlantState, step
 from coolpilot.envs.randomization import Randomization, apply_factors, load_randomization
 from coolpilot.envs.simulation import ExoSeries, draw_episodes, start
@@ -165,6 +166,14 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     the step's utilization without the inlet-driven fan rise), which no setpoint changes: the
     optimal policy is the same, the reward's variance from IT load is gone.
 
+    With ``objective`` (:class:`coolpilot.envs.objectives.Objective`): ``cost`` or ``carbon``
+    replace the energy term by the step's cost (energy by the hour's price plus the demand
+    charge on each rise of the billing peak) or carbon, on the same scale; a wear term prices
+    setpoint travel and chiller starts (``info["reward_wear"]``, ``info["cost"]`` the step's
+    cost in the objective's unit). ``signals`` (:class:`coolpilot.envs.objectives.GridSignals`,
+    default flat) give price and carbon; facilities listing the ``grid_signals`` block read
+    them, and their billing peak, as points.
+
     ## Starting state
     A random day of the year (or ``start_day``) at midnight, the climate drawn from
     ``climate`` if several are given, after one hour of warm-up under legacy setpoints.
@@ -202,6 +211,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         thermal_quadratic: float = 1.0,
         energy_reward: str = "facility",
         randomization: Randomization | str | None = None,
+        objective: Objective | None = None,
+        signals: GridSignals | None = None,
     ) -> None:
         check_episode_args(episode_days, dt_s, [start_day])
         self.cfg = facility if isinstance(facility, FacilityConfig) else load_facility(facility)
@@ -217,6 +228,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self.thermal_linear = thermal_linear
         self.thermal_quadratic = thermal_quadratic
         self.energy_reward = check_energy_reward(energy_reward)
+        self.objective = objective or Objective()
+        self.signals = signals or GridSignals.flat()
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
         self._base_params = build_params([self.cfg])
         self.params = PlantParams(*(a.copy() for a in self._base_params))
@@ -230,6 +243,10 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._exo: ExoSeries | None = None
         self._k = 0
         self._points = np.zeros(len(self.contract.points))
+        self._cost = StepCost(self.objective, self.signals, self.it_design_kw, dt_s)
+        self._signals_block = "grid_signals" in self.contract.blocks
+        self._span = self.bounds.setpoint_high - self.bounds.setpoint_low
+        self._last_setpoints = np.zeros((1, len(self.contract.setpoints)))
         self.weather = self.weathers[0]
 
     @property
@@ -253,9 +270,17 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             self.params, self._exo.at(0), self._exo.rh_pct[0:1], self._exo.time_s[0:1], self.dt_s, self.it_design_kw,
             contract=self.contract,
         )
-        self._points = first[0]
+        self._cost.reset(np.array([0]), self._exo.time_s[0:1])
+        self._points = self._with_signals(first, self._exo.time_s[0:1])[0]
+        self._last_setpoints = self._state.actuators[:, list(self.contract.levers)].copy()
         self._k = 0
         return self._observation(), {"climate": self.weather.name, "start_day": day}
+
+    def _with_signals(self, physical: np.ndarray, time_s: np.ndarray) -> np.ndarray:
+        """The physical points, then (with the grid_signals block) the signal points."""
+        if not self._signals_block:
+            return physical
+        return np.concatenate([physical, self._cost.signal_points(time_s)], axis=1)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply setpoints for one control step."""
@@ -270,18 +295,25 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         setpoints = self.bounds.action_to_setpoints(action)[None, :]
         e = self._exo.at(k)
         self._state, out = step(self._state, command_array(self.contract, setpoints), e, self.params, self.dt_s)
-        self._points = points_array(
-            out, e, self._exo.rh_pct[k : k + 1], self._exo.time_s[k : k + 1], self.it_design_kw, self.contract
-        )[0]
+        time_s = self._exo.time_s[k : k + 1]
         energy, thermal = reward_terms(
             out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
             self.thermal_linear, self.thermal_quadratic,
             out.it_nominal_kw if self.energy_reward == "controllable" else 0.0,
         )
+        travel = (np.abs(setpoints - self._last_setpoints) / self._span).sum(axis=1)
+        self._last_setpoints = setpoints
+        priced, wear, cost = self._cost.price(out.facility_kw, time_s, travel, out.chiller_starts)
+        if self.objective.kind != "energy":
+            energy = priced
+        physical = points_array(out, e, self._exo.rh_pct[k : k + 1], time_s, self.it_design_kw, self.contract)
+        self._points = self._with_signals(physical, time_s)[0]
         self._k = k
         info = {
             "reward_energy": float(energy[0]),
             "reward_thermal": float(thermal[0]),
+            "reward_wear": float(wear[0]),
+            "cost": float(cost[0]),
             "facility_kw": float(out.facility_kw[0]),
             "it_kw": float(out.it_power_kw[0]),
             "cooling_kw": float(out.cooling_kw[0]),
@@ -290,7 +322,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             "setpoints": dict(zip(self.contract.setpoint_names, setpoints[0].tolist(), strict=True)),
             "chiller_starts": float(out.chiller_starts[0]),
         }
-        return self._observation(), float(energy[0] + thermal[0]), False, k >= self.n_steps, info
+        return self._observation(), float(energy[0] + thermal[0] + wear[0]), False, k >= self.n_steps, info
 
     def _observation(self) -> np.ndarray:
         return self.bounds.observe(self._points)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from coolpilot.envs.config import FacilityConfig
-from coolpilot.envs.contract import LEVERS, POINT_SPECS, SETPOINT_SPECS, Contract
+from coolpilot.envs.contract import GRID_SIGNALS, LEVERS, POINT_SPECS, SETPOINT_SPECS, Contract
 from coolpilot.envs.physics._jit import jit
 from coolpilot.envs.physics.coefficients import (
     CHILLER_MODELS,
@@ -161,8 +161,10 @@ def initial_state(params: PlantParams, setpoints: np.ndarray | None = None) -> P
                       long_ago.copy())
 
 
-ALL_POINTS: tuple[str, ...] = tuple(POINT_SPECS)
-"""Every point any block defines, in block order: the columns :func:`all_points_array` computes."""
+SIGNAL_POINTS: tuple[str, ...] = tuple(p.name for p in GRID_SIGNALS.points)
+"""Points of the grid_signals block: computed by the envs from grid signals, not by the physics."""
+ALL_POINTS: tuple[str, ...] = tuple(name for name in POINT_SPECS if name not in SIGNAL_POINTS)
+"""Every point the physics measures, in block order: the columns :func:`all_points_array` computes."""
 
 _POINT_COLUMNS = (
     "outdoor_drybulb_c", "outdoor_wetbulb_c", "outdoor_rh_pct", "time_of_day_sin", "time_of_day_cos",
@@ -204,8 +206,11 @@ def _points_columns(
 
 
 def point_columns(contract: Contract) -> np.ndarray:
-    """Columns of ``contract``'s points in :func:`all_points_array`'s output."""
-    return np.array([_POINT_COLUMNS.index(name) for name in contract.point_names])
+    """Columns of ``contract``'s physical points in :func:`all_points_array`'s output.
+
+    The grid_signals block's points (last in any contract) are left out: the envs append them.
+    """
+    return np.array([_POINT_COLUMNS.index(name) for name in contract.point_names if name not in SIGNAL_POINTS])
 
 
 def all_points_array(
@@ -219,7 +224,7 @@ def points_array(
     out: PlantOutputs, exo: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray, it_design_total_kw: np.ndarray,
     contract: Contract | None = None,
 ) -> np.ndarray:
-    """BMS points (N, n_points) in the order of ``contract`` (default the core block's points).
+    """BMS points (N, n_points) in the order of ``contract`` (default the core block's points), signals left out.
 
     ``rh_pct`` outdoor relative humidity (%), ``time_s`` seconds since 1 January 00:00 (N,).
     """

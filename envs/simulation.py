@@ -17,6 +17,7 @@ from coolpilot.envs.config import FacilityConfig
 from coolpilot.envs.contract import Contract, ContractError
 from coolpilot.envs.facility import build_params, command_array, initial_state, points_array
 from coolpilot.envs.load import LoadTable, draw_noise, load_table, load_trace, synthetic_utilization_batch
+from coolpilot.envs.objectives import GridSignals, Objective, StepCost
 from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
 from coolpilot.envs.randomization import Randomization
 from coolpilot.envs.units import SECONDS_PER_DAY
@@ -229,6 +230,7 @@ def simulate(
     seed: int = 0,
     load_scale: float = 1.0,
     adjust_params: Callable[[PlantParams], PlantParams] | None = None,
+    signals: GridSignals | None = None,
 ) -> SimResult:
     """Run ``policy`` on facility ``cfg`` for ``days`` from ``start_day`` (0 = 1 January 00:00).
 
@@ -236,7 +238,8 @@ def simulate(
     apply to the next step. Seeded: the same arguments give the same result, bit for bit.
     ``adjust_params`` maps the plant arrays built from ``cfg`` to those simulated (the
     what-if evaluation uses it for equipment outages and the site's setpoint bounds, which
-    have no facility-file field); a plant-aware policy is bound to the adjusted arrays.
+    have no facility-file field); a plant-aware policy is bound to the adjusted arrays. ``signals``
+    (default flat) feed the grid_signals block's points, for facilities that list it.
     """
     if days <= 0.0:
         raise ValueError(f"days = {days} must be > 0")
@@ -258,7 +261,16 @@ def simulate(
     it_design = np.array([cfg.it_design_kw])
     contract = cfg.contract
     state, first = start(params, exo.at(0), exo.rh_pct[0:1], exo.time_s[0:1], dt_s, it_design, contract=contract)
-    pts = first[0]
+    meter = StepCost(Objective(), signals or GridSignals.flat(), it_design, dt_s)
+    meter.reset(np.array([0]), exo.time_s[0:1])
+    with_signals = "grid_signals" in contract.blocks
+
+    def observed(physical: np.ndarray, time_s: np.ndarray) -> np.ndarray:
+        if not with_signals:
+            return physical[0]
+        return np.concatenate([physical[0], meter.signal_points(time_s)[0]])
+
+    pts = observed(first, exo.time_s[0:1])
     policy.reset()
     planner = policy if isinstance(policy, PlantAwarePolicy) else None
     if planner is not None:
@@ -273,7 +285,9 @@ def simulate(
         command = setpoint_command(contract, setpoints)
         e = exo.at(k + 1)
         state, out = step(state, command, e, params, dt_s)
-        pts = points_array(out, e, exo.rh_pct[k + 1 : k + 2], exo.time_s[k + 1 : k + 2], it_design, contract)[0]
+        time_s = exo.time_s[k + 1 : k + 2]
+        meter.price(out.facility_kw, time_s, np.zeros(1), out.chiller_starts)
+        pts = observed(points_array(out, e, exo.rh_pct[k + 1 : k + 2], time_s, it_design, contract), time_s)
         _record(rec, out, k)
         # What the plant was told: the command, or for a lever left to the plant, the value it holds.
         sp_rec[k] = np.where(np.isnan(command[0, levers]), out.levers[0, levers], command[0, levers])

@@ -28,6 +28,7 @@ from coolpilot.envs.env import (
 )
 from coolpilot.envs.facility import all_points_array, build_params, command_array, point_columns
 from coolpilot.envs.load import load_table
+from coolpilot.envs.objectives import GridSignals, Objective, StepCost
 from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
 from coolpilot.envs.randomization import Randomization, apply_factors
 from coolpilot.envs.simulation import draw_episodes, start
@@ -86,6 +87,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         energy_reward: str = "facility",
         autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP,
         randomization: Randomization | str | None = None,
+        objective: Objective | None = None,
+        signals: GridSignals | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs = {num_envs} must be >= 1")
@@ -121,6 +124,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.thermal_linear = thermal_linear
         self.thermal_quadratic = thermal_quadratic
         self.energy_reward = check_energy_reward(energy_reward)
+        self.objective = objective or Objective()
+        self.signals = signals or GridSignals.flat()
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
         self.n_zones = max(len(c.zones) for c in self.cfgs)
         self._base_params = build_params(self.cfgs, self.n_zones)
@@ -145,6 +150,10 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._k = np.zeros(n, dtype=np.int64)
         self._state: PlantState | None = None
         self._points = np.zeros((n, len(self.contract.points)))
+        self._cost = StepCost(self.objective, self.signals, self.it_design_kw, dt_s)
+        self._signals_block = "grid_signals" in self.contract.blocks
+        self._span = self.bounds.setpoint_high - self.bounds.setpoint_low
+        self._last_setpoints = np.zeros((n, len(self.contract.setpoints)))
         self._needs_reset = np.zeros(n, dtype=bool)
         self.climate_names = [""] * n
         self.episode_start_days = np.zeros(n)
@@ -194,8 +203,16 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         else:
             for full, part in zip(self._state, state, strict=True):
                 full[idx] = part
-        self._points[idx] = points
+        self._cost.reset(idx, exo.time_s[:, 0])
+        self._points[idx] = self._with_signals(points, exo.time_s[:, 0], idx)
+        self._last_setpoints[idx] = state.actuators[:, list(self.contract.levers)]
         self._k[idx] = 0
+
+    def _with_signals(self, physical: np.ndarray, time_s: np.ndarray, idx: np.ndarray | slice) -> np.ndarray:
+        """The physical points of sub-envs ``idx``, then (with the grid_signals block) their signal points."""
+        if not self._signals_block:
+            return physical
+        return np.concatenate([physical, self.signals.sample(time_s), self._cost.peak_kw[idx][:, None]], axis=1)
 
     def _reset_info(self) -> dict[str, Any]:
         return {"climate": np.array(self.climate_names), "start_day": self.episode_start_days.copy()}
@@ -214,7 +231,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         if acts.size != n * k_setpoints:
             raise ValueError(f"actions of shape {acts.shape}: expected ({n}, {k_setpoints}), one per setpoint of the "
                              f"contract of {self.cfgs[0].name} {list(self.contract.setpoint_names)}")
-        command = command_array(self.contract, self.bounds.action_to_setpoints(acts.reshape(n, k_setpoints)))
+        setpoints = self.bounds.action_to_setpoints(acts.reshape(n, k_setpoints))
+        command = command_array(self.contract, setpoints)
         k = self._k + 1
         if k.min() == k.max():
             at = int(k[0])
@@ -229,6 +247,12 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                                        self.thermal_linear, self.thermal_quadratic,
                                        out.it_nominal_kw if self.energy_reward == "controllable" else 0.0)
         keep = ~resetting
+        travel = (np.abs(setpoints - self._last_setpoints) / self._span).sum(axis=1)
+        self._last_setpoints = np.where(keep[:, None], setpoints, self._last_setpoints)
+        priced, wear, cost = self._cost.price(out.facility_kw, time_s, travel, out.chiller_starts, keep)
+        if self.objective.kind != "energy":
+            energy = priced
+        points = self._with_signals(points, time_s, slice(None))
         if resetting.any():
             for full, part in zip(self._state, new_state, strict=True):
                 full[keep] = part[keep]
@@ -236,12 +260,14 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             self._k[keep] = k[keep]
         else:
             self._state, self._points, self._k = new_state, points, k
-        rewards = np.where(keep, energy + thermal, 0.0)
+        rewards = np.where(keep, energy + thermal + wear, 0.0)
         truncated = keep & (self._k >= self.n_steps)
         terminated = np.zeros(n, dtype=bool)
         infos: dict[str, Any] = {
             "reward_energy": np.where(keep, energy, 0.0),
             "reward_thermal": np.where(keep, thermal, 0.0),
+            "reward_wear": np.where(keep, wear, 0.0),
+            "cost": np.where(keep, cost, np.nan),
             "facility_kw": np.where(keep, out.facility_kw, np.nan),  # NaN: the sub-env reset instead
             "inlet_temp_max_c": np.where(keep, out.inlet_temp_max_c, np.nan),
         }

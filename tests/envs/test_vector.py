@@ -131,3 +131,40 @@ def test_vector_env_checks_in_the_spirit_of_check_env() -> None:
     stats.reset(seed=0)
     episodes = [stats.step(np.zeros((2, 9), np.float32))[4] for _ in range(25)]
     assert "episode" in episodes[23] and np.all(episodes[23]["_episode"])
+
+
+def test_cost_objective_with_grid_signals_single_equals_vector() -> None:
+    """Cost and wear terms, the billing peak and the signal points match a single env bit for bit."""
+    from coolpilot.envs.objectives import HOURS_PER_YEAR, GridSignals, Objective
+
+    cfg = load_facility("modern-hall")
+    cfg = cfg.model_copy(update={"blocks": [*cfg.contract.blocks[1:], "grid_signals"]})
+    hours = np.arange(HOURS_PER_YEAR) % 24
+    signals = GridSignals(np.where((hours >= 8) & (hours < 22), 120.0, 40.0), np.full(HOURS_PER_YEAR, 0.6),
+                          demand_charge_per_kw_month=12.0)
+    objective = Objective(kind="cost", wear_kwh_per_move=5.0, wear_kwh_per_start=40.0)
+    kwargs = dict(facility=cfg, climate="phoenix", episode_days=1, dt_s=900, objective=objective, signals=signals)
+    vec = DataCenterVectorEnv(2, **kwargs)  # type: ignore[arg-type]
+    singles = [DataCenterEnv(**kwargs) for _ in range(2)]  # type: ignore[arg-type]
+    obs_v, _ = vec.reset(seed=3)
+    obs_s = [env.reset(seed=3 + i)[0] for i, env in enumerate(singles)]
+    assert obs_v.tobytes() == np.array(obs_s).tobytes() and obs_v.shape[1] == len(cfg.contract.points) == 35
+    rng = np.random.default_rng(2)
+    total_cost = np.zeros(2)
+    for _ in range(100):  # past the episode's end: autoreset on both sides
+        actions = rng.uniform(-1, 1, (2, 9)).astype(np.float32)
+        obs_v, rew_v, _, _, info_v = vec.step(actions)
+        for i, env in enumerate(singles):
+            if env._k >= env.n_steps:
+                obs = env.reset()[0]
+                assert rew_v[i] == 0.0
+            else:
+                obs, rew, _, _, info = env.step(actions[i])
+                assert rew == rew_v[i] and info["cost"] == info_v["cost"][i]
+                assert info["reward_wear"] < 0.0  # random actions move setpoints
+                total_cost[i] += info["cost"]
+            assert obs.tobytes() == obs_v[i].tobytes()
+    assert np.all(total_cost > 0.0)
+    peak = obs_v[:, cfg.contract.point_names.index("facility_peak_kw")]
+    power = obs_v[:, cfg.contract.point_names.index("facility_power_kw")]
+    assert np.all(peak > 0.0) and np.all(peak >= 0.5 * power)
