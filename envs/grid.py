@@ -229,11 +229,16 @@ def _index(entries: tuple[_Named, ...], path: Path) -> dict[str, str]:
 
 
 @cache
-def _factors() -> tuple[dict[str, GridFactor], dict[str, str], str]:
+def _read_factor_file() -> _FactorFile:
     try:
-        data = _FactorFile.model_validate(_read(GRID_FACTORS_FILE))
+        return _FactorFile.model_validate(_read(GRID_FACTORS_FILE))
     except ValidationError as err:
         raise GridDataError(f"{GRID_FACTORS_FILE}: {err}") from None
+
+
+@cache
+def _factors() -> tuple[dict[str, GridFactor], dict[str, str], str]:
+    data = _read_factor_file()
     by_name = {}
     for f in data.factors:
         if f.source not in data.sources:
@@ -252,6 +257,12 @@ def _tariffs() -> tuple[dict[str, TariffTemplate], dict[str, str]]:
     except ValidationError as err:
         raise GridDataError(f"{TARIFFS_FILE}: {err}") from None
     return {t.name: t for t in data.templates}, _index(data.templates, TARIFFS_FILE)
+
+
+def factor_source(factor: GridFactor) -> Source:
+    """The source of a grid factor (title in Chinese and English, issuer, publication date)."""
+    data = _read_factor_file()
+    return data.sources[factor.source]
 
 
 def grid_factor_names() -> list[str]:
@@ -292,6 +303,6 @@ def tariff_template(name: str) -> TariffTemplate:
 
 __all__ = [
     "GRID_DATA_DIR", "HOUR_RESOLUTION_H", "PERIOD_NAMES", "GridDataError", "GridFactor", "Season", "Source",
-    "TariffTemplate", "default_grid_factor", "grid_factor", "grid_factor_names", "tariff_template",
+    "TariffTemplate", "default_grid_factor", "factor_source", "grid_factor", "grid_factor_names", "tariff_template",
     "tariff_template_names",
 ]

@@ -18,7 +18,8 @@ what-if path for a few lines and bars. Their text is escaped here; the template 
 them as markup.
 
 Everything is rendered from the results mapping of :func:`coolpilot.evaluation.whatif.run_whatif`
-(the content of ``results.json``), so a report can be re-rendered from that file.
+(the content of ``results.json``), so a report can be re-rendered from that file, in English or
+Simplified Chinese: every word of the page comes from the catalogue of :mod:`coolpilot.evaluation.i18n`.
 """
 
 from __future__ import annotations
@@ -37,8 +38,17 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from coolpilot.envs.jsonsafe import json_safe
-from coolpilot.envs.kpis import COMPONENT_LABELS, COMPONENT_NAMES, COOLING_COMPONENTS
-from coolpilot.evaluation.kpis import DEADBANDS
+from coolpilot.envs.kpis import COMPONENT_NAMES, COOLING_COMPONENTS
+from coolpilot.evaluation.i18n import (
+    DEFAULT_LANGUAGE,
+    MESSAGES,
+    Translator,
+    check_language,
+    format_number,
+    text_width_em,
+    translator,
+)
+from coolpilot.evaluation.kpis import DEADBANDS, MONTH_LABELS
 from coolpilot.evaluation.scenarios import DEFAULT_GRID_FACTOR_T_PER_MWH, DEFAULT_PRICE_PER_MWH
 
 KIND_COLORS = {"legacy": "#7f7f7f", "rule-based": "#1f77b4", "oracle": "#222222"}
@@ -58,18 +68,6 @@ IDENTITY_KEYS = ("facility", "climate", "policy")
 def _esc(text: object) -> str:
     """Escaped text for the hand-drawn SVG (the template escapes everything else itself)."""
     return html.escape(str(text), quote=True)
-
-
-def _num(value: float | None, digits: int = 1, sign: bool = False) -> str:
-    """A number with thousands separators; '—' for missing or non-finite values."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return f"{value:+,.{digits}f}" if sign else f"{value:,.{digits}f}"
-
-
-def _money(value: float | None, currency: str, sign: bool = False) -> str:
-    """A whole amount and its currency; '—' when missing."""
-    return "—" if value is None else f"{_num(value, 0, sign)} {currency}"
 
 
 def policy_colors(results: dict[str, Any]) -> dict[str, str]:
@@ -160,7 +158,7 @@ def _axes(f: Frame, y_ticks: Sequence[float], y_label: str, x_ticks: Iterable[tu
 def _legend(items: Sequence[tuple[str, str, bool]], x: float, y: float, width: int) -> list[str]:
     out, cx, cy = [], x, y
     for label, color, dashed in items:
-        w = 26 + 6.2 * len(label)
+        w = 26 + 6.2 * text_width_em(label)
         if cx + w > width - 4 and cx > x:
             cx, cy = x, cy + 14
         dash = ' stroke-dasharray="4 3"' if dashed else ""
@@ -274,10 +272,10 @@ def bar_chart(spec: ChartSpec, categories: Sequence[str], series: Sequence[tuple
                 y_top, y_bottom = f.y(acc + v), f.y(acc)
                 out.append(f'<rect x="{x0:.1f}" y="{y_top:.1f}" width="{usable:.1f}" '
                            f'height="{max(y_bottom - y_top, 0.0):.1f}" fill="{color}"><title>{_esc(cat)}: '
-                           f'{_esc(label)} {_num(v, value_digits)}</title></rect>')
+                           f'{_esc(label)} {format_number(v, value_digits)}</title></rect>')
                 acc += v
-            out.append(f'<text x="{x0 + usable / 2:.1f}" y="{f.y(acc) - 3:.1f}" class="bv">{_num(acc, value_digits)}'
-                       '</text>')
+            out.append(f'<text x="{x0 + usable / 2:.1f}" y="{f.y(acc) - 3:.1f}" class="bv">'
+                       f'{format_number(acc, value_digits)}</text>')
         else:
             w = usable / max(len(series), 1)
             for k, (label, vals, color) in enumerate(series):
@@ -288,10 +286,10 @@ def bar_chart(spec: ChartSpec, categories: Sequence[str], series: Sequence[tuple
                 top, height = min(y, zero), abs(zero - y)
                 out.append(f'<rect x="{x0 + k * w:.1f}" y="{top:.1f}" width="{max(w - 1.5, 1.0):.1f}" '
                            f'height="{max(height, 0.8):.1f}" fill="{color}"><title>{_esc(cat)}: {_esc(label)} '
-                           f'{_num(bar, value_digits)}</title></rect>')
+                           f'{format_number(bar, value_digits)}</title></rect>')
                 text_y = (top - 3) if bar >= 0 else (top + height + 10)
-                out.append(f'<text x="{x0 + (k + 0.5) * w:.1f}" y="{text_y:.1f}" class="bv">{_num(bar, value_digits)}'
-                           '</text>')
+                out.append(f'<text x="{x0 + (k + 0.5) * w:.1f}" y="{text_y:.1f}" class="bv">'
+                           f'{format_number(bar, value_digits)}</text>')
         short = cat if len(cat) <= 18 else cat[:17] + "…"
         out.append(f'<text x="{f.left + (i + 0.5) * slot:.1f}" y="{f.height - f.bottom + 15}" class="xt">'
                    f'{_esc(short)}</text>')
@@ -317,12 +315,15 @@ def _figure(svg: str, caption: str) -> Figure:
 # --- the page's content, per section ---------------------------------------------------------------
 
 
-def _period_text(settings: dict[str, Any]) -> str:
-    span = f"{settings['days']:g} days from day {settings['start_day']:g}"
-    return span if settings["period"].startswith("day ") else f"{settings['period']} ({span})"
+def _period_text(settings: dict[str, Any], t: Translator) -> str:
+    span = t.text("period.span", days=f"{settings['days']:g}", start=f"{settings['start_day']:g}")
+    name = settings["period"]
+    if name.startswith("day "):
+        return span
+    return t.text("period.named", name=t.period(name) if f"period.{name}" in MESSAGES else name, span=span)
 
 
-def _summary(results: dict[str, Any], colors: dict[str, str]) -> dict[str, Any] | None:
+def _summary(results: dict[str, Any], colors: dict[str, str], t: Translator) -> dict[str, Any] | None:
     """The executive summary's rows, headline and chart; None when only the baseline ran."""
     base, prop, oracle = results["baseline"], results["proposed"], results["oracle"]
     if prop is None:
@@ -332,85 +333,146 @@ def _summary(results: dict[str, Any], colors: dict[str, str]) -> dict[str, Any] 
         s = sc["savings_vs_baseline"][prop]
         if s["thermal_ok"] and s["facility_energy_pct"] is not None:
             valid_pcts.append(s["facility_energy_pct"])
-        rows.append({"name": sc["name"], "period": _period_text(sc["settings"]), "saving": s,
+        rows.append({"name": sc["name"], "period": _period_text(sc["settings"], t), "saving": s,
                      "baseline": sc["runs"][base]["kpis"], "proposed": sc["runs"][prop]["kpis"]})
     span = ""
     if valid_pcts:
         lo, hi = min(valid_pcts), max(valid_pcts)
-        span = f"{_num(lo, 2)} %" if abs(hi - lo) < 0.005 else f"{_num(lo, 2)} to {_num(hi, 2)} %"
+        span = (t.text("summary.span_one", value=t.pct(lo, 2)) if abs(hi - lo) < 0.005
+                else t.text("summary.span_range", low=t.num(lo, 2), high=t.pct(hi, 2)))
     others = [p["label"] for p in results["policies"] if p["label"] != base]
     cats = [sc["name"] for sc in results["scenarios"]]
     series = [(label, [sc["savings_vs_baseline"][label]["facility_energy_pct"] for sc in results["scenarios"]],
                colors[label]) for label in others]
-    chart = _figure(bar_chart(ChartSpec(f"Facility energy saved vs {base} (%)", "scenario", "% of facility energy",
+    chart = _figure(bar_chart(ChartSpec(t.text("chart.summary_title", baseline=base), t.text("chart.summary_x"),
+                                        t.text("chart.summary_y"),
                                         width=max(560, 110 * len(cats) * max(1, len(others)) // 2)),
                               cats, series, value_digits=2),
-                    f"Savings vs oracle: each policy's facility-energy saving against {base}, per scenario"
-                    + (f"; {oracle} (perfect knowledge) marks what is achievable." if oracle else "."))
+                    t.text("chart.summary_caption", baseline=base)
+                    + (t.text("chart.summary_caption_oracle", oracle=oracle) if oracle
+                       else t.text("chart.summary_caption_end")))
     return {"valid": len(valid_pcts), "span": span, "rows": rows, "chart": chart}
 
 
-def _settings_items(sc: dict[str, Any]) -> list[tuple[str, str]]:
+def _template_name(name: str, t: Translator) -> str:
+    """A tariff template's name in the report's language (as recorded if no longer bundled)."""
+    from coolpilot.envs.grid import GridDataError, tariff_template
+
+    try:
+        template = tariff_template(name)
+    except GridDataError:
+        return name
+    return template.zh if t.lang == "zh-CN" else template.en
+
+
+def _tariff_text(tariff: dict[str, Any], t: Translator) -> str:
+    cur = t.currency(tariff["currency"])
+    price = f"{tariff['price_per_mwh']:g}"
+    if tariff.get("template"):
+        text = t.text("tariff.flat_price_of_template", price=price, currency=cur) + t.text(
+            "tariff.template", name=_template_name(tariff["template"], t), share=f"{100 * tariff['tou_share']:g}",
+            source=tariff.get("template_source") or "")
+    else:
+        windows = "; ".join(t.text("tariff.window", name=x["name"], start=f"{x['start_hour']:g}",
+                                   end=f"{x['end_hour']:g}", price=f"{x['price_per_mwh']:g}")
+                            + (t.text("tariff.weekdays") if x["weekdays_only"] else "") for x in tariff["time_of_use"])
+        text = t.text("tariff.flat", price=price, currency=cur) + (t.text("tariff.windows", windows=windows)
+                                                                 if windows else "")
+    if tariff.get("demand_charge_per_kw_month") is not None:
+        text += t.text("tariff.demand", price=f"{tariff['demand_charge_per_kw_month']:g}", currency=cur)
+    if tariff["water_price_per_m3"] is not None:
+        return text + t.text("tariff.water", price=f"{tariff['water_price_per_m3']:g}", currency=cur)
+    return text + t.text("tariff.water_none")
+
+
+def _region_words(carbon: dict[str, Any], t: Translator) -> tuple[str, str]:
+    """The region's name and its factor's source in the report's language (as recorded if no longer bundled)."""
+    from coolpilot.envs.grid import GridDataError, factor_source, grid_factor
+
+    try:
+        f = grid_factor(carbon["region"])
+    except GridDataError:
+        return carbon["region"], carbon.get("factor_source") or ""
+    src = factor_source(f)
+    if t.lang == "zh-CN":
+        return f.zh, f"{src.title}，{src.published}"
+    return f.en, f"{src.title_en}, {src.published}"
+
+
+def _carbon_text(carbon: dict[str, Any], t: Translator) -> str:
+    factor = f"{carbon['grid_t_co2_per_mwh']:g}"
+    if carbon["hourly_csv"]:
+        grid = t.text("carbon.hourly", file=Path(carbon["hourly_csv"]).name)
+    elif carbon.get("region"):
+        region, source = _region_words(carbon, t)
+        grid = t.text("carbon.region", factor=factor, region=region, source=source)
+    else:
+        grid = t.text("carbon.constant", factor=factor)
+    return t.text("carbon.green", grid=grid, share=f"{100 * carbon['green_power_share']:.0f}")
+
+
+def _settings_items(sc: dict[str, Any], t: Translator) -> list[tuple[str, str]]:
     """The scenario's settings as (what, value) lines."""
     s = sc["settings"]
-    load, lim, out, w, t, c = s["load"], s["limits"], s["outages"], s["weather"], s["tariff"], s["carbon"]
+    load, lim, out, w = s["load"], s["limits"], s["outages"], s["weather"]
     items = [
-        ("facility", s["facility"]),
-        ("climate", s["climate"]),
-        ("period", _period_text(s)),
-        ("IT load", f"level × {_num(load['level'], 2)}, growth {_num(100 * load['growth_per_year'], 0)} %/yr"),
+        (t.text("setting.facility"), s["facility"]),
+        (t.text("setting.climate"), s["climate"]),
+        (t.text("setting.period"), _period_text(s, t)),
+        (t.text("setting.load"), t.text("load.text", level=t.num(load["level"], 2),
+                                        growth=t.num(100 * load["growth_per_year"], 0))),
     ]
-    ranges = [f"{name} {r['low']:g}–{r['high']:g}" for name, r in lim.items() if isinstance(r, dict)]
-    limit_text = f"inlet ≤ {_num(lim['inlet_limit_c'], 1)} °C" + (f"; {', '.join(ranges)}" if ranges else "")
-    items.append(("limits", limit_text))
+    ranges = [t.text("limits.range", name=t.setpoint(name), low=f"{r['low']:g}", high=f"{r['high']:g}")
+              for name, r in lim.items() if isinstance(r, dict)]
+    limit_text = t.text("limits.inlet", limit=t.num(lim["inlet_limit_c"], 1)) + (f"; {', '.join(ranges)}"
+                                                                                  if ranges else "")
+    items.append((t.text("setting.limits"), limit_text))
     outs = []
     if out["chillers"]:
-        outs.append(f"{out['chillers']} chiller(s)")
+        outs.append(t.text("outage.chillers", n=out["chillers"]))
     if out["tower_cells"]:
-        outs.append(f"{out['tower_cells']} tower cell(s)")
-    outs += [f"{100 * c_['share_out']:.0f} % of CRAH capacity in {c_['zone']}" for c_ in out["crahs"]]
-    items.append(("outages", ", ".join(outs) or "none"))
+        outs.append(t.text("outage.tower_cells", n=out["tower_cells"]))
+    outs += [t.text("outage.crah", share=f"{100 * c_['share_out']:.0f}", zone=c_["zone"]) for c_ in out["crahs"]]
+    items.append((t.text("setting.outages"), ", ".join(outs) or t.text("outage.none")))
     shifts = []
     if w["offset_k"]:
-        shifts.append(f"{w['offset_k']:+g} K all year")
+        shifts.append(t.text("weather.offset", k=f"{w['offset_k']:+g}"))
     if w["heat_wave"]:
         hw = w["heat_wave"]
-        shifts.append(f"heat wave +{hw['peak_k']:g} K from day {hw['start_day']:g} for {hw['days']:g} d")
-    humidity = w["humidity"].replace("_", " ")
-    items.append(("weather", f"{', '.join(shifts)} ({humidity})" if shifts else "as recorded"))
-    tou = "; ".join(f"{x['name']} {x['start_hour']:g}–{x['end_hour']:g} h {x['price_per_mwh']:g}"
-                    + (" weekdays" if x["weekdays_only"] else "") for x in t["time_of_use"])
-    items.append(("tariff", f"{t['price_per_mwh']:g} {t['currency']}/MWh" + (f", time of use: {tou}" if tou else "")
-                  + (f"; water {t['water_price_per_m3']:g} {t['currency']}/m³" if t["water_price_per_m3"] is not None
-                     else "; water not priced")))
-    factor = "hourly profile " + Path(c["hourly_csv"]).name if c["hourly_csv"] else f"{c['grid_t_co2_per_mwh']:g} t/MWh"
-    items.append(("carbon", f"grid {factor}, green power {100 * c['green_power_share']:.0f} %"))
+        shifts.append(t.text("weather.heat_wave", k=f"{hw['peak_k']:g}", start=f"{hw['start_day']:g}",
+                             days=f"{hw['days']:g}"))
+    weather = (t.text("weather.shifted", shifts=", ".join(shifts), humidity=t.text(f"weather.{w['humidity']}"))
+               if shifts else t.text("weather.as_recorded"))
+    items.append((t.text("setting.weather"), weather))
+    items.append((t.text("setting.tariff"), _tariff_text(s["tariff"], t)))
+    items.append((t.text("setting.carbon"), _carbon_text(s["carbon"], t)))
     return items
 
 
-KPI_ROWS: tuple[tuple[str, str, str, int], ...] = (
-    ("pue", "PUE", "1", 3),
-    ("facility_energy_mwh", "facility energy", "MWh", 1),
-    ("it_energy_mwh", "IT energy", "MWh", 1),
-    ("cooling_energy_mwh", "cooling energy (plant)", "MWh", 1),
-    ("non_it_energy_mwh", "non-IT energy (facility − IT)", "MWh", 1),
-    *((f"energy_by_component_mwh.{c}", f"  {COMPONENT_LABELS[c]}", "MWh", 1) for c in COMPONENT_NAMES if c != "it"),
-    ("peak_facility_power_kw", "peak facility power", "kW", 0),
-    ("water_m3", "water", "m³", 0),
-    ("wue_l_per_kwh", "WUE", "L/kWh", 3),
-    ("carbon_location_t_co2e", "carbon, location-based", "t CO2e", 1),
-    ("carbon_after_green_t_co2e", "carbon after green power", "t CO2e", 1),
-    ("total_cost", "cost (energy + water)", "currency", 0),
-    ("inlet_temp_max_c", "hottest inlet", "°C", 2),
-    ("degree_hours_above_27c", "degree-hours above 27 °C", "K·h", 1),
-    ("hours_above_27c", "hours above 27 °C", "h", 1),
-    ("degree_hours_above_limit", "degree-hours above the limit", "K·h", 1),
-    ("free_cooling_hours", "free-cooling hours (economizer on)", "h", 0),
-    ("full_free_cooling_hours", "full free-cooling hours (chillers off)", "h", 0),
-    ("setpoint_changes_total", "setpoint changes", "1", 0),
-    ("setpoint_changes_per_day", "setpoint changes per day", "1/d", 1),
+KPI_ROWS: tuple[tuple[str, str, int], ...] = (
+    ("pue", "1", 3),
+    ("facility_energy_mwh", "MWh", 1),
+    ("it_energy_mwh", "MWh", 1),
+    ("cooling_energy_mwh", "MWh", 1),
+    ("non_it_energy_mwh", "MWh", 1),
+    *((f"energy_by_component_mwh.{c}", "MWh", 1) for c in COMPONENT_NAMES if c != "it"),
+    ("peak_facility_power_kw", "kW", 0),
+    ("water_m3", "m³", 0),
+    ("wue_l_per_kwh", "L/kWh", 3),
+    ("carbon_location_t_co2e", "t CO2e", 1),
+    ("carbon_after_green_t_co2e", "t CO2e", 1),
+    ("total_cost", "currency", 0),
+    ("inlet_temp_max_c", "°C", 2),
+    ("degree_hours_above_27c", "K·h", 1),
+    ("hours_above_27c", "h", 1),
+    ("degree_hours_above_limit", "K·h", 1),
+    ("free_cooling_hours", "h", 0),
+    ("full_free_cooling_hours", "h", 0),
+    ("setpoint_changes_total", "1", 0),
+    ("setpoint_changes_per_day", "1/d", 1),
 )
-"""The KPI table: (key, dotted into a run's KPIs; row name; unit, or ``currency`` for the scenario's; digits)."""
+"""The KPI table: (key, dotted into a run's KPIs; unit, or ``currency`` for the scenario's; digits). Row names are
+the catalogue's ``kpi.<key>`` (``component.<name>`` for the energy components, indented)."""
 
 
 def _get(k: dict[str, Any], key: str) -> Any:
@@ -419,52 +481,62 @@ def _get(k: dict[str, Any], key: str) -> Any:
     return k
 
 
-def _kpi_table(sc: dict[str, Any]) -> dict[str, Any]:
+def _row_name(key: str, t: Translator) -> str:
+    if key.startswith("energy_by_component_mwh."):
+        return "  " + t.component(key.rpartition(".")[2])
+    return t.text(f"kpi.{key}")
+
+
+def _kpi_table(sc: dict[str, Any], t: Translator) -> dict[str, Any]:
     """Every KPI of every policy in the scenario, formatted; a degree-hour above the limit marked bad."""
     labels = list(sc["runs"])
     rows = []
-    for key, name, unit, digits in KPI_ROWS:
+    for key, unit, digits in KPI_ROWS:
         cells = []
         for label in labels:
             k = sc["runs"][label]["kpis"]
             v = _get(k, key)
-            cells.append({"text": _money(v, k["currency"]) if unit == "currency" else _num(v, digits),
+            cells.append({"text": t.money(v, k["currency"]) if unit == "currency" else t.num(v, digits),
                           "bad": bool(key == "degree_hours_above_limit" and v and v > 0)})
-        unit_shown = sc["runs"][labels[0]]["kpis"]["currency"] if unit == "currency" else unit
-        rows.append({"name": name, "unit": unit_shown, "cells": cells})
+        unit_shown = t.currency(sc["runs"][labels[0]]["kpis"]["currency"]) if unit == "currency" else unit
+        rows.append({"name": _row_name(key, t), "unit": unit_shown, "cells": cells})
     return {"labels": labels, "rows": rows, "thermal_ok": [sc["runs"][label]["kpis"]["thermal_ok"] for label in labels]}
 
 
-def _pue_chart(sc: dict[str, Any], colors: dict[str, str]) -> Figure:
+def _slice_label(label: str, t: Translator) -> str:
+    """A monthly slice's label ('Jul') or a daily one's ('day 190') in the report's language."""
+    if label in MONTH_LABELS:
+        return t.month(MONTH_LABELS.index(label))
+    return label.replace("day ", "")
+
+
+def _pue_chart(sc: dict[str, Any], colors: dict[str, str], t: Translator) -> Figure:
     first = next(iter(sc["runs"].values()))["kpis"]
     use_months = len(first["monthly"]) >= 2
     key = "monthly" if use_months else "daily"
     slices = first[key]
     xs = list(range(len(slices)))
     step = max(1, len(slices) // 12)
-    ticks = [(float(i), s["label"] if use_months else s["label"].replace("day ", "")) for i, s in enumerate(slices)
-             if i % step == 0]
+    ticks = [(float(i), _slice_label(s["label"], t)) for i, s in enumerate(slices) if i % step == 0]
     lines = [Series(label, xs, [s["pue"] for s in run["kpis"][key]], colors[label])
              for label, run in sc["runs"].items()]
-    title = f"{'Monthly' if use_months else 'Daily'} PUE per policy"
-    spec = ChartSpec(title, "month" if use_months else "day of year", "PUE", x_ticks=ticks)
+    title = t.text("chart.pue_monthly" if use_months else "chart.pue_daily")
+    spec = ChartSpec(title, t.text("chart.axis_month" if use_months else "chart.axis_day"), "PUE", x_ticks=ticks)
     return _figure(line_chart(spec, lines, markers=len(xs) <= 16),
-                   f"{title}: facility energy over IT energy, {'per calendar month' if use_months else 'per day'} of "
-                   "the period.")
+                   t.text("chart.pue_caption_monthly" if use_months else "chart.pue_caption_daily", title=title))
 
 
-def _energy_chart(sc: dict[str, Any]) -> Figure:
+def _energy_chart(sc: dict[str, Any], t: Translator) -> Figure:
     labels = list(sc["runs"])
     comps = [c for c in COMPONENT_NAMES if c != "it"]
-    series = [(COMPONENT_LABELS[c], [sc["runs"][p]["kpis"]["energy_by_component_mwh"][c] for p in labels],
+    series = [(t.component(c), [sc["runs"][p]["kpis"]["energy_by_component_mwh"][c] for p in labels],
                COMPONENT_COLORS[c]) for c in comps]
-    return _figure(bar_chart(ChartSpec("Non-IT energy by component (MWh)", "policy", "MWh"), labels, series,
-                             stacked=True, value_digits=0),
-                   "Energy breakdown: facility energy above IT (cooling plant, UPS/distribution losses, lighting), "
-                   "by component. IT energy is in the KPI table.")
+    return _figure(bar_chart(ChartSpec(t.text("chart.energy_title"), t.text("chart.axis_policy"), "MWh"), labels,
+                             series, stacked=True, value_digits=0),
+                   t.text("chart.energy_caption"))
 
 
-def _inlet_chart(sc: dict[str, Any], colors: dict[str, str]) -> Figure:
+def _inlet_chart(sc: dict[str, Any], colors: dict[str, str], t: Translator) -> Figure:
     runs = sc["runs"]
     first = next(iter(runs.values()))["plots"]["inlet_histogram"]
     edges = first["edges_c"]
@@ -478,14 +550,13 @@ def _inlet_chart(sc: dict[str, Any], colors: dict[str, str]) -> Figure:
     xs = [0.5 * (edges[i] + edges[i + 1]) for i in range(lo, hi)]
     lines = [Series(label, xs, run["plots"]["inlet_histogram"]["hours"][lo:hi], colors[label])
              for label, run in runs.items()]
-    marks = [(27.0, "27 °C")] + ([(limit, f"limit {limit:g} °C")] if limit != 27.0 else [])
-    svg = line_chart(ChartSpec("Hottest server inlet: hours per 0.5 K", "hottest inlet (°C)", "hours"), lines,
+    marks = [(27.0, "27 °C")] + ([(limit, t.text("chart.limit_mark", limit=f"{limit:g}"))] if limit != 27.0 else [])
+    svg = line_chart(ChartSpec(t.text("chart.inlet_title"), t.text("chart.inlet_x"), t.text("chart.hours")), lines,
                      vlines=marks)
-    return _figure(svg, "Inlet-temperature distribution: hours at each hottest-inlet temperature (ASHRAE "
-                   f"recommended limit 27 °C; this scenario's limit {limit:g} °C).")
+    return _figure(svg, t.text("chart.inlet_caption", limit=f"{limit:g}"))
 
 
-def _week_charts(sc: dict[str, Any], colors: dict[str, str]) -> dict[str, Any]:
+def _week_charts(sc: dict[str, Any], colors: dict[str, str], t: Translator) -> dict[str, Any]:
     runs = sc["runs"]
     first = next(iter(runs.values()))["plots"]["week"]
     step_h = first["hours_per_point"]
@@ -495,26 +566,38 @@ def _week_charts(sc: dict[str, Any], colors: dict[str, str]) -> dict[str, Any]:
     ticks = [(start + d, f"{(start + d) % 365:.0f}") for d in range(0, int(n * step_h / 24.0) + 1)]
     limit = next(iter(runs.values()))["kpis"]["inlet_limit_c"]
     panels = [
-        ("inlet_temp_max_c", "Hottest server inlet", "°C", [HLine(27.0, "27 °C")]
-         + ([HLine(limit, f"limit {limit:g} °C")] if limit != 27.0 else [])),
-        ("setpoint_supply_air_temp_c", "Supply air setpoint", "°C", []),
-        ("setpoint_chw_supply_temp_c", "Chilled-water setpoint", "°C", []),
-        ("setpoint_condenser_water_temp_c", "Condenser water setpoint", "°C", []),
-        ("setpoint_crah_fan_speed_frac", "CRAH fan speed setpoint", "fraction", []),
-        ("facility_kw", "Facility power", "kW", []),
+        ("inlet_temp_max_c", "chart.week_inlet", "°C", [HLine(27.0, "27 °C")]
+         + ([HLine(limit, t.text("chart.limit_mark", limit=f"{limit:g}"))] if limit != 27.0 else [])),
+        ("setpoint_supply_air_temp_c", "chart.week_sat", "°C", []),
+        ("setpoint_chw_supply_temp_c", "chart.week_chw", "°C", []),
+        ("setpoint_condenser_water_temp_c", "chart.week_cw", "°C", []),
+        ("setpoint_crah_fan_speed_frac", "chart.week_fan", t.text("unit.fraction"), []),
+        ("facility_kw", "chart.week_power", "kW", []),
     ]
     figs = []
-    for key, title, unit, hls in panels:
+    for key, title_key, unit, hls in panels:
+        title = t.text(title_key)
         lines = [Series(label, xs, run["plots"]["week"][key], colors[label]) for label, run in runs.items()]
         if key in ("inlet_temp_max_c", "setpoint_condenser_water_temp_c"):
-            lines.append(Series("outdoor wet bulb", xs, first["outdoor_wetbulb_c"], "#999999", dashed=True))
-        figs.append(_figure(line_chart(ChartSpec(title, "day of year", unit, width=460, height=250, x_ticks=ticks),
-                                       lines, hls), f"{title} ({unit}), hourly means"))
+            lines.append(Series(t.text("chart.wet_bulb"), xs, first["outdoor_wetbulb_c"], "#999999", dashed=True))
+        figs.append(_figure(line_chart(ChartSpec(title, t.text("chart.axis_day"), unit, width=460, height=250,
+                                                 x_ticks=ticks), lines, hls),
+                            t.text("chart.week_caption", title=title, unit=unit)))
     days = n * step_h / 24.0
     return {"first_day": f"{start:.0f}", "last_day": f"{start + days:.0f}", "charts": figs}
 
 
-def _scenario(results: dict[str, Any], sc: dict[str, Any], colors: dict[str, str]) -> dict[str, Any]:
+def _climate_is_synthetic(settings: dict[str, Any]) -> bool:
+    """Whether the scenario's climate is a synthetic typical year (the climate catalogue's ``synthetic`` flag)."""
+    if "climate_synthetic" in settings:
+        return bool(settings["climate_synthetic"])
+    from coolpilot.envs.weather import CLIMATES
+
+    info = CLIMATES.get(settings["climate"])
+    return bool(getattr(info, "synthetic", False))
+
+
+def _scenario(results: dict[str, Any], sc: dict[str, Any], colors: dict[str, str], t: Translator) -> dict[str, Any]:
     """One scenario's section: warnings, settings, KPI table, savings tables and charts."""
     seen = [p["label"] for p in results["policies"] if p["kind"] == "bundle"
             and Path(sc["settings"]["climate"]).name in (p.get("training_climates") or [])]
@@ -523,84 +606,83 @@ def _scenario(results: dict[str, Any], sc: dict[str, Any], colors: dict[str, str
         "scenario": sc,
         "flagged": [f["policy"] for f in results["flags"] if f["scenario"] == sc["name"]],
         "seen_in_training": seen,
-        "settings": _settings_items(sc),
-        "kpi_table": _kpi_table(sc),
+        "synthetic_climate": _climate_is_synthetic(sc["settings"]),
+        "settings": _settings_items(sc, t),
+        "kpi_table": _kpi_table(sc, t),
         "currency": next(iter(sc["runs"].values()))["kpis"]["currency"],
         "legacy_reference": legacy if legacy and legacy != results["baseline"] else None,
-        "charts": [_pue_chart(sc, colors), _energy_chart(sc), _inlet_chart(sc, colors)],
-        "week": _week_charts(sc, colors),
+        "charts": [_pue_chart(sc, colors, t), _energy_chart(sc, t), _inlet_chart(sc, colors, t)],
+        "week": _week_charts(sc, colors, t),
     }
 
 
-CARD_TEXT = {
-    "legacy": "Fixed setpoints as many older sites run them: supply air 18 °C, CRAH fans 100 %, chilled water "
-              "7 °C, condenser water 29.4 °C.",
-    "rule-based": "Good industry practice (ASHRAE Guideline 36-style trim and respond): fans on demand, supply "
-                  "air reset to keep the hottest inlet 2 K under the limit, chilled water as warm as the coils "
-                  "allow, condenser water on wet bulb, economizer whenever it helps.",
-    "oracle": "Perfect-knowledge receding-horizon search on the simulator itself (true plant state, future weather "
-              "and load): the best achievable found, not a deployable policy.",
-}
-"""What the report says about each built-in policy."""
-
-
-def _cards(results: dict[str, Any]) -> list[dict[str, Any]]:
+def _cards(results: dict[str, Any], t: Translator) -> list[dict[str, Any]]:
     """Each policy's card: its role, and for a bundle the facts of its card.json."""
     facilities = {sc["settings"]["facility"] for sc in results["scenarios"]}
     cards = []
     for p in results["policies"]:
-        role = " (baseline: the site's current control)" if p["label"] == results["baseline"] else (
-            " (proposed)" if p["label"] == results["proposed"] else "")
-        card: dict[str, Any] = {"label": p["label"], "role": role, "text": CARD_TEXT.get(p["kind"])}
+        role = t.text("card.role_baseline") if p["label"] == results["baseline"] else (
+            t.text("card.role_proposed") if p["label"] == results["proposed"] else "")
+        card: dict[str, Any] = {"label": p["label"], "role": role,
+                                "text": None if p["kind"] == "bundle" else t.text(f"card.{p['kind']}")}
         if p["kind"] == "bundle":
             ev = p["evaluation"]
             card["facility"] = p["facility"]
             card["other_facility"] = p["facility"] not in facilities
             card["facts"] = [
-                ("bundle", p["spec"]), ("sha256 of policy.onnx", p["sha256"]), ("trained for facility", p["facility"]),
-                ("environment", p["env_id"]), ("algorithm", f"{p['algo']} ({p['action']} action)"),
-                ("training steps", _num(p["timesteps"], 0) if p["timesteps"] is not None else "—"),
-                ("seed", p["seed"]), ("training climates", ", ".join(p["training_climates"] or [])),
-                ("created", p["created_at"]), ("coolpilot version", p["coolpilot_version"]),
-                ("export parity (max |SB3 − ONNX|)", p["parity_max_abs_diff"]),
-                ("held-out evaluation at export",
-                 f"{', '.join(ev.get('climates') or [])}: facility saving {_num(ev.get('facility_saving_pct'), 2)} %, "
-                 f"cooling saving {_num(ev.get('cooling_saving_pct'), 1)} % vs {ev.get('baseline')}, "
-                 f"{_num(ev.get('degree_hours_above_27c'), 1)} K·h above 27 °C"),
+                (t.text("card.bundle"), p["spec"]), (t.text("card.sha256"), p["sha256"]),
+                (t.text("card.facility"), p["facility"]), (t.text("card.environment"), p["env_id"]),
+                (t.text("card.algorithm"),
+                 t.text("card.algorithm_value", algo=p["algo"], action=t.action(str(p["action"])))),
+                (t.text("card.steps"), t.num(p["timesteps"], 0) if p["timesteps"] is not None else "—"),
+                (t.text("card.seed"), p["seed"]),
+                (t.text("card.climates"), ", ".join(p["training_climates"] or [])),
+                (t.text("card.created"), p["created_at"]), (t.text("card.version"), p["coolpilot_version"]),
+                (t.text("card.parity"), p["parity_max_abs_diff"]),
+                (t.text("card.heldout"), t.text(
+                    "card.heldout_value", climates=", ".join(ev.get("climates") or []),
+                    facility=t.num(ev.get("facility_saving_pct"), 2), cooling=t.num(ev.get("cooling_saving_pct"), 1),
+                    baseline=ev.get("baseline"), dh=t.num(ev.get("degree_hours_above_27c"), 1))),
             ]
         cards.append(card)
     return cards
 
 
 @cache
-def _environment() -> Environment:
-    """The template environment: templates from the package, autoescape on, undefined names an error."""
+def _environment(lang: str) -> Environment:
+    """The template environment of one language: templates from the package, autoescape on, undefined names an
+    error; ``t`` (the catalogue), ``num``, ``pct`` and ``money`` speak that language."""
     package = __name__.rpartition(".")[0]  # coolpilot.evaluation, however it is installed
     env = Environment(loader=PackageLoader(package, "templates"), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters["num"] = _num
-    env.filters["money"] = _money
+    t = translator(lang)
+    env.globals["t"] = t.markup
+    env.globals["lang"] = lang
+    env.filters["num"] = t.num
+    env.filters["pct"] = t.pct
+    env.filters["money"] = t.money
     return env
 
 
-def render_report(results: dict[str, Any]) -> str:
-    """The report page (HTML, self-contained) from a results mapping."""
+def render_report(results: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
+    """The report page (HTML, self-contained) from a results mapping, in ``lang`` (``en`` or ``zh-CN``)."""
+    t = translator(lang)
     colors = policy_colors(results)
     methodology = {
-        "deadbands": ", ".join(f"{k} {v:g}" for k, v in DEADBANDS.items()),
-        "cooling_components": [COMPONENT_LABELS[c] for c in COOLING_COMPONENTS],
+        "deadbands": ", ".join(f"{t.setpoint(k)} {v:g}" for k, v in DEADBANDS.items()),
+        "cooling_components": " + ".join(t.component(c) for c in COOLING_COMPONENTS),
         "default_price_per_mwh": f"{DEFAULT_PRICE_PER_MWH:g}",
         "default_grid_factor": f"{DEFAULT_GRID_FACTOR_T_PER_MWH}",
     }
     hottest = max(run["kpis"]["inlet_temp_max_c"] for sc in results["scenarios"] for run in sc["runs"].values())
-    return _environment().get_template("report.html.j2").render(
+    return _environment(lang).get_template("report.html.j2").render(
         r=results,
         timing=results.get("timing", {}),
         hottest_inlet_c=hottest,
-        summary=_summary(results, colors),
-        scenarios=[_scenario(results, sc, colors) for sc in results["scenarios"]],
+        summary=_summary(results, colors, t),
+        scenarios=[_scenario(results, sc, colors, t) for sc in results["scenarios"]],
         methodology=methodology,
-        cards=_cards(results),
+        cards=_cards(results, t),
     )
 
 
@@ -624,8 +706,10 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def write_outputs(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write ``report.html``, ``results.json``, ``kpis.csv``, ``monthly.csv`` and ``savings.csv`` to ``out_dir``."""
+def write_outputs(results: dict[str, Any], out_dir: str | Path, lang: str = DEFAULT_LANGUAGE) -> dict[str, Path]:
+    """Write ``report.html`` (in ``lang``), ``results.json``, ``kpis.csv``, ``monthly.csv`` and ``savings.csv`` to
+    ``out_dir``."""
+    check_language(lang)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clean: dict[str, Any] = json_safe(results)
@@ -642,7 +726,7 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path) -> dict[str, Pat
     _write_csv(paths["kpis.csv"], kpi_rows)
     _write_csv(paths["monthly.csv"], monthly_rows)
     _write_csv(paths["savings.csv"], savings_rows)
-    paths["report.html"].write_text(render_report(clean), encoding="utf-8")
+    paths["report.html"].write_text(render_report(clean, lang), encoding="utf-8")
     return paths
 
 

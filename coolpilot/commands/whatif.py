@@ -20,12 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--from-results", action="store_true",
                         help="SCENARIOS is a results.json of an earlier run: render its report again")
+    parser.add_argument("--lang", default="en", choices=("en", "zh-CN"),
+                        help="language of the report and the summary: en (default) or zh-CN (Simplified Chinese)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate, run, write the report; print where it is and the headline numbers."""
     if args.from_results:
-        return _rerender(Path(args.scenarios), args.out)
+        return _rerender(Path(args.scenarios), args.out, args.lang)
     from coolpilot.evaluation.scenarios import load_scenarios
 
     scenario_set = load_scenarios(args.scenarios)
@@ -46,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the worker processes too, as Ctrl-C does
     results = run_whatif(scenario_set, workers=args.workers, progress=not args.no_progress, ray_address=args.ray,
                          series_dir=out / "series" if args.series else None)
-    paths = write_outputs(results, out)
-    sys.stdout.write(summary_text(results))
+    paths = write_outputs(results, out, args.lang)
+    sys.stdout.write(summary_text(results, args.lang))
     sys.stdout.write("".join(f"  {name:<13} {path}\n" for name, path in paths.items()))
     return 0
 
@@ -56,7 +58,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _rerender(path: Path, out: str | None) -> int:
+def _rerender(path: Path, out: str | None, lang: str) -> int:
     import json
 
     from coolpilot.evaluation.report import write_outputs
@@ -65,15 +67,18 @@ def _rerender(path: Path, out: str | None) -> int:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"{path}: cannot read results: {err}") from None
-    paths = write_outputs(results, Path(out) if out else path.parent)
+    paths = write_outputs(results, Path(out) if out else path.parent, lang)
     sys.stdout.write(f"report: {paths['report.html']}\n")
     return 0
 
 
-def summary_text(results: dict[str, object]) -> str:
-    """A few lines for the terminal: savings of the proposed policy per scenario, and thermal flags."""
+def summary_text(results: dict[str, object], lang: str = "en") -> str:
+    """A few lines for the terminal, in ``lang``: savings of the proposed policy per scenario, and thermal flags."""
+    from coolpilot.evaluation.i18n import translator
+
+    t = translator(lang)
     base, prop = results["baseline"], results["proposed"]
-    lines = [f"what-if finished: {results['title']}"]
+    lines = [t.text("cli.finished", title=results["title"])]
     scenarios = results["scenarios"]
     assert isinstance(scenarios, list)
     for sc in scenarios:
@@ -81,13 +86,16 @@ def summary_text(results: dict[str, object]) -> str:
             break
         s = sc["savings_vs_baseline"][prop]
         k = sc["runs"][prop]["kpis"]
-        lines.append(f"  {sc['name']:<24} {prop} vs {base}: {s['facility_energy_mwh']:+,.1f} MWh "
-                     f"({s['facility_energy_pct']:+.2f} %), {s['carbon_location_t_co2e']:+,.1f} t CO2e, "
-                     f"{s['cost']:+,.0f} {k['currency']}; PUE {s['pue_before']:.3f} -> {s['pue_after']:.3f}; "
-                     f"hottest inlet {k['inlet_temp_max_c']:.1f} °C")
+        lines.append(t.text("cli.scenario", name=sc["name"], proposed=prop, baseline=base,
+                            mwh=t.num(s["facility_energy_mwh"], 1, sign=True),
+                            pct=t.pct(s["facility_energy_pct"], 2, sign=True),
+                            co2=t.num(s["carbon_location_t_co2e"], 1, sign=True),
+                            cost=t.money(s["cost"], k["currency"], sign=True), before=f"{s['pue_before']:.3f}",
+                            after=f"{s['pue_after']:.3f}", inlet=f"{k['inlet_temp_max_c']:.1f}"))
     flags = results["flags"]
     assert isinstance(flags, list)
     for f in flags:
-        lines.append(f"  THERMAL RISK: {f['policy']} in {f['scenario']}: {f['degree_hours_above_limit']:.1f} K·h above "
-                     f"{f['inlet_limit_c']:g} °C (hottest inlet {f['inlet_temp_max_c']:.1f} °C)")
+        lines.append(t.text("cli.thermal", policy=f["policy"], scenario=f["scenario"],
+                            dh=f"{f['degree_hours_above_limit']:.1f}", limit=f"{f['inlet_limit_c']:g}",
+                            inlet=f"{f['inlet_temp_max_c']:.1f}"))
     return "\n".join(lines) + "\n"
