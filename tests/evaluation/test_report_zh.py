@@ -130,6 +130,23 @@ def test_the_chinese_report_names_its_sources_and_prices(results: dict[str, Any]
     assert f"{results['scenarios'][0]['savings_vs_baseline']['modern-hall-ppo']['facility_energy_pct']:,.2f}%" in text
 
 
+def test_the_command_rerenders_a_report_in_chinese(results: dict[str, Any], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from coolpilot.cli import main
+    from coolpilot.commands.whatif import summary_text
+
+    saved = write_outputs(results, tmp_path / "run")["results.json"]
+    assert main(["whatif", str(saved), "--from-results", "--lang", "zh-CN", "--out", str(tmp_path / "zh")]) == 0
+    assert "管理摘要" in (tmp_path / "zh" / "report.html").read_text(encoding="utf-8")
+    with pytest.raises(SystemExit) as refused:
+        main(["whatif", str(saved), "--from-results", "--lang", "fr"])
+    assert refused.value.code == 2
+    assert "invalid choice: 'fr'" in capsys.readouterr().err
+    summary = summary_text(results, "zh-CN")
+    assert summary.startswith("假设分析完成：广州数据中心节能评估")
+    assert "热风险：modern-hall-ppo 在 strict-25c 中" in summary
+
+
 MISSING_GLYPHS_JS = """
 ([chars, probe]) => {
   const font = getComputedStyle(document.body).fontFamily;
