@@ -40,6 +40,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from coolpilot.controller.audit import TREND_POINTS
+from coolpilot.controller.console import register_console
 from coolpilot.controller.metrics import ServiceMetrics
 from coolpilot.controller.policies.onnx_policy import BundleError
 from coolpilot.controller.service import ControllerService, CycleOutcome, Snapshot
@@ -242,7 +243,7 @@ def outcome_json(o: CycleOutcome | None) -> dict[str, Any] | None:
     d = o.decision
     return json_safe({
         "cycle": o.cycle, "time_s": o.time_s, "mode": o.mode, "wrote": o.wrote, "latency_ms": o.latency_ms,
-        "raw_output": o.raw_output, "model_sha256": o.model_sha256, "write_errors": o.write_errors,
+        "points": o.points, "raw_output": o.raw_output, "model_sha256": o.model_sha256, "write_errors": o.write_errors,
         "source": d.source if d is not None else "off",
         "setpoints": d.setpoints if d is not None else None,
         "sensors_ok": d.sensors_ok if d is not None else None,
@@ -381,9 +382,13 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
 
     @router.delete("/override/{setpoint}", dependencies=auth,
                    responses={**_AUTH_RESPONSES, 404: {"model": Problem, "description": "no override on it"}})
-    async def clear_override(setpoint: SetpointName) -> dict[str, Any]:
-        """End an override now."""
-        if not await service.clear_override(setpoint):
+    async def clear_override(
+            setpoint: SetpointName,
+            who: Annotated[str | None, Query(min_length=1, max_length=100, description="Who (audited).")] = None,
+            why: Annotated[str | None, Query(min_length=1, max_length=1000, description="Why (audited).")] = None,
+    ) -> dict[str, Any]:
+        """End an override now (recorded in the audit trail with who and why, when given)."""
+        if not await service.clear_override(setpoint, who or "", why or ""):
             raise HTTPException(404, f"no override on {setpoint}")
         return {"setpoint": setpoint, "cleared": True}
 
@@ -402,6 +407,7 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
         return {"name": p.name, "sha256": p.sha256, "path": str(p.path)}
 
     app.include_router(router)
+    register_console(app, service)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus(request: Request) -> Response:

@@ -21,6 +21,11 @@ is marked as a coolpilot audit trail by ``PRAGMA application_id`` = :data:`APPLI
   intervention (with its detail) is also kept in the decision's row, written in the same
   transaction, so a decision reads back in one query.
 - ``mode_changes``: who changed the mode, when, from what to what, and why.
+- ``override_changes`` (since v2): every operator override set or cleared through the
+  service, with the setpoint, value (setpoint units), expiry (unix s), who and why.
+
+A file of an older schema is upgraded when opened (the tables added since are created in
+one write transaction; nothing recorded is changed); a file of a newer schema is refused.
 
 Threads: the store is shared by the asyncio control loop and the HTTP API's worker
 threads. Writes go through one connection (``check_same_thread=False``) serialized by a
@@ -51,19 +56,20 @@ from typing import Any, TextIO
 
 from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
 from coolpilot.envs.jsonsafe import json_safe
+from coolpilot.envs.units import SECONDS_PER_HOUR
 
 log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x43504C54
 """``PRAGMA application_id`` of a coolpilot audit trail ("CPLT")."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of the layout this module writes; bumped with every schema change."""
 
 BUSY_TIMEOUT_S = 5.0
 """How long a statement waits for another process's write lock before failing (s)."""
 
-_SCHEMA = (
+_SCHEMA_V1: tuple[str, ...] = (
     """CREATE TABLE decisions (
         id INTEGER PRIMARY KEY,
         run_id TEXT NOT NULL,
@@ -99,6 +105,24 @@ _SCHEMA = (
         why TEXT NOT NULL
     )""",
 )
+
+_OVERRIDE_CHANGES = """CREATE TABLE override_changes (
+        id INTEGER PRIMARY KEY,
+        time_s REAL NOT NULL,
+        run_id TEXT NOT NULL,
+        setpoint TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('set', 'clear')),
+        value REAL,
+        expires_s REAL,
+        who TEXT NOT NULL,
+        why TEXT NOT NULL
+    )"""
+
+_SCHEMA = (*_SCHEMA_V1, _OVERRIDE_CHANGES)
+"""The statements that lay out an empty file at :data:`SCHEMA_VERSION`."""
+
+_UPGRADES: dict[int, tuple[str, ...]] = {1: (_OVERRIDE_CHANGES,)}
+"""Statements that take a file from schema version ``k`` to ``k + 1`` (additions only)."""
 
 _DECISION_COLUMNS = ("run_id, cycle, time_s, mode, source, points, raw_output, written, interventions, nonfinite, "
                      "model_sha256, latency_ms, wrote")
@@ -172,6 +196,34 @@ class Trends:
     """Interventions in the range not in :attr:`marks` (older than those kept)."""
 
 
+@dataclass(frozen=True)
+class ModeEnergy:
+    """Energy metered during the decisions recorded in one mode (see :meth:`AuditStore.energy`)."""
+
+    decisions: int
+    """Decisions recorded in this mode in the range."""
+    hours: float
+    """Time those decisions stand for (h): each until the next decision, at most ``max_gap_s``."""
+    kwh: dict[str, float | None]
+    """Per power point, its energy over the time it was metered (kWh); ``None`` if it never was."""
+    metered_h: dict[str, float]
+    """Per power point, the hours it stands for with a valid reading (h)."""
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Energy from the audit trail's power readings over a time range, by service mode."""
+
+    since_s: float
+    """Start of the range (unix s)."""
+    until_s: float
+    """End of the range, excluded (unix s)."""
+    max_gap_s: float
+    """Longest time one reading stands for (s): a gap between decisions beyond it is not counted."""
+    by_mode: dict[str, ModeEnergy]
+    """Per service mode (``shadow``, ``active``, ...), what was metered while it was in force."""
+
+
 class AuditStore:
     """The audit trail of one site, in an SQLite file; see the module docstring for layout and threading.
 
@@ -234,6 +286,14 @@ class AuditStore:
         if app_id != APPLICATION_ID:
             raise AuditError(f"{self.path}: not a coolpilot audit database "
                              f"(application_id {app_id:#x}, expected {APPLICATION_ID:#x})")
+        if version in _UPGRADES:
+            if create:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _UPGRADES[step]:
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                log.info("upgraded audit trail %s from schema v%d to v%d", self.path, version, SCHEMA_VERSION)
+            return
         if version != SCHEMA_VERSION:
             raise AuditError(f"{self.path}: audit schema v{version} is not supported "
                              f"(this coolpilot reads v{SCHEMA_VERSION})")
@@ -333,6 +393,28 @@ class AuditStore:
         assert row_id is not None
         return row_id
 
+    def record_override_change(self, time_s: float, run_id: str, setpoint: str, action: str, value: float | None,
+                               expires_s: float | None, who: str, why: str) -> int:
+        """Record an operator override set (``action="set"``, with value and expiry) or cleared (``"clear"``).
+
+        ``value`` is in the setpoint's unit and ``expires_s`` a unix time (s); durable when this returns.
+        Returns its row id.
+        """
+        _check_time("time_s", time_s)
+        if action not in ("set", "clear"):
+            raise AuditError(f"{self.path}: override action {action!r} is not 'set' or 'clear'")
+        for name, number in (("value", value), ("expires_s", expires_s)):
+            if number is not None and not math.isfinite(float(number)):
+                raise AuditError(f"{self.path}: override {name} is {number}: a finite number is needed")
+        row = (float(time_s), str(run_id), str(setpoint), action, None if value is None else float(value),
+               None if expires_s is None else float(expires_s), str(who), str(why))
+        with self._writer(f"override {action} of {setpoint}") as conn:
+            cur = conn.execute("INSERT INTO override_changes (time_s, run_id, setpoint, action, value, expires_s, "
+                               "who, why) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            row_id = cur.lastrowid
+        assert row_id is not None
+        return row_id
+
     # --- reading ------------------------------------------------------------------
     def decisions(self, *, since_s: float | None = None, until_s: float | None = None, run_id: str | None = None,
                   limit: int = 100, offset: int = 0, newest_first: bool = True) -> list[DecisionRecord]:
@@ -361,6 +443,17 @@ class AuditStore:
         with self._reader() as conn:
             cur = conn.execute("SELECT id, time_s, run_id, old, new, who, why FROM mode_changes "
                                "ORDER BY id DESC LIMIT ?", (limit,))
+            names = [c[0] for c in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def override_changes(self, *, limit: int = 100) -> list[dict[str, object]]:
+        """Overrides set and cleared, last recorded first: ``id, time_s, run_id, setpoint, action, value,
+        expires_s, who, why`` (``value`` in the setpoint's unit, times unix s; ``None`` for a clear)."""
+        if limit < 0:
+            raise ValueError(f"limit ({limit}) must be >= 0")
+        with self._reader() as conn:
+            cur = conn.execute("SELECT id, time_s, run_id, setpoint, action, value, expires_s, who, why "
+                               "FROM override_changes ORDER BY id DESC LIMIT ?", (limit,))
             names = [c[0] for c in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
@@ -450,6 +543,46 @@ class AuditStore:
                    for t, reason, target in reversed(marks)],
             marks_left_out=total - len(marks),
         )
+
+    def energy(self, since_s: float, until_s: float, max_gap_s: float,
+               points: Mapping[str, tuple[float, float]]) -> Energy:
+        """Energy of the power ``points`` (kW) recorded from ``since_s`` to ``until_s`` (unix s), by service mode.
+
+        Each decision's reading stands for the time until the next decision (the last one: until
+        ``until_s``), at most ``max_gap_s``, so a service that was down leaves a gap rather than an
+        invented plateau; a reading that is missing, not finite or outside its ``(low, high)`` range
+        (kW, the sensor's physical range) counts for nothing. ``points`` maps each power point to that
+        range. One SQL statement over the ``time_s`` index (JSON read by SQLite), like :meth:`trends`.
+        """
+        _check_time("since_s", since_s)
+        _check_time("until_s", until_s)
+        if not (math.isfinite(max_gap_s) and max_gap_s > 0.0):
+            raise ValueError(f"max_gap_s ({max_gap_s}) must be a positive number of seconds")
+        args: dict[str, object] = {"since": float(since_s), "until": float(until_s), "gap": float(max_gap_s)}
+        readings, sums = [], []
+        for k, (name, (low, high)) in enumerate(points.items()):
+            args.update({f"p{k}": f"$.{name}", f"lo{k}": float(low), f"hi{k}": float(high)})
+            value = _json_number("d.points", f":p{k}")
+            readings.append(f"CASE WHEN ({value}) BETWEEN :lo{k} AND :hi{k} THEN ({value}) END AS p{k}")
+            sums.append(f"total(p{k} * dt), total(CASE WHEN p{k} IS NOT NULL THEN dt END)")
+        sql = f"""
+            WITH r AS (
+                SELECT d.mode,
+                       min(coalesce(lead(d.time_s) OVER (ORDER BY d.time_s, d.id), :until) - d.time_s, :gap) AS dt
+                       {''.join(', ' + r for r in readings)}
+                FROM decisions AS d WHERE d.time_s >= :since AND d.time_s < :until)
+            SELECT mode, count(*), total(dt){''.join(', ' + x for x in sums)} FROM r GROUP BY mode ORDER BY mode"""
+        with self._reader() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        by_mode = {}
+        for mode, n, covered_s, *figures in rows:
+            kw_s, metered_s = figures[0::2], figures[1::2]
+            by_mode[str(mode)] = ModeEnergy(
+                decisions=int(n), hours=float(covered_s) / SECONDS_PER_HOUR,
+                kwh={name: (float(e) / SECONDS_PER_HOUR if m > 0.0 else None)
+                     for name, e, m in zip(points, kw_s, metered_s, strict=True)},
+                metered_h={name: float(m) / SECONDS_PER_HOUR for name, m in zip(points, metered_s, strict=True)})
+        return Energy(since_s=float(since_s), until_s=float(until_s), max_gap_s=float(max_gap_s), by_mode=by_mode)
 
     def pragmas(self) -> dict[str, object]:
         """The writer connection's durability settings and the file's schema marks (health checks, tests)."""

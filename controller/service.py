@@ -125,6 +125,8 @@ class CycleOutcome:
     """The model's call in this cycle passed the time limit (or found no worker to run on)."""
     model_health: ModelHealth = HEALTHY
     """The model's health after this cycle."""
+    points: dict[str, float | None] = field(default_factory=dict)
+    """The points as read this cycle (contract units; None for a reading that was not a number)."""
 
 
 @dataclass(frozen=True)
@@ -261,16 +263,21 @@ class ControllerService:
         if not 0.0 < duration_s <= MAX_OVERRIDE_S:
             raise ValueError(f"override duration {duration_s} s must be in (0, {MAX_OVERRIDE_S:.0f}] s")
         async with self._lock:
-            ov = Override(float(value), self.clock() + duration_s, who, why)
+            now = self.clock()
+            ov = Override(float(value), now + duration_s, who, why)
+            self.audit.record_override_change(now, self.run_id, name, "set", ov.value, ov.expires_s, who, why)
             self.overrides[name] = ov
             self._publish()
         log.info("override %s = %g %s for %g s by %s: %s", name, value, spec.unit, duration_s, who, why)
         return ov
 
-    async def clear_override(self, name: str) -> bool:
-        """Remove an override; False if there was none."""
+    async def clear_override(self, name: str, who: str = "", why: str = "") -> bool:
+        """Remove an override (recorded with who and why, "" where not given); False if there was none."""
         async with self._lock:
-            cleared = self.overrides.pop(name, None) is not None
+            cleared = name in self.overrides
+            if cleared:
+                self.audit.record_override_change(self.clock(), self.run_id, name, "clear", None, None, who, why)
+                del self.overrides[name]
             self._publish()
         return cleared
 
@@ -423,10 +430,12 @@ class ControllerService:
             self.state = decision.state
         latency_ms = (time.perf_counter() - start) * 1000.0
         wrote, errors = await self._act(mode, decision)
+        points_read = {n: (v if isinstance(v, int | float) and not isinstance(v, bool) else None)
+                       for n, v in reading.values.items()}
         outcome = CycleOutcome(self.cycle, now, mode, decision, raw, wrote, errors, latency_ms,
                                model_sha256=policy.sha256 if policy is not None else None,
-                               model_timed_out=timed_out, model_health=self.model_health)
-        self._record(outcome, reading)
+                               model_timed_out=timed_out, model_health=self.model_health, points=points_read)
+        self._record(outcome)
         self.last = outcome
         for listener in self.listeners:
             listener(outcome)
@@ -454,7 +463,7 @@ class ControllerService:
             return False, {}
         return any(result.accepted.values()), dict(result.errors)
 
-    def _record(self, outcome: CycleOutcome, reading: Reading) -> None:
+    def _record(self, outcome: CycleOutcome) -> None:
         d = outcome.decision
         interventions = [{"reason": i.reason, "target": i.target, "detail": i.detail}
                          for i in (d.interventions if d is not None else ())]
@@ -463,11 +472,9 @@ class ControllerService:
         if not outcome.model_health.healthy:
             interventions.append({"reason": "model_unhealthy", "target": "model",
                                   "detail": outcome.model_health.detail})
-        points = {n: (v if isinstance(v, int | float) and not isinstance(v, bool) else None)
-                  for n, v in reading.values.items()}
         self.audit.record(DecisionRecord(
             cycle=outcome.cycle, run_id=self.run_id, time_s=outcome.time_s, mode=outcome.mode,
-            source=d.source if d is not None else "off", points=points,
+            source=d.source if d is not None else "off", points=outcome.points,
             raw_output=outcome.raw_output,
             written=(d.setpoints if d is not None and outcome.wrote else None),
             interventions=interventions, model_sha256=outcome.model_sha256, latency_ms=outcome.latency_ms,
