@@ -46,9 +46,11 @@ from coolpilot.envs.validation import format_validation_error, read_yaml
 BUILTIN_POLICIES = ("legacy", "rule-based", "oracle")
 
 DEFAULT_GRID_FACTOR_T_PER_MWH = 0.5703
-"""Grid emission factor (t CO2/MWh): China's national average grid factor for 2022 published by the
-Ministry of Ecology and Environment (2024), the figure used in the issue's board example
-("5,000 MWh saved, 2,851.5 t CO2 avoided"). Give the site's own factor where it has one."""
+"""Grid emission factor (t CO2/MWh): China's 2022 national grid average emission factor of the national
+carbon market, set by the Ministry of Ecology and Environment's notice on power-sector greenhouse-gas
+reporting 2023-2025 (February 2023), the figure used in the issue's board example ("5,000 MWh saved,
+2,851.5 t CO2 avoided"); ``coolpilot.envs.grid`` holds it as ``china-ets`` beside the regional and
+provincial factors. Give the site's own factor, or its region, where it has one."""
 DEFAULT_PRICE_PER_MWH = 80.0
 """Electricity price (currency/MWh): ≈ the US average industrial retail price of 2023, 8.0 ¢/kWh
 (US EIA, Electric Power Monthly, table 5.6.A). Give the site's contract price where it has one."""
