@@ -57,6 +57,8 @@ def bounds(contract: Contract | None = None) -> Bounds:
     return b
 
 
+_NO_WEAR = np.zeros(1)
+
 POINT_LOW = bounds().point_low
 POINT_HIGH = bounds().point_high
 """Ranges of the core block's points (float32)."""
@@ -245,6 +247,9 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._points = np.zeros(len(self.contract.points))
         self._cost = StepCost(self.objective, self.signals, self.it_design_kw, dt_s)
         self._signals_block = "grid_signals" in self.contract.blocks
+        o = self.objective
+        self._priced = self._signals_block or o.kind != "energy" or o.wear_kwh_per_move > 0.0 or o.wear_kwh_per_start > 0
+        """Whether steps need pricing (else: energy in kWh, no wear, no billing peak to track)."""
         self._span = self.bounds.setpoint_high - self.bounds.setpoint_low
         self._last_setpoints = np.zeros((1, len(self.contract.setpoints)))
         self.weather = self.weathers[0]
@@ -301,11 +306,14 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             self.thermal_linear, self.thermal_quadratic,
             out.it_nominal_kw if self.energy_reward == "controllable" else 0.0,
         )
-        travel = (np.abs(setpoints - self._last_setpoints) / self._span).sum(axis=1)
+        if self._priced:
+            travel = (np.abs(setpoints - self._last_setpoints) / self._span).sum(axis=1)
+            priced, wear, cost = self._cost.price(out.facility_kw, time_s, travel, out.chiller_starts)
+            if self.objective.kind != "energy":
+                energy = priced
+        else:
+            wear, cost = _NO_WEAR, out.facility_kw * (self.dt_s / 3600.0)
         self._last_setpoints = setpoints
-        priced, wear, cost = self._cost.price(out.facility_kw, time_s, travel, out.chiller_starts)
-        if self.objective.kind != "energy":
-            energy = priced
         physical = points_array(out, e, self._exo.rh_pct[k : k + 1], time_s, self.it_design_kw, self.contract)
         self._points = self._with_signals(physical, time_s)[0]
         self._k = k

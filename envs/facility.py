@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,8 +31,13 @@ def command_array(contract: Contract, setpoints: np.ndarray) -> np.ndarray:
     """The physics' command (N, 9) from setpoints (N, K) in ``contract`` order; other levers NaN (local)."""
     values = np.asarray(setpoints, dtype=np.float64)
     out = np.full((values.shape[0], N_LEVERS), np.nan)
-    out[:, list(contract.levers)] = values
+    out[:, _lever_columns(contract)] = values
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _lever_columns(contract: Contract) -> list[int]:
+    return list(contract.levers)
 
 
 def build_params(configs: Sequence[FacilityConfig], n_zones: int | None = None) -> PlantParams:
@@ -205,12 +211,15 @@ def _points_columns(
     return pts
 
 
+@functools.lru_cache(maxsize=64)
 def point_columns(contract: Contract) -> np.ndarray:
-    """Columns of ``contract``'s physical points in :func:`all_points_array`'s output.
+    """Columns of ``contract``'s physical points in :func:`all_points_array`'s output (cached, read-only).
 
     The grid_signals block's points (last in any contract) are left out: the envs append them.
     """
-    return np.array([_POINT_COLUMNS.index(name) for name in contract.point_names if name not in SIGNAL_POINTS])
+    cols = np.array([_POINT_COLUMNS.index(name) for name in contract.point_names if name not in SIGNAL_POINTS])
+    cols.setflags(write=False)
+    return cols
 
 
 def all_points_array(

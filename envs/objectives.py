@@ -144,7 +144,10 @@ class StepCost:
         n = self.it_design_kw.shape[0]
         self.peak_kw = np.zeros(n)
         self.window = np.zeros((n, max(round(DEMAND_WINDOW_S / dt_s), 1)))
+        """The last 15 minutes of facility power per facility, a ring (zeros where not yet filled)."""
+        self.slot = np.zeros(n, dtype=np.int64)
         self.filled = np.zeros(n, dtype=np.int64)
+        self._rows = np.arange(n)
         self.period_start_s = np.zeros(n)
         kind = objective.kind
         self.unit_per_kwh = {"energy": 1.0, "cost": signals.mean_price_per_mwh / 1000.0,
@@ -155,6 +158,7 @@ class StepCost:
         """Start the billing periods of facilities ``idx`` at ``time_s``."""
         self.peak_kw[idx] = 0.0
         self.window[idx] = 0.0
+        self.slot[idx] = 0
         self.filled[idx] = 0
         self.period_start_s[idx] = time_s
 
@@ -173,15 +177,13 @@ class StepCost:
         new_period = keep & (time_s - self.period_start_s >= BILLING_PERIOD_S)
         peak = np.where(new_period, 0.0, self.peak_kw)
         self.period_start_s = np.where(new_period, time_s, self.period_start_s)
-        window = np.roll(self.window, -1, axis=1)
-        window[:, -1] = facility_kw
-        filled = np.minimum(self.filled + 1, window.shape[1])
-        width = window.shape[1]
-        cols = np.arange(width)[None, :] >= (width - filled)[:, None]
-        demand = (window * cols).sum(axis=1) / filled
+        width = self.window.shape[1]
+        rows = self._rows[keep]
+        self.window[rows, self.slot[rows]] = facility_kw[keep]
+        self.filled = np.where(keep, np.minimum(self.filled + 1, width), self.filled)
+        self.slot = np.where(keep, (self.slot + 1) % width, self.slot)
+        demand = self.window.sum(axis=1) / np.maximum(self.filled, 1)
         rise = np.where(peak <= 0.0, 0.0, np.maximum(demand - peak, 0.0))
-        self.window = np.where(keep[:, None], window, self.window)
-        self.filled = np.where(keep, filled, self.filled)
         self.peak_kw = np.where(keep, np.maximum(peak, demand), self.peak_kw)
         if o.kind == "energy":
             cost = kwh.copy()

@@ -152,6 +152,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._points = np.zeros((n, len(self.contract.points)))
         self._cost = StepCost(self.objective, self.signals, self.it_design_kw, dt_s)
         self._signals_block = "grid_signals" in self.contract.blocks
+        o = self.objective
+        self._priced = self._signals_block or o.kind != "energy" or o.wear_kwh_per_move > 0.0 or o.wear_kwh_per_start > 0
         self._span = self.bounds.setpoint_high - self.bounds.setpoint_low
         self._last_setpoints = np.zeros((n, len(self.contract.setpoints)))
         self._needs_reset = np.zeros(n, dtype=bool)
@@ -247,11 +249,14 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                                        self.thermal_linear, self.thermal_quadratic,
                                        out.it_nominal_kw if self.energy_reward == "controllable" else 0.0)
         keep = ~resetting
-        travel = (np.abs(setpoints - self._last_setpoints) / self._span).sum(axis=1)
-        self._last_setpoints = np.where(keep[:, None], setpoints, self._last_setpoints)
-        priced, wear, cost = self._cost.price(out.facility_kw, time_s, travel, out.chiller_starts, keep)
-        if self.objective.kind != "energy":
-            energy = priced
+        if self._priced:
+            travel = (np.abs(setpoints - self._last_setpoints) / self._span).sum(axis=1)
+            priced, wear, cost = self._cost.price(out.facility_kw, time_s, travel, out.chiller_starts, keep)
+            if self.objective.kind != "energy":
+                energy = priced
+            self._last_setpoints = np.where(keep[:, None], setpoints, self._last_setpoints)
+        else:
+            wear, cost = np.zeros(n), out.facility_kw * (self.dt_s / 3600.0)
         points = self._with_signals(points, time_s, slice(None))
         if resetting.any():
             for full, part in zip(self._state, new_state, strict=True):
