@@ -65,6 +65,11 @@ class Objective(BaseModel):
     demand_charge: bool = Field(True, description="With kind=cost: charge the grid signals' demand rate on every "
                                                   "rise of the billing period's peak 15-minute power.")
 
+    @property
+    def plain_energy(self) -> bool:
+        """Energy with no wear: a step's cost is its facility energy, nothing to track between steps."""
+        return self.kind == "energy" and self.wear_kwh_per_move == 0.0 and self.wear_kwh_per_start == 0.0
+
 
 @dataclass(frozen=True)
 class GridSignals:

@@ -152,8 +152,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._points = np.zeros((n, len(self.contract.points)))
         self._cost = StepCost(self.objective, self.signals, self.it_design_kw, dt_s)
         self._signals_block = "grid_signals" in self.contract.blocks
-        o = self.objective
-        self._priced = self._signals_block or o.kind != "energy" or o.wear_kwh_per_move > 0.0 or o.wear_kwh_per_start > 0
+        self._priced = self._signals_block or not self.objective.plain_energy
         self._span = self.bounds.setpoint_high - self.bounds.setpoint_low
         self._last_setpoints = np.zeros((n, len(self.contract.setpoints)))
         self._needs_reset = np.zeros(n, dtype=bool)
