@@ -76,6 +76,15 @@ def test_chinese_texts_are_chinese() -> None:
     assert not untranslated, untranslated
 
 
+def test_every_energy_component_and_setpoint_has_chinese_words() -> None:
+    from coolpilot.envs.kpis import COMPONENT_NAMES
+    from coolpilot.evaluation.kpis import DEADBANDS
+
+    missing = [f"component.{c}" for c in COMPONENT_NAMES if f"component.{c}" not in MESSAGES]
+    missing += [f"setpoint.{name}" for name in DEADBANDS if f"setpoint.{name}" not in MESSAGES]
+    assert not missing, f"add these keys to coolpilot.evaluation.i18n.MESSAGES: {missing}"
+
+
 def test_numbers_follow_the_locale() -> None:
     en, zh = translator("en"), translator("zh-CN")
     assert en.pct(12.345, 2) == "12.35 %" and zh.pct(12.345, 2) == "12.35%"
