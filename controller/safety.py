@@ -8,55 +8,86 @@ within the rate limit of the last written ones, or ``None``: relinquish, the sit
 control takes over. Each rule that changes anything adds an :class:`Intervention` whose
 ``reason`` is a code of :data:`REASONS`, for the audit trail and the metrics.
 
+**The rules come from the contract.** Every per-setpoint rule reads the setpoint's
+:class:`~coolpilot.envs.contract.SetpointSpec` in the site's facility contract (contract
+version 2: the contract follows the equipment): hard bounds and slew rate (``low``,
+``high``, ``slew_per_min``), which way cools more (``cooling_direction``), the configured
+safe value (``safe``), the point that measures what the plant holds now (``measured_by``),
+whole steps (``discrete``) and whether its warm side ends free cooling
+(``ends_free_cooling``). :class:`SafetyLimits` is validated against that contract (a site
+names only its contract's setpoints) and may only tighten it. A decision enforces a
+contract (``decide(..., contract=...)``, default the limits' own): the points it checks and
+the setpoints it writes. The service passes the part of the facility's contract it
+commands (:func:`sub_contract`): the points the site reads and the setpoints the site maps
+and the policy proposes (a contract-1 bundle proposes the core block's four); every other
+setpoint is never written and runs on the plant's own local sequence.
+
 The rules, in order (DESIGN.md section 5):
 
-1. **Sensors.** Every contract point is checked: present, a finite real number, inside
-   its physical range (``coolpilot.envs.contract.POINTS``), fresh (timestamp within
-   ``stale_after_s`` of ``now_s``), not stuck (the same value ``stuck_after`` cycles in a
-   row; a point that measures a setpoint and reads what was last written is a loop
+1. **Sensors.** Every point of the decision's contract (and always the critical ones) is
+   checked: present, a finite real number, inside its physical range, fresh (timestamp
+   within ``stale_after_s`` of ``now_s``), not stuck (the same value ``stuck_after`` cycles
+   in a row; a point that measures a setpoint and reads what was last written is a loop
    holding its setpoint, not a frozen sensor, and does not count). A failed point sets
    ``sensors_ok=False``; a failed *critical* point (:data:`CRITICAL_POINTS`, the ones the
    policy's safety hinges on) means the proposal is not used.
 2. **Out of distribution.** A healthy point beyond the card's training range by more than
    ``ood_margin_frac`` of the range's width is recorded; two or more such points and the
    proposal is not used.
-3. **The proposal.** A mapping with exactly the contract's setpoints, or an array of shape
-   ``(4,)`` in ``SETPOINT_NAMES`` order, all finite. A :class:`ModelError` (inference
-   raised or timed out) or anything else is a failed cycle. Failed or distrusted cycles
-   in a row: up to ``hold_cycles`` of them hold the last written setpoints, after that
-   the fallback policy's proposal is used, and without one the envelope relinquishes.
+3. **The proposal.** A mapping holding every setpoint of the decision's contract, or an
+   array of shape ``(K,)`` in the contract's order, all finite (other setpoints of the
+   facility's contract in a mapping are not commanded here and are ignored; names outside it
+   make the proposal invalid). A :class:`ModelError` (inference raised or timed out) or
+   anything else is a failed cycle. Failed or distrusted cycles in a row: up to
+   ``hold_cycles`` of them hold the last written setpoints, after that the fallback policy's
+   proposal is used, and without one the envelope relinquishes. A fallback policy may
+   command only some of the setpoints (the legacy policy commands the core block's four):
+   the others are handed back to the plant's own sequence (:attr:`Decision.relinquished`).
 4. **Operator overrides** replace single setpoints of whatever the source proposed. An
    override is a proposal from a person, not a bypass: it passes through every rule
    below (hard bounds, thermal limit and guard, rate limit), so the plant reaches it as
    fast as the rate limits allow, and never while the hall is hot if it means less cooling.
-5. **Hard bounds** clip each setpoint to ``limits.bounds``.
+   An override of a setpoint the decision does not command is not applied (and recorded).
+5. **Hard bounds** clip each setpoint to ``limits.bounds``; a discrete setpoint is then
+   rounded to a whole step (``economizer_enable``: on at ≥ 0.5, the plant's own reading).
 6. **Thermal.** At or above ``limit_c`` at the hottest inlet the safe action (below) is
-   written at once, whatever the source (even instead of relinquishing): the rate limits
-   do not apply. At or above ``guard_c`` (or when the hottest inlet is unknown) a setpoint
-   may only stay or move toward more cooling (:data:`COOLING_DIRECTION`).
-7. **Rate limits.** Every other move is at most ``rate_per_min · period_s / 60`` from the
-   reference: the last written value, else (first write, or after relinquishing) the
-   measured value when that point is healthy, else no limit.
-8. **Last check.** Every written value finite and within bounds, or the safe action
-   (unreachable by construction; kept as the final line of defence).
+   written at once for every setpoint of the decision's contract, whatever the source (even
+   instead of relinquishing): the rate limits do not apply. At or above ``guard_c`` (or when
+   the hottest inlet is unknown) a setpoint may only stay or move toward more cooling (its
+   ``cooling_direction``).
+7. **Rate limits.** Every other move of a continuous setpoint is at most
+   ``rate_per_min · period_s / 60`` from the reference: the last written value, else (first
+   write, or after relinquishing) the measured value when that point is healthy, else no
+   limit. A discrete setpoint cannot move by fractions: its rate is read as whole steps per
+   minute, so one change at most every ``60 / rate_per_min`` seconds of plant time (the
+   periods since its last written change, :attr:`EnvelopeState.held_s`); a change sooner is
+   held at the reference. The contract's own rate for ``economizer_enable`` (10⁶ per minute)
+   sets no such minimum (the plant holds each change 20 minutes itself); a site that wants
+   the envelope to space changes gives a slower rate (0.05 per minute: one change per 20 min).
+8. **Last check.** Every written value finite, within bounds and (discrete) a whole step,
+   or the safe action (unreachable by construction; kept as the final line of defence).
+   A discrete value taken from a reference that is not a whole step (a measurement between
+   0 and 1) is rounded toward more cooling.
 
 **The safe action: more cooling from where the plant is now, never less.** Each setpoint
-gets the more cooling (:data:`COOLING_DIRECTION`) of its configured safe value
-(``safe_setpoints``) and its current state: the healthy measurement of that setpoint
-(:data:`MEASURED_BY` says which point measures which setpoint) and the last written
-setpoint, whichever cools more (where the plant runs, and where it is being driven). So
-supply air and chilled water only fall, fans only rise, and condenser water never rises.
-That matters most in free cooling: the towers make water near 10 °C for the waterside
-economizer, and a configured 29.4 °C (a chiller plant's design condenser water) would end
-the economizer and start chillers exactly when the hall is hottest. A configured value on
-the warm side of the current state is not written: the current state is, and the
-intervention's detail says so. With neither a healthy measurement nor a last write, the
-configured value is written, except for :data:`FREE_COOLING_SETPOINTS` while
-``economizer_load_frac`` reads above zero: their cooling-side bound (the towers' coldest)
-keeps the economizer carrying its load. Hard bounds win over everything (a current state
-beyond a bound is written as that bound). The service's fallback mode with
-``fallback_action: safe_setpoints`` writes the same action (``decide(..., write_safe=True)``),
-so the fallback cannot write a warmer setpoint than the plant is running either.
+gets the more cooling (``cooling_direction``) of its configured safe value
+(``safe_setpoints``, default the contract's ``safe``) and its current state: the healthy
+measurement of that setpoint (its ``measured_by`` point) and the last written setpoint,
+whichever cools more (where the plant runs, and where it is being driven). So supply air
+and chilled water only fall, fans, pumps' differential pressure and condenser flow only
+rise, staging only moves toward more chillers and more tower cells, the economizer only
+turns on, and condenser water never rises. That matters most in free cooling: the towers
+make water near 10 °C for the waterside economizer, and a configured 29.4 °C (a chiller
+plant's design condenser water) would end the economizer and start chillers exactly when
+the hall is hottest. A configured value on the warm side of the current state is not
+written: the current state is, and the intervention's detail says so. With neither a
+healthy measurement nor a last write, the configured value is written, except for a
+setpoint that ``ends_free_cooling`` while ``economizer_load_frac`` reads above zero: its
+cooling-side bound (the towers' coldest) keeps the economizer carrying its load. Hard
+bounds win over everything (a current state beyond a bound is written as that bound). The
+service's fallback mode with ``fallback_action: safe_setpoints`` writes the same action
+(``decide(..., write_safe=True)``), so the fallback cannot write a warmer setpoint than the
+plant is running either.
 
 Units are those of the contract's names: °C, fractions (1), seconds, cycles.
 """
@@ -66,14 +97,32 @@ from __future__ import annotations
 import math
 import numbers
 import reprlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import JsonDict
 
-from coolpilot.envs.contract import INLET_LIMIT_C, POINTS, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import (
+    CORE_CONTRACT,
+    INLET_LIMIT_C,
+    POINT_SPECS,
+    SETPOINT_SPECS,
+    Contract,
+    PointSpec,
+    SetpointSpec,
+)
 from coolpilot.envs.validation import FieldProblem, FieldProblemsError, format_validation_error
 
 REASONS: dict[str, str] = {
@@ -86,7 +135,8 @@ REASONS: dict[str, str] = {
     "model_error": "Inference raised or timed out (ModelError).",
     "model_invalid_output": "The proposal is not a complete set of finite setpoints.",
     "hard_bound": "A setpoint was clipped to its hard bounds.",
-    "rate_limit": "A setpoint change was limited to the allowed rate.",
+    "rate_limit": "A setpoint change was limited to the allowed rate (a discrete setpoint: held until its minimum "
+                  "time between changes has passed).",
     "thermal_guard": "Near the inlet limit, a move toward less cooling was blocked (with no reference to tell "
                      "the direction from, the safe action's value was used).",
     "thermal_limit": "At the inlet limit, the safe action was written at once: each setpoint at its configured "
@@ -95,53 +145,21 @@ REASONS: dict[str, str] = {
     "fallback_safe": "Fallback mode with fallback_action safe_setpoints: the safe action was written, by the "
                      "same rule as at the inlet limit.",
     "hold_last_safe": "The proposal was not used; the last written setpoints are held.",
-    "fallback_policy": "The proposal was not used; the fallback policy's proposal is used.",
+    "fallback_policy": "The proposal was not used; the fallback policy's proposal is used (setpoints it does not "
+                       "command are handed back to the plant's own sequence).",
     "relinquish": "No usable proposal; control is handed back to the site.",
     "operator_override": "An operator override replaced (or could not replace) a setpoint.",
 }
 """Every reason code an :class:`Intervention` may carry, with its meaning."""
 
-COOLING_DIRECTION: dict[str, int] = {
-    "supply_air_temp_c": -1,
-    "crah_fan_speed_frac": +1,
-    "chw_supply_temp_c": -1,
-    "condenser_water_temp_c": -1,
-}
-"""Sign of a change that gives more cooling, per setpoint (colder air and water, faster fans)."""
-
 CRITICAL_POINTS: tuple[str, ...] = ("inlet_temp_max_c", "inlet_temp_mean_c", "supply_air_temp_c")
-"""Points without which the proposal is not used (the thermal state of the white space)."""
+"""Points without which the proposal is not used (the thermal state of the white space); always checked."""
 
 INLET_POINTS: tuple[str, ...] = ("inlet_temp_max_c", "inlet_temp_mean_c")
 """Points giving (a lower bound of) the hottest server inlet temperature."""
 
-MEASURED_BY: dict[str, str] = {
-    "supply_air_temp_c": "supply_air_temp_c",  # CRAH supply air, mean of the units
-    "crah_fan_speed_frac": "crah_fan_speed_frac",  # CRAH fan speed feedback
-    "chw_supply_temp_c": "chw_supply_temp_c",  # chilled-water supply to the coils
-    "condenser_water_temp_c": "condenser_water_temp_c",  # cooling-tower leaving water
-}
-"""Setpoint -> the contract point (same unit) that measures it: the plant's current state."""
-
-_SETPOINT_MEASURED: dict[str, str] = {point: setpoint for setpoint, point in MEASURED_BY.items()}
-
 ECONOMIZER_POINT = "economizer_load_frac"
 """Share of the cooling load the waterside economizer carries (1); above zero means free cooling."""
-
-FREE_COOLING_SETPOINTS: tuple[str, ...] = ("condenser_water_temp_c",)
-"""Setpoints whose warm-side value ends free cooling (the economizer runs only while the tower
-water is colder than the chilled-water return)."""
-
-DEFAULT_SAFE_SETPOINTS: dict[str, float] = {
-    "supply_air_temp_c": 18.0,
-    "crah_fan_speed_frac": 1.0,
-    "chw_supply_temp_c": 7.0,
-    "condenser_water_temp_c": 29.4,
-}
-"""Configured safe values of a conventional plant (condenser water at its 29.4 °C design).
-
-Each is written only where it cools at least as much as the plant's current state (module
-docstring: the safe action); in free cooling the condenser water is held where it is."""
 
 DEFAULT_STUCK_POINTS: tuple[str, ...] = (
     "inlet_temp_max_c", "inlet_temp_mean_c", "return_air_temp_c", "chw_return_temp_c", "it_power_kw",
@@ -155,6 +173,9 @@ plant. Sites with noisy enough sensors can add them in ``safety.stuck_points``."
 
 _TRACKING_TOL = 1e-6
 """Relative and absolute tolerance within which a reading equals the setpoint it tracks."""
+
+_ALWAYS_CHECKED: tuple[PointSpec, ...] = tuple(POINT_SPECS[n] for n in CRITICAL_POINTS)
+"""Points every decision checks, mapped by the site or not (a missing one is a failed critical sensor)."""
 
 
 # --- records ------------------------------------------------------------------------
@@ -184,11 +205,14 @@ class EnvelopeState:
     """What one decision hands to the next (immutable: :func:`decide` returns a new one)."""
 
     last_written: dict[str, float] | None
-    """The setpoints of the last decision, or None before the first and after relinquishing."""
+    """The setpoints of the last decision, or None before the first and after relinquishing (a fallback
+    that commands only some setpoints leaves the others out)."""
     history: dict[str, tuple[float, int]]
     """Per stuck-checked point: last value and how many cycles in a row it was read."""
     model_failures: int
     """Consecutive cycles whose proposal failed or was not trusted."""
+    held_s: dict[str, float] = field(default_factory=dict)
+    """Per discrete setpoint written: plant seconds (periods) it has held its value since it last changed."""
 
 
 @dataclass(frozen=True)
@@ -196,7 +220,7 @@ class Decision:
     """The envelope's answer for one control period."""
 
     setpoints: dict[str, float] | None
-    """What may be written (every setpoint, physical units); None means relinquish."""
+    """What may be written (physical units); None means relinquish every setpoint of the decision's contract."""
     interventions: tuple[Intervention, ...]
     source: str
     """Where the setpoints come from: ``policy``, ``hold`` (last written), ``fallback``,
@@ -204,12 +228,36 @@ class Decision:
     override replaced at least one setpoint (its intervention names what it replaced)."""
     state: EnvelopeState
     sensors_ok: bool
-    """Every contract point passed validation."""
+    """Every checked point passed validation."""
+    relinquished: tuple[str, ...] = ()
+    """Setpoints of the decision's contract handed back to the plant's own sequence (all of them with
+    ``setpoints`` None; those a fallback policy does not command otherwise)."""
 
 
 def initial_state() -> EnvelopeState:
     """The state before the first decision: nothing written, no history, no failures."""
     return EnvelopeState(last_written=None, history={}, model_failures=0)
+
+
+def sub_contract(contract: Contract, points: Collection[str] | None = None,
+                 setpoints: Collection[str] | None = None) -> Contract:
+    """The part of ``contract`` a decision enforces: these points and setpoints (default all), in contract order.
+
+    The controller service reads the points its site maps and writes the setpoints its site maps and
+    its policy proposes; the rest of the facility's contract is not its business (a setpoint it does
+    not write runs on the plant's own sequence). Names outside ``contract`` are refused.
+    """
+    unknown = sorted(set(points or ()) - set(contract.point_names)) + sorted(
+        set(setpoints or ()) - set(contract.setpoint_names))
+    if unknown:
+        raise ValueError(f"{unknown} are not in the contract (points {list(contract.point_names)}, setpoints "
+                         f"{list(contract.setpoint_names)})")
+    return Contract(
+        blocks=contract.blocks,
+        points=tuple(p for p in contract.points if points is None or p.name in points),
+        setpoints=tuple(s for s in contract.setpoints if setpoints is None or s.name in setpoints),
+        version=contract.version,
+    )
 
 
 # --- limits -------------------------------------------------------------------------
@@ -219,48 +267,64 @@ class SafetyConfigError(ValueError):
     """Safety limits are invalid; the message has one line per problem."""
 
 
-def _contract_bounds() -> dict[str, tuple[float, float]]:
-    return {s.name: (s.low, s.high) for s in SETPOINTS}
-
-
-def _contract_rates() -> dict[str, float]:
-    return {s.name: s.slew_per_min for s in SETPOINTS}
-
-
 # Unit and allowed range per setpoint key, for validation messages (the ``keys`` hook of coolpilot.envs.validation).
 _KEYS_IN_BOUNDS: JsonDict = {s.name: {"unit": s.unit, "range": f"{s.low:g}..{s.high:g} {s.unit}"}
-                             for s in SETPOINTS}
+                             for s in SETPOINT_SPECS.values()}
 _KEYS_RATES: JsonDict = {s.name: {"unit": f"{s.unit}/min", "range": f">0..{s.slew_per_min:g} {s.unit}/min"}
-                         for s in SETPOINTS}
+                         for s in SETPOINT_SPECS.values()}
+
+_PER_SETPOINT = ("bounds", "rate_per_min", "safe_setpoints")
+
+
+def _context_contract(info: ValidationInfo) -> Contract:
+    """The contract the limits are validated against: ``context={"contract": ...}``, else the core block's."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    contract = context.get("contract", CORE_CONTRACT)
+    if not isinstance(contract, Contract):
+        raise TypeError(f"validation context 'contract' must be a Contract, got {type(contract).__name__}")
+    return contract
+
+
+def _defaults(contract: Contract, name: str) -> dict[str, Any]:
+    """The contract's value of per-setpoint field ``name`` for each of its setpoints."""
+    if name == "bounds":
+        return {s.name: (s.low, s.high) for s in contract.setpoints}
+    if name == "rate_per_min":
+        return {s.name: s.slew_per_min for s in contract.setpoints}
+    return {s.name: s.safe for s in contract.setpoints}
 
 
 class SafetyLimits(BaseModel):
-    """Limits of the safety envelope (the ``safety`` section of a site file).
+    """Limits of the safety envelope (the ``safety`` section of a site file), for one facility's contract.
 
-    Per-setpoint mappings may name only some setpoints: the others keep their defaults.
-    Limits can only tighten the contract: bounds inside its hard bounds, rates at most its
-    slew rates.
+    Per-setpoint mappings may name only some setpoints of the contract: the others keep the
+    contract's values. Limits can only tighten the contract: bounds inside its hard bounds,
+    rates at most its slew rates. ``SafetyLimits()`` are the core block's limits (contract
+    version 1); :meth:`for_contract` (or validation with ``context={"contract": c}``, as the
+    site file does) gives a facility's.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     bounds: dict[str, tuple[float, float]] = Field(
-        default_factory=_contract_bounds, json_schema_extra={"keys": _KEYS_IN_BOUNDS},
-        description="Hard bounds (low, high) per setpoint, in its unit; default and widest: the contract's.")
+        default_factory=dict, json_schema_extra={"keys": _KEYS_IN_BOUNDS},
+        description="Hard bounds (low, high) per setpoint, in its unit (a discrete setpoint's in whole steps); "
+                    "default and widest: the contract's.")
     rate_per_min: dict[str, float] = Field(
-        default_factory=_contract_rates, json_schema_extra={"keys": _KEYS_RATES},
+        default_factory=dict, json_schema_extra={"keys": _KEYS_RATES},
         description="Largest change per minute per setpoint (unit/min); the step per period is "
-                    "rate_per_min·period_s/60. Default and largest: the contract's slew_per_min.")
+                    "rate_per_min·period_s/60 (a discrete setpoint: one whole step per 1/rate_per_min minutes). "
+                    "Default and largest: the contract's slew_per_min.")
     guard_c: float = Field(26.0, ge=10.0, le=35.0, json_schema_extra={"unit": "°C"},
                            description="Hottest inlet at or above which setpoints only move toward more cooling.")
     limit_c: float = Field(INLET_LIMIT_C, ge=10.0, le=35.0, json_schema_extra={"unit": "°C"},
                            description="Hottest inlet at or above which the safe action is written at once "
                                        "(35 °C: ASHRAE class A2 allowable maximum).")
     safe_setpoints: dict[str, float] = Field(
-        default_factory=lambda: dict(DEFAULT_SAFE_SETPOINTS), json_schema_extra={"keys": _KEYS_IN_BOUNDS},
-        description="Configured safe value per setpoint, inside its bounds: written at the thermal limit (and by "
-                    "fallback mode's safe_setpoints) where it cools at least as much as the current state; where "
-                    "it would cool less, the current state is held instead.")
+        default_factory=dict, json_schema_extra={"keys": _KEYS_IN_BOUNDS},
+        description="Configured safe value per setpoint, inside its bounds (default: the contract's safe value): "
+                    "written at the thermal limit (and by fallback mode's safe_setpoints) where it cools at least "
+                    "as much as the current state; where it would cool less, the current state is held instead.")
     stale_after_s: float = Field(900.0, gt=0.0, le=86400.0, json_schema_extra={"unit": "s"},
                                  description="A point whose timestamp is further than this from now is stale.")
     stuck_after: int = Field(12, ge=2, le=100000, json_schema_extra={"unit": "cycles"},
@@ -274,73 +338,119 @@ class SafetyLimits(BaseModel):
                              description="Failed or distrusted cycles during which the last setpoints are held "
                                          "before the fallback policy (or relinquish) takes over.")
 
+    _contract: Contract = PrivateAttr(default=CORE_CONTRACT)
+
     @classmethod
     def default(cls) -> SafetyLimits:
-        """The default limits (the contract's bounds and slew rates)."""
+        """The default limits of the core block (its bounds, slew rates and safe values)."""
         return cls()
+
+    @classmethod
+    def for_contract(cls, contract: Contract, **fields: Any) -> SafetyLimits:
+        """Limits for ``contract`` (a facility's): ``fields`` as in a site file's ``safety`` section."""
+        return cls.model_validate(fields, context={"contract": contract})
+
+    @property
+    def contract(self) -> Contract:
+        """The contract these limits were validated against (the site's facility's)."""
+        return self._contract
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contract_values(cls, data: Any, info: ValidationInfo) -> Any:
+        """Per-setpoint mappings start from the contract's values; the given ones replace them."""
+        if not isinstance(data, Mapping):
+            return data
+        contract = _context_contract(info)
+        out = dict(data)
+        for name in _PER_SETPOINT:
+            given = out.get(name, {})
+            if isinstance(given, Mapping):
+                out[name] = {**_defaults(contract, name), **given}
+        return out
 
     @field_validator("bounds", mode="after")
     @classmethod
-    def _narrow_bounds(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    def _narrow_bounds(cls, value: dict[str, tuple[float, float]],
+                       info: ValidationInfo) -> dict[str, tuple[float, float]]:
+        contract = _context_contract(info)
         problems: list[FieldProblem] = []
         for name, (low, high) in value.items():
-            spec = SETPOINTS_BY_NAME.get(name)
+            spec = contract.setpoints_by_name.get(name)
             if spec is None:
-                problems.append(_unknown_setpoint(name, f"({low:g}, {high:g})"))
+                problems.append(_unknown_setpoint(name, f"({low:g}, {high:g})", contract))
             elif not spec.low <= low <= high <= spec.high:
                 problems.append(FieldProblem(name, f"({low:g}, {high:g}) {spec.unit}",
                                              "bounds may only narrow the contract's hard bounds, low ≤ high",
                                              f"{spec.low:g}..{spec.high:g} {spec.unit}"))
+            elif spec.discrete and not (low.is_integer() and high.is_integer()):
+                problems.append(FieldProblem(name, f"({low:g}, {high:g}) {spec.unit}",
+                                             "a discrete setpoint's bounds are whole steps",
+                                             f"whole numbers in {spec.low:g}..{spec.high:g}"))
         _raise(problems)
-        return {**_contract_bounds(), **value}
+        return value
 
     @field_validator("rate_per_min", mode="after")
     @classmethod
-    def _slower_rates(cls, value: dict[str, float]) -> dict[str, float]:
+    def _slower_rates(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        contract = _context_contract(info)
         problems: list[FieldProblem] = []
         for name, rate in value.items():
-            spec = SETPOINTS_BY_NAME.get(name)
+            spec = contract.setpoints_by_name.get(name)
             if spec is None:
-                problems.append(_unknown_setpoint(name, f"{rate:g}"))
+                problems.append(_unknown_setpoint(name, f"{rate:g}", contract))
             elif not 0.0 < rate <= spec.slew_per_min:
                 problems.append(FieldProblem(name, f"{rate:g} {spec.unit}/min",
                                              "must be positive and at most the contract's slew rate",
                                              f">0..{spec.slew_per_min:g} {spec.unit}/min"))
         _raise(problems)
-        return {**_contract_rates(), **value}
+        return value
 
     @field_validator("safe_setpoints", mode="after")
     @classmethod
-    def _known_safe_setpoints(cls, value: dict[str, float]) -> dict[str, float]:
-        _raise([_unknown_setpoint(n, f"{v:g}") for n, v in value.items() if n not in SETPOINTS_BY_NAME])
-        return {**DEFAULT_SAFE_SETPOINTS, **value}
+    def _known_safe_setpoints(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        contract = _context_contract(info)
+        _raise([_unknown_setpoint(n, f"{v:g}", contract) for n, v in value.items()
+                if n not in contract.setpoints_by_name])
+        return value
 
     @field_validator("stuck_points", mode="after")
     @classmethod
-    def _known_points(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        _raise([FieldProblem(f"[{i}]", repr(n), "not a point of the contract", ", ".join(POINTS_BY_NAME))
-                for i, n in enumerate(value) if n not in POINTS_BY_NAME])
+    def _known_points(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        contract = _context_contract(info)
+        _raise([FieldProblem(f"[{i}]", repr(n), "not a point of the contract", ", ".join(contract.point_names))
+                for i, n in enumerate(value) if n not in contract.points_by_name])
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> SafetyLimits:
+    def _consistent(self, info: ValidationInfo) -> SafetyLimits:
+        contract = _context_contract(info)
         problems: list[FieldProblem] = []
         for name, value in self.safe_setpoints.items():
             low, high = self.bounds[name]
+            spec = contract.setpoints_by_name[name]
             if not low <= value <= high:
-                unit = SETPOINTS_BY_NAME[name].unit
-                problems.append(FieldProblem(f"safe_setpoints.{name}", f"{value:g} {unit}",
+                problems.append(FieldProblem(f"safe_setpoints.{name}", f"{value:g} {spec.unit}",
                                              "outside the hard bounds (give a safe value inside them)",
-                                             f"{low:g}..{high:g} {unit}"))
+                                             f"{low:g}..{high:g} {spec.unit}"))
+            elif spec.discrete and not value.is_integer():
+                problems.append(FieldProblem(f"safe_setpoints.{name}", f"{value:g} {spec.unit}",
+                                             "a discrete setpoint's safe value is a whole step",
+                                             f"whole numbers in {low:g}..{high:g}"))
         if self.guard_c > self.limit_c:
             problems.append(FieldProblem("guard_c", f"{self.guard_c:g} °C", f"above limit_c = {self.limit_c:g} °C",
                                          f"10..{self.limit_c:g} °C"))
         _raise(problems)
+        self._contract = contract
         return self
 
     def max_step(self, name: str, period_s: float) -> float:
-        """Largest change of setpoint ``name`` in one period of ``period_s`` seconds (its unit)."""
+        """Largest change of continuous setpoint ``name`` in one period of ``period_s`` seconds (its unit)."""
         return self.rate_per_min[name] * period_s / 60.0
+
+    def min_hold_s(self, name: str) -> float:
+        """Shortest plant time between two changes of discrete setpoint ``name`` (s): one step per 1/rate min."""
+        return 60.0 / self.rate_per_min[name]
 
 
 def _raise(problems: list[FieldProblem]) -> None:
@@ -348,12 +458,15 @@ def _raise(problems: list[FieldProblem]) -> None:
         raise FieldProblemsError(problems)
 
 
-def _unknown_setpoint(name: str, value: str) -> FieldProblem:
-    return FieldProblem(name, value, "not a setpoint of the contract", ", ".join(SETPOINT_NAMES))
+def _unknown_setpoint(name: str, value: str, contract: Contract) -> FieldProblem:
+    where = "another equipment block's setpoint, not one of this facility's contract" if name in SETPOINT_SPECS \
+        else "not a setpoint of the contract"
+    return FieldProblem(name, value, f"{where} (blocks {', '.join(contract.blocks)})",
+                        ", ".join(contract.setpoint_names))
 
 
-def limits_from_mapping(data: object, source: str = "<mapping>") -> SafetyLimits:
-    """Validate a mapping (a site file's ``safety`` section) into :class:`SafetyLimits`.
+def limits_from_mapping(data: object, source: str = "<mapping>", contract: Contract = CORE_CONTRACT) -> SafetyLimits:
+    """Validate a mapping (a site file's ``safety`` section) into :class:`SafetyLimits` for ``contract``.
 
     Raises :class:`SafetyConfigError` with one line per problem naming ``source``, the
     field, its value and unit, and the allowed range (``coolpilot.envs.validation``'s format, as
@@ -362,7 +475,7 @@ def limits_from_mapping(data: object, source: str = "<mapping>") -> SafetyLimits
     if not isinstance(data, Mapping):
         raise SafetyConfigError(f"{source}: safety limits must be a mapping, got {type(data).__name__}")
     try:
-        return SafetyLimits.model_validate(dict(data))
+        return SafetyLimits.model_validate(dict(data), context={"contract": contract})
     except ValidationError as err:
         raise SafetyConfigError(format_validation_error(err, SafetyLimits, source, "safety limits")) from None
 
@@ -382,7 +495,7 @@ def _real(value: object) -> float | None:
 
 
 def _unit(name: str) -> str:
-    spec = SETPOINTS_BY_NAME.get(name) or POINTS_BY_NAME.get(name)
+    spec = SETPOINT_SPECS.get(name) or POINT_SPECS.get(name)
     return spec.unit if spec is not None else ""
 
 
@@ -403,6 +516,16 @@ def _show(raw: object) -> str:
         return f"<unprintable {type(raw).__name__}>"
 
 
+def _whole_step(x: float) -> float:
+    """A discrete setpoint's proposal as a whole step (half up: ``economizer_enable`` is on at ≥ 0.5)."""
+    return float(math.floor(x + 0.5))
+
+
+def _whole_step_cooling(x: float, spec: SetpointSpec) -> float:
+    """A discrete value that is not a whole step (a reference between steps), rounded toward more cooling."""
+    return float(math.ceil(x) if spec.cooling_direction > 0 else math.floor(x))
+
+
 # --- 1. sensors ---------------------------------------------------------------------
 
 
@@ -421,12 +544,14 @@ class _Sensors:
 
 
 def _check_sensors(points: Mapping[str, object], times: Mapping[str, float] | None, now_s: float,
-                   limits: SafetyLimits, state: EnvelopeState) -> _Sensors:
+                   limits: SafetyLimits, state: EnvelopeState, contract: Contract) -> _Sensors:
     valid: dict[str, float] = {}
     readable: dict[str, float] = {}
     found: list[Intervention] = []
     history: dict[str, tuple[float, int]] = {}
-    for spec in POINTS:
+    tracking = {s.measured_by: s.name for s in contract.setpoints}
+    checked = (*contract.points, *(p for p in _ALWAYS_CHECKED if p.name not in contract.points_by_name))
+    for spec in checked:
         name = spec.name
         if name not in points:
             found.append(Intervention("sensor_missing", name, f"{name} is not in the reading"))
@@ -441,7 +566,7 @@ def _check_sensors(points: Mapping[str, object], times: Mapping[str, float] | No
             continue
         readable[name] = x
         if name in limits.stuck_points:
-            history[name] = _count_repeats(name, x, state)
+            history[name] = _count_repeats(name, x, state, tracking.get(name))
         problem = _stale(name, times, now_s, limits) or _stuck(name, x, history, limits)
         if problem is not None:
             found.append(problem)
@@ -450,13 +575,14 @@ def _check_sensors(points: Mapping[str, object], times: Mapping[str, float] | No
     return _Sensors(valid, readable, tuple(found), history)
 
 
-def _count_repeats(name: str, x: float, state: EnvelopeState) -> tuple[float, int]:
+def _count_repeats(name: str, x: float, state: EnvelopeState, tracks: str | None) -> tuple[float, int]:
     """The point's (value, identical readings in a row).
 
-    A point that measures a setpoint (:data:`MEASURED_BY`) and reads what was last written
-    is a loop holding its setpoint, not a frozen sensor: its count restarts.
+    A point that measures a setpoint (``tracks``: the setpoint whose ``measured_by`` it is) and
+    reads what was last written is a loop holding its setpoint, not a frozen sensor: its count
+    restarts.
     """
-    written = _real((state.last_written or {}).get(_SETPOINT_MEASURED.get(name, "")))
+    written = _real((state.last_written or {}).get(tracks or ""))
     if written is not None and math.isclose(x, written, rel_tol=_TRACKING_TOL, abs_tol=_TRACKING_TOL):
         return x, 0
     previous = state.history.get(name)
@@ -519,31 +645,35 @@ def _range(ranges: Mapping[str, tuple[float, float]] | None, name: str) -> tuple
 # --- 3. the proposal ----------------------------------------------------------------
 
 
-def parse_setpoints(proposal: object) -> tuple[dict[str, float] | None, str]:
-    """The proposal as finite setpoints, or None and what is wrong with it.
+def parse_setpoints(proposal: object, contract: Contract = CORE_CONTRACT, known: Contract | None = None,
+                    partial: bool = False) -> tuple[dict[str, float] | None, str]:
+    """The proposal's setpoints of ``contract`` as finite numbers, or None and what is wrong with it.
 
-    Accepted: a mapping with exactly the contract's setpoint names and finite real values,
-    or a numeric numpy array of shape ``(4,)`` in ``SETPOINT_NAMES`` order.
+    Accepted: a mapping holding every setpoint of ``contract`` (with ``partial``, at least one)
+    with finite real values, or a numeric numpy array of shape ``(K,)`` in the contract's
+    order. Other setpoints of ``known`` (the facility's contract; default ``contract``) in a
+    mapping are ignored: they are not commanded here. Any other name makes it invalid.
     """
+    names = contract.setpoint_names
     if isinstance(proposal, np.ndarray):
-        if proposal.shape != (len(SETPOINT_NAMES),) or proposal.dtype.kind not in "iuf":
-            shape = (len(SETPOINT_NAMES),)
-            return None, f"array of shape {proposal.shape} and dtype {proposal.dtype}, expected {shape} numbers"
-        proposal = dict(zip(SETPOINT_NAMES, proposal.tolist(), strict=True))
+        if proposal.shape != (len(names),) or proposal.dtype.kind not in "iuf":
+            return None, f"array of shape {proposal.shape} and dtype {proposal.dtype}, expected {(len(names),)} numbers"
+        proposal = dict(zip(names, proposal.tolist(), strict=True))
     if not isinstance(proposal, Mapping):
         return None, f"expected a mapping of setpoints or an array, got {type(proposal).__name__}"
-    missing = [n for n in SETPOINT_NAMES if n not in proposal]
-    unknown = [str(k) for k in proposal if k not in SETPOINTS_BY_NAME]
-    if missing or unknown:
-        return None, f"setpoints missing {missing}, unknown {unknown}"
-    values = {n: _real(proposal[n]) for n in SETPOINT_NAMES}
+    allowed = (known or contract).setpoints_by_name
+    missing = [n for n in names if n not in proposal]
+    unknown = [str(k) for k in proposal if k not in allowed and k not in contract.setpoints_by_name]
+    if unknown or (missing and not partial) or len(missing) == len(names):
+        return None, f"setpoints missing {missing}, unknown {unknown} (expected {list(names)})"
+    values = {n: _real(proposal[n]) for n in names if n in proposal}
     bad = [f"{n} = {_show(proposal[n])}" for n, v in values.items() if v is None]
     if bad:
         return None, f"not finite numbers: {', '.join(bad)}"
     return {n: v for n, v in values.items() if v is not None}, ""
 
 
-def _distrust(proposal: object, sensors: _Sensors, ood: list[Intervention]
+def _distrust(proposal: object, sensors: _Sensors, ood: list[Intervention], contract: Contract, known: Contract
               ) -> tuple[dict[str, float] | None, list[str], list[Intervention]]:
     """The usable proposal (or None), why it is not used, and the model's interventions."""
     why: list[str] = []
@@ -553,7 +683,7 @@ def _distrust(proposal: object, sensors: _Sensors, ood: list[Intervention]
         found.append(Intervention("model_error", "", f"inference failed: {proposal.message}"))
         why.append(f"model error ({proposal.message})")
     else:
-        values, problem = parse_setpoints(proposal)
+        values, problem = parse_setpoints(proposal, contract, known)
         if values is None:
             found.append(Intervention("model_invalid_output", "", f"invalid proposal: {problem}"))
             why.append(f"invalid proposal ({problem})")
@@ -566,43 +696,46 @@ def _distrust(proposal: object, sensors: _Sensors, ood: list[Intervention]
 
 
 def _degraded(failures: int, why: list[str], state: EnvelopeState, fallback: Mapping[str, float] | None,
-              limits: SafetyLimits) -> tuple[dict[str, float] | None, str, list[Intervention]]:
+              limits: SafetyLimits, contract: Contract) -> tuple[dict[str, float] | None, str, list[Intervention]]:
     """Hold, fall back or relinquish after ``failures`` failed or distrusted cycles in a row."""
     reason = "; ".join(why)
-    held = _complete(state.last_written)
+    held = _written(state.last_written, contract)
     if failures <= limits.hold_cycles and held is not None:
         return held, "hold", [Intervention("hold_last_safe", "", f"holding the last written setpoints "
                                            f"(failed cycle {failures} of {limits.hold_cycles} held): {reason}")]
     found: list[Intervention] = []
     if fallback is not None:
-        values, problem = parse_setpoints(fallback)
+        values, problem = parse_setpoints(fallback, contract, limits.contract, partial=True)
         if values is not None:
+            left = [n for n in contract.setpoint_names if n not in values]
+            handed = f"; it does not command {', '.join(left)}: handed back to the plant's own sequence" if left else ""
             return values, "fallback", [Intervention("fallback_policy", "", f"fallback policy decides "
-                                                     f"(failed cycle {failures}): {reason}")]
+                                                     f"(failed cycle {failures}): {reason}{handed}")]
         found.append(Intervention("fallback_policy", "", f"fallback proposal unusable: {problem}"))
     found.append(Intervention("relinquish", "", f"no usable proposal (failed cycle {failures}): {reason}; "
                                                 "control handed back to the site"))
     return None, "relinquish", found
 
 
-def _complete(setpoints: Mapping[str, float] | None) -> dict[str, float] | None:
-    """``setpoints`` if it holds every setpoint as a finite number, else None."""
-    if setpoints is None:
+def _written(setpoints: Mapping[str, float] | None, contract: Contract) -> dict[str, float] | None:
+    """The finite values of ``contract``'s setpoints in ``setpoints`` (None if there are none or one is not finite)."""
+    if not setpoints:
         return None
     values: dict[str, float] = {}
-    for name in SETPOINT_NAMES:
-        value = _real(setpoints.get(name))
-        if value is None:
-            return None
-        values[name] = value
-    return values
+    for name in contract.setpoint_names:
+        if name in setpoints:
+            value = _real(setpoints[name])
+            if value is None:
+                return None
+            values[name] = value
+    return values or None
 
 
 # --- 4.-8. from a proposal to what is written -----------------------------------------
 
 
 def _apply_overrides(base: dict[str, float] | None, source: str, overrides: Mapping[str, float] | None,
-                     refused: str = "control is relinquished to the site"
+                     contract: Contract, known: Contract, refused: str = "control is relinquished to the site"
                      ) -> tuple[dict[str, float] | None, str, list[Intervention]]:
     """Operator overrides replace single setpoints of ``base``; with no base, none applies (``refused`` says why)."""
     found: list[Intervention] = []
@@ -612,29 +745,38 @@ def _apply_overrides(base: dict[str, float] | None, source: str, overrides: Mapp
     applied = False
     for name, raw in overrides.items():
         value = _real(raw)
-        if name not in SETPOINTS_BY_NAME or value is None:
+        if name not in known.setpoints_by_name or value is None:
             found.append(Intervention("operator_override", str(name), f"override {name} = {_show(raw)} ignored: "
                                       "not a setpoint of the contract or not a finite number"))
+        elif name not in contract.setpoints_by_name:
+            found.append(Intervention("operator_override", name, f"override {name} = {_q(value, name)} not applied: "
+                                      "not commanded here (the plant's own sequence runs it)"))
         elif out is None:
             found.append(Intervention("operator_override", name, f"override {name} = {_q(value, name)} not applied: "
                                       f"{refused}"))
         else:
-            found.append(Intervention("operator_override", name, f"override {name} = {_q(value, name)} replaces "
-                                      f"the {source} value {_q(out[name], name)}"))
+            was = (f"replaces the {source} value {_q(out[name], name)}" if name in out
+                   else f"commands it (the {source} proposal left it to the plant's own sequence)")
+            found.append(Intervention("operator_override", name, f"override {name} = {_q(value, name)} {was}"))
             out[name] = value
             applied = True
-    return out, ("override" if applied else source), found
+    ordered = None if out is None else {n: out[n] for n in contract.setpoint_names if n in out}
+    return ordered, ("override" if applied else source), found
 
 
-def _clip_bounds(values: dict[str, float], limits: SafetyLimits, why: str) -> list[Intervention]:
+def _clip_bounds(values: dict[str, float], limits: SafetyLimits, contract: Contract, why: str) -> list[Intervention]:
+    """Clip to the hard bounds; proposals of discrete setpoints become whole steps (no intervention: their form)."""
     found: list[Intervention] = []
-    for name in SETPOINT_NAMES:
+    for name in values:
         low, high = limits.bounds[name]
         x = values[name]
         if not low <= x <= high:
             values[name] = min(max(x, low), high)
             found.append(Intervention("hard_bound", name, f"{name} {_q(x, name)} clipped to {_q(values[name], name)}"
                                       f" ({why} {_q(low, name)}..{_q(high, name)})"))
+        spec = contract.setpoints_by_name[name]
+        if spec.discrete:
+            values[name] = min(max(_whole_step(values[name]), low), high)
     return found
 
 
@@ -657,18 +799,20 @@ def _thermal(sensors: _Sensors, limits: SafetyLimits) -> tuple[str, str]:
     return "normal", ""
 
 
-def _reference(name: str, state: EnvelopeState, sensors: _Sensors) -> float | None:
-    """Where setpoint ``name`` stands: last written, else its healthy measurement, else unknown."""
-    written = _real((state.last_written or {}).get(name))
-    return written if written is not None else sensors.valid.get(MEASURED_BY[name])
+def _reference(spec: SetpointSpec, state: EnvelopeState, sensors: _Sensors) -> float | None:
+    """Where setpoint ``spec`` stands: last written, else its healthy measurement, else unknown."""
+    written = _real((state.last_written or {}).get(spec.name))
+    return written if written is not None else sensors.valid.get(spec.measured_by)
 
 
-def _safe_value(name: str, sensors: _Sensors, state: EnvelopeState, limits: SafetyLimits) -> tuple[float, str]:
-    """The safe action for setpoint ``name`` (module docstring) and, where it is not the configured value, why."""
+def _safe_value(spec: SetpointSpec, sensors: _Sensors, state: EnvelopeState, limits: SafetyLimits
+                ) -> tuple[float, str]:
+    """The safe action for setpoint ``spec`` (module docstring) and, where it is not the configured value, why."""
+    name = spec.name
     configured = limits.safe_setpoints[name]
     low, high = limits.bounds[name]
-    direction = COOLING_DIRECTION[name]
-    point = MEASURED_BY[name]
+    direction = spec.cooling_direction
+    point = spec.measured_by
     known: list[tuple[float, str]] = []
     measured = sensors.valid.get(point)
     if measured is not None:
@@ -678,7 +822,7 @@ def _safe_value(name: str, sensors: _Sensors, state: EnvelopeState, limits: Safe
         known.append((written, "last written"))
     if not known:
         economizer = sensors.readable.get(ECONOMIZER_POINT)
-        if name not in FREE_COOLING_SETPOINTS or economizer is None or economizer <= 0.0:
+        if not spec.ends_free_cooling or economizer is None or economizer <= 0.0:
             return configured, ""
         cooling_bound = low if direction < 0 else high
         return cooling_bound, (f"{name}: no healthy measurement and no last write, and the economizer carries "
@@ -689,48 +833,61 @@ def _safe_value(name: str, sensors: _Sensors, state: EnvelopeState, limits: Safe
     if direction * (configured - current) >= 0.0:
         return configured, ""
     value = min(max(current, low), high)
-    bounded = "" if value == current else f" (bounded to {_q(low, name)}..{_q(high, name)})"
+    if spec.discrete and not value.is_integer():
+        value = min(max(_whole_step_cooling(value, spec), low), high)
+    bounded = "" if value == current else f" (bounded to {_q(low, name)}..{_q(high, name)}, whole steps)" \
+        if spec.discrete else f" (bounded to {_q(low, name)}..{_q(high, name)})"
     return value, (f"{name}: the configured safe value {_q(configured, name)} would cool less than the current "
                    f"state {_q(current, name)} ({where}); {_q(value, name)} written instead{bounded}")
 
 
-def _safe_action(sensors: _Sensors, state: EnvelopeState, limits: SafetyLimits, reason: str,
+def _safe_action(sensors: _Sensors, state: EnvelopeState, limits: SafetyLimits, contract: Contract, reason: str,
                  why: str) -> tuple[dict[str, float], list[Intervention]]:
     """Every setpoint's safe value, one ``reason`` intervention saying ``why``, and one per setpoint held."""
     values: dict[str, float] = {}
     held: list[Intervention] = []
-    for name in SETPOINT_NAMES:
-        values[name], note = _safe_value(name, sensors, state, limits)
+    for spec in contract.setpoints:
+        values[spec.name], note = _safe_value(spec, sensors, state, limits)
         if note:
-            held.append(Intervention(reason, name, note))
+            held.append(Intervention(reason, spec.name, note))
     written = ", ".join(f"{n} {_q(v, n)}" for n, v in values.items())
     return values, [Intervention(reason, "", f"{why}: safe action written at once ({written})"), *held]
 
 
 def _guard(values: dict[str, float], refs: Mapping[str, float | None], sensors: _Sensors, state: EnvelopeState,
-           limits: SafetyLimits, why: str) -> list[Intervention]:
+           limits: SafetyLimits, contract: Contract, why: str) -> list[Intervention]:
     """Block moves toward less cooling; with no reference, the safe action's value."""
     found: list[Intervention] = []
-    for name in SETPOINT_NAMES:
+    for name in values:
+        spec = contract.setpoints_by_name[name]
         ref, x = refs[name], values[name]
         if ref is None:
-            values[name], note = _safe_value(name, sensors, state, limits)
+            values[name], note = _safe_value(spec, sensors, state, limits)
             found.append(Intervention("thermal_guard", name, f"{name}: no reference to tell the cooling direction "
                                       f"from; safe value {_q(values[name], name)} instead of {_q(x, name)} ({why})"
                                       + (f"; {note}" if note else "")))
-        elif COOLING_DIRECTION[name] * (x - ref) < 0.0:
+        elif spec.cooling_direction * (x - ref) < 0.0:
             values[name] = ref
             found.append(Intervention("thermal_guard", name, f"{name}: {_q(x, name)} would cool less than "
                                       f"{_q(ref, name)}; kept {_q(ref, name)} ({why})"))
     return found
 
 
-def _rate_limit(values: dict[str, float], refs: Mapping[str, float | None], limits: SafetyLimits,
-                period_s: float) -> list[Intervention]:
+def _rate_limit(values: dict[str, float], refs: Mapping[str, float | None], state: EnvelopeState,
+                limits: SafetyLimits, contract: Contract, period_s: float) -> list[Intervention]:
     found: list[Intervention] = []
-    for name in SETPOINT_NAMES:
+    for name in values:
         ref, x = refs[name], values[name]
         if ref is None:
+            continue
+        if contract.setpoints_by_name[name].discrete:
+            held_s = state.held_s.get(name) if state.last_written and name in state.last_written else None
+            hold_s = limits.min_hold_s(name)
+            if x != ref and held_s is not None and held_s + period_s < hold_s:
+                values[name] = ref
+                found.append(Intervention("rate_limit", name, f"{name}: change to {_q(x, name)} held at "
+                                          f"{_q(ref, name)} (changed {held_s + period_s:g} s ago; at most one step "
+                                          f"per {hold_s:g} s)"))
             continue
         step = limits.max_step(name, period_s)
         if not ref - step <= x <= ref + step:
@@ -740,31 +897,67 @@ def _rate_limit(values: dict[str, float], refs: Mapping[str, float | None], limi
     return found
 
 
-def _is_safe(values: Mapping[str, float], limits: SafetyLimits) -> bool:
-    """Every setpoint present, finite and within its hard bounds."""
-    return set(values) == set(SETPOINT_NAMES) and all(
-        math.isfinite(values[n]) and limits.bounds[n][0] <= values[n] <= limits.bounds[n][1] for n in SETPOINT_NAMES)
+def _final_bounds(values: dict[str, float], limits: SafetyLimits, contract: Contract) -> list[Intervention]:
+    """Bounds win over the rate limit; a discrete value from a reference between steps rounds toward more cooling."""
+    found = []
+    for name in values:
+        low, high = limits.bounds[name]
+        x = values[name]
+        spec = contract.setpoints_by_name[name]
+        y = min(max(_whole_step_cooling(x, spec) if spec.discrete else x, low), high)
+        if y != x and not low <= x <= high:
+            found.append(Intervention("hard_bound", name, f"{name} {_q(x, name)} clipped to {_q(y, name)} (reference "
+                                      f"outside the hard bounds; bounds win over the rate limit: "
+                                      f"{_q(low, name)}..{_q(high, name)})"))
+        values[name] = y
+    return found
+
+
+def _is_safe(values: Mapping[str, float], limits: SafetyLimits, contract: Contract) -> bool:
+    """Every value a setpoint of the contract, finite, within its hard bounds and (discrete) a whole step."""
+    for name, x in values.items():
+        spec = contract.setpoints_by_name.get(name)
+        if spec is None or not math.isfinite(x) or not limits.bounds[name][0] <= x <= limits.bounds[name][1]:
+            return False
+        if spec.discrete and not x.is_integer():
+            return False
+    return bool(values)
 
 
 def _bound_and_limit(base: dict[str, float], source: str, sensors: _Sensors, state: EnvelopeState,
-                     limits: SafetyLimits, period_s: float) -> tuple[dict[str, float], str, list[Intervention]]:
-    """Rules 5 to 8 on a complete set of setpoints."""
+                     limits: SafetyLimits, contract: Contract, period_s: float
+                     ) -> tuple[dict[str, float], str, list[Intervention]]:
+    """Rules 5 to 8 on the setpoints proposed (all of the contract's, or those a fallback commands)."""
     values = dict(base)
-    found = _clip_bounds(values, limits, "hard bounds")
+    found = _clip_bounds(values, limits, contract, "hard bounds")
     zone, why = _thermal(sensors, limits)
     if zone == "limit":
-        safe, notes = _safe_action(sensors, state, limits, "thermal_limit", why)
+        safe, notes = _safe_action(sensors, state, limits, contract, "thermal_limit", why)
         return safe, "safe", found + notes
-    refs = {n: _reference(n, state, sensors) for n in SETPOINT_NAMES}
+    refs = {n: _reference(contract.setpoints_by_name[n], state, sensors) for n in values}
     if zone == "guard":
-        found += _guard(values, refs, sensors, state, limits, why)
-    found += _rate_limit(values, refs, limits, period_s)
-    found += _clip_bounds(values, limits, "reference outside the hard bounds; bounds win over the rate limit:")
-    if not _is_safe(values, limits):
+        found += _guard(values, refs, sensors, state, limits, contract, why)
+    found += _rate_limit(values, refs, state, limits, contract, period_s)
+    found += _final_bounds(values, limits, contract)
+    if not _is_safe(values, limits, contract):
         found.append(Intervention("hard_bound", "", f"internal check failed on {values}; safe action written"))
-        safe, notes = _safe_action(sensors, state, limits, "hard_bound", "last check")
+        safe, notes = _safe_action(sensors, state, limits, contract, "hard_bound", "last check")
         return safe, "safe", found + notes
     return values, source, found
+
+
+def _held_s(setpoints: Mapping[str, float] | None, state: EnvelopeState, contract: Contract,
+            period_s: float) -> dict[str, float]:
+    """Per discrete setpoint written: plant seconds since its written value last changed (0 for a change)."""
+    if setpoints is None:
+        return {}
+    last = state.last_written or {}
+    held: dict[str, float] = {}
+    for name, value in setpoints.items():
+        if contract.setpoints_by_name[name].discrete:
+            same = name in last and last[name] == value and name in state.held_s
+            held[name] = state.held_s[name] + period_s if same else 0.0
+    return held
 
 
 # --- the envelope -------------------------------------------------------------------
@@ -775,58 +968,69 @@ def decide(points: Mapping[str, object], point_times_s: Mapping[str, float] | No
            training_ranges: Mapping[str, tuple[float, float]] | None = None,
            fallback: Mapping[str, float] | None = None,
            overrides: Mapping[str, float] | None = None,
-           write_safe: bool = False) -> Decision:
+           write_safe: bool = False, contract: Contract | None = None) -> Decision:
     """Turn a policy's proposal into the setpoints that may be written (module docstring: the rules).
 
     Args:
         points: the latest reading, contract point name -> value (unvalidated: anything).
         point_times_s: unix time (s) each point was measured; None skips the staleness check.
         now_s: the decision's unix time (s).
-        proposal: the policy's setpoints (mapping or array of shape (4,)), or a :class:`ModelError`.
+        proposal: the policy's setpoints (mapping or array of shape (K,)), or a :class:`ModelError`.
         state: what the previous decision returned (:func:`initial_state` at first).
-        limits: the envelope's limits.
+        limits: the envelope's limits, validated against the site's facility contract.
         period_s: the control period (s); the rate limit per decision is ``rate_per_min·period_s/60``.
         training_ranges: point name -> (low, high) seen in training (the card's); None skips the check.
-        fallback: the fallback policy's setpoints for this period, if there is one.
+        fallback: the fallback policy's setpoints for this period, if there is one (it may command only some).
         overrides: operator overrides, setpoint name -> value.
         write_safe: the service is in fallback mode with ``fallback_action: safe_setpoints``: the
             decision is the safe action (source ``safe``, reason ``fallback_safe``) whatever the
             proposal and the inlet temperature; the proposal is still judged (its failures
             counted and recorded) and overrides are not applied.
+        contract: what this decision enforces: the points it checks and the setpoints it writes
+            (:func:`sub_contract` of ``limits.contract``); default ``limits.contract``.
 
     Raises:
-        ValueError: ``period_s`` is not a positive finite number (a caller's bug, not plant data).
+        ValueError: ``period_s`` is not a positive finite number, or ``contract`` holds a setpoint the
+            limits' contract does not (a caller's bug, not plant data).
     """
     if not (math.isfinite(period_s) and period_s > 0.0):
         raise ValueError(f"period_s = {period_s!r} s must be a positive finite number")
-    sensors = _check_sensors(points, point_times_s, now_s, limits, state)
+    known = limits.contract
+    contract = known if contract is None else contract
+    foreign = [n for n in contract.setpoint_names if n not in known.setpoints_by_name]
+    if foreign:
+        raise ValueError(f"setpoints {foreign} are not in the safety limits' contract {list(known.setpoint_names)}")
+    sensors = _check_sensors(points, point_times_s, now_s, limits, state, contract)
     ood = _check_ood(sensors.valid, training_ranges, limits.ood_margin_frac)
-    usable, why, model_notes = _distrust(proposal, sensors, ood)
+    usable, why, model_notes = _distrust(proposal, sensors, ood, contract, known)
     found = [*sensors.interventions, *ood, *model_notes]
     failures = 0 if usable is not None else state.model_failures + 1
     setpoints: dict[str, float] | None
     if write_safe:
-        found += _apply_overrides(None, "safe", overrides, "fallback mode writes the safe action")[2]
-        setpoints, notes = _safe_action(sensors, state, limits, "fallback_safe",
+        found += _apply_overrides(None, "safe", overrides, contract, known, "fallback mode writes the safe action")[2]
+        setpoints, notes = _safe_action(sensors, state, limits, contract, "fallback_safe",
                                         "fallback mode (fallback_action safe_setpoints)")
         source = "safe"
         found += notes
     else:
         base, source = usable, "policy"
         if usable is None:
-            base, source, notes = _degraded(failures, why, state, fallback, limits)
+            base, source, notes = _degraded(failures, why, state, fallback, limits, contract)
             found += notes
-        base, source, notes = _apply_overrides(base, source, overrides)
+        base, source, notes = _apply_overrides(base, source, overrides, contract, known)
         found += notes
         zone, why_hot = _thermal(sensors, limits)
         if base is None and zone == "limit":  # at the limit the safe action, even instead of relinquishing
-            setpoints, notes = _safe_action(sensors, state, limits, "thermal_limit", why_hot)
+            setpoints, notes = _safe_action(sensors, state, limits, contract, "thermal_limit", why_hot)
             source = "safe"
         elif base is None:
             setpoints, notes = None, []
         else:
-            setpoints, source, notes = _bound_and_limit(base, source, sensors, state, limits, period_s)
+            setpoints, source, notes = _bound_and_limit(base, source, sensors, state, limits, contract, period_s)
         found += notes
     new_state = EnvelopeState(last_written=dict(setpoints) if setpoints is not None else None,
-                              history=sensors.history, model_failures=failures)
-    return Decision(setpoints, tuple(found), source, new_state, sensors_ok=not sensors.interventions)
+                              history=sensors.history, model_failures=failures,
+                              held_s=_held_s(setpoints, state, contract, period_s))
+    relinquished = tuple(n for n in contract.setpoint_names if setpoints is None or n not in setpoints)
+    return Decision(setpoints, tuple(found), source, new_state, sensors_ok=not sensors.interventions,
+                    relinquished=relinquished)

@@ -15,11 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from coolpilot.controller.safety import (
-    COOLING_DIRECTION,
-    DEFAULT_SAFE_SETPOINTS,
     ECONOMIZER_POINT,
-    FREE_COOLING_SETPOINTS,
-    MEASURED_BY,
     REASONS,
     Decision,
     EnvelopeState,
@@ -37,8 +33,15 @@ from coolpilot.envs.contract import (
     POINTS,
     POINTS_BY_NAME,
     SETPOINT_NAMES,
+    SETPOINTS,
     SETPOINTS_BY_NAME,
 )
+
+COOLING_DIRECTION = {s.name: s.cooling_direction for s in SETPOINTS}
+"""The core block's cooling directions, as its specs give them (the envelope reads them there)."""
+MEASURED_BY = {s.name: s.measured_by for s in SETPOINTS}
+DEFAULT_SAFE_SETPOINTS = {s.name: s.safe for s in SETPOINTS}
+FREE_COOLING_SETPOINTS = tuple(s.name for s in SETPOINTS if s.ends_free_cooling)
 
 NOW_S = 1_700_000_000.0
 PERIOD_S = 300.0
@@ -541,7 +544,8 @@ def test_bad_overrides_are_ignored_and_recorded() -> None:
 
 def test_default_limits_are_the_contract() -> None:
     assert SafetyLimits.default() == LIMITS
-    for spec in SETPOINTS_BY_NAME.values():
+    assert LIMITS.contract.setpoints == SETPOINTS
+    for spec in SETPOINTS:
         assert LIMITS.bounds[spec.name] == (spec.low, spec.high)
         assert LIMITS.rate_per_min[spec.name] == spec.slew_per_min
         assert spec.low <= LIMITS.safe_setpoints[spec.name] <= spec.high
