@@ -61,7 +61,9 @@ class SetpointSpec:
     ``measured_by`` names the point that reports the value the plant holds now (its
     feedback). ``discrete`` setpoints act on whole steps (``economizer_enable`` is on at
     ≥ 0.5). ``ends_free_cooling`` marks a setpoint whose warm-side value would end free
-    cooling, so in free cooling the safe action holds it where it is.
+    cooling, so in free cooling the safe action holds it where it is. ``deadband`` is the
+    smallest move counted as a change (what a BMS's write deadband ignores): the one
+    definition of "setpoint changes per day".
     """
 
     name: str
@@ -75,6 +77,7 @@ class SetpointSpec:
     measured_by: str = ""
     discrete: bool = False
     ends_free_cooling: bool = False
+    deadband: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ CORE = Block(
             "supply_air_temp_c", "°C", 14.0, 26.0, 0.3,
             "CRAH supply air temperature setpoint (all CRAHs); the coil cannot deliver air colder "
             "than chilled water plus its approach.",
-            cooling_direction=-1, safe=18.0, measured_by="supply_air_temp_c",
+            cooling_direction=-1, safe=18.0, measured_by="supply_air_temp_c", deadband=0.1,
         ),
         SetpointSpec(
             "crah_fan_speed_frac", "1", 0.3, 1.0, 0.05,
@@ -129,13 +132,14 @@ CORE = Block(
         SetpointSpec(
             "chw_supply_temp_c", "°C", 5.0, 18.0, 0.3,
             "Chilled-water supply temperature setpoint of the plant (chillers and economizer).",
-            cooling_direction=-1, safe=7.0, measured_by="chw_supply_temp_c",
+            cooling_direction=-1, safe=7.0, measured_by="chw_supply_temp_c", deadband=0.1,
         ),
         SetpointSpec(
             "condenser_water_temp_c", "°C", 10.0, 32.0, 0.5,
             "Cooling-tower leaving water temperature setpoint; the towers cannot go below wet bulb "
             "plus their approach.",
             cooling_direction=-1, safe=29.4, measured_by="condenser_water_temp_c", ends_free_cooling=True,
+            deadband=0.1,
         ),
     ),
 )
@@ -230,7 +234,7 @@ ECONOMIZER = Block(
             "Waterside economizer enable (on at ≥ 0.5); it runs only while the tower water is colder than the "
             "chilled-water return, and while it runs the towers and condenser pumps run at full flow. The plant "
             "holds each change at least 20 minutes (modelica-buildings WSEControl).",
-            cooling_direction=+1, safe=1.0, measured_by="economizer_enable", discrete=True,
+            cooling_direction=+1, safe=1.0, measured_by="economizer_enable", discrete=True, deadband=0.5,
         ),
     ),
 )
