@@ -27,7 +27,7 @@
       "stale.prefix": "STALE:",
       "stale.noAnswer": "the service does not answer ({error}); last answer {time}.",
       "stale.noDecision": "no control cycle has completed yet.",
-      "stale.oldDecision": "the last decision is {age} old (more than two control periods, {limit}).",
+      "stale.oldDecision": "no control cycle for more than two periods ({limit}); the last decision was at {time}.",
       "stale.points": "plant data stale: {n} of {total} points older than {after} (the plant stopped sending).",
       "stale.missing": "plant data missing: {n} of {total} points not received.",
       "stale.plant": "the plant cannot be read (adapter not connected).",
@@ -273,7 +273,7 @@
   const state = {
     status: null, info: null, trends: null, trendsKey: null, hours: 24,
     lastAnswerS: null, failure: null, pollMs: 1000, timer: null, polling: false, again: false,
-    contractKey: null,
+    contractKey: null, drawn: { trends: null, contract: null },
   };
 
   class HttpError extends Error {
@@ -334,6 +334,7 @@
   function render() {
     const { status, info } = state;
     setText("site-name", info.site);
+    syncForms(status, info);
     renderLive();
     renderMode(status, info);
     renderModel(status, info);
@@ -344,7 +345,6 @@
     renderOverrides(status, info);
     renderDrift(status);
     renderHistory(info);
-    syncForms(status, info);
   }
 
   function staleReasons() {
@@ -360,7 +360,7 @@
     else {
       const age = info.now_s - last.time_s;
       if (age > info.decision_stale_after_s) {
-        out.push(t("stale.oldDecision", { age: fmtDuration(age), limit: fmtDuration(info.decision_stale_after_s) }));
+        out.push(t("stale.oldDecision", { time: fmtClock(last.time_s), limit: fmtDuration(info.decision_stale_after_s) }));
       }
       const stale = new Set(), missing = new Set();
       for (const i of last.interventions) {
@@ -660,7 +660,8 @@
 
   function renderTrends(info) {
     const tr = state.trends;
-    if (!tr) return;
+    if (!tr || (tr === state.drawn.trends && state.contractKey === state.drawn.contract)) return; // nothing new to draw
+    state.drawn = { trends: tr, contract: state.contractKey };
     document.querySelectorAll(".zoom button").forEach((b) => b.setAttribute("aria-pressed", String(Number(b.dataset.hours) === tr.hours)));
     const left = tr.marks_left_out ? t("trends.left", { n: tr.marks_left_out }) : "";
     setText("trend-note", tr.time_s.length
