@@ -16,7 +16,6 @@ from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
 from coolpilot.envs.config import FacilityConfig
-from coolpilot.envs.contract import POINT_NAMES
 from coolpilot.envs.kpis import Kpis, compute_kpis
 from coolpilot.envs.simulation import simulate
 from coolpilot.envs.weather import load_climate
@@ -38,11 +37,17 @@ class FixedRunningMeanStd(RunningMeanStd):
 
 
 class PointRangeWrapper(VecEnvWrapper):
-    """Records the minimum and maximum of every raw point seen in training (the card's training ranges)."""
+    """Records the minimum and maximum of every raw point seen in training (the card's training ranges).
 
-    def __init__(self, venv: VecEnv) -> None:
+    ``point_names`` name the observation's columns (the facility contract's points, in order).
+    """
+
+    def __init__(self, venv: VecEnv, point_names: tuple[str, ...]) -> None:
         super().__init__(venv)
         n = venv.observation_space.shape[0]  # type: ignore[index]
+        if n != len(point_names):
+            raise ValueError(f"the env observes {n} values but {len(point_names)} point names were given")
+        self.point_names = point_names
         self.low = np.full(n, np.inf)
         self.high = np.full(n, -np.inf)
 
@@ -62,11 +67,11 @@ class PointRangeWrapper(VecEnvWrapper):
 
     def ranges(self) -> dict[str, list[float]]:
         """Point name -> [min, max] seen so far."""
-        return {n: [float(lo), float(hi)] for n, lo, hi in zip(POINT_NAMES, self.low, self.high, strict=True)}
+        return {n: [float(lo), float(hi)] for n, lo, hi in zip(self.point_names, self.low, self.high, strict=True)}
 
     def merge(self, ranges: dict[str, list[float]]) -> None:
         """Widen the recorded ranges by ``ranges`` (teacher data seen in pretraining)."""
-        for i, n in enumerate(POINT_NAMES):
+        for i, n in enumerate(self.point_names):
             self.low[i] = min(self.low[i], ranges[n][0])
             self.high[i] = max(self.high[i], ranges[n][1])
 
@@ -172,11 +177,12 @@ class HeldOutEvalCallback(BaseCallback):
         """Evaluate the current model now; save it as best if it is."""
         vn = self.vecnormalize
         rms: Any = vn.obs_rms if vn is not None else None
+        contract = self.cfg.contract
         norm = (ObsNormalization(rms.mean.copy(), rms.var.copy(), vn.epsilon, vn.clip_obs, vn.norm_obs)
-                if vn is not None else ObsNormalization(np.zeros(len(POINT_NAMES)), np.ones(len(POINT_NAMES)),
-                                                        enabled=False))
+                if vn is not None else ObsNormalization.identity(len(contract.points)))
         start = time.perf_counter()
-        result = evaluate_policy(SB3Policy(self.model, norm, residual=self.residual), self.cfg, self.cases, self.seed)
+        policy = SB3Policy(self.model, norm, contract, residual=self.residual)
+        result = evaluate_policy(policy, self.cfg, self.cases, self.seed)
         row: dict[str, Any] = {"timesteps": int(self.num_timesteps), **compare(result, self.baseline),
                                "eval_s": time.perf_counter() - start, "elapsed_s": start - self._created}
         if label:

@@ -2,10 +2,14 @@
 
 The teacher runs closed loop in ``coolpilot.envs.simulation.simulate`` over random chunks of the
 year, training climates and load levels; every (points, setpoints) pair it produced is
-kept. The actor is then fitted to the teacher's actions (in the env's [-1, 1] action
-units) by mean-squared error on normalized observations, and the normalization statistics
-of the data become VecNormalize's starting statistics, so the RL phase starts from a
-policy that already controls the plant as the teacher does.
+kept, in the order of the facility's contract. The setpoints are what the plant was told
+(``SimResult.series["setpoint_<name>"]``): the teacher's command, or for a setpoint the
+teacher leaves to the plant (a contract-1 teacher, the legacy policy), the value the
+plant's own sequence held, so the clone starts from the plant's behaviour there. The actor
+is then fitted to the teacher's actions (in the env's [-1, 1] action units) by mean-squared
+error on normalized observations, and the normalization statistics of the data become
+VecNormalize's starting statistics, so the RL phase starts from a policy that already
+controls the plant as the teacher does.
 """
 
 from __future__ import annotations
@@ -21,14 +25,13 @@ import torch as th
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from coolpilot.controller.policies.rule_based import rule_based_batch
 from coolpilot.envs.config import FacilityConfig, load_facility
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
-from coolpilot.envs.env import POINT_HIGH, POINT_LOW, setpoints_to_action
+from coolpilot.envs.contract import Contract
+from coolpilot.envs.env import bounds
 from coolpilot.envs.physics.plant import PlantParams, PlantState
 from coolpilot.envs.simulation import ExoSeries, PlantAwarePolicy, simulate
 from coolpilot.envs.weather import load_climate
-from coolpilot.training.residual import HALF_SPAN, ResidualBase
+from coolpilot.training.residual import ResidualBase
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +50,19 @@ class TeacherChunk:
 
 
 class _Recorder:
-    """Wraps a points-only teacher and records what it saw and did."""
+    """Wraps a points-only teacher and records the points it saw, in the contract's order."""
 
-    def __init__(self, teacher: object) -> None:
+    def __init__(self, teacher: object, point_names: tuple[str, ...]) -> None:
         self.teacher = teacher
         self.name = getattr(teacher, "name", "teacher")
+        self.point_names = point_names
         self.points: list[list[float]] = []
-        self.setpoints: list[list[float]] = []
 
     def reset(self) -> None:
         self.teacher.reset()  # type: ignore[attr-defined]
 
     def _keep(self, points: Mapping[str, float], sp: dict[str, float]) -> dict[str, float]:
-        self.points.append([points[n] for n in POINT_NAMES])
-        self.setpoints.append([sp[n] for n in SETPOINT_NAMES])
+        self.points.append([points[n] for n in self.point_names])
         return sp
 
     def act(self, points: Mapping[str, float]) -> dict[str, float]:
@@ -78,15 +80,18 @@ class _PlanRecorder(_Recorder):
 
 
 def run_chunk(chunk: TeacherChunk) -> tuple[np.ndarray, np.ndarray]:
-    """Points (n, 20) and teacher setpoints (n, 4) of one teacher run."""
+    """Points (n, P) and the setpoints the plant was told (n, K) of one teacher run, in the contract's order."""
     from coolpilot.evaluation.policies import make_policy
 
     cfg = load_facility(chunk.facility)
+    contract = cfg.contract
     teacher = make_policy(chunk.teacher, cfg)
-    rec = _PlanRecorder(teacher) if isinstance(teacher, PlantAwarePolicy) else _Recorder(teacher)
-    simulate(cfg, load_climate(chunk.climate), rec, days=chunk.days, start_day=chunk.start_day,
-             seed=chunk.seed, load_scale=chunk.load_scale)
-    return np.array(rec.points, dtype=np.float32), np.array(rec.setpoints)
+    rec = (_PlanRecorder(teacher, contract.point_names) if isinstance(teacher, PlantAwarePolicy)
+           else _Recorder(teacher, contract.point_names))
+    result = simulate(cfg, load_climate(chunk.climate), rec, days=chunk.days, start_day=chunk.start_day,
+                      seed=chunk.seed, load_scale=chunk.load_scale)
+    told = np.stack([result.series[f"setpoint_{n}"] for n in contract.setpoint_names], axis=1)
+    return np.array(rec.points, dtype=np.float32), told
 
 
 def plan_chunks(facility: str | FacilityConfig, climates: list[str], teacher: str, days: float, chunk_days: float,
@@ -154,11 +159,17 @@ def fit_actor(model: BaseAlgorithm, obs: np.ndarray, actions: np.ndarray, epochs
     return losses
 
 
-def teacher_dataset(points: np.ndarray, setpoints: np.ndarray,
+def teacher_dataset(points: np.ndarray, setpoints: np.ndarray, contract: Contract,
                     residual: ResidualBase | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Clipped raw observations and the teacher's actions in [-1, 1] (absolute, or residual to the base)."""
-    obs = np.minimum(np.maximum(points, POINT_LOW), POINT_HIGH)
+    """Clipped raw observations (n, P) and the teacher's actions (n, K) in [-1, 1], absolute or residual to the base.
+
+    ``points`` and ``setpoints`` are in ``contract``'s order (:func:`run_chunk`).
+    """
+    b = bounds(contract)
+    if points.shape[1:] != (len(contract.points),) or setpoints.shape[1:] != (len(contract.setpoints),):
+        raise ValueError(f"teacher data of {points.shape[1:]} points and {setpoints.shape[1:]} setpoints; the "
+                         f"contract has {len(contract.points)} and {len(contract.setpoints)}")
+    obs = b.observe(np.asarray(points, dtype=np.float32))
     if residual is None:
-        return obs, setpoints_to_action(setpoints)
-    base = rule_based_batch(obs, residual.settings)
-    return obs, np.clip((setpoints - base) / (residual.scale * HALF_SPAN), -1.0, 1.0)
+        return obs, b.setpoints_to_action(setpoints)
+    return obs, residual.actions(obs, setpoints)

@@ -7,6 +7,8 @@ Run directory layout::
     metrics.jsonl          one line per held-out evaluation (savings vs rule-based, K·h >27 °C)
     baseline.json          the rule-based controller on the evaluation cases
     pretrain.json          behaviour-cloning data size and losses (if a teacher was cloned)
+    contract.json          the env's contract (points and setpoints, coolpilot.envs.contract.Contract.to_dict)
+    residual.json          the rule-based base and scale of a residual policy
     point_ranges.json      min/max of every raw point seen in training (the card's ranges)
     tb/                    TensorBoard logs
     checkpoints/           model_<steps>_steps.zip with vecnormalize_<steps>_steps.pkl
@@ -38,8 +40,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from coolpilot import __version__
 from coolpilot.controller.policies.rule_based import rule_based_settings
-from coolpilot.envs.config import load_facility
-from coolpilot.envs.contract import POINT_NAMES
+from coolpilot.envs.config import FacilityConfig, load_facility
 from coolpilot.envs.vector import DataCenterVectorEnv
 from coolpilot.evaluation.policies import make_policy
 from coolpilot.training.callbacks import (
@@ -71,11 +72,13 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def residual_base(cfg: TrainConfig) -> ResidualBase | None:
-    """The rule-based base of a residual policy (commissioned for the training facility), or None."""
+def residual_base(cfg: TrainConfig, facility: FacilityConfig | None = None) -> ResidualBase | None:
+    """The rule-based base of a residual policy, or None: commissioned for the training facility, every setpoint of
+    its contract (the core loops and each plant lever it has)."""
     if cfg.policy.action != "residual":
         return None
-    return ResidualBase(rule_based_settings(load_facility(cfg.env.facility)), cfg.policy.residual_scale)
+    f = facility or load_facility(cfg.env.facility)
+    return ResidualBase(rule_based_settings(f), f.contract, cfg.policy.residual_scale)
 
 
 def make_env(cfg: TrainConfig, seed: int) -> tuple[VecNormalize, PointRangeWrapper]:
@@ -86,9 +89,9 @@ def make_env(cfg: TrainConfig, seed: int) -> tuple[VecNormalize, PointRangeWrapp
         thermal_linear=e.thermal_linear, thermal_quadratic=e.thermal_quadratic, energy_reward=e.energy_reward,
         autoreset_mode=AutoresetMode.SAME_STEP, randomization=e.randomization,
     )
-    base = residual_base(cfg)
+    base = residual_base(cfg, venv.cfgs[0])
     inner: VecEnv = SB3VecEnv(venv) if base is None else ResidualActionWrapper(SB3VecEnv(venv), base)
-    ranges = PointRangeWrapper(inner)
+    ranges = PointRangeWrapper(inner, venv.contract.point_names)
     ranges.seed(seed)
     norm = VecNormalize(ranges, norm_obs=cfg.normalize.observations, norm_reward=cfg.normalize.rewards,
                         clip_obs=cfg.normalize.clip_obs, clip_reward=cfg.normalize.clip_reward,
@@ -125,8 +128,8 @@ def eval_cases(cfg: TrainConfig) -> list[EvalCase]:
     return [EvalCase(c, d, cfg.eval.days) for c in cfg.eval.climates for d in cfg.eval.start_days]
 
 
-def _pretrain(cfg: TrainConfig, model: BaseAlgorithm, env: VecNormalize, ranges: PointRangeWrapper,
-              run_dir: Path) -> None:
+def _pretrain(cfg: TrainConfig, facility: FacilityConfig, model: BaseAlgorithm, env: VecNormalize,
+              ranges: PointRangeWrapper, run_dir: Path) -> None:
     p = cfg.pretrain
     rand = cfg.env.randomization
     load_range = rand.load_scale if rand is not None else (1.0, 1.0)
@@ -135,14 +138,15 @@ def _pretrain(cfg: TrainConfig, model: BaseAlgorithm, env: VecNormalize, ranges:
     start = time.perf_counter()
     points, setpoints = collect(chunks, p.workers)
     collect_s = time.perf_counter() - start
-    obs, actions = teacher_dataset(points, setpoints, residual_base(cfg))
+    obs, actions = teacher_dataset(points, setpoints, facility.contract, residual_base(cfg, facility))
     if cfg.normalize.observations:
         rms = FixedRunningMeanStd(shape=(obs.shape[1],))
         rms.mean = obs.mean(axis=0).astype(np.float64)
         rms.var = obs.var(axis=0).astype(np.float64)
         rms.count = float(len(obs))
         env.obs_rms = rms  # type: ignore[assignment]  # SB3 types obs_rms for dict spaces too
-    ranges.merge({n: [float(lo), float(hi)] for n, lo, hi in zip(POINT_NAMES, obs.min(0), obs.max(0), strict=True)})
+    ranges.merge({n: [float(lo), float(hi)] for n, lo, hi in zip(facility.contract.point_names, obs.min(0),
+                                                                  obs.max(0), strict=True)})
     start = time.perf_counter()
     normalized: Any = env.normalize_obs(obs)
     losses = fit_actor(model, normalized, actions, p.epochs, p.learning_rate, p.batch_size, cfg.seed)
@@ -176,14 +180,16 @@ def _train(cfg: TrainConfig, run_dir: Path, progress_bar: bool) -> dict[str, Any
         th.set_num_threads(cfg.torch_threads)
     set_random_seed(cfg.seed, using_cuda=device == "cuda")
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    base = residual_base(cfg)
+    facility = load_facility(cfg.env.facility)
+    (run_dir / "contract.json").write_text(json.dumps(facility.contract.to_dict(), indent=2) + "\n")
+    base = residual_base(cfg, facility)
     if base is not None:
         (run_dir / "residual.json").write_text(json.dumps(base.as_dict(), indent=2) + "\n")
-    facility = load_facility(cfg.env.facility)
     cases = eval_cases(cfg)
-    log.info("run %s: %s on %s, device %s, %d envs, %d steps; training climates %s, held out %s", run_dir.name,
-             cfg.algo.upper(), facility.name, device, cfg.env.num_envs, cfg.total_timesteps, cfg.training_climates,
-             cfg.eval.climates)
+    log.info("run %s: %s on %s (contract %s: %d points, setpoints %s), device %s, %d envs, %d steps; training "
+             "climates %s, held out %s", run_dir.name, cfg.algo.upper(), facility.name, facility.contract.fingerprint,
+             len(facility.contract.points), list(facility.contract.setpoint_names), device, cfg.env.num_envs,
+             cfg.total_timesteps, cfg.training_climates, cfg.eval.climates)
     start = time.perf_counter()
     baseline = evaluate_policy(make_policy("rule-based", facility), facility, cases, cfg.seed)
     (run_dir / "baseline.json").write_text(json.dumps({"policy": "rule-based", "facility_kwh": baseline.facility_kwh,
@@ -193,9 +199,9 @@ def _train(cfg: TrainConfig, run_dir: Path, progress_bar: bool) -> dict[str, Any
     model = make_model(cfg, env, device, run_dir / "tb")
     model.set_logger(configure(str(run_dir / "tb"), ["tensorboard", "csv"]))
     if cfg.pretrain.teacher != "none":
-        _pretrain(cfg, model, env, ranges, run_dir)
+        _pretrain(cfg, facility, model, env, ranges, run_dir)
     evaluator = HeldOutEvalCallback(facility, cases, baseline, run_dir, cfg.eval.every_timesteps,
-                                    cfg.eval.thermal_tolerance_kh, cfg.seed, env, residual_base(cfg))
+                                    cfg.eval.thermal_tolerance_kh, cfg.seed, env, base)
     evaluator.init_callback(model)
     evaluator.evaluate("pretrained" if cfg.pretrain.teacher != "none" else "initial")
     callbacks: list[BaseCallback] = [evaluator]

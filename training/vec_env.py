@@ -16,19 +16,24 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from coolpilot.envs.contract import SETPOINTS
+from coolpilot.envs.contract import Contract
 from coolpilot.envs.vector import DataCenterVectorEnv
 
 
 class SB3VecEnv(VecEnv):
-    """A :class:`DataCenterVectorEnv` speaking stable-baselines3's ``VecEnv`` protocol."""
+    """A :class:`DataCenterVectorEnv` speaking stable-baselines3's ``VecEnv`` protocol.
+
+    Its spaces are the facility's contract's: one observation entry per point, one action per
+    setpoint (:attr:`contract`).
+    """
 
     def __init__(self, venv: DataCenterVectorEnv) -> None:
         if venv.autoreset_mode != AutoresetMode.SAME_STEP:
             raise ValueError("SB3VecEnv needs a DataCenterVectorEnv with autoreset_mode=AutoresetMode.SAME_STEP")
         self.venv = venv
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
-        self._actions = np.zeros((venv.num_envs, len(SETPOINTS)), dtype=np.float32)
+        self.contract: Contract = venv.contract
+        self._actions = np.zeros((venv.num_envs, len(venv.contract.setpoints)), dtype=np.float32)
 
     def reset(self) -> VecEnvObs:
         """Reset all sub-envs, with the seeds given to :meth:`seed` if any."""
