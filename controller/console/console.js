@@ -102,6 +102,7 @@
       "written.off": "not written (off)",
       "written.relinquished": "relinquished to the BMS",
       "written.notWritten": "not written",
+      "written.notCommanded": "not commanded: the plant's own sequence",
       "col.setpoint": "Setpoint",
       "col.unit": "Unit",
       "col.siteBounds": "Site bounds",
@@ -122,6 +123,7 @@
       "check.outside": "OUTSIDE TRAINING RANGE",
       "check.noRange": "no training range",
       "check.missing": "missing",
+      "check.notRead": "not read by the service",
       "check.reason": "{reason}",
       "value.none": "—",
       "value.never": "never",
@@ -284,6 +286,14 @@
     }
   }
 
+  /** What the service commands (its status's contract, where reported): name sets, or null for everything. */
+  function commanded(status) {
+    const c = status.contract;
+    return c ? { points: new Set(c.commanded_points), setpoints: new Set(c.commanded_setpoints) }
+      : { points: null, setpoints: null };
+  }
+  const isIn = (set, name) => set === null || set.has(name);
+
   const requestTimeoutMs = () => Math.max(3000, 2 * state.pollMs);
 
   async function request(path, options) {
@@ -367,7 +377,8 @@
         if (i.reason === "sensor_stale") stale.add(i.target);
         if (i.reason === "sensor_missing") missing.add(i.target);
       }
-      const total = info.contract.points.length;
+      const read = commanded(status).points;
+      const total = read === null ? info.contract.points.length : read.size;
       if (stale.size) out.push(t("stale.points", { n: stale.size, total, after: fmtDuration(info.limits.stale_after_s) }));
       if (missing.size) out.push(t("stale.missing", { n: missing.size, total }));
     }
@@ -511,11 +522,12 @@
     setText("decision-output", typeof raw === "string" ? t("decision.outputError", { text: raw }) : "");
 
     const proposed = raw && typeof raw === "object" ? raw : {};
+    const { points: read, setpoints: written } = commanded(status);
     spBody.replaceChildren(...info.contract.setpoints.map((sp) => {
       const ov = status.overrides[sp.name];
       const envelope = last.setpoints ? last.setpoints[sp.name] : null;
-      const note = writtenText(last, sp.name);
-      return el("tr", { "data-setpoint": sp.name },
+      const note = isIn(written, sp.name) ? writtenText(last, sp.name) : t("written.notCommanded");
+      return el("tr", { "data-setpoint": sp.name, class: isIn(written, sp.name) ? null : "idle" },
         el("th", { scope: "row", title: sp.description, text: sp.name }),
         el("td", { text: unitColumn(sp.unit) }),
         el("td", { text: `${fmtNumber(sp.site_low)} … ${fmtNumber(sp.site_high)}` }),
@@ -543,8 +555,9 @@
       const range = ranges[p.name];
       const checks = [];
       let bad = false;
-      if (v === null || v === undefined) { checks.push(t("check.missing")); bad = true; }
-      if (!range) checks.push(t("check.noRange"));
+      if (!isIn(read, p.name)) checks.push(t("check.notRead"));
+      else if (v === null || v === undefined) { checks.push(t("check.missing")); bad = true; }
+      if (!range) { if (isIn(read, p.name)) checks.push(t("check.noRange")); }
       else if (v !== null && v !== undefined && (v < range[0] || v > range[1])) { checks.push(t("check.outside")); bad = true; }
       for (const i of byPoint.get(p.name) || []) { checks.push(t("check.reason", { reason: i.reason })); bad = true; }
       if (!checks.length) checks.push(t("check.ok"));
@@ -680,9 +693,10 @@
       lineChart({ ...common, key: "cooling", title: t("chart.cooling"),
         series: [{ label: t("series.cooling"), values: tr.cooling_power_kw, cls: "s-cooling" }] }),
     ];
+    const written = commanded(state.status).setpoints;
     for (const sp of info.contract.setpoints) {
       const s = tr.setpoints[sp.name];
-      if (!s) continue;
+      if (!s || !isIn(written, sp.name)) continue;
       charts.push(lineChart({ ...common, key: `sp-${sp.name}`, title: t("chart.setpoint", { name: sp.name, unit: unitColumn(sp.unit) }),
         marks: tr.marks.filter((m) => m.target === sp.name),
         series: [{ label: t("series.written"), values: s.written, cls: "s-written" },
@@ -733,7 +747,8 @@
 
   // ---- actions -------------------------------------------------------------------------
   function syncForms(status, info) {
-    const key = `${info.modes.join(",")}|${info.contract.setpoints.map((s) => `${s.name}:${s.low}:${s.high}`).join(",")}`;
+    const writable = info.contract.setpoints.filter((s) => isIn(commanded(status).setpoints, s.name));
+    const key = `${info.modes.join(",")}|${writable.map((s) => `${s.name}:${s.low}:${s.high}`).join(",")}`;
     if (key !== state.contractKey) {
       state.contractKey = key;
       const modeSelect = $("mode-select");
@@ -742,9 +757,9 @@
       modeSelect.value = keepMode && info.modes.includes(keepMode) ? keepMode : status.mode;
       const spSelect = $("override-setpoint");
       const keep = spSelect.value;
-      spSelect.replaceChildren(...info.contract.setpoints.map((s) => el("option", { value: s.name,
+      spSelect.replaceChildren(...writable.map((s) => el("option", { value: s.name,
         text: `${s.name} (${unitColumn(s.unit)})` })));
-      if (keep && info.contract.setpoints.some((s) => s.name === keep)) spSelect.value = keep;
+      if (keep && writable.some((s) => s.name === keep)) spSelect.value = keep;
       describeSetpoint();
     }
   }
