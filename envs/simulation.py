@@ -162,6 +162,8 @@ class SimResult:
     series: dict[str, np.ndarray] = field(default_factory=dict)
     zone_inlet_c: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     zone_names: tuple[str, ...] = ()
+    zone_it_kw: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """Per-zone IT power (kW, step means), as PDU metering trends it (a site history's per-zone load)."""
 
     @property
     def n_steps(self) -> int:
@@ -279,6 +281,7 @@ def simulate(
     levers = list(contract.levers)
     sp_rec = np.empty((n_steps, len(levers)))
     zone_inlet = np.empty((n_steps, len(cfg.zones)))
+    zone_it = np.empty((n_steps, len(cfg.zones)))
     for k in range(n_steps):
         named = dict(zip(contract.point_names, pts.tolist(), strict=True))
         setpoints = policy.act(named) if planner is None else planner.plan(state, k, named)
@@ -292,6 +295,7 @@ def simulate(
         # What the plant was told: the command, or for a lever left to the plant, the value it holds.
         sp_rec[k] = np.where(np.isnan(command[0, levers]), out.levers[0, levers], command[0, levers])
         zone_inlet[k] = out.inlet_temp_c[0, : len(cfg.zones)]
+        zone_it[k] = out.it_power_zone_kw[0, : len(cfg.zones)]
     series: dict[str, np.ndarray] = {
         "time_s": exo.time_s[1:],
         "outdoor_drybulb_c": exo.drybulb_c[1:],
@@ -302,7 +306,7 @@ def simulate(
         series[f"setpoint_{name}"] = sp_rec[:, j]
     return SimResult(
         facility=cfg.name, climate=weather.name, policy=policy.name, dt_s=dt_s, start_s=start_s,
-        it_design_kw=cfg.it_design_kw, series=series, zone_inlet_c=zone_inlet,
+        it_design_kw=cfg.it_design_kw, series=series, zone_inlet_c=zone_inlet, zone_it_kw=zone_it,
         zone_names=tuple(z.name for z in cfg.zones),
     )
 
@@ -318,6 +322,8 @@ def write_csv(result: SimResult, path: str | Path) -> None:
     cols = dict(result.series)
     for j, zone in enumerate(result.zone_names):
         cols[f"inlet_temp_c_{zone}"] = result.zone_inlet_c[:, j]
+    for j, zone in enumerate(result.zone_names[: result.zone_it_kw.shape[1]]):
+        cols[f"it_power_kw_{zone}"] = result.zone_it_kw[:, j]
     names = list(cols)
     data = np.column_stack([cols[n] for n in names])
     np.savetxt(Path(path), data, delimiter=",", header=",".join(names), comments="", fmt="%.8g")
