@@ -204,7 +204,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "kpi.it_energy_mwh": {"en": "IT energy", "zh-CN": "IT 能耗"},
     "kpi.cooling_energy_mwh": {"en": "cooling energy (plant)", "zh-CN": "制冷能耗（制冷站）"},
     "kpi.non_it_energy_mwh": {"en": "non-IT energy (facility − IT)", "zh-CN": "非 IT 能耗（设施 − IT）"},
-    "kpi.peak_facility_power_kw": {"en": "peak facility power", "zh-CN": "设施峰值功率"},
+    "kpi.peak_facility_power_kw": {"en": "peak facility power (15-minute average)",
+                                   "zh-CN": "设施峰值功率（15 分钟平均）"},
     "kpi.water_m3": {"en": "water", "zh-CN": "用水量"},
     "kpi.wue_l_per_kwh": {"en": "WUE", "zh-CN": "WUE"},
     "kpi.carbon_location_t_co2e": {"en": "carbon, location-based", "zh-CN": "碳排放（基于位置）"},
@@ -219,6 +220,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                                     "zh-CN": "完全自然冷却小时数（冷水机组停机）"},
     "kpi.setpoint_changes_total": {"en": "setpoint changes", "zh-CN": "设定值调整次数"},
     "kpi.setpoint_changes_per_day": {"en": "setpoint changes per day", "zh-CN": "每日设定值调整次数"},
+    "kpi.chiller_starts": {"en": "chiller starts", "zh-CN": "冷水机组启动次数"},
+    "kpi.chiller_starts_per_day": {"en": "chiller starts per day", "zh-CN": "每日冷水机组启动次数"},
     "component.it": {"en": "IT", "zh-CN": "IT"},
     "component.crah_fans": {"en": "CRAH fans", "zh-CN": "精密空调风机"},
     "component.chillers": {"en": "chillers", "zh-CN": "冷水机组"},
@@ -232,6 +235,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "setpoint.crah_fan_speed_frac": {"en": "CRAH fan speed (fraction)", "zh-CN": "精密空调风机转速（比例）"},
     "setpoint.chw_supply_temp_c": {"en": "chilled-water supply temperature (°C)", "zh-CN": "冷冻水供水温度（°C）"},
     "setpoint.condenser_water_temp_c": {"en": "condenser water temperature (°C)", "zh-CN": "冷却水温度（°C）"},
+    "setpoint.chiller_stage_up_plr": {"en": "chiller stage-up part-load ratio (fraction)",
+                                      "zh-CN": "冷水机组加机负载率（比例）"},
+    "setpoint.tower_cell_flow_min_frac": {"en": "minimum water flow per tower cell (fraction of design)",
+                                          "zh-CN": "冷却塔单元最小水量（占设计值比例）"},
+    "setpoint.chw_dp_setpoint_frac": {"en": "chilled-water differential-pressure setpoint (fraction of design)",
+                                      "zh-CN": "冷冻水压差设定值（占设计值比例）"},
+    "setpoint.cw_flow_frac": {"en": "condenser-water flow per chiller (fraction of design)",
+                              "zh-CN": "单台冷水机组冷却水流量（占设计值比例）"},
+    "setpoint.economizer_enable": {"en": "economizer enable (on at ≥ 0.5)", "zh-CN": "板换启用（≥ 0.5 为开启）"},
     "action.residual": {"en": "residual", "zh-CN": "残差"},
     "action.absolute": {"en": "absolute", "zh-CN": "绝对值"},
     "unit.currency_per_mwh": {"en": "{currency}/MWh", "zh-CN": "{currency}/MWh"},
@@ -265,6 +277,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "chart.week_cw": {"en": "Condenser water setpoint", "zh-CN": "冷却水温度设定值"},
     "chart.week_fan": {"en": "CRAH fan speed setpoint", "zh-CN": "精密空调风机转速设定值"},
     "chart.week_power": {"en": "Facility power", "zh-CN": "设施功率"},
+    "chart.week_stage_up": {"en": "Chiller stage-up part-load ratio", "zh-CN": "冷水机组加机负载率设定值"},
+    "chart.week_tower_cell_flow": {"en": "Minimum flow per tower cell", "zh-CN": "冷却塔单元最小水量设定值"},
+    "chart.week_dp": {"en": "Chilled-water differential-pressure setpoint", "zh-CN": "冷冻水压差设定值"},
+    "chart.week_cw_flow": {"en": "Condenser-water flow setpoint", "zh-CN": "冷却水流量设定值"},
+    "chart.week_economizer": {"en": "Economizer enable", "zh-CN": "板换启用"},
+    "chart.week_chillers": {"en": "Chillers running", "zh-CN": "运行的冷水机组台数"},
+    "chart.week_tower_cells": {"en": "Tower cells running", "zh-CN": "运行的冷却塔单元数"},
+    "chart.week_chw_flow_plant": {"en": "Chilled-water flow", "zh-CN": "冷冻水流量"},
+    "chart.week_cw_flow_plant": {"en": "Condenser-water flow per running chiller",
+                                 "zh-CN": "每台运行冷水机组的冷却水流量"},
+    "chart.week_setpoint": {"en": "{name} setpoint", "zh-CN": "{name} 设定值"},
+    "unit.count": {"en": "number", "zh-CN": "台/格数"},
     "chart.wet_bulb": {"en": "outdoor wet bulb", "zh-CN": "室外湿球温度"},
     "chart.week_caption": {"en": "{title} ({unit}), hourly means", "zh-CN": "{title}（{unit}），小时平均值"},
     "month.1": {"en": "Jan", "zh-CN": "1月"}, "month.2": {"en": "Feb", "zh-CN": "2月"},
@@ -367,9 +391,22 @@ MESSAGES: dict[str, dict[str, str]] = {
                               "running.",
                         "zh-CN": "<b>自然冷却</b>：板换承担负荷的小时数；完全自然冷却：同时无冷水机组运行。"},
     "method.kpi_changes": {
-        "en": "<b>Setpoint changes</b> (actuator wear): steps where an applied setpoint moves by more than its "
-              "deadband ({deadbands}).",
-        "zh-CN": "<b>设定值调整次数</b>（执行器磨损）：实际设定值变动超过其死区（{deadbands}）的步数。"},
+        "en": "<b>Setpoint changes</b> (actuator wear), over every setpoint of the facility, the plant's levers "
+              "included: steps where an applied setpoint moves from the previous step by more than its deadband "
+              "({deadbands}); the economizer enable counts changes between on and off. A setpoint a policy leaves "
+              "to the plant counts the moves of the plant's own sequence.",
+        "zh-CN": "<b>设定值调整次数</b>（执行器磨损），涵盖设施的全部设定值（含制冷站调节量）：实际设定值相对上一步"
+                 "的变动超过其死区（{deadbands}）的步数；板换启用按开/关切换计数。策略未下发的设定值按制冷站自身控制"
+                 "序列的变动计数。"},
+    "method.kpi_starts": {
+        "en": "<b>Chiller starts</b> (equipment wear): starts counted by the plant's sequencer, each after the "
+              "chiller's minimum off time; per day over the period.",
+        "zh-CN": "<b>冷水机组启动次数</b>（设备磨损）：由制冷站群控计数的启动次数，每次启动均在最短停机时间之后；"
+                 "按时段内天数折算为每日次数。"},
+    "method.kpi_peak": {
+        "en": "<b>Peak facility power</b>: the highest 15-minute average of facility power (a sliding window, as "
+              "most tariffs define peak demand).",
+        "zh-CN": "<b>设施峰值功率</b>：设施功率 15 分钟滑动平均值的最大值（多数电价规则对需量的定义）。"},
     "method.kpi_share": {
         "en": "<b>Share of the oracle's saving</b> = (E<sub>baseline</sub> − E<sub>policy</sub>) / "
               "(E<sub>baseline</sub> − E<sub>oracle</sub>) of facility energy.",
@@ -416,6 +453,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "card.created": {"en": "created", "zh-CN": "创建时间"},
     "card.version": {"en": "coolpilot version", "zh-CN": "coolpilot 版本"},
     "card.parity": {"en": "export parity (max |SB3 − ONNX|)", "zh-CN": "导出一致性（最大 |SB3 − ONNX|）"},
+    "card.setpoints": {"en": "setpoints it writes", "zh-CN": "下发的设定值"},
+    "card.setpoints_value": {"en": "{names} (contract version {version})", "zh-CN": "{names}（接口版本 {version}）"},
     "card.heldout": {"en": "held-out evaluation at export", "zh-CN": "导出时的留出集评估"},
     "card.heldout_value": {
         "en": "{climates}: facility saving {facility} %, cooling saving {cooling} % vs {baseline}, {dh} K·h above "

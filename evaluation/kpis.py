@@ -23,8 +23,20 @@ components) with what a what-if report adds. Definitions (units in the names):
   hours with any inlet above; the hottest inlet (°C).
 - **Free cooling** (h): hours with the waterside economizer carrying load; *full* free
   cooling: economizer on and no chiller running.
-- **Setpoint changes** (actuator wear): steps where a setpoint, as the plant applied it
-  (clipped to the site's bounds), moves by more than its deadband (:data:`DEADBANDS`).
+- **Setpoint changes** (actuator wear), over every setpoint of the facility's contract (the
+  core four and each plant lever it has, as ``SimResult.series["setpoint_<name>"]`` records
+  them): steps where a setpoint, as the plant applied it (clipped to the site's bounds), moves
+  from the previous step by more than its deadband (the contract's
+  :attr:`coolpilot.envs.contract.SetpointSpec.deadband`, :data:`DEADBANDS`: 0.1 K for the
+  temperatures, 0.01 for the fractions and part-load ratios). A discrete setpoint
+  (``economizer_enable``) changes when its state (on at ≥ 0.5) changes. A setpoint a policy
+  leaves to the plant counts the moves of the plant's own sequence. Per day: over the run's days.
+- **Equipment starts** (wear): chiller starts counted by the plant's sequencer (each start
+  after its minimum off time), in total and per day.
+- **Peak facility power** (kW): the highest 15-minute average of facility power (a sliding
+  window of whole steps, :data:`coolpilot.envs.objectives.DEMAND_WINDOW_S`, as the cost
+  objective's demand register and most tariffs define peak demand); a run shorter than the
+  window gives its mean.
 - **Share of the oracle's saving captured** (%) = (E_baseline − E_policy) / (E_baseline −
   E_oracle) of facility energy, when the oracle saves anything over the baseline.
 
@@ -40,19 +52,16 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINT_NAMES
+from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINT_SPECS, SetpointSpec
 from coolpilot.envs.kpis import Kpis, compute_kpis, water_m3_per_step
+from coolpilot.envs.objectives import DEMAND_WINDOW_S
 from coolpilot.envs.simulation import SimResult
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from coolpilot.evaluation.scenarios import Carbon, Tariff
 
-DEADBANDS: dict[str, float] = {
-    "supply_air_temp_c": 0.1,
-    "crah_fan_speed_frac": 0.01,
-    "chw_supply_temp_c": 0.1,
-    "condenser_water_temp_c": 0.1,
-}
-"""Smallest move counted as a setpoint change (setpoint units): what a BMS's write deadband ignores."""
+DEADBANDS: dict[str, float] = {name: spec.deadband for name, spec in SETPOINT_SPECS.items()}
+"""Smallest move counted as a setpoint change (setpoint units), every setpoint of every block: the contract's
+deadbands (what a BMS's write deadband ignores)."""
 MONTH_LABELS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_START_DAY = np.cumsum([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30])
 DAYS_PER_YEAR = 365.0
@@ -93,8 +102,11 @@ class WhatIfKpis(Kpis):
     hours_above_limit: float
     full_free_cooling_hours: float
     setpoint_changes: dict[str, int]
+    """Changes per setpoint of the facility's contract, in its order."""
     setpoint_changes_total: int
     setpoint_changes_per_day: float
+    chiller_starts: float
+    chiller_starts_per_day: float
     monthly: list[PeriodKpis]
     daily: list[PeriodKpis]
 
@@ -166,19 +178,52 @@ def step_grid_factors(carbon: Carbon, profile: tuple[float, ...] | None, t_s: np
     return values[np.mod(hour, len(values))]
 
 
-def setpoint_changes(applied: np.ndarray) -> dict[str, int]:
-    """Per setpoint, the number of steps that move it by more than its deadband; ``applied`` is (T, 4)."""
-    moves = np.abs(np.diff(applied, axis=0))
-    return {name: int((moves[:, j] > DEADBANDS[name]).sum()) for j, name in enumerate(SETPOINT_NAMES)}
+def recorded_setpoints(result: SimResult) -> tuple[str, ...]:
+    """The setpoints a run recorded (its ``setpoint_<name>`` series: its facility contract's setpoints, in order)."""
+    return tuple(key.removeprefix("setpoint_") for key in result.series if key.startswith("setpoint_"))
 
 
-def applied_setpoints(result: SimResult, bounds: Mapping[str, tuple[float, float]]) -> np.ndarray:
-    """Commanded setpoints (T, 4) clipped to the site's bounds: what the plant applied."""
+def _spec(name: str) -> SetpointSpec:
+    spec = SETPOINT_SPECS.get(name)
+    if spec is None:
+        raise KeyError(f"setpoint {name!r} is not a setpoint of any equipment block ({sorted(SETPOINT_SPECS)})")
+    return spec
+
+
+def setpoint_changes(applied: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
+    """Per setpoint, the steps that change it (module docstring); ``applied`` is (T, K), columns named by ``names``."""
+    out = {}
+    for j, name in enumerate(names):
+        spec = _spec(name)
+        column = applied[:, j]
+        if spec.discrete:
+            on = column >= 0.5
+            out[name] = int((on[1:] != on[:-1]).sum())
+        else:
+            out[name] = int((np.abs(np.diff(column)) > spec.deadband).sum())
+    return out
+
+
+def applied_setpoints(result: SimResult, bounds: Mapping[str, tuple[float, float]],
+                      names: tuple[str, ...] | None = None) -> np.ndarray:
+    """Commanded setpoints (T, K) clipped to the site's bounds: what the plant applied.
+
+    ``names`` default to every setpoint the run recorded (:func:`recorded_setpoints`).
+    """
     cols = []
-    for name in SETPOINT_NAMES:
+    for name in recorded_setpoints(result) if names is None else names:
         low, high = bounds.get(name, (-np.inf, np.inf))
         cols.append(np.clip(result.series[f"setpoint_{name}"], low, high))
     return np.stack(cols, axis=1)
+
+
+def peak_demand_kw(power_kw: np.ndarray, dt_s: float, window_s: float = DEMAND_WINDOW_S) -> float:
+    """Highest average of ``power_kw`` (step means, kW) over a sliding window of ``window_s`` (whole steps, at least
+    one); a series shorter than the window gives its mean."""
+    p = np.asarray(power_kw, dtype=np.float64)
+    width = min(max(round(window_s / dt_s), 1), len(p))
+    sums = np.cumsum(np.concatenate(([0.0], p)))
+    return float(((sums[width:] - sums[:-width]) / width).max())
 
 
 def _slices(label_keys: np.ndarray, labels: list[str], starts: list[float], result: SimResult, h: float,
@@ -238,13 +283,15 @@ def compute_whatif_kpis(
     energy_cost = float((step_mwh * step_prices(tariff, t)).sum())
     water_cost = None if tariff.water_price_per_m3 is None else base.water_m3 * tariff.water_price_per_m3
     excess_limit = np.maximum(result.zone_inlet_c - inlet_limit_c, 0.0)
-    changes = setpoint_changes(applied_setpoints(result, setpoint_bounds or {}))
+    names = recorded_setpoints(result)
+    changes = setpoint_changes(applied_setpoints(result, setpoint_bounds or {}, names), names)
+    starts = float(s["chiller_starts"].sum())
     economizer = s["economizer_kw"] > 0.0
     monthly, daily = monthly_and_daily(result, water_m3_per_step(result))
     return WhatIfKpis(
         **{f.name: getattr(base, f.name) for f in fields(Kpis)},
         non_it_energy_mwh=base.facility_energy_mwh - base.it_energy_mwh,
-        peak_facility_power_kw=float(s["facility_kw"].max()),
+        peak_facility_power_kw=peak_demand_kw(s["facility_kw"], result.dt_s),
         carbon_location_t_co2e=location,
         carbon_after_green_t_co2e=location * (1.0 - carbon.green_power_share),
         grid_factor_mean_t_per_mwh=location / base.facility_energy_mwh,
@@ -259,6 +306,8 @@ def compute_whatif_kpis(
         setpoint_changes=changes,
         setpoint_changes_total=sum(changes.values()),
         setpoint_changes_per_day=sum(changes.values()) / base.days,
+        chiller_starts=starts,
+        chiller_starts_per_day=starts / base.days,
         monthly=monthly,
         daily=daily,
     )
@@ -324,6 +373,6 @@ def savings(reference: WhatIfKpis, candidate: WhatIfKpis, oracle: WhatIfKpis | N
 
 __all__ = [
     "DEADBANDS", "PeriodKpis", "Savings", "WhatIfKpis", "applied_setpoints",
-    "compute_whatif_kpis", "monthly_and_daily", "savings", "setpoint_changes", "step_grid_factors",
-    "step_midpoints_s", "step_prices",
+    "compute_whatif_kpis", "monthly_and_daily", "peak_demand_kw", "recorded_setpoints", "savings", "setpoint_changes",
+    "step_grid_factors", "step_midpoints_s", "step_prices",
 ]

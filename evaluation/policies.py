@@ -17,7 +17,15 @@ POLICY_NAMES = ("legacy", "rule-based", "oracle")
 
 def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
     """``legacy``, ``rule-based``, ``oracle``, a shipped bundle by name (``modern-hall-ppo``) or the path of a
-    policy bundle folder, for facility ``cfg``."""
+    policy bundle folder, for facility ``cfg``.
+
+    Rule-based (and the oracle's fallback) is commissioned for the facility: its core loops and a
+    sequence for every plant lever of the facility's contract. Legacy commands the core four; the
+    plant runs its levers on its own sequence. A bundle must fit the facility's contract
+    (:func:`coolpilot.envs.contract.bundle_fits`): a contract-2 bundle needs it exactly, a
+    contract-1 bundle (the core block) runs on any facility, commanding the core four while the
+    plant sequences the rest; a bundle that does not fit is refused naming every difference.
+    """
     if name == "legacy":
         return LegacyPolicy()
     if name == "rule-based":
@@ -32,7 +40,7 @@ def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
     if path is not None or "/" in name:
         from coolpilot.controller.policies.onnx_policy import OnnxPolicy
 
-        policy = OnnxPolicy(path or name)
+        policy = OnnxPolicy(path or name, cfg.contract, cfg.name)
         if policy.card["facility"] != cfg.name:
             logging.getLogger(__name__).warning(
                 "policy %s was trained for facility %s, not %s: its rule-based base and training ranges are "

@@ -6,7 +6,8 @@ policy above its inlet limit is flagged in red, and its savings are marked as no
 then the executive summary (savings of the proposed policy against the site's current
 control in MWh, %, t CO2e, money and water; PUE before and after), then one section per
 scenario (settings, every KPI of every policy with units, savings, plots: PUE per month,
-energy breakdown, hottest-inlet distribution, the peak week's setpoints and temperatures),
+energy breakdown, hottest-inlet distribution, the peak week's temperatures, every setpoint of
+the facility's contract and the plant's response: chillers and tower cells running, flows),
 then assumptions and methodology, and the policies' cards.
 
 The page is a jinja2 template (``evaluation/templates/report.html.j2``, its tables in
@@ -37,6 +38,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from coolpilot.envs.contract import SETPOINT_SPECS
 from coolpilot.envs.jsonsafe import json_safe
 from coolpilot.envs.kpis import COMPONENT_NAMES, COOLING_COMPONENTS
 from coolpilot.evaluation.i18n import (
@@ -470,6 +472,8 @@ KPI_ROWS: tuple[tuple[str, str, int], ...] = (
     ("full_free_cooling_hours", "h", 0),
     ("setpoint_changes_total", "1", 0),
     ("setpoint_changes_per_day", "1/d", 1),
+    ("chiller_starts", "1", 0),
+    ("chiller_starts_per_day", "1/d", 1),
 )
 """The KPI table: (key, dotted into a run's KPIs; unit, or ``currency`` for the scenario's; digits). Row names are
 the catalogue's ``kpi.<key>`` (``component.<name>`` for the energy components, indented)."""
@@ -556,6 +560,42 @@ def _inlet_chart(sc: dict[str, Any], colors: dict[str, str], t: Translator) -> F
     return _figure(svg, t.text("chart.inlet_caption", limit=f"{limit:g}"))
 
 
+WEEK_SETPOINT_PANELS: dict[str, tuple[str, str]] = {
+    "supply_air_temp_c": ("chart.week_sat", "°C"),
+    "chw_supply_temp_c": ("chart.week_chw", "°C"),
+    "condenser_water_temp_c": ("chart.week_cw", "°C"),
+    "crah_fan_speed_frac": ("chart.week_fan", "unit.fraction"),
+    "chiller_stage_up_plr": ("chart.week_stage_up", "unit.fraction"),
+    "tower_cell_flow_min_frac": ("chart.week_tower_cell_flow", "unit.fraction"),
+    "chw_dp_setpoint_frac": ("chart.week_dp", "unit.fraction"),
+    "cw_flow_frac": ("chart.week_cw_flow", "unit.fraction"),
+    "economizer_enable": ("chart.week_economizer", "unit.fraction"),
+}
+"""Peak-week panel of each setpoint: title key and unit (a catalogue key, or the unit itself), in panel order. A
+setpoint of a newer block falls back to ``chart.week_setpoint`` with its catalogue name."""
+WEEK_PLANT_PANELS: dict[str, tuple[str, str]] = {
+    "chillers_running": ("chart.week_chillers", "unit.count"),
+    "tower_cells_running": ("chart.week_tower_cells", "unit.count"),
+    "chw_flow_frac": ("chart.week_chw_flow_plant", "unit.fraction"),
+    "cw_flow_frac": ("chart.week_cw_flow_plant", "unit.fraction"),
+}
+"""Peak-week panels of the plant's response to its levers (coolpilot.evaluation.whatif.PLANT_SERIES)."""
+
+
+def _week_panels(week: dict[str, Any], t: Translator) -> list[tuple[str, str, str]]:
+    """(series key, title, unit) of every setpoint and plant series in a run's peak-week data, in panel order."""
+    def unit(u: str) -> str:
+        return t.text(u) if u.startswith("unit.") else u
+
+    names = [key.removeprefix("setpoint_") for key in week if key.startswith("setpoint_")]
+    known = [n for n in WEEK_SETPOINT_PANELS if n in names]
+    panels = [(f"setpoint_{n}", t.text(WEEK_SETPOINT_PANELS[n][0]), unit(WEEK_SETPOINT_PANELS[n][1])) for n in known]
+    panels += [(f"setpoint_{n}", t.text("chart.week_setpoint", name=t.setpoint(n)),
+                SETPOINT_SPECS[n].unit if n in SETPOINT_SPECS else "") for n in names if n not in WEEK_SETPOINT_PANELS]
+    panels += [(key, t.text(title), unit(u)) for key, (title, u) in WEEK_PLANT_PANELS.items() if key in week]
+    return panels
+
+
 def _week_charts(sc: dict[str, Any], colors: dict[str, str], t: Translator) -> dict[str, Any]:
     runs = sc["runs"]
     first = next(iter(runs.values()))["plots"]["week"]
@@ -565,18 +605,15 @@ def _week_charts(sc: dict[str, Any], colors: dict[str, str], t: Translator) -> d
     xs = [start + i * step_h / 24.0 for i in range(n)]
     ticks = [(start + d, f"{(start + d) % 365:.0f}") for d in range(0, int(n * step_h / 24.0) + 1)]
     limit = next(iter(runs.values()))["kpis"]["inlet_limit_c"]
-    panels = [
-        ("inlet_temp_max_c", "chart.week_inlet", "°C", [HLine(27.0, "27 °C")]
-         + ([HLine(limit, t.text("chart.limit_mark", limit=f"{limit:g}"))] if limit != 27.0 else [])),
-        ("setpoint_supply_air_temp_c", "chart.week_sat", "°C", []),
-        ("setpoint_chw_supply_temp_c", "chart.week_chw", "°C", []),
-        ("setpoint_condenser_water_temp_c", "chart.week_cw", "°C", []),
-        ("setpoint_crah_fan_speed_frac", "chart.week_fan", t.text("unit.fraction"), []),
-        ("facility_kw", "chart.week_power", "kW", []),
+    inlet_marks = [HLine(27.0, "27 °C")] + ([HLine(limit, t.text("chart.limit_mark", limit=f"{limit:g}"))]
+                                            if limit != 27.0 else [])
+    panels: list[tuple[str, str, str, list[HLine]]] = [
+        ("inlet_temp_max_c", t.text("chart.week_inlet"), "°C", inlet_marks),
+        *((key, title, unit, []) for key, title, unit in _week_panels(first, t)),
+        ("facility_kw", t.text("chart.week_power"), "kW", []),
     ]
     figs = []
-    for key, title_key, unit, hls in panels:
-        title = t.text(title_key)
+    for key, title, unit, hls in panels:
         lines = [Series(label, xs, run["plots"]["week"][key], colors[label]) for label, run in runs.items()]
         if key in ("inlet_temp_max_c", "setpoint_condenser_water_temp_c"):
             lines.append(Series(t.text("chart.wet_bulb"), xs, first["outdoor_wetbulb_c"], "#999999", dashed=True))
@@ -639,6 +676,8 @@ def _cards(results: dict[str, Any], t: Translator) -> list[dict[str, Any]]:
                 (t.text("card.climates"), ", ".join(p["training_climates"] or [])),
                 (t.text("card.created"), p["created_at"]), (t.text("card.version"), p["coolpilot_version"]),
                 (t.text("card.parity"), p["parity_max_abs_diff"]),
+                (t.text("card.setpoints"), t.text("card.setpoints_value", version=p.get("contract_version", 1),
+                                                  names=", ".join(t.setpoint(n) for n in p.get("setpoints", [])))),
                 (t.text("card.heldout"), t.text(
                     "card.heldout_value", climates=", ".join(ev.get("climates") or []),
                     facility=t.num(ev.get("facility_saving_pct"), 2), cooling=t.num(ev.get("cooling_saving_pct"), 1),

@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME, bundle_fits, contract_from_card
 from coolpilot.envs.validation import format_validation_error, read_yaml
 
 BUILTIN_POLICIES = ("legacy", "rule-based", "oracle")
@@ -132,7 +132,9 @@ class Limits(_Frozen):
     recommended limit (class A1 recommended envelope, 18–27 °C), up to 32 °C allows the A1
     allowable range. The oracle plans to it and the rule-based controller keeps its 2 K
     margin below it; the learned bundle keeps the limit it was trained for. Setpoint ranges
-    are enforced by the plant (as a BMS clamps writes), for every policy alike.
+    are enforced by the plant (as a BMS clamps writes), for every policy alike; a range for a
+    plant lever the scenario's facility does not have clamps nothing (its plant runs that
+    lever on its own sequence within the lever's hard bounds).
     """
 
     inlet_limit_c: float = _f(INLET_LIMIT_C, 20.0, A1_ALLOWABLE_MAX_C, unit="°C",
@@ -141,8 +143,20 @@ class Limits(_Frozen):
     crah_fan_speed_frac: SetpointRange | None = Field(None, description="CRAH fan speed range (1).")
     chw_supply_temp_c: SetpointRange | None = Field(None, description="Chilled-water supply setpoint range (°C).")
     condenser_water_temp_c: SetpointRange | None = Field(None, description="Condenser water setpoint range (°C).")
+    chiller_stage_up_plr: SetpointRange | None = Field(None, description="Chiller stage-up part-load ratio range (1).")
+    tower_cell_flow_min_frac: SetpointRange | None = Field(
+        None, description="Range of the flow per tower cell below which fewer cells run (1, of a cell's design flow).")
+    chw_dp_setpoint_frac: SetpointRange | None = Field(
+        None, description="Chilled-water differential-pressure setpoint range (1, of design).")
+    cw_flow_frac: SetpointRange | None = Field(
+        None, description="Condenser-water flow range per chiller (1, of design).")
+    economizer_enable: SetpointRange | None = Field(
+        None, description="Economizer enable range (1; on at ≥ 0.5: a high below 0.5 locks it out, a low of 0.5 or "
+                          "more keeps it enabled).")
 
-    @field_validator("supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "condenser_water_temp_c")
+    @field_validator("supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "condenser_water_temp_c",
+                     "chiller_stage_up_plr", "tower_cell_flow_min_frac", "chw_dp_setpoint_frac", "cw_flow_frac",
+                     "economizer_enable")
     @classmethod
     def _within_contract(cls, rng: SetpointRange | None, info: ValidationInfo) -> SetpointRange | None:
         spec = SETPOINTS_BY_NAME[str(info.field_name)]
@@ -152,10 +166,10 @@ class Limits(_Frozen):
         return rng
 
     def ranges(self) -> dict[str, SetpointRange]:
-        """The setpoint ranges given, by setpoint name."""
+        """The setpoint ranges given, by setpoint name (in the contract's block order)."""
         out = {}
         for name in SETPOINTS_BY_NAME:
-            value = getattr(self, name)
+            value = getattr(self, name, None)
             if value is not None:
                 out[name] = value
         return out
@@ -680,6 +694,29 @@ def _policy_labels(policies: list[str], base_dir: Path, problems: _Problems) -> 
     return refs
 
 
+def _check_bundles_fit(policies: list[str], refs: dict[str, PolicyRef], scenarios: list[Scenario],
+                       problems: _Problems) -> None:
+    """Each bundle must fit the contract of every scenario's facility (:func:`coolpilot.envs.contract.bundle_fits`):
+    a contract-2 bundle needs its facility's contract exactly, a contract-1 bundle the core block."""
+    from coolpilot.controller.policies.onnx_policy import read_card
+    from coolpilot.envs.config import load_facility
+
+    for j, spec in enumerate(policies):
+        ref = refs.get(spec)
+        if ref is None or ref.kind != "bundle":
+            continue
+        bundle = contract_from_card(read_card(ref.spec), f"{ref.spec}/card.json")
+        by_facility: dict[str, list[str]] = {}
+        for sc in scenarios:
+            by_facility.setdefault(sc.facility, []).append(sc.name)
+        for facility, names in by_facility.items():
+            cfg = load_facility(facility)
+            why = bundle_fits(bundle, cfg.contract, ref.label, cfg.name)
+            if why:
+                problems.add(f"policies[{j}]", spec, f"cannot run on facility {cfg.name} of scenarios {names}: "
+                                                     + "; ".join(why))
+
+
 def scenario_set_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | None = None) -> ScenarioSet:
     """Validate a parsed scenario file; relative paths resolve against ``base_dir`` (the file's folder)."""
     base = base_dir or Path.cwd()
@@ -705,6 +742,7 @@ def scenario_set_from_mapping(data: Any, source: str = "<mapping>", base_dir: Pa
         resolved = _check_scenario(i, spec, defaults, base, problems, cache)
         if resolved is not None:
             scenarios.append(resolved)
+    _check_bundles_fit(policies, refs, scenarios, problems)
     raw = data.get("scenarios")
     names: dict[str, int] = {}
     for i, item in enumerate(raw if isinstance(raw, list) else []):

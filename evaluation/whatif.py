@@ -11,9 +11,11 @@ or in several (tested); jobs are merely scheduled longest first.
 
 Outages and setpoint limits without a facility-file field act on the plant arrays:
 tower cells out of service are removed from ``PlantParams.tower_cells`` (each remaining
-cell keeps its design flow and fan), and the site's setpoint ranges replace the
-contract's bounds that the actuators clamp to (as a BMS clamps writes), so the oracle's
-look-ahead faces the same limits.
+cell keeps its design flow and fan), and the site's setpoint ranges (the core setpoints and
+the plant's levers) replace the bounds that the actuators clamp to (as a BMS clamps writes),
+so the oracle's look-ahead faces the same limits. Every setpoint of the facility's contract is
+recorded, counted in the KPIs and plotted; so are the plant's response to its levers
+(chillers and tower cells running, chilled- and condenser-water flow).
 """
 
 from __future__ import annotations
@@ -35,12 +37,20 @@ from coolpilot import __version__
 from coolpilot.controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
 from coolpilot.controller.policies.rule_based import rule_based_settings
 from coolpilot.envs.config import FacilityConfig, load_facility
-from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINT_INDEX, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import INLET_LIMIT_C, LEVERS, SETPOINTS_BY_NAME
+from coolpilot.envs.facility import build_params
 from coolpilot.envs.physics.plant import PlantParams
 from coolpilot.envs.simulation import PlantAwarePolicy, Policy, SimResult, simulate, write_csv
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from coolpilot.envs.weather import Weather, load_climate, wet_bulb_c
-from coolpilot.evaluation.kpis import PeriodKpis, WhatIfKpis, applied_setpoints, compute_whatif_kpis, savings
+from coolpilot.evaluation.kpis import (
+    PeriodKpis,
+    WhatIfKpis,
+    applied_setpoints,
+    compute_whatif_kpis,
+    recorded_setpoints,
+    savings,
+)
 from coolpilot.evaluation.oracle import OraclePolicy
 from coolpilot.evaluation.policies import make_policy
 from coolpilot.evaluation.scenarios import Limits, PolicyRef, Scenario, ScenarioSet, WeatherShift
@@ -56,6 +66,8 @@ HIST_EDGES_C = np.arange(14.0, 40.01, 0.5)
 """Bins of the hottest-inlet distribution (°C); hours below and above go to the end bins."""
 RELATIVE_COST = {"oracle": 12.0, "bundle": 1.3, "rule-based": 1.0, "legacy": 1.0}
 """Wall time per simulated day relative to rule-based (measured): orders jobs and weights the progress bar."""
+PLANT_SERIES = ("chillers_running", "tower_cells_running", "chw_flow_frac", "cw_flow_frac")
+"""Recorded series of the plant's response to its levers that the report plots beside the setpoints."""
 
 
 # --- building a scenario's plant, weather and policies ------------------------------------------
@@ -166,18 +178,20 @@ def params_adjuster(scenario: Scenario) -> Callable[[PlantParams], PlantParams]:
     def adjust(params: PlantParams) -> PlantParams:
         low, high = params.setpoint_low.copy(), params.setpoint_high.copy()
         for name, rng in ranges.items():
-            low[:, SETPOINT_INDEX[name]] = rng.low
-            high[:, SETPOINT_INDEX[name]] = rng.high
+            low[:, LEVERS.index(name)] = rng.low
+            high[:, LEVERS.index(name)] = rng.high
         return params._replace(setpoint_low=low, setpoint_high=high, tower_cells=params.tower_cells - cells_out)
 
     return adjust
 
 
-def setpoint_bounds(limits: Limits) -> dict[str, tuple[float, float]]:
-    """Bounds the plant applies to each setpoint: the site's range, else the contract's."""
-    ranges = limits.ranges()
-    return {name: ((ranges[name].low, ranges[name].high) if name in ranges else (spec.low, spec.high))
-            for name, spec in SETPOINTS_BY_NAME.items()}
+def setpoint_bounds(cfg: FacilityConfig, scenario: Scenario) -> dict[str, tuple[float, float]]:
+    """Bounds the plant applies to each setpoint of ``cfg``'s contract: the site's range, else the plant's own (the
+    contract's, narrowed by the equipment: condenser pumps do not go below their minimum flow)."""
+    params = params_adjuster(scenario)(build_params([cfg]))
+    low, high = params.setpoint_low[0], params.setpoint_high[0]
+    return {name: (float(low[j]), float(high[j])) for name, j in zip(cfg.contract.setpoint_names, cfg.contract.levers,
+                                                                     strict=True)}
 
 
 # --- one job -------------------------------------------------------------------------------------
@@ -217,14 +231,16 @@ def peak_week(result: SimResult) -> slice:
 
 
 def plot_data(result: SimResult, bounds: dict[str, tuple[float, float]]) -> dict[str, Any]:
-    """The small series the report plots: the hottest-inlet distribution and the peak week, hourly."""
+    """The small series the report plots: the hottest-inlet distribution and the peak week, hourly: weather, inlet,
+    facility power, every recorded setpoint as the plant applied it, and :data:`PLANT_SERIES`."""
     h = result.dt_s / SECONDS_PER_HOUR
     inlet = result.series["inlet_temp_max_c"]
     clipped = np.clip(inlet, HIST_EDGES_C[0], HIST_EDGES_C[-1] - 1e-9)
     counts, _ = np.histogram(clipped, bins=HIST_EDGES_C)
     week = peak_week(result)
     per_hour = max(1, round(SECONDS_PER_HOUR / result.dt_s))
-    applied = applied_setpoints(result, bounds)[week]
+    names = recorded_setpoints(result)
+    applied = applied_setpoints(result, bounds, names)[week]
     s = result.series
     return {
         "inlet_histogram": {"edges_c": [float(e) for e in HIST_EDGES_C], "hours": [float(c * h) for c in counts]},
@@ -235,7 +251,8 @@ def plot_data(result: SimResult, bounds: dict[str, tuple[float, float]]) -> dict
             "outdoor_drybulb_c": _hourly(s["outdoor_drybulb_c"][week], per_hour),
             "inlet_temp_max_c": _hourly(inlet[week], per_hour),
             "facility_kw": _hourly(s["facility_kw"][week], per_hour),
-            **{f"setpoint_{name}": _hourly(applied[:, j], per_hour) for j, name in enumerate(SETPOINT_NAMES)},
+            **{f"setpoint_{name}": _hourly(applied[:, j], per_hour) for j, name in enumerate(names)},
+            **{key: _hourly(s[key][week], per_hour) for key in PLANT_SERIES},
         },
     }
 
@@ -249,7 +266,7 @@ def run_job(job: Job) -> dict[str, Any]:
     policy = build_policy(job.policy, cfg, sc.limits)
     result = simulate(cfg, weather, policy, days=sc.days, start_day=sc.start_day, dt_s=sc.step_s, seed=sc.seed,
                       load_scale=sc.load.level, adjust_params=params_adjuster(sc))
-    bounds = setpoint_bounds(sc.limits)
+    bounds = setpoint_bounds(cfg, sc)
     kpis = compute_whatif_kpis(result, tariff=sc.tariff, carbon=sc.carbon, carbon_profile=sc.carbon_profile,
                                inlet_limit_c=sc.limits.inlet_limit_c, setpoint_bounds=bounds)
     if job.series_dir is not None:
@@ -415,6 +432,8 @@ def policy_card(ref: PolicyRef) -> dict[str, Any]:
                                                       "cooling_saving_pct", "pue", "baseline_pue",
                                                       "degree_hours_above_27c", "inlet_temp_max_c")},
         "parity_max_abs_diff": card.get("parity", {}).get("max_abs_diff"),
+        "contract_version": card.get("contract_version", 1),
+        "setpoints": [sp["name"] for sp in card["setpoints"]],
     }
 
 

@@ -9,7 +9,7 @@ from coolpilot.envs.config import load_facility
 from coolpilot.envs.kpis import compute_kpis
 from coolpilot.envs.simulation import RECORDED_OUTPUTS, SimResult, simulate
 from coolpilot.envs.weather import load_climate
-from coolpilot.evaluation.kpis import compute_whatif_kpis, savings, step_prices
+from coolpilot.evaluation.kpis import DEADBANDS, compute_whatif_kpis, peak_demand_kw, savings, step_prices
 from coolpilot.evaluation.policies import make_policy
 from coolpilot.evaluation.scenarios import Carbon, Tariff, TouWindow
 
@@ -81,6 +81,57 @@ def test_setpoint_changes_count_what_the_plant_applied() -> None:
     assert k.setpoint_changes["supply_air_temp_c"] == 1 and k.setpoint_changes["condenser_water_temp_c"] == 2
 
 
+def lever_case() -> SimResult:
+    """One hour of 5-minute steps on a modern-hall-like plant: every contract setpoint recorded, a power spike and a
+    plateau, two chiller starts."""
+    n = 12
+    series = {name: np.zeros(n) for name in RECORDED_OUTPUTS}
+    series["it_power_kw"][:] = 800.0
+    series["facility_kw"][:] = [1000, 1000, 1000, 1000, 1000, 2200, 1000, 1000, 1500, 1500, 1500, 1000]
+    series["chiller_starts"][:] = [0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+    series["time_s"] = 300.0 * np.arange(1, n + 1)
+    constant = {"supply_air_temp_c": 18.0, "crah_fan_speed_frac": 1.0, "chw_supply_temp_c": 7.0,
+                "condenser_water_temp_c": 29.4}
+    for name, value in constant.items():
+        series[f"setpoint_{name}"] = np.full(n, value)
+    # 0.005 is inside the 0.01 deadband, 0.095 is a change.
+    series["setpoint_chiller_stage_up_plr"] = np.array([0.6, 0.6, 0.605, 0.605, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7])
+    series["setpoint_tower_cell_flow_min_frac"] = np.full(n, 0.33)
+    series["setpoint_chw_dp_setpoint_frac"] = np.array([1.0, 0.95, 0.95, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9])
+    series["setpoint_cw_flow_frac"] = np.full(n, 1.0)
+    # On, on (0.6 is on), off, off, off, off, off, on...: two changes of state; 1 -> 0.6 and 0.4 -> 0.45 -> 0 none.
+    series["setpoint_economizer_enable"] = np.array([1.0, 1.0, 0.6, 0.4, 0.45, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    inlet = np.full((n, 1), 24.0)
+    return SimResult("hall", "somewhere", "p", 300.0, 0.0, 1000.0, series, inlet, ("z1",))
+
+
+def test_wear_and_peak_kpis_by_hand() -> None:
+    """Setpoint changes over every contract setpoint, chiller starts per day and the 15-minute peak."""
+    k = compute_whatif_kpis(lever_case(), tariff=Tariff(), carbon=Carbon())
+    assert k.days == pytest.approx(1 / 24)
+    assert list(k.setpoint_changes) == list(load_facility("modern-hall").contract.setpoint_names)
+    assert k.setpoint_changes == {"supply_air_temp_c": 0, "crah_fan_speed_frac": 0, "chw_supply_temp_c": 0,
+                                  "condenser_water_temp_c": 0, "chiller_stage_up_plr": 1,
+                                  "tower_cell_flow_min_frac": 0, "chw_dp_setpoint_frac": 2, "cw_flow_frac": 0,
+                                  "economizer_enable": 2}
+    assert k.setpoint_changes_total == 5 and k.setpoint_changes_per_day == pytest.approx(5 * 24)
+    assert k.chiller_starts == 2.0 and k.chiller_starts_per_day == pytest.approx(48.0)
+    # The 2,200 kW step lasts 5 minutes: its 15-minute average is 1,400 kW; the 1,500 kW plateau lasts 15.
+    assert k.peak_facility_power_kw == pytest.approx(1500.0)
+    clipped = compute_whatif_kpis(lever_case(), tariff=Tariff(), carbon=Carbon(),
+                                  setpoint_bounds={"chw_dp_setpoint_frac": (0.2, 0.92)})
+    assert clipped.setpoint_changes["chw_dp_setpoint_frac"] == 1  # 0.92, 0.92, 0.92, 0.9: the plant applied one
+
+
+def test_peak_demand_windows() -> None:
+    power = np.array([100.0, 400.0, 100.0, 100.0])
+    assert peak_demand_kw(power, 300.0) == pytest.approx(200.0)  # three 5-minute steps
+    assert peak_demand_kw(power, 900.0) == pytest.approx(400.0)  # one 15-minute step
+    assert peak_demand_kw(power, 3600.0) == pytest.approx(400.0)  # an hourly step is its own 15-minute average
+    assert peak_demand_kw(power[:2], 60.0) == pytest.approx(250.0)  # shorter than the window: the mean
+    assert set(DEADBANDS) == set(load_facility("modern-hall").contract.setpoint_names)
+
+
 def test_hourly_carbon_profile_and_weekend_prices() -> None:
     profile = tuple(0.1 * (h % 24 >= 17) + 0.2 for h in range(24))  # 0.2 before 17:00, 0.3 after
     k = compute_whatif_kpis(hand_case(), tariff=Tariff(), carbon=Carbon(), carbon_profile=profile)
@@ -124,6 +175,9 @@ def test_kpis_of_a_real_run_add_up() -> None:
     assert [m.label for m in k.monthly] == ["Jan", "Feb"] and len(k.daily) == 2
     assert sum(m.facility_energy_mwh for m in k.monthly) == pytest.approx(k.facility_energy_mwh)
     assert sum(m.hours for m in k.monthly) == pytest.approx(48.0)
+    assert list(k.setpoint_changes) == list(cfg.contract.setpoint_names) and len(k.setpoint_changes) == 9
+    assert k.chiller_starts == float(result.series["chiller_starts"].sum())
+    assert k.peak_facility_power_kw <= float(result.series["facility_kw"].max())
 
 
 def test_one_kpi_vocabulary_what_if_extends_the_simulators_kpis() -> None:

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from coolpilot.envs.config import load_facility
 from coolpilot.evaluation.report import write_outputs
 from coolpilot.evaluation.scenarios import scenario_set_from_mapping
-from coolpilot.evaluation.whatif import run_whatif
+from coolpilot.evaluation.whatif import PLANT_SERIES, run_whatif
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("COOLPILOT_CHROMIUM", "/usr/bin/chromium")
@@ -76,7 +77,10 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert console == [], console
     assert requests == [paths["report.html"].as_uri()], requests
     n_scenarios = len(saved["scenarios"])
-    assert len(sizes) == 1 + n_scenarios * 9  # summary chart; per scenario PUE, energy, inlets and six week panels
+    # The summary chart; per scenario PUE, energy and inlets, and the peak week: inlet, each of modern-hall's nine
+    # setpoints, the plant's four responses (chillers, tower cells, both flows) and facility power.
+    week_panels = 1 + len(load_facility("modern-hall").contract.setpoints) + len(PLANT_SERIES) + 1
+    assert len(sizes) == 1 + n_scenarios * (3 + week_panels)
     for width, height, marks in sizes:
         assert width > 100 and height > 100 and marks > 0, sizes
     base, prop = saved["baseline"], saved["proposed"]

@@ -194,3 +194,36 @@ def test_the_bundled_scenario_files_are_valid() -> None:
     assert {sc.climate for sc in story} >= {"chicago", "oklahoma-city", "miami"}
     assert any(sc.outages.chillers for sc in story) and any(sc.weather.heat_wave for sc in story)
     assert any(sc.load.level > 1.0 for sc in story)
+
+
+def test_limits_cover_every_setpoint_of_every_block() -> None:
+    """A site may range any setpoint a contract can have, the plant's levers included."""
+    from coolpilot.envs.contract import SETPOINT_SPECS
+    from coolpilot.evaluation.scenarios import Limits
+
+    assert set(SETPOINT_SPECS) <= set(Limits.model_fields)
+    limits = Limits.model_validate({"cw_flow_frac": {"low": 0.8, "high": 1.0},
+                                    "economizer_enable": {"low": 0.0, "high": 0.4}})
+    assert list(limits.ranges()) == ["cw_flow_frac", "economizer_enable"]
+    with pytest.raises(ValueError, match=r"leaves the contract's hard bounds 0.2..1"):
+        Limits.model_validate({"chw_dp_setpoint_frac": {"low": 0.1, "high": 0.9}})
+
+
+def test_a_bundle_must_fit_every_scenarios_facility(tiny_bundle: Path) -> None:
+    """A contract-2 bundle (modern-hall's nine setpoints) is refused for a legacy-hall scenario, naming the
+    difference; the shipped contract-1 bundle (the core block) fits every preset."""
+    data = {"policies": ["rule-based", str(tiny_bundle), "models/modern-hall-ppo"],
+            "scenarios": [{"name": "modern", "climate": "miami", "facility": "modern-hall"},
+                          {"name": "old", "climate": "miami", "facility": "legacy-hall"},
+                          {"name": "older", "climate": "chicago", "facility": "legacy-hall"},
+                          {"name": "campus", "climate": "chicago", "facility": "campus"}]}
+    with pytest.raises(ScenarioFileError) as info:
+        scenario_set_from_mapping(data, "mem.yaml", REPO)
+    msg = str(info.value)
+    assert msg.splitlines()[0] == "mem.yaml: 2 problem(s) in the scenario file:"
+    assert "policies[1]" in msg and "cannot run on facility legacy-hall of scenarios ['old', 'older']" in msg
+    assert "'tower_cell_flow_min_frac'" in msg and "cannot run on facility campus of scenarios ['campus']" in msg
+    assert "modern-hall-ppo" not in msg
+    data["scenarios"] = data["scenarios"][:1]
+    assert [p.kind for p in scenario_set_from_mapping(data, "mem.yaml", REPO).policies] == [
+        "rule-based", "bundle", "bundle"]
