@@ -62,8 +62,8 @@ PERIOD_S = 0.3
 """Control period of the service under the browser (s)."""
 TWIN_TICK_S = 0.1
 """Wall seconds between twin ticks: faster than the period, so no cycle reads the same values twice."""
-STALE_AFTER_S = 1.0
-"""The site's stale_after_s (s): a stopped plant shows within about a second."""
+STALE_AFTER_S = 2.0
+"""The site's stale_after_s (s): a stopped plant shows in seconds; a busy machine's late message does not."""
 HISTORY_STEP_S = 300.0
 HISTORY_RECORDS = 288
 """A day of recorded decisions every 5 minutes before the service starts."""
@@ -110,7 +110,7 @@ class Stack:
     def __init__(self, tmp_path: Path, adapter: dict[str, Any], plant: Callable[[SiteConfig], Adapter],
                  twin: Any = None, token: str | None = TOKEN) -> None:
         self.site = site_from_mapping({"name": "hall-a", "model": str(BUNDLE), "mode": "active",
-                                       "period_s": PERIOD_S, "rate_period_s": 300,
+                                       "period_s": PERIOD_S, "rate_period_s": 300, "model_timeout_s": 5.0,
                                        "safety": {"stale_after_s": STALE_AFTER_S}, "adapter": adapter,
                                        "audit": {"path": str(tmp_path / "audit.sqlite")}}, "test")
         self.twin = twin
