@@ -54,6 +54,12 @@ def test_simulate_json_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert len(lines) == 1 + 288
     header = lines[0].split(",")
     assert "facility_kw" in header and "inlet_temp_c_h1-ai-pod" in header and "setpoint_chw_supply_temp_c" in header
+    # Every setpoint of campus's contract is recorded (legacy commands the core four; the plant runs its levers).
+    from coolpilot.envs.config import load_facility
+
+    recorded = [h.removeprefix("setpoint_") for h in header if h.startswith("setpoint_")]
+    assert recorded == list(load_facility("campus").contract.setpoint_names) and len(recorded) == 8
+    assert "chiller_starts" in header and "tower_cells_running" in header
 
 
 def test_simulate_text_report(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ from coolpilot.envs.config import FacilityConfig
 from coolpilot.envs.kpis import Kpis, compute_kpis
 from coolpilot.envs.simulation import simulate
 from coolpilot.envs.weather import load_climate
+from coolpilot.evaluation.kpis import applied_setpoints, peak_demand_kw, recorded_setpoints, setpoint_changes
 from coolpilot.training.residual import ResidualBase
 from coolpilot.training.sb3_policy import ObsNormalization, SB3Policy
 
@@ -95,6 +96,13 @@ class EvalResult:
     it_kwh: float
     degree_hours: float
     inlet_max_c: float
+    days: float
+    """Simulated days over all cases."""
+    setpoint_changes: int
+    """Changes of every contract setpoint (coolpilot.evaluation.kpis.setpoint_changes), summed over the cases."""
+    chiller_starts: float
+    peak_facility_power_kw: float
+    """The highest 15-minute average facility power of any case (kW)."""
     per_case: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -104,27 +112,40 @@ class EvalResult:
 
 
 def evaluate_policy(policy: Any, cfg: FacilityConfig, cases: list[EvalCase], seed: int) -> EvalResult:
-    """Run ``policy`` over every case with ``simulate`` and total the KPIs."""
+    """Run ``policy`` over every case with ``simulate`` and total the KPIs, wear (setpoint changes of every contract
+    setpoint, chiller starts) and peak demand included."""
     kpis: list[tuple[EvalCase, Kpis]] = []
+    wear: list[tuple[int, float, float]] = []
     for case in cases:
         result = simulate(cfg, load_climate(case.climate), policy, days=case.days, start_day=case.start_day,
                           seed=seed)
         kpis.append((case, compute_kpis(result)))
+        names = recorded_setpoints(result)
+        changes = sum(setpoint_changes(applied_setpoints(result, {}, names), names).values())
+        wear.append((changes, float(result.series["chiller_starts"].sum()),
+                     peak_demand_kw(result.series["facility_kw"], result.dt_s)))
     return EvalResult(
         facility_kwh=sum(k.facility_energy_mwh for _, k in kpis) * 1000.0,
         cooling_kwh=sum(k.facility_energy_mwh - k.it_energy_mwh for _, k in kpis) * 1000.0,
         it_kwh=sum(k.it_energy_mwh for _, k in kpis) * 1000.0,
         degree_hours=sum(k.degree_hours_above_27c for _, k in kpis),
         inlet_max_c=max(k.inlet_temp_max_c for _, k in kpis),
+        days=sum(k.days for _, k in kpis),
+        setpoint_changes=sum(w[0] for w in wear),
+        chiller_starts=sum(w[1] for w in wear),
+        peak_facility_power_kw=max(w[2] for w in wear),
         per_case=[{"climate": c.climate, "start_day": c.start_day, "days": c.days, "pue": k.pue,
                    "facility_mwh": k.facility_energy_mwh, "cooling_mwh": k.cooling_energy_mwh,
-                   "degree_hours_above_27c": k.degree_hours_above_27c, "inlet_temp_max_c": k.inlet_temp_max_c}
-                  for c, k in kpis],
+                   "degree_hours_above_27c": k.degree_hours_above_27c, "inlet_temp_max_c": k.inlet_temp_max_c,
+                   "setpoint_changes_per_day": w[0] / k.days, "chiller_starts_per_day": w[1] / k.days,
+                   "peak_facility_power_kw": w[2]}
+                  for (c, k), w in zip(kpis, wear, strict=True)],
     )
 
 
 def compare(policy: EvalResult, baseline: EvalResult) -> dict[str, float]:
-    """Savings of ``policy`` against ``baseline`` (percent) and its thermal KPIs."""
+    """Savings of ``policy`` against ``baseline`` (percent), its thermal KPIs, and its wear and peak beside the
+    baseline's (setpoint changes and chiller starts per day, peak 15-minute facility power in kW)."""
     return {
         "facility_saving_pct": 100.0 * (1.0 - policy.facility_kwh / baseline.facility_kwh),
         "cooling_saving_pct": 100.0 * (1.0 - policy.cooling_kwh / baseline.cooling_kwh),
@@ -132,6 +153,12 @@ def compare(policy: EvalResult, baseline: EvalResult) -> dict[str, float]:
         "baseline_pue": baseline.pue,
         "degree_hours_above_27c": policy.degree_hours,
         "inlet_temp_max_c": policy.inlet_max_c,
+        "setpoint_changes_per_day": policy.setpoint_changes / policy.days,
+        "baseline_setpoint_changes_per_day": baseline.setpoint_changes / baseline.days,
+        "chiller_starts_per_day": policy.chiller_starts / policy.days,
+        "baseline_chiller_starts_per_day": baseline.chiller_starts / baseline.days,
+        "peak_facility_power_kw": policy.peak_facility_power_kw,
+        "baseline_peak_facility_power_kw": baseline.peak_facility_power_kw,
     }
 
 
@@ -200,11 +227,15 @@ class HeldOutEvalCallback(BaseCallback):
         self.history.append(row)
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
-        for key in ("facility_saving_pct", "cooling_saving_pct", "pue", "degree_hours_above_27c", "inlet_temp_max_c"):
+        for key in ("facility_saving_pct", "cooling_saving_pct", "pue", "degree_hours_above_27c", "inlet_temp_max_c",
+                    "setpoint_changes_per_day", "chiller_starts_per_day", "peak_facility_power_kw"):
             self.logger.record(f"eval/{key}", row[key])
-        log.info("eval at %d steps: cooling %+.2f %%, facility %+.2f %% vs rule-based, PUE %.4f, %.2f K·h >27 °C%s",
+        log.info("eval at %d steps: cooling %+.2f %%, facility %+.2f %% vs rule-based, PUE %.4f, %.2f K·h >27 °C, "
+                 "%.0f setpoint changes/d (rule-based %.0f), %.1f chiller starts/d (rule-based %.1f)%s",
                  row["timesteps"], row["cooling_saving_pct"], row["facility_saving_pct"], row["pue"],
-                 row["degree_hours_above_27c"], " (best)" if row["is_best"] else "")
+                 row["degree_hours_above_27c"], row["setpoint_changes_per_day"],
+                 row["baseline_setpoint_changes_per_day"], row["chiller_starts_per_day"],
+                 row["baseline_chiller_starts_per_day"], " (best)" if row["is_best"] else "")
         return row
 
 

@@ -192,9 +192,11 @@ def _train(cfg: TrainConfig, run_dir: Path, progress_bar: bool) -> dict[str, Any
              cfg.total_timesteps, cfg.training_climates, cfg.eval.climates)
     start = time.perf_counter()
     baseline = evaluate_policy(make_policy("rule-based", facility), facility, cases, cfg.seed)
-    (run_dir / "baseline.json").write_text(json.dumps({"policy": "rule-based", "facility_kwh": baseline.facility_kwh,
-                                                       "cooling_kwh": baseline.cooling_kwh, "pue": baseline.pue,
-                                                       "per_case": baseline.per_case}, indent=2) + "\n")
+    baseline_info = {"policy": "rule-based", "facility_kwh": baseline.facility_kwh, "cooling_kwh": baseline.cooling_kwh,
+                     "pue": baseline.pue, "setpoint_changes_per_day": baseline.setpoint_changes / baseline.days,
+                     "chiller_starts_per_day": baseline.chiller_starts / baseline.days,
+                     "peak_facility_power_kw": baseline.peak_facility_power_kw, "per_case": baseline.per_case}
+    (run_dir / "baseline.json").write_text(json.dumps(baseline_info, indent=2) + "\n")
     env, ranges = make_env(cfg, cfg.seed)
     model = make_model(cfg, env, device, run_dir / "tb")
     model.set_logger(configure(str(run_dir / "tb"), ["tensorboard", "csv"]))
