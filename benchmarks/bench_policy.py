@@ -1,19 +1,31 @@
-"""The shipped policy against legacy, rule-based and the oracle on climates training never saw.
+"""Every shipped policy bundle against legacy, rule-based and the oracle on climates training never saw.
 
-Usage: ``python benchmarks/bench_policy.py [--policy models/modern-hall-ppo] [--days 365] [--workers 2]``.
-For each held-out climate (the bundle card's evaluation climates unless ``--climates``):
-one simulated period (a year by default, from 1 January, load-noise seed 0) of the card's
-facility under each policy. KPIs: facility energy, cooling energy (facility minus IT, as
-the issue defines it; the plant-only figure is kept too), PUE, degree-hours and hours
-above 27 °C, max inlet. Savings of the policy vs legacy and vs rule-based, and the share of
-the oracle's saving over rule-based that the policy captures. Writes JSON with the
-machine facts; prints a Markdown table.
+Usage: ``python benchmarks/bench_policy.py [--policies modern-hall-ppo ...] [--days 365] [--workers 2]
+[--no-oracle]``. For each bundle (every shipped one by default) and each held-out climate (the
+card's evaluation climates unless ``--climates``): one simulated period (a year by default, from
+1 January, load-noise seed 0) of the card's facility under the bundle, legacy, rule-based and
+the oracle. Legacy commands the core four setpoints; rule-based is commissioned for every
+setpoint of the facility's contract; a contract-1 bundle commands the core four and leaves the
+plant's levers to the plant's own sequence; each run is simulated on the facility's contract.
+
+KPIs (one definition, :func:`coolpilot.evaluation.kpis.compute_whatif_kpis`): facility energy,
+overhead energy (facility minus IT, as the issue defines "cooling"; the plant-only figure is
+kept too), PUE, degree-hours and hours above 27 °C, hottest inlet, setpoint changes per day over
+every contract setpoint, chiller starts per day and peak facility power (highest 15-minute
+average). Per bundle and climate: savings vs legacy and rule-based, the share of the oracle's
+saving over rule-based captured, and the wear and peak against rule-based's (changes and starts
+as ratios, peak as a difference in %). Writes JSON with the machine facts; prints Markdown tables.
+
+``--no-oracle`` leaves the oracle out (the share of its saving is then not reported), with the
+reason recorded in the JSON: use it while the planner is being reworked, or for a quick check.
+Baseline runs shared by several bundles of one facility are simulated once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -23,112 +35,173 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info
 
+from coolpilot.controller.policies.bundles import bundle_names, bundle_path
+from coolpilot.controller.policies.onnx_policy import read_card
 from coolpilot.envs.config import load_facility
-from coolpilot.envs.kpis import compute_kpis
 from coolpilot.envs.simulation import simulate
 from coolpilot.envs.weather import load_climate
+from coolpilot.evaluation.kpis import compute_whatif_kpis
 from coolpilot.evaluation.policies import make_policy
+from coolpilot.evaluation.scenarios import Carbon, Tariff
 
 REPO = Path(__file__).resolve().parents[1]
-BASELINES = ("legacy", "rule-based", "oracle")
+BASELINES = ("legacy", "rule-based")
+KEPT = ("facility_energy_mwh", "overhead_energy_mwh", "cooling_energy_mwh", "it_energy_mwh", "pue",
+        "degree_hours_above_27c", "hours_above_27c", "inlet_temp_max_c", "setpoint_changes", "setpoint_changes_per_day",
+        "chiller_starts_per_day", "peak_facility_power_kw", "wall_s")
+"""The KPIs of each run the summary keeps."""
+
+Job = tuple[str, str, str, float, float]
+"""(facility, climate, policy, days, start day)."""
 
 
-def run_one(job: tuple[str, str, str, float, float]) -> dict[str, Any]:
+def run_one(job: Job) -> dict[str, Any]:
     """KPIs and wall time of one policy over one period."""
     facility, climate, policy, days, start_day = job
     cfg = load_facility(facility)
     start = time.perf_counter()
     result = simulate(cfg, load_climate(climate), make_policy(policy, cfg), days=days, start_day=start_day, seed=0)
     wall = time.perf_counter() - start
-    k = compute_kpis(result).as_dict()
-    k["overhead_energy_mwh"] = k["facility_energy_mwh"] - k["it_energy_mwh"]  # type: ignore[operator]
-    return {**k, "policy_arg": policy, "wall_s": wall}
+    k = compute_whatif_kpis(result, tariff=Tariff(), carbon=Carbon()).as_dict()
+    k["overhead_energy_mwh"] = k["non_it_energy_mwh"]
+    return {**k, "facility": facility, "policy_arg": policy, "wall_s": wall}
 
 
 def _pct(new: float, old: float) -> float:
     return 100.0 * (1.0 - new / old)
 
 
-def summarize(rows: list[dict[str, Any]], policy: str, climates: list[str]) -> list[dict[str, Any]]:
-    """Per climate: each policy's KPIs and the policy's savings and share of the oracle's."""
-    by = {(r["climate"], r["policy_arg"]): r for r in rows}
+def _ratio(new: float, old: float) -> float:
+    return new / old if old > 0.0 else (1.0 if new == 0.0 else math.inf)
+
+
+def summarize(rows: list[dict[str, Any]], bundle: str, facility: str, climates: list[str],
+              oracle: bool) -> list[dict[str, Any]]:
+    """Per climate: each policy's KPIs; the bundle's savings, wear and peak against rule-based; its share of the
+    oracle's saving."""
+    by = {(r["facility"], r["climate"], r["policy_arg"]): r for r in rows}
+    labels = [("legacy", "legacy"), ("rule_based", "rule-based"), ("policy", bundle)]
+    if oracle:
+        labels.append(("oracle", "oracle"))
     out = []
     for c in climates:
-        leg, rb, orc, pol = (by[(c, p)] for p in ("legacy", "rule-based", "oracle", policy))
-        entry: dict[str, Any] = {"climate": c}
-        for label, r in (("legacy", leg), ("rule_based", rb), ("policy", pol), ("oracle", orc)):
-            entry[label] = {key: r[key] for key in ("facility_energy_mwh", "overhead_energy_mwh", "cooling_energy_mwh",
-                                                    "it_energy_mwh", "pue", "degree_hours_above_27c",
-                                                    "hours_above_27c", "inlet_temp_max_c", "wall_s")}
+        runs = {label: by[(facility, c, arg)] for label, arg in labels}
+        entry: dict[str, Any] = {"climate": c, **{label: {k: r[k] for k in KEPT} for label, r in runs.items()}}
+        pol, leg, rb = runs["policy"], runs["legacy"], runs["rule_based"]
         f, o = "facility_energy_mwh", "overhead_energy_mwh"
         entry["policy_vs_legacy"] = {"facility_saving_pct": _pct(pol[f], leg[f]),
                                      "cooling_saving_pct": _pct(pol[o], leg[o])}
-        entry["policy_vs_rule_based"] = {"facility_saving_pct": _pct(pol[f], rb[f]),
-                                         "cooling_saving_pct": _pct(pol[o], rb[o])}
-        entry["policy_vs_oracle"] = {"facility_saving_pct": _pct(pol[f], orc[f]),
-                                     "cooling_saving_pct": _pct(pol[o], orc[o])}
-        entry["oracle_vs_rule_based"] = {"facility_saving_pct": _pct(orc[f], rb[f]),
-                                         "cooling_saving_pct": _pct(orc[o], rb[o])}
-        gap = rb[f] - orc[f]
-        entry["share_of_oracle_saving_captured_pct"] = 100.0 * (rb[f] - pol[f]) / gap if gap > 0 else float("nan")
+        entry["policy_vs_rule_based"] = {
+            "facility_saving_pct": _pct(pol[f], rb[f]), "cooling_saving_pct": _pct(pol[o], rb[o]),
+            "setpoint_changes_ratio": _ratio(pol["setpoint_changes_per_day"], rb["setpoint_changes_per_day"]),
+            "chiller_starts_ratio": _ratio(pol["chiller_starts_per_day"], rb["chiller_starts_per_day"]),
+            "peak_power_increase_pct": -_pct(pol["peak_facility_power_kw"], rb["peak_facility_power_kw"]),
+        }
+        if oracle:
+            orc = runs["oracle"]
+            entry["policy_vs_oracle"] = {"facility_saving_pct": _pct(pol[f], orc[f]),
+                                         "cooling_saving_pct": _pct(pol[o], orc[o])}
+            entry["oracle_vs_rule_based"] = {"facility_saving_pct": _pct(orc[f], rb[f]),
+                                             "cooling_saving_pct": _pct(orc[o], rb[o])}
+            gap = rb[f] - orc[f]
+            entry["share_of_oracle_saving_captured_pct"] = 100.0 * (rb[f] - pol[f]) / gap if gap > 0 else math.nan
         out.append(entry)
     return out
 
 
+def _bundle_setup(spec: str, climates: list[str] | None) -> dict[str, Any]:
+    """A bundle's card facts and its held-out climates (refusing climates it was trained on)."""
+    path = bundle_path(spec, (REPO, Path.cwd()))
+    card = read_card(path)
+    env = card["training"]["config"]["env"]
+    seen = set((env.get("randomization") or {}).get("climates") or env["climates"])
+    chosen = list(climates or card["evaluation"]["climates"])
+    if seen & set(chosen):
+        raise SystemExit(f"{card['name']}: climates {sorted(seen & set(chosen))} were seen in training; pick held-out "
+                         "ones")
+    return {"spec": str(path), "name": card["name"], "sha256": card["onnx"]["sha256"], "facility": card["facility"],
+            "contract_version": card.get("contract_version", 1),
+            "setpoints": [s["name"] for s in card["setpoints"]], "training_climates": sorted(seen),
+            "climates": chosen}
+
+
+def _print_tables(report: dict[str, Any]) -> None:
+    print("| bundle | climate | policy | facility MWh | overhead MWh | PUE | K·h > 27 °C | max inlet °C | "
+          "setpoint changes/d | chiller starts/d | peak kW |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for b in report["bundles"]:
+        for t in b["summary"]:
+            for label in ("legacy", "rule_based", "policy", "oracle"):
+                if label not in t:
+                    continue
+                r = t[label]
+                name = {"rule_based": "rule-based", "policy": b["name"]}.get(label, label)
+                print(f"| {b['name']} | {t['climate']} | {name} | {r['facility_energy_mwh']:.0f} | "
+                      f"{r['overhead_energy_mwh']:.0f} | {r['pue']:.4f} | {r['degree_hours_above_27c']:.2f} | "
+                      f"{r['inlet_temp_max_c']:.2f} | {r['setpoint_changes_per_day']:.1f} | "
+                      f"{r['chiller_starts_per_day']:.2f} | {r['peak_facility_power_kw']:.0f} |")
+    print()
+    print("| bundle | climate | overhead saved vs legacy | overhead saved vs rule-based | "
+          "facility saved vs rule-based | setpoint changes × rule-based | chiller starts × rule-based | "
+          "peak vs rule-based | share of oracle's saving captured |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for b in report["bundles"]:
+        for t in b["summary"]:
+            vs = t["policy_vs_rule_based"]
+            share = t.get("share_of_oracle_saving_captured_pct")
+            print(f"| {b['name']} | {t['climate']} | {t['policy_vs_legacy']['cooling_saving_pct']:+.1f} % | "
+                  f"{vs['cooling_saving_pct']:+.2f} % | {vs['facility_saving_pct']:+.2f} % | "
+                  f"{vs['setpoint_changes_ratio']:.2f} | {vs['chiller_starts_ratio']:.2f} | "
+                  f"{vs['peak_power_increase_pct']:+.1f} % | "
+                  f"{'—' if share is None else f'{share:.0f} %'} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--policy", default="models/modern-hall-ppo", help="policy bundle folder")
-    parser.add_argument("--climates", nargs="*", help="climates (default: the card's held-out evaluation climates)")
+    parser.add_argument("--policies", nargs="*", help="bundles by name or folder (default: every shipped bundle)")
+    parser.add_argument("--climates", nargs="*", help="climates (default: each card's held-out evaluation climates)")
     parser.add_argument("--days", type=float, default=365.0)
     parser.add_argument("--start-day", type=float, default=0.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--no-oracle", action="store_true",
+                        help="leave the oracle out (no share of its saving is reported)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "policy_vs_baselines.json"))
     args = parser.parse_args()
-    card = json.loads((Path(args.policy) / "card.json").read_text(encoding="utf-8"))
-    climates = list(args.climates or card["evaluation"]["climates"])
-    training_climates = card["training"]["config"]["env"].get("randomization", {}) or {}
-    seen = set(training_climates.get("climates") or card["training"]["config"]["env"]["climates"])
-    if seen & set(climates):
-        raise SystemExit(f"climates {sorted(seen & set(climates))} were seen in training; pick held-out ones")
-    jobs = [(card["facility"], c, p, args.days, args.start_day) for c in climates
-            for p in ("oracle", args.policy, "legacy", "rule-based")]  # slowest first
+    specs = list(args.policies or bundle_names())
+    if not specs:
+        raise SystemExit("no bundle to benchmark: none is shipped in models/ and --policies names none")
+    bundles = [_bundle_setup(spec, args.climates) for spec in specs]
+    oracle = not args.no_oracle
+    baselines = (("oracle",) if oracle else ()) + BASELINES
+    jobs: list[Job] = []
+    for b in bundles:
+        for c in b["climates"]:
+            for p in (*baselines, b["spec"]):
+                job = (b["facility"], c, p, args.days, args.start_day)
+                if job not in jobs:
+                    jobs.append(job)
+    jobs.sort(key=lambda j: j[2] != "oracle")  # the slowest first
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         rows = list(pool.map(run_one, jobs))
-    table = summarize(rows, args.policy, climates)
+    climates_arg = f" --climates {' '.join(args.climates)}" if args.climates else ""
     report = {
-        "benchmark": "policy bundle vs legacy, rule-based and oracle on held-out climates",
-        "command": f"python benchmarks/bench_policy.py --policy {args.policy} --days {args.days:g} "
-                   f"--start-day {args.start_day:g} --climates {' '.join(climates)}",
+        "benchmark": "shipped policy bundles vs legacy, rule-based and the oracle on held-out climates",
+        "command": f"python benchmarks/bench_policy.py --policies {' '.join(specs)} --days {args.days:g} "
+                   f"--start-day {args.start_day:g}{climates_arg}{' --no-oracle' if not oracle else ''}",
         "machine": machine_info(),
-        "policy": {"bundle": args.policy, "name": card["name"], "sha256": card["onnx"]["sha256"],
-                   "facility": card["facility"], "training_climates": sorted(seen)},
         "days": args.days,
+        "oracle": "included" if oracle else "left out (--no-oracle): no share of the oracle's saving is reported",
+        "kpi_definitions": "coolpilot.evaluation.kpis (setpoint changes over every contract setpoint with the "
+                           "contract's deadbands; peak = highest 15-minute average facility power)",
         "wall_s": time.perf_counter() - start,
-        "summary": table,
-        "results": rows,
+        "bundles": [{**b, "summary": summarize(rows, b["spec"], b["facility"], b["climates"], oracle)}
+                    for b in bundles],
+        "results": [{k: v for k, v in r.items() if k not in ("monthly", "daily")} for r in rows],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print("| climate | policy | facility MWh | cooling (facility − IT) MWh | PUE | K·h > 27 °C | max inlet °C |")
-    print("|---|---|---|---|---|---|---|")
-    for t in table:
-        for label, name in (("legacy", "legacy"), ("rule_based", "rule-based"), ("policy", card["name"]),
-                            ("oracle", "oracle")):
-            r = t[label]
-            print(f"| {t['climate']} | {name} | {r['facility_energy_mwh']:.0f} | {r['overhead_energy_mwh']:.0f} | "
-                  f"{r['pue']:.4f} | {r['degree_hours_above_27c']:.2f} | {r['inlet_temp_max_c']:.2f} |")
-    print()
-    print("| climate | cooling saved vs legacy | cooling saved vs rule-based | facility saved vs rule-based | "
-          "cooling saved vs oracle | oracle's cooling saving vs rule-based | share of oracle's saving captured |")
-    print("|---|---|---|---|---|---|---|")
-    for t in table:
-        print(f"| {t['climate']} | {t['policy_vs_legacy']['cooling_saving_pct']:+.1f} % | "
-              f"{t['policy_vs_rule_based']['cooling_saving_pct']:+.2f} % | "
-              f"{t['policy_vs_rule_based']['facility_saving_pct']:+.2f} % | "
-              f"{t['policy_vs_oracle']['cooling_saving_pct']:+.2f} % | "
-              f"{t['oracle_vs_rule_based']['cooling_saving_pct']:+.2f} % | "
-              f"{t['share_of_oracle_saving_captured_pct']:.0f} % |")
+    _print_tables(report)
 
 
 if __name__ == "__main__":
