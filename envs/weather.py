@@ -10,7 +10,11 @@ are read; the wet bulb is computed from dry bulb and humidity with Stull (2011)
 (PHYSICS.md section 8). Field limits and "missing" sentinels are the data dictionary's.
 
 Bundled climates live in ``envs/data/weather/``: ``climates.json`` is the catalogue and
-``README.md`` names each file's source (NREL TMY3, public domain).
+``README.md`` names each file's source (NREL TMY3, public domain). China's stations have no
+public-domain hourly year: ``normals_cn.json`` holds their published monthly normals and
+:mod:`coolpilot.envs.weathergen` generates a synthetic typical year from them
+(:data:`SYNTHETIC_CLIMATES`, flagged ``synthetic``); every bundled name is in
+:data:`BUNDLED_CLIMATES`.
 """
 
 from __future__ import annotations
@@ -72,7 +76,18 @@ class ClimateInfo:
     source_file: str
     """Original EPW file name in the source distribution."""
     sha256: str
-    """SHA-256 of the original uncompressed EPW."""
+    """SHA-256 of the original uncompressed EPW ('' for a synthetic climate)."""
+    synthetic: bool = False
+    """Generated from published monthly normals by :mod:`coolpilot.envs.weathergen`, not an observed year."""
+    source: str = "NREL TMY3"
+    """Where the weather comes from, in words, e.g. 'NREL TMY3' or 'CMA 1981–2010 normals'."""
+
+    @property
+    def description(self) -> str:
+        """How a listing or a report names the climate: synthetic ones say so and name their normals."""
+        if self.synthetic:
+            return f"{self.name} (synthetic, generated from {self.source})"
+        return f"{self.name} ({self.source})"
 
 
 def _load_catalogue() -> dict[str, ClimateInfo]:
@@ -80,7 +95,25 @@ def _load_catalogue() -> dict[str, ClimateInfo]:
     return {entry["name"]: ClimateInfo(**entry) for entry in data["climates"]}
 
 
+def _load_synthetic_catalogue() -> dict[str, ClimateInfo]:
+    """The stations of ``normals_cn.json`` as catalogue entries (the file is validated in full when a year is made)."""
+    data = json.loads((DATA_DIR / "normals_cn.json").read_text(encoding="utf-8"))
+    return {
+        s["name"]: ClimateInfo(
+            name=s["name"], city=s["city"], climate_class=s["climate_class"], ashrae_zone="", wmo=s["wmo"],
+            file="normals_cn.json", source_file="", sha256="", synthetic=True,
+            source=f"{s['source_short']} {s['period']} normals",
+        )
+        for s in data["stations"]
+    }
+
+
 CLIMATES: dict[str, ClimateInfo] = _load_catalogue()
+"""The bundled observed years (NREL TMY3 EPW files)."""
+SYNTHETIC_CLIMATES: dict[str, ClimateInfo] = _load_synthetic_catalogue()
+"""The bundled synthetic climates: typical years generated from published normals (China's stations)."""
+BUNDLED_CLIMATES: dict[str, ClimateInfo] = {**CLIMATES, **SYNTHETIC_CLIMATES}
+"""Every climate selectable by name."""
 
 
 class WeatherSample(NamedTuple):
@@ -398,28 +431,39 @@ def load_epw(path: str | os.PathLike[str], name: str | None = None) -> Weather:
     )
 
 
-@functools.lru_cache(maxsize=len(CLIMATES))
+@functools.lru_cache(maxsize=len(BUNDLED_CLIMATES))
 def _bundled(name: str) -> Weather:
+    if name in SYNTHETIC_CLIMATES:
+        from coolpilot.envs.weathergen import load_stations, station_year  # imports this module: load lazily
+
+        return station_year(load_stations()[name])
     return load_epw(DATA_DIR / CLIMATES[name].file, name=name)
 
 
 def load_climate(name_or_path: str | os.PathLike[str]) -> Weather:
-    """A bundled climate by short name (:data:`CLIMATES`; cached) or any EPW file by path.
+    """A bundled climate by short name (:data:`BUNDLED_CLIMATES`; cached) or any EPW file by path.
 
-    A string that is neither a bundled name nor a path ending in ``.epw``/``.gz`` nor an
-    existing file raises :class:`EPWError` listing the bundled names.
+    A synthetic climate's year is generated from its station's normals with the station's own
+    seed (the same year every time). A string that is neither a bundled name nor a path ending
+    in ``.epw``/``.gz`` nor an existing file raises :class:`EPWError` listing the bundled names.
     """
     text = os.fspath(name_or_path)
-    if text in CLIMATES:
+    if text in BUNDLED_CLIMATES:
         return _bundled(text)
     path = Path(text)
     if path.suffix.lower() in (".epw", ".gz") or path.exists():
         return load_epw(path)
-    raise EPWError(f"unknown climate {text!r}: neither a bundled climate ({', '.join(sorted(CLIMATES))}) "
+    raise EPWError(f"unknown climate {text!r}: neither a bundled climate ({', '.join(sorted(BUNDLED_CLIMATES))}) "
                    f"nor an EPW file path")
 
 
+def climate_description(name_or_path: str) -> str:
+    """How a report names a climate: a bundled one with its source ('synthetic, generated from …' when it is)."""
+    info = BUNDLED_CLIMATES.get(name_or_path)
+    return info.description if info is not None else name_or_path
+
+
 __all__ = [
-    "CLIMATES", "CLIMATE_CLASSES", "DATA_DIR", "ClimateInfo", "EPWError", "Weather", "WeatherSample",
-    "load_climate", "load_epw", "wet_bulb_c",
+    "BUNDLED_CLIMATES", "CLIMATES", "CLIMATE_CLASSES", "DATA_DIR", "SYNTHETIC_CLIMATES", "ClimateInfo", "EPWError",
+    "Weather", "WeatherSample", "climate_description", "load_climate", "load_epw", "wet_bulb_c",
 ]

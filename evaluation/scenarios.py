@@ -522,13 +522,13 @@ def _check_facility(text: str, field: str, base_dir: Path, problems: _Problems) 
 
 
 def _check_climate(text: str, field: str, base_dir: Path, problems: _Problems) -> str | None:
-    from coolpilot.envs.weather import CLIMATES, EPWError, load_climate
+    from coolpilot.envs.weather import BUNDLED_CLIMATES, EPWError, load_climate
 
-    if text in CLIMATES:
+    if text in BUNDLED_CLIMATES:
         return text
     path = _find_path(text, base_dir)
     if path is None:
-        problems.add(field, text, f"not a bundled climate ({', '.join(sorted(CLIMATES))}) nor an EPW file")
+        problems.add(field, text, f"not a bundled climate ({', '.join(sorted(BUNDLED_CLIMATES))}) nor an EPW file")
         return None
     try:
         load_climate(path)

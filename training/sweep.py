@@ -352,7 +352,7 @@ def _check(sweep: Sweep) -> list[str]:
 def _check_names(specs: list[TrialSpec]) -> list[str]:
     """Facilities and climates that do not exist (found now, not hours into a cluster run)."""
     from coolpilot.envs.config import load_facility
-    from coolpilot.envs.weather import CLIMATES
+    from coolpilot.envs.weather import BUNDLED_CLIMATES
 
     problems: list[str] = []
     for facility in sorted({s.config["env"]["facility"] for s in specs}):
@@ -365,8 +365,8 @@ def _check_names(specs: list[TrialSpec]) -> list[str]:
         rand = s.config["env"].get("randomization") or {}
         climates.update(s.config["env"]["climates"], s.config["eval"]["climates"], rand.get("climates") or [])
     for name in sorted(climates):
-        if name not in CLIMATES and not Path(name).is_file():
-            problems.append(f"climate {name!r}: not a bundled climate ({', '.join(sorted(CLIMATES))}) "
+        if name not in BUNDLED_CLIMATES and not Path(name).is_file():
+            problems.append(f"climate {name!r}: not a bundled climate ({', '.join(sorted(BUNDLED_CLIMATES))}) "
                             "nor an EPW file")
     return problems
 
