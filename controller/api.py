@@ -28,8 +28,9 @@ import asyncio
 import io
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -44,11 +45,10 @@ from coolpilot.controller.console import register_console
 from coolpilot.controller.metrics import ServiceMetrics
 from coolpilot.controller.policies.onnx_policy import BundleError
 from coolpilot.controller.service import ControllerService, CycleOutcome, Snapshot
-from coolpilot.envs.contract import SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import Contract, SetpointSpec
 from coolpilot.envs.jsonsafe import json_safe
 
-SetpointName = Literal["supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "condenser_water_temp_c"]
-assert tuple(SetpointName.__args__) == SETPOINT_NAMES  # type: ignore[attr-defined]  # kept in step with the contract
+F = TypeVar("F", bound=Callable[..., Any])
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -75,9 +75,9 @@ class _OverrideBase(_Body):
     why: str = Field(min_length=1, max_length=1000)
 
 
-def _override_model(name: str) -> type[_OverrideBase]:
+def _override_model(spec: SetpointSpec) -> type[_OverrideBase]:
     """The override body of one setpoint, its value bounded by the contract's hard bounds (in the schema)."""
-    spec = SETPOINTS_BY_NAME[name]
+    name = spec.name
     title = "Override_" + name
     setpoint_type: Any = Literal[name]
     return create_model(
@@ -88,10 +88,25 @@ def _override_model(name: str) -> type[_OverrideBase]:
     )
 
 
-OverrideRequest = Annotated[  # type: ignore[valid-type]
-    Union[tuple(_override_model(n) for n in SETPOINT_NAMES)],  # noqa: UP007
-    Field(discriminator="setpoint"),
-]
+def setpoint_name_type(contract: Contract) -> Any:
+    """``Literal`` of the contract's setpoint names: what a setpoint path parameter accepts (and its schema lists)."""
+    return Literal[contract.setpoint_names]
+
+
+def override_request_type(contract: Contract) -> Any:
+    """The override body for ``contract``: one model per setpoint (value within its bounds), told by ``setpoint``."""
+    models = tuple(_override_model(s) for s in contract.setpoints)
+    return Annotated[Union[models], Field(discriminator="setpoint")]  # noqa: UP007
+
+
+def _annotated(fn: F, **types: Any) -> F:
+    """``fn`` with the types of some parameters set (the contract's, known only when the app is made).
+
+    FastAPI reads a route's parameter types from its annotations when it is registered; types
+    built per contract cannot be named in the module's source, so they are set here first.
+    """
+    fn.__annotations__.update(types)
+    return fn
 
 
 class ReloadRequest(_Body):
@@ -156,12 +171,27 @@ class ModelHealthStatus(BaseModel):
     hung_workers: int = Field(description="Inference threads abandoned past the time limit and still running.")
 
 
+class ContractStatus(BaseModel):
+    """The contract the service runs (its site's facility's) and the part of it the service commands."""
+
+    version: int = Field(description="Contract version (2: built from equipment blocks).")
+    blocks: list[str] = Field(description="The facility's equipment blocks, in contract order.")
+    fingerprint: str = Field(description="Short sha256 of the contract's names, units, bounds and rates.")
+    points: list[str] = Field(description="The facility's points, in contract order.")
+    setpoints: list[str] = Field(description="The facility's setpoints, in contract order.")
+    commanded_points: list[str] = Field(description="The points the service reads (the site maps them).")
+    commanded_setpoints: list[str] = Field(description="The setpoints the service writes (the site maps them and "
+                                                       "the model proposes them); the others run on the plant's "
+                                                       "own sequence.")
+
+
 class Status(BaseModel):
     site: str
     mode: str
     run_id: str
     cycle: int
     connected: bool
+    contract: ContractStatus
     model: dict[str, Any] | None
     model_health: ModelHealthStatus
     overrides: dict[str, dict[str, Any]]
@@ -207,7 +237,8 @@ class Trends(BaseModel):
     inlet_temp_mean_c: list[float | None] = Field(description="Mean inlet in each bucket (°C, mean). " + _SERIES)
     facility_power_kw: list[float | None] = Field(description="Facility power in each bucket (kW, mean). " + _SERIES)
     cooling_power_kw: list[float | None] = Field(description="Cooling power in each bucket (kW, mean). " + _SERIES)
-    setpoints: dict[SetpointName, SetpointTrend] = Field(description="Per setpoint, proposed and written.")
+    setpoints: dict[str, SetpointTrend] = Field(description="Per setpoint of the service's contract, proposed and "
+                                                            "written.")
     marks: list[TrendMark] = Field(description="Interventions in the window, oldest first (at most 500, the newest).")
     marks_left_out: int = Field(description="Interventions in the window not listed in ``marks`` (older ones).")
 
@@ -224,13 +255,14 @@ def trends_json(service: ControllerService, hours: int, now_s: float) -> bytes:
     bucket_s = hours * 3600.0 / TREND_BUCKETS
     until_s = (math.floor(now_s / bucket_s) + 1) * bucket_s
     since_s = until_s - TREND_BUCKETS * bucket_s
-    t = service.audit.trends(since_s, until_s, bucket_s, max_marks=TREND_MARKS)
+    names = service.contract.setpoint_names
+    t = service.audit.trends(since_s, until_s, bucket_s, max_marks=TREND_MARKS, setpoints=names)
     limits = service.site.safety
     body = json_safe({
         "hours": hours, "since_s": t.since_s, "until_s": t.until_s, "bucket_s": t.bucket_s,
         "max_buckets": TREND_BUCKETS, "guard_c": limits.guard_c, "limit_c": limits.limit_c,
         "time_s": t.start_s, "records": t.records, **t.points,
-        "setpoints": {n: {"proposed": t.proposed[n], "written": t.written[n]} for n in SETPOINT_NAMES},
+        "setpoints": {n: {"proposed": t.proposed[n], "written": t.written[n]} for n in names},
         "marks": t.marks, "marks_left_out": t.marks_left_out,
     })
     return Trends.model_validate(body).model_dump_json().encode()
@@ -265,9 +297,13 @@ def _name_the_field(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _status(service: ControllerService, snap: Snapshot) -> Status:
     """The status of one snapshot (plus the live count of hung inference threads)."""
-    p, health = snap.policy, snap.model_health
+    p, health, c = snap.policy, snap.model_health, service.contract
     return Status(
         site=service.site.name, mode=snap.mode, run_id=service.run_id, cycle=snap.cycle, connected=snap.connected,
+        contract=ContractStatus(version=c.version, blocks=list(c.blocks), fingerprint=c.fingerprint,
+                                points=list(c.point_names), setpoints=list(c.setpoint_names),
+                                commanded_points=list(snap.commanded.point_names),
+                                commanded_setpoints=list(snap.commanded.setpoint_names)),
         model=({"name": p.name, "sha256": p.sha256, "path": str(p.path), "facility": p.card.get("facility")}
                if p is not None else None),
         model_health=ModelHealthStatus(
@@ -283,8 +319,10 @@ def _status(service: ControllerService, snap: Snapshot) -> Status:
 
 
 def create_app(service: ControllerService, token: str | None, metrics: ServiceMetrics | None = None) -> FastAPI:
-    """The API of one running service."""
+    """The API of one running service (its override bodies and setpoint paths follow the service's contract)."""
     metrics = metrics or ServiceMetrics(service)
+    setpoint_name = setpoint_name_type(service.contract)
+    override_request = override_request_type(service.contract)
     app = FastAPI(title="coolpilot controller", version="1", description=__doc__)
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(_each_query_parameter_once)])
 
@@ -369,21 +407,25 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
         old = await service.set_mode(body.mode, body.who, body.why)
         return {"old": old, "mode": body.mode}
 
-    @router.post("/override", dependencies=auth,
-                 responses={**_BODY_RESPONSES, 409: {"model": Problem, "description": "refused by the service"}})
-    async def override(body: OverrideRequest) -> dict[str, Any]:  # type: ignore[valid-type]
-        """Hold a setpoint at a value until the override expires (the envelope still bounds what is written)."""
-        try:
-            req: Any = body
-            ov = await service.set_override(req.setpoint, req.value, req.duration_s, req.who, req.why)
-        except ValueError as err:  # the body schema already holds the service's checks; kept as a guard
-            raise HTTPException(409, str(err)) from None
-        return {"setpoint": req.setpoint, "value": ov.value, "expires_s": ov.expires_s}
+    async def override(body: Any) -> dict[str, Any]:
+        """Hold a setpoint at a value until the override expires (the envelope still bounds what is written).
 
-    @router.delete("/override/{setpoint}", dependencies=auth,
-                   responses={**_AUTH_RESPONSES, 404: {"model": Problem, "description": "no override on it"}})
+        Any setpoint of the service's contract is accepted by the schema; one the service does not
+        command (the site's map or the model leave it to the plant's own sequence) is refused (409).
+        """
+        try:
+            ov = await service.set_override(body.setpoint, body.value, body.duration_s, body.who, body.why)
+        except ValueError as err:  # a setpoint not commanded; the schema holds the rest of the service's checks
+            raise HTTPException(409, str(err)) from None
+        return {"setpoint": body.setpoint, "value": ov.value, "expires_s": ov.expires_s}
+
+    router.add_api_route("/override", _annotated(override, body=override_request), methods=["POST"],
+                         dependencies=auth, responses={**_BODY_RESPONSES,
+                                                       409: {"model": Problem, "description": "refused by the "
+                                                             "service (a setpoint it does not command)"}})
+
     async def clear_override(
-            setpoint: SetpointName,
+            setpoint: str,
             who: Annotated[str | None, Query(min_length=1, max_length=100, description="Who (audited).")] = None,
             why: Annotated[str | None, Query(min_length=1, max_length=1000, description="Why (audited).")] = None,
     ) -> dict[str, Any]:
@@ -391,6 +433,10 @@ def create_app(service: ControllerService, token: str | None, metrics: ServiceMe
         if not await service.clear_override(setpoint, who or "", why or ""):
             raise HTTPException(404, f"no override on {setpoint}")
         return {"setpoint": setpoint, "cleared": True}
+
+    router.add_api_route("/override/{setpoint}", _annotated(clear_override, setpoint=setpoint_name),
+                         methods=["DELETE"], dependencies=auth,
+                         responses={**_AUTH_RESPONSES, 404: {"model": Problem, "description": "no override on it"}})
 
     @router.post("/model/reload", dependencies=auth,
                  responses={**_BODY_RESPONSES, 409: {"model": Problem, "description": "bundle refused; old model "

@@ -478,13 +478,14 @@ class AuditStore:
         return {str(reason): int(n) for reason, n in rows}
 
     def trends(self, since_s: float, until_s: float, bucket_s: float,
-               max_marks: int = 500) -> Trends:
+               max_marks: int = 500, setpoints: Sequence[str] = SETPOINT_NAMES) -> Trends:
         """The trail from ``since_s`` to ``until_s`` (unix s) aggregated in buckets ``bucket_s`` wide, and its marks.
 
         Bucket ``k`` holds the decisions with ``since_s + k * bucket_s <= time_s < since_s + (k + 1) * bucket_s``;
         only buckets holding a decision are returned, oldest first. Per bucket: the maximum of
         ``inlet_temp_max_c`` (the hottest inlet seen, °C), the mean of ``inlet_temp_mean_c`` (°C),
-        ``facility_power_kw`` and ``cooling_power_kw`` (kW), per setpoint the mean of the policy's raw output
+        ``facility_power_kw`` and ``cooling_power_kw`` (kW), per setpoint of ``setpoints`` (default the core
+        block's; the service passes its facility contract's) the mean of the policy's raw output
         and the last value written to the plant (setpoint units). Readings that were missing or not finite
         are left out; a figure with nothing to aggregate is ``None``. Interventions in the range are the
         marks, the newest ``max_marks`` kept (oldest first) and the others counted.
@@ -504,10 +505,10 @@ class AuditStore:
         for k, (name, how) in enumerate(TREND_POINTS.items()):
             args[f"p{k}"] = f"$.{name}"
             columns.append(f"{'max' if how == 'max' else 'avg'}({_json_number('r.points', f':p{k}')})")
-        for k, name in enumerate(SETPOINT_NAMES):
+        for k, name in enumerate(setpoints):
             args[f"s{k}"] = f"$.{name}"
             columns.append(f"avg({_json_number('r.raw_output', f':s{k}')})")
-        written = [_json_number("w.written", f":s{k}") for k in range(len(SETPOINT_NAMES))]
+        written = [_json_number("w.written", f":s{k}") for k in range(len(setpoints))]
         sql = f"""
             WITH r AS (
                 SELECT CAST((d.time_s - :since) / :width AS INTEGER) AS b, d.id, d.time_s, d.points, d.raw_output,
@@ -529,7 +530,7 @@ class AuditStore:
                                      window).fetchone()[0])
             marks = conn.execute("SELECT time_s, reason, target FROM interventions WHERE time_s >= ? AND time_s < ? "
                                  "ORDER BY time_s DESC, rowid DESC LIMIT ?", (*window, max_marks)).fetchall()
-        n_points, n_setpoints = len(TREND_POINTS), len(SETPOINT_NAMES)
+        n_points, n_setpoints = len(TREND_POINTS), len(setpoints)
         cols = list(zip(*rows, strict=True)) if rows else [()] * (2 + n_points + 2 * n_setpoints)
         first_proposed, first_written = 2 + n_points, 2 + n_points + n_setpoints
         return Trends(
@@ -537,8 +538,8 @@ class AuditStore:
             start_s=[float(since_s) + int(b) * float(bucket_s) for b in cols[0]],
             records=[int(n) for n in cols[1]],
             points={name: [_float(v) for v in cols[2 + k]] for k, name in enumerate(TREND_POINTS)},
-            proposed={name: [_float(v) for v in cols[first_proposed + k]] for k, name in enumerate(SETPOINT_NAMES)},
-            written={name: [_float(v) for v in cols[first_written + k]] for k, name in enumerate(SETPOINT_NAMES)},
+            proposed={name: [_float(v) for v in cols[first_proposed + k]] for k, name in enumerate(setpoints)},
+            written={name: [_float(v) for v in cols[first_written + k]] for k, name in enumerate(setpoints)},
             marks=[{"time_s": float(t), "reason": str(reason), "target": str(target)}
                    for t, reason, target in reversed(marks)],
             marks_left_out=total - len(marks),

@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from coolpilot.controller.service import ControllerService, CycleOutcome, Snapshot
 from coolpilot.controller.site import MODES
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
 
 LATENCY_BUCKETS_S = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0, 5.0)
 
@@ -48,6 +47,7 @@ class ServiceMetrics:
         for m in MODES:
             self.mode.labels(m).set_function(_is_mode(service, m))
         self.model_healthy.set_function(lambda: _model_healthy(service.snapshot))
+        self._service = service
         self.hung_workers.set_function(lambda: float(service.hung_workers))
         service.listeners.append(self.observe)
 
@@ -63,13 +63,14 @@ class ServiceMetrics:
         if d is None:
             return
         failed = {i.target for i in d.interventions if i.reason.startswith("sensor_")}
-        for name in POINT_NAMES:
+        commanded = self._service.commanded
+        for name in commanded.point_names:
             self.sensor_ok.labels(name).set(0.0 if name in failed else 1.0)
         for i in d.interventions:
             self.interventions.labels(i.reason).inc()
         self.model_failures.set(d.state.model_failures)
         if outcome.wrote and d.setpoints is not None:
-            for name in SETPOINT_NAMES:
+            for name in commanded.setpoint_names:  # NaN: handed back to the plant's own sequence
                 value = d.setpoints.get(name, math.nan)
                 self.setpoint.labels(name).set(value)
 

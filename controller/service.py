@@ -27,6 +27,18 @@ takes the lock. Readers never take it: after every cycle and every command the s
 publishes an immutable :class:`Snapshot` (:attr:`ControllerService.snapshot`), so the API's
 status and decision show one consistent state, never a cycle half done.
 
+**The contract.** The site's facility determines the contract (``SiteConfig.contract``: its
+equipment blocks' points and setpoints); a bundle must fit it
+(:func:`coolpilot.envs.contract.bundle_fits`, at start and at every reload) or is refused naming
+the difference. What the service commands (:attr:`ControllerService.commanded`, a
+:func:`~coolpilot.controller.safety.sub_contract` of the facility's) is the points its site maps and
+the setpoints its site maps and its model proposes (without a model, those the site maps): a
+contract-1 bundle on a facility with more levers proposes the core block's four, and the
+service writes only those; every other setpoint is never written and runs on the plant's own
+sequence, and a setpoint a model swap stops commanding is relinquished. The site must map
+every point the model and the fallback policy read (else the service refuses to start, or the
+reload is refused, naming them). The policies read the contract's points by name.
+
 **Inference.** The model runs on a worker thread of a :class:`coolpilot.controller.inference.InferenceRunner`:
 a call past ``model_timeout_s`` is abandoned with its thread and the next cycle starts a
 fresh worker, so a hung model costs its cycles their proposal (the envelope holds, then
@@ -41,11 +53,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -56,9 +69,11 @@ from coolpilot.controller.audit import AuditStore, DecisionRecord
 from coolpilot.controller.inference import InferenceRunner, WorkersExhaustedError
 from coolpilot.controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
 from coolpilot.controller.policies.onnx_policy import BundleError, OnnxPolicy
-from coolpilot.controller.safety import Decision, EnvelopeState, ModelError, decide, initial_state
-from coolpilot.controller.site import MODES, SiteConfig
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.policies.rule_based import LEVERS, rule_based_settings
+from coolpilot.controller.safety import Decision, EnvelopeState, ModelError, decide, initial_state, sub_contract
+from coolpilot.controller.site import MODES, SiteConfig, facility_of
+from coolpilot.envs.config import FacilityConfig
+from coolpilot.envs.contract import Contract
 
 log = logging.getLogger(__name__)
 
@@ -142,30 +157,46 @@ class Snapshot:
     """Overrides set (an expired one stays listed until the next cycle drops it)."""
     envelope: EnvelopeState
     last: CycleOutcome | None
+    commanded: Contract
+    """What the service commands now: the points it reads and the setpoints it writes."""
 
 
-def _finite_points(values: Mapping[str, object]) -> dict[str, float] | None:
-    """All contract points as floats, or None if any is missing or not a finite number."""
+def _finite_points(values: Mapping[str, object], names: Sequence[str]) -> dict[str, float]:
+    """The points of ``names`` that are finite numbers, as floats."""
     out: dict[str, float] = {}
-    for name in POINT_NAMES:
+    for name in names:
         v = values.get(name)
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
-            return None
+            continue
         out[name] = float(v)
     return out
 
 
-def fallback_settings(policy: OnnxPolicy | None) -> RuleBasedSettings:
-    """The rule-based fallback's commissioning: the bundle's own base when it has one, else defaults."""
+def fallback_settings(policy: OnnxPolicy | None, facility: FacilityConfig | None = None,
+                      contract: Contract | None = None) -> RuleBasedSettings:
+    """The rule-based fallback's commissioning: the bundle's own base when it has one, else the facility's, else
+    defaults; it commands the levers of ``contract`` it knows (its core loops alone without one)."""
+    levers = tuple(n for n in LEVERS if contract is not None and n in contract.setpoints_by_name)
+    settings = rule_based_settings(facility) if facility is not None else RuleBasedSettings()
     if policy is not None:
         action = policy.card.get("action", {})
-        settings = action.get("rule_based_settings") if isinstance(action, dict) else None
-        if isinstance(settings, dict):
+        card = action.get("rule_based_settings") if isinstance(action, dict) else None
+        if isinstance(card, dict):
             try:
-                return RuleBasedSettings(**settings)
-            except TypeError:
-                log.warning("bundle %s: rule_based_settings not understood; fallback uses defaults", policy.name)
-    return RuleBasedSettings()
+                settings = RuleBasedSettings(**card)
+            except (TypeError, ValueError):
+                log.warning("bundle %s: rule_based_settings not understood; fallback uses the facility's",
+                            policy.name)
+    return replace(settings, levers=levers)
+
+
+def policy_points(policy: OnnxPolicy | RuleBasedPolicy | LegacyPolicy | None) -> tuple[str, ...]:
+    """The points a policy reads (every one must be a finite number for it to act)."""
+    if isinstance(policy, OnnxPolicy):
+        return tuple(policy.point_names)
+    if isinstance(policy, RuleBasedPolicy):
+        return policy.settings.point_names
+    return ()
 
 
 class ControllerService:
@@ -188,9 +219,16 @@ class ControllerService:
         self.last: CycleOutcome | None = None
         self.connected = False
         self.started_s = clock()
-        self.policy: OnnxPolicy | None = OnnxPolicy(site.model) if site.model else None
+        self.contract = site.contract
+        """The site's facility contract."""
+        self.facility = facility_of(site)
+        self.facility_name = self.facility.name if self.facility is not None else "core"
+        """The facility, for messages (``core``: a site file without one, the core block's contract)."""
+        self.policy: OnnxPolicy | None = (OnnxPolicy(site.model, self.contract, self.facility_name)
+                                          if site.model else None)
         self.model_health = HEALTHY
-        self.fallback = self._make_fallback()
+        self.fallback = self._make_fallback(self.policy)
+        self.commanded = self._commanded(self.policy, self.fallback)
         self._runner = InferenceRunner()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -200,12 +238,35 @@ class ControllerService:
         self.snapshot = self._snapshot()
 
     # --- setup ------------------------------------------------------------------
-    def _make_fallback(self) -> RuleBasedPolicy | LegacyPolicy | None:
+    def _make_fallback(self, policy: OnnxPolicy | None) -> RuleBasedPolicy | LegacyPolicy | None:
         if self.site.fallback_policy == "rule-based":
-            return RuleBasedPolicy(fallback_settings(self.policy))
+            return RuleBasedPolicy(fallback_settings(policy, self.facility, self.contract))
         if self.site.fallback_policy == "legacy":
             return LegacyPolicy()
         return None
+
+    def _commanded(self, policy: OnnxPolicy | None,
+                   fallback: RuleBasedPolicy | LegacyPolicy | None) -> Contract:
+        """What the service commands with ``policy``: the mapped points; the mapped setpoints it proposes.
+
+        Raises :class:`BundleError` when the site's map leaves out a point the model or the fallback
+        reads, or none of the model's setpoints is mapped (naming them).
+        """
+        mapped_points = self.site.adapter.point_names or self.contract.point_names
+        mapped_setpoints = self.site.adapter.setpoint_names or self.contract.setpoint_names
+        problems = []
+        for who, p in (("the model", policy), ("the fallback policy", fallback)):
+            missing = [n for n in policy_points(p) if n not in mapped_points]
+            if missing:
+                problems.append(f"{who} reads points {missing}, which the site's adapter.{self.site.adapter.kind} map "
+                                "leaves out")
+        proposed = policy.setpoint_names if policy is not None else self.contract.setpoint_names
+        setpoints = [n for n in proposed if n in mapped_setpoints]
+        if not setpoints:
+            problems.append(f"the site maps none of the setpoints {list(proposed)}")
+        if problems:
+            raise BundleError(f"site {self.site.name} (facility {self.facility_name}): " + "; ".join(problems))
+        return sub_contract(self.contract, mapped_points, setpoints)
 
     def _initial_mode(self) -> str:
         changes = self.audit.mode_changes(limit=1)
@@ -229,7 +290,7 @@ class ControllerService:
     def _snapshot(self) -> Snapshot:
         return Snapshot(mode=self.mode, cycle=self.cycle, connected=self.connected, policy=self.policy,
                         model_health=self.model_health, overrides=MappingProxyType(dict(self.overrides)),
-                        envelope=self.state, last=self.last)
+                        envelope=self.state, last=self.last, commanded=self.commanded)
 
     def _publish(self) -> None:
         """Make the current state what readers see (called under the lock, at the end of a cycle or command)."""
@@ -254,10 +315,19 @@ class ControllerService:
         return old
 
     async def set_override(self, name: str, value: float, duration_s: float, who: str, why: str) -> Override:
-        """Hold setpoint ``name`` at ``value`` for ``duration_s`` seconds (still bounded by the envelope)."""
-        if name not in SETPOINTS_BY_NAME:
-            raise ValueError(f"setpoint {name!r} is not in the contract ({', '.join(SETPOINT_NAMES)})")
-        spec = SETPOINTS_BY_NAME[name]
+        """Hold setpoint ``name`` at ``value`` for ``duration_s`` seconds (still bounded by the envelope).
+
+        ``name`` must be a setpoint the service commands (:attr:`commanded`): one the plant's own sequence
+        runs cannot be overridden from here.
+        """
+        spec = self.contract.setpoints_by_name.get(name)
+        if spec is None:
+            raise ValueError(f"setpoint {name!r} is not in facility {self.facility_name}'s contract "
+                             f"({', '.join(self.contract.setpoint_names)})")
+        if name not in self.commanded.setpoints_by_name:
+            raise ValueError(f"setpoint {name!r} is not commanded by this service (the site's map or the model "
+                             f"leave it to the plant's own sequence); it commands "
+                             f"{', '.join(self.commanded.setpoint_names)}")
         if not math.isfinite(value) or not spec.low <= value <= spec.high:
             raise ValueError(f"override {name} = {value} {spec.unit} outside {spec.low}..{spec.high} {spec.unit}")
         if not 0.0 < duration_s <= MAX_OVERRIDE_S:
@@ -296,8 +366,9 @@ class ControllerService:
         target = path or self.site.model
         if target is None:
             raise BundleError("no model path given and the site names none")
+        load = functools.partial(OnnxPolicy, facility=self.contract, facility_name=self.facility_name)
         try:
-            new = await self._runner.call_once(OnnxPolicy, Path(target), RELOAD_TIMEOUT_S)
+            new = await self._runner.call_once(load, Path(target), RELOAD_TIMEOUT_S)
         except TimeoutError:
             raise BundleError(f"{target}: loading took longer than {RELOAD_TIMEOUT_S:g} s; old model kept") from None
         except WorkersExhaustedError as err:
@@ -305,18 +376,25 @@ class ControllerService:
         return await self.install_model(new)
 
     async def install_model(self, policy: OnnxPolicy) -> OnnxPolicy:
-        """Make ``policy`` the running model if it answers a trial inference in time; clears an unhealthy mark.
+        """Make ``policy`` the running model if it fits and answers a trial inference in time; clears an unhealthy mark.
 
-        The trial (the middle of every training range, on a worker thread of its own, within
-        ``model_timeout_s``) runs off the lock; only the swap takes it. Raises
+        The bundle must fit the facility's contract and the site's map (its points mapped). The
+        trial (the middle of every training range, on a worker thread of its own, within
+        ``model_timeout_s``) runs off the lock; only the swap takes it. Setpoints the new model
+        does not command are relinquished (active mode). Raises
         :class:`~coolpilot.controller.policies.onnx_policy.BundleError` (and keeps the old model) when
-        the trial times out, raises or does not return finite setpoints.
+        it does not fit, or the trial times out, raises or does not return finite setpoints.
         """
+        policy.check_fits(self.contract, self.facility_name)
+        fallback = self._make_fallback(policy)
+        commanded = self._commanded(policy, fallback)
         await self._trial(policy)
         async with self._lock:
-            self.policy = policy
-            self.fallback = self._make_fallback()
+            dropped = [n for n in self.commanded.setpoint_names if n not in commanded.setpoints_by_name]
+            self.policy, self.fallback, self.commanded = policy, fallback, commanded
             self.model_health = HEALTHY
+            if dropped and self.mode == "active" and self.connected:
+                await self._relinquish(dropped)
             self._publish()
         log.info("model installed: %s sha256 %s", policy.name, policy.sha256)
         return policy
@@ -334,10 +412,10 @@ class ControllerService:
         except Exception as err:  # whatever the model raises, the bundle is refused with it
             raise BundleError(f"{policy.path}: trial inference failed: {type(err).__name__}: {err}") from None
         values = _jsonable(out)
-        if not (isinstance(values, dict) and set(values) == set(SETPOINT_NAMES)
+        if not (isinstance(values, dict) and set(values) == set(policy.setpoint_names)
                 and all(math.isfinite(v) for v in values.values())):
             raise BundleError(f"{policy.path}: a trial inference at the middle of the training ranges returned "
-                              f"{values!r}, not finite values of {', '.join(SETPOINT_NAMES)}; old model kept")
+                              f"{values!r}, not finite values of {', '.join(policy.setpoint_names)}; old model kept")
 
     # --- the loop -----------------------------------------------------------------
     async def _infer(self, policy: OnnxPolicy, points: dict[str, float], now: float
@@ -411,22 +489,23 @@ class ControllerService:
         raw: dict[str, float] | str | None = None
         timed_out = False
         if mode != "off":
-            points = _finite_points(reading.values)
+            points = _finite_points(reading.values, self.commanded.point_names)
             proposal: object
-            if points is None:
-                bad = [n for n in POINT_NAMES if _finite_points({**dict.fromkeys(POINT_NAMES, 0.0),
-                                                                 n: reading.values.get(n)}) is None]
+            bad = [n for n in policy_points(policy) if n not in points]
+            if bad:
                 proposal = ModelError(f"not inferred: points missing or not finite: {', '.join(bad)}")
-                fallback_sp = None
             else:
                 proposal, timed_out = await self._propose(policy, points, now)
-                fallback_sp = self.fallback.act(points) if self.fallback is not None else None
+            fallback_sp = None
+            if self.fallback is not None and all(n in points for n in policy_points(self.fallback)):
+                fallback_sp = self.fallback.act(points)
             raw = proposal.message if isinstance(proposal, ModelError) else _jsonable(proposal)
             ranges = self.policy.training_ranges if self.policy is not None else None
             decision = decide(reading.values, reading.times_s, now, proposal, self.state, self.site.safety,
                               self.site.rate_period_s or self.site.period_s, ranges, fallback_sp,
                               self.active_overrides(),
-                              write_safe=mode == "fallback" and self.site.fallback_action == "safe_setpoints")
+                              write_safe=mode == "fallback" and self.site.fallback_action == "safe_setpoints",
+                              contract=self.commanded)
             self.state = decision.state
         latency_ms = (time.perf_counter() - start) * 1000.0
         wrote, errors = await self._act(mode, decision)
@@ -447,15 +526,19 @@ class ControllerService:
         try:
             if mode == "active" and decision is not None:
                 if decision.setpoints is None:
-                    result = await self.adapter.relinquish(list(SETPOINT_NAMES))
+                    result = await self.adapter.relinquish(list(self.commanded.setpoint_names))
                 else:
                     result = await self.adapter.write_setpoints(decision.setpoints)
+                    if decision.relinquished:  # a fallback that commands fewer setpoints hands the others back
+                        handed = await self.adapter.relinquish(list(decision.relinquished))
+                        result = WriteResult({**result.accepted, **handed.accepted}, {**result.errors,
+                                                                                      **handed.errors})
             elif mode == "fallback":
                 safe = decision.setpoints if decision is not None else None  # the safe action: never warmer than now
                 if self.site.fallback_action == "safe_setpoints" and safe is not None:
                     result = await self.adapter.write_setpoints(safe)
                 else:
-                    result = await self.adapter.relinquish(list(SETPOINT_NAMES))
+                    result = await self.adapter.relinquish(list(self.commanded.setpoint_names))
         except AdapterError as err:
             log.warning("cycle %d: write failed: %s", self.cycle, err)
             return False, {"adapter": str(err)}
@@ -482,10 +565,13 @@ class ControllerService:
         ))
 
     async def _relinquish_all(self) -> None:
+        await self._relinquish(list(self.commanded.setpoint_names))
+
+    async def _relinquish(self, names: list[str]) -> None:
         try:
-            await self.adapter.relinquish(list(SETPOINT_NAMES))
+            await self.adapter.relinquish(names)
         except AdapterError as err:
-            log.warning("relinquish failed: %s", err)
+            log.warning("relinquish of %s failed: %s", ", ".join(names), err)
 
     async def run(self, cycles: int | None = None) -> None:
         """Connect, then run cycles every ``period_s`` until :meth:`stop` (or ``cycles`` cycles).

@@ -1,8 +1,9 @@
-"""The site file of ``coolpilot serve``: model, fallback, adapter, safety limits, mode, API, audit.
+"""The site file of ``coolpilot serve``: facility, model, fallback, adapter, safety limits, mode, API, audit.
 
 Example (``examples/site.yaml``)::
 
     name: hall-a
+    facility: modern-hall                 # preset or facility YAML (relative to this file): the contract
     model: ../models/modern-hall-ppo      # bundle folder, relative to this file, or a shipped bundle by name
     fallback_policy: rule-based           # rule-based | legacy | none
     mode: shadow                          # the mode at first start (later: the last recorded mode)
@@ -13,6 +14,16 @@ Example (``examples/site.yaml``)::
     safety: {guard_c: 26.0, limit_c: 27.0}
     api: {host: 127.0.0.1, port: 8080, token_env: COOLPILOT_TOKEN}
     audit: {path: coolpilot-audit.sqlite}
+
+**The facility determines the contract** (``coolpilot.envs.contract``, contract version 2: its
+equipment blocks' points and setpoints). The adapter's maps (MQTT names, Modbus registers,
+BACnet objects) default to every name of the contract and may name only the contract's; a site
+may map only some setpoints (the others are never written: the plant's own sequence runs them)
+and only some points, but every point the safety envelope needs (:data:`coolpilot.controller.safety.
+CRITICAL_POINTS`) must be mapped, and the service refuses a policy whose points are not
+(naming them). The ``safety`` section names only the contract's setpoints. Without
+``facility`` the contract is the core block's (20 points, 4 setpoints: contract version 1), as
+site files written before contract version 2 meant.
 
 Loading validates everything and refuses a bad file with one line per problem naming the
 file, the field, the value, its unit and the allowed range. Relative paths are resolved
@@ -25,13 +36,16 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, model_validator
 
 from coolpilot.controller.policies.bundles import find_bundle
 from coolpilot.controller.protocols.bacnet import BacnetSettings
+from coolpilot.controller.protocols.contract_maps import context_contract
 from coolpilot.controller.protocols.modbus import ModbusSettings
 from coolpilot.controller.protocols.mqtt import MqttSettings
-from coolpilot.controller.safety import SafetyLimits
+from coolpilot.controller.safety import CRITICAL_POINTS, SafetyLimits
+from coolpilot.envs.config import FacilityConfig, FacilityConfigError, load_facility
+from coolpilot.envs.contract import CORE_CONTRACT, Contract
 from coolpilot.envs.validation import format_validation_error, read_yaml
 
 MODES = ("shadow", "active", "fallback", "off")
@@ -73,7 +87,29 @@ class AdapterSection(_Section):
         if others:
             raise ValueError(f"adapter.kind is {self.kind}, but settings for {', '.join(others)} are also given: "
                              f"remove them or change adapter.kind")
+        mapped = self.point_names
+        missing = [n for n in CRITICAL_POINTS if mapped is not None and n not in mapped]
+        if missing:
+            raise ValueError(f"{self.kind}.points: the safety envelope needs points {missing}, which the map leaves "
+                             "out; map them")
         return self
+
+    @property
+    def settings(self) -> MqttSettings | ModbusSettings | BacnetSettings | None:
+        """The protocol settings of :attr:`kind` (None for a CSV replay)."""
+        return None if self.kind == "csv" else getattr(self, self.kind)
+
+    @property
+    def point_names(self) -> tuple[str, ...] | None:
+        """The points the site's map reads (None for a CSV replay: whichever of its columns are points)."""
+        settings = self.settings
+        return None if settings is None else settings.point_names
+
+    @property
+    def setpoint_names(self) -> tuple[str, ...] | None:
+        """The setpoints the site's map writes (None for a CSV replay: it records every write)."""
+        settings = self.settings
+        return None if settings is None else settings.setpoint_names
 
 
 class ApiSection(_Section):
@@ -104,6 +140,11 @@ class SiteConfig(_Section):
     """One controlled site."""
 
     name: str = Field("site", min_length=1, description="Site name (logs, metrics, audit).")
+    facility: str | None = Field(
+        None, min_length=1,
+        description="The site's facility: a bundled preset (coolpilot presets) or a facility YAML file, relative to "
+                    "this file. Its equipment determines the contract: the points read, the setpoints written and "
+                    "the safety envelope's rules per setpoint. None: the core block (20 points, 4 setpoints).")
     model: str | None = Field(None, description="Policy bundle folder (policy.onnx + card.json) or a shipped bundle "
                                                 "by name (coolpilot models); none = the fallback policy decides.")
     fallback_policy: Literal["rule-based", "legacy", "none"] = Field(
@@ -130,22 +171,71 @@ class SiteConfig(_Section):
     api: ApiSection = Field(default_factory=ApiSection, description=ApiSection.__doc__)
     audit: AuditSection = Field(default_factory=AuditSection, description=AuditSection.__doc__)
 
+    _contract: Contract = PrivateAttr(default=CORE_CONTRACT)
+
+    @property
+    def contract(self) -> Contract:
+        """The contract of the site's facility (the core block's without one)."""
+        return self._contract
+
+    @model_validator(mode="before")
+    @classmethod
+    def _safety_for_the_contract(cls, data: Any) -> Any:
+        """The safety section is validated (against the context's contract) even when the file leaves it out."""
+        if isinstance(data, dict) and "safety" not in data:
+            return {**data, "safety": {}}
+        return data
+
+    @model_validator(mode="after")
+    def _keep_the_contract(self, info: ValidationInfo) -> SiteConfig:
+        self._contract = context_contract(info) or CORE_CONTRACT
+        return self
+
+
+def facility_of(site: SiteConfig) -> FacilityConfig | None:
+    """The site's facility (None without one: the core block's contract)."""
+    return None if site.facility is None else load_facility(site.facility)
+
+
+def _facility_contract(data: dict[str, Any], source: str, base: Path) -> tuple[str | None, Contract]:
+    """The ``facility`` field resolved (a file relative to the site file, else a preset) and its contract."""
+    name = data.get("facility")
+    if name is None:
+        return None, CORE_CONTRACT
+    if not isinstance(name, str) or not name:
+        raise SiteConfigError(f"{source}: 1 problem(s) in the site file:\n  - field 'facility' = {name!r}: a preset "
+                              "name or a facility YAML file is needed")
+    path = Path(name).expanduser()
+    local = path if path.is_absolute() else base / path
+    resolved = str(local) if local.is_file() else name
+    try:
+        return resolved, load_facility(resolved).contract
+    except FacilityConfigError as err:
+        raise SiteConfigError(f"{source}: 1 problem(s) in the site file:\n  - field 'facility' = {name!r}: "
+                              f"{err}") from None
+
 
 def site_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | None = None) -> SiteConfig:
-    """Validate a mapping into a :class:`SiteConfig`, resolving relative paths against ``base_dir``."""
+    """Validate a mapping into a :class:`SiteConfig`, resolving relative paths against ``base_dir``.
+
+    The ``facility`` is read first: its contract is what the adapter's maps and the safety
+    section are validated against.
+    """
     if not isinstance(data, dict):
         raise SiteConfigError(f"{source}: a site file must be a YAML mapping, got {type(data).__name__}")
+    base = base_dir or Path.cwd()
+    facility, contract = _facility_contract(data, source, base)
     try:
-        site = SiteConfig.model_validate(data)
+        site = SiteConfig.model_validate(data, context={"contract": contract})
     except ValidationError as err:
         raise SiteConfigError(format_validation_error(err, SiteConfig, source, "site file")) from None
-    base = base_dir or Path.cwd()
 
     def resolve(path: str) -> str:
         p = Path(path).expanduser()
         return str(p if p.is_absolute() else (base / p))
 
-    updates: dict[str, Any] = {"audit": site.audit.model_copy(update={"path": resolve(site.audit.path)})}
+    updates: dict[str, Any] = {"audit": site.audit.model_copy(update={"path": resolve(site.audit.path)}),
+                               "facility": facility}
     if site.model is not None:
         found = find_bundle(site.model, (base,))  # a folder relative to the site file, else a shipped bundle
         updates["model"] = str(found) if found is not None else resolve(site.model)

@@ -77,13 +77,13 @@ from coolpilot.controller.protocols.bacnet import (
     PRESENT_VALUE,
     PRIORITY_ARRAY,
     STATUS_FLAGS,
-    UNITS,
     UNITS_PROPERTY,
     BacnetSettings,
     ObjectRef,
+    bacnet_units,
 )
 from coolpilot.controller.protocols.bacnet_stack import Failure, close_app, make_app, to_python, wait_ready
-from coolpilot.envs.contract import POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import POINTS_BY_NAME, SETPOINTS_BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +189,10 @@ def _same_real(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(b))
 
 
-def _as_setpoint(name: str, value: object) -> tuple[float | None, str | None]:
+def _as_setpoint(name: str, value: object, mapped: Sequence[str]) -> tuple[float | None, str | None]:
     """``(value as float, or None to relinquish; None)``, or ``(None, why it cannot be written)``."""
-    if name not in SETPOINTS_BY_NAME:
-        return None, f"unknown setpoint {name!r}; the contract's setpoints are {list(SETPOINT_NAMES)}"
+    if name not in mapped:
+        return None, f"setpoint {name!r} is not mapped by this site; its setpoints are {list(mapped)}"
     if value is None:
         return None, None
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
@@ -274,9 +274,9 @@ class BacnetAdapter:
             if units is None or isinstance(units, Failure):
                 continue  # no units property: nothing to check
             unit = POINTS_BY_NAME[name].unit if name in POINTS_BY_NAME else SETPOINTS_BY_NAME[name].unit
-            if str(units) not in UNITS[unit]:
+            if str(units) not in bacnet_units(unit):
                 wrong.append(f"{name} ({ref.object_type} {ref.instance}) is in {units}, expected "
-                             f"{' or '.join(UNITS[unit])} ({unit})")
+                             f"{' or '.join(bacnet_units(unit))} ({unit})")
         if wrong:
             raise AdapterError(f"BACnet device {self.settings.device_instance} at {self.settings.device_address}: "
                                f"units differ from the contract's: {'; '.join(wrong)}")
@@ -366,7 +366,7 @@ class BacnetAdapter:
         errors: dict[str, str] = {}
         written: dict[str, float | None] = {}
         for name, value in values.items():
-            number, problem = _as_setpoint(name, value)
+            number, problem = _as_setpoint(name, value, list(self.settings.setpoints))
             if problem is None:
                 ref = s.setpoints[name]
                 refused = await client.write(ref.object_id, number, s.priority)

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from coolpilot.controller.adapters.base import AdapterError, Reading, WriteResult
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import POINT_SPECS, SETPOINT_SPECS
 
 
 def _cell(text: str) -> object:
@@ -75,10 +75,10 @@ class CsvReplayAdapter:
             raise ValueError(f"{self.path}: cannot read CSV replay file: {err.strerror or err}") from None
         except (UnicodeDecodeError, csv.Error) as err:
             raise ValueError(f"{self.path}: not a readable CSV file: {err}") from None
-        columns = [h for h in header if h in POINT_NAMES]
+        columns = [h for h in header if h in POINT_SPECS]
         if not columns:
             raise ValueError(f"{self.path}: no column is a contract point (header {header[:8]}…); expected some of "
-                             f"{list(POINT_NAMES)}")
+                             f"{list(POINT_SPECS)}")
         index = {h: i for i, h in enumerate(header)}
         rows = [{c: _cell(r[index[c]]) if index[c] < len(r) else None for c in columns} for r in raw]
         times = None
@@ -139,7 +139,7 @@ class CsvReplayAdapter:
         """Nothing to release."""
 
     def _record(self, values: dict[str, float | None]) -> WriteResult:
-        unknown = {n: f"unknown setpoint {n!r}; the contract's setpoints are {list(SETPOINT_NAMES)}"
-                   for n in values if n not in SETPOINTS_BY_NAME}
+        unknown = {n: f"unknown setpoint {n!r}; the blocks' setpoints are {list(SETPOINT_SPECS)}"
+                   for n in values if n not in SETPOINT_SPECS}
         self.written.append({n: v for n, v in values.items() if n not in unknown})
         return WriteResult({n: n not in unknown for n in values}, unknown)

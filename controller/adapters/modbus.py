@@ -57,7 +57,7 @@ from coolpilot.controller.protocols.modbus import (
     encode_setpoint,
     exception_text,
 )
-from coolpilot.envs.contract import SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import SETPOINTS_BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ class ModbusAdapter:
     async def _write_one(self, name: str, value: object) -> str | None:
         sp = self.settings.setpoints.get(name)
         if sp is None:
-            return f"unknown setpoint {name!r}; the contract's setpoints are {list(SETPOINT_NAMES)}"
+            return f"setpoint {name!r} is not mapped by this site; its setpoints are {list(self.settings.setpoints)}"
         spec = SETPOINTS_BY_NAME[name]
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"not a number: {value!r}"
@@ -300,7 +300,7 @@ class ModbusAdapter:
     async def _relinquish_one(self, name: str) -> str | None:
         sp = self.settings.setpoints.get(name)
         if sp is None:
-            return f"unknown setpoint {name!r}; the contract's setpoints are {list(SETPOINT_NAMES)}"
+            return f"setpoint {name!r} is not mapped by this site; its setpoints are {list(self.settings.setpoints)}"
         if sp.enable is None:
             return (f"relinquish not supported: setpoints.{name} has no enable register in the Modbus map, so the "
                     f"device keeps the last value written; add setpoints.{name}.enable (the coil or holding "

@@ -18,7 +18,9 @@ topic                                 direction       payload
                                                       retained; ``"value": null`` relinquishes.
 ====================================  ==============  ==============================================
 
-Names and units are those of ``coolpilot.envs.contract`` (°C, fractions). Values arrive unvalidated
+Names and units are those of ``coolpilot.envs.contract`` (°C, fractions): the settings' ``points``
+are read and its ``setpoints`` written (by default every name of the site's facility contract);
+a write of any other name is refused. Values arrive unvalidated
 (a number, null, NaN, a string from a broken gateway): validation is the safety envelope's.
 
 Delivery: MQTT v5 brokers answer each QoS 1 publish with a PUBACK reason code;
@@ -57,7 +59,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from coolpilot.controller.adapters.base import AdapterError, Reading, WriteResult
 from coolpilot.controller.protocols.mqtt import MqttSettings, new_client_id
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +345,7 @@ class MqttAdapter:
         self.settings = settings or MqttSettings()
         s = self.settings
         self.name = f"mqtt://{s.host}:{s.port}/{s.prefix}"
-        self._topic_point = {s.point_topic(n): n for n in POINT_NAMES}
+        self._topic_point = {s.point_topic(n): n for n in s.points}
         self._lock = threading.Lock()
         self._values: dict[str, object] = {}
         self._times_s: dict[str, float] = {}
@@ -399,7 +400,7 @@ class MqttAdapter:
         messages: list[tuple[str, bytes, bool]] = []
         now_s = time.time()
         for name, value in values.items():
-            number, problem = _as_setpoint(name, value)
+            number, problem = _as_setpoint(name, value, self.settings.setpoints)
             if problem is not None:
                 accepted[name], errors[name] = False, problem
                 continue
@@ -426,10 +427,10 @@ class MqttAdapter:
                 self._values[name], self._times_s[name] = parsed
 
 
-def _as_setpoint(name: str, value: object) -> tuple[float | None, str | None]:
+def _as_setpoint(name: str, value: object, mapped: Sequence[str]) -> tuple[float | None, str | None]:
     """``(value as float or None for relinquish, None)``, or ``(None, why it cannot be written)``."""
-    if name not in SETPOINTS_BY_NAME:
-        return None, f"unknown setpoint {name!r}; the contract's setpoints are {list(SETPOINT_NAMES)}"
+    if name not in mapped:
+        return None, f"setpoint {name!r} is not mapped by this site; its setpoints are {list(mapped)}"
     if value is None:
         return None, None
     if isinstance(value, bool | str | bytes):

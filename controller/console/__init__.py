@@ -62,7 +62,7 @@ from coolpilot.controller.policies.onnx_policy import OnnxPolicy
 from coolpilot.controller.safety import REASONS
 from coolpilot.controller.service import SERVICE_REASONS, ControllerService, Snapshot
 from coolpilot.controller.site import MODES
-from coolpilot.envs.contract import CONTRACT_VERSION, POINTS, SETPOINTS
+from coolpilot.envs.contract import POINTS
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
                            "form-action 'none'; frame-ancestors 'none'")
@@ -281,14 +281,15 @@ def card_summary(policy: OnnxPolicy) -> CardSummary:
 def contract_info(service: ControllerService) -> ContractInfo:
     """The contract the service runs, with the site's bounds per setpoint."""
     bounds = service.site.safety.bounds
+    contract = service.contract
     return ContractInfo(
-        version=CONTRACT_VERSION,
+        version=contract.version,
         points=[PointInfo(name=p.name, unit=p.unit, low=p.low, high=p.high, description=p.description)
-                for p in POINTS],
+                for p in contract.points],
         setpoints=[SetpointInfo(name=s.name, unit=s.unit, low=s.low, high=s.high,
                                 site_low=bounds.get(s.name, (s.low, s.high))[0],
                                 site_high=bounds.get(s.name, (s.low, s.high))[1], description=s.description)
-                   for s in SETPOINTS],
+                   for s in contract.setpoints],
     )
 
 

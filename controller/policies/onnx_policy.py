@@ -2,10 +2,13 @@
 
 Loading checks, in order, and refuses with an error naming the file and the problem:
 the folder and both files exist; the card is JSON with the fields of schema version 1;
-the sha256 of ``policy.onnx`` equals the card's; the card's points and setpoints are the
-contract's (``coolpilot.envs.contract``: names, units, setpoint bounds within the contract's); the
-graph's input and output have the card's widths. ``act(points)`` feeds the points in the
-card's order and returns setpoints by name in physical units.
+the sha256 of ``policy.onnx`` equals the card's; the card's points and setpoints are those
+of the equipment blocks (``coolpilot.envs.contract``: names, units, setpoint bounds within the
+blocks'; a card without ``contract_version`` 2 describes the core block, contract version 1); the
+graph's input and output have the card's widths. Given the facility's contract, the bundle's
+must fit it (:func:`coolpilot.envs.contract.bundle_fits`), or it is refused naming every
+difference. ``act(points)`` takes the contract's points by name, feeds the card's in the card's
+order and returns the card's setpoints by name in physical units.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from coolpilot.envs.contract import POINTS, SETPOINTS
+from coolpilot.envs.contract import Contract, ContractError, bundle_fits, contract_from_card
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 REQUIRED_CARD_FIELDS = ("schema_version", "name", "onnx", "points", "setpoints", "env_id", "facility", "training",
@@ -63,51 +66,46 @@ def read_card(bundle: str | Path) -> dict[str, Any]:
     if want != got:
         raise BundleError(f"{onnx_path}: sha256 {got} does not match the card's {want or '(none)'}: the graph was "
                           "changed or belongs to another card; refusing to load it")
-    _check_contract(card, card_path)
+    card_contract(card, card_path)
     return card
 
 
-def _check_contract(card: dict[str, Any], card_path: Path) -> None:
-    """The card's points and setpoints must be the contract's, with the same units and bounds within."""
-    points = {p.name: p for p in POINTS}
+def card_contract(card: dict[str, Any], card_path: str | Path = "card.json") -> Contract:
+    """The card's contract (:func:`coolpilot.envs.contract.contract_from_card`), with a training range per point.
+
+    Its points and setpoints must be the equipment blocks' (names and units), setpoint bounds
+    within the blocks'; a card written before contract version 2 describes the core block.
+    """
     try:
-        card_points = [(str(p["name"]), str(p["unit"]), p["training_range"]) for p in card["points"]]
-        card_sps = [(str(s["name"]), str(s["unit"]), float(s["low"]), float(s["high"])) for s in card["setpoints"]]
-    except (KeyError, TypeError, ValueError) as err:
-        raise BundleError(f"{card_path}: points/setpoints entries need name, unit and ranges ({err!r})") from None
-    unknown = [n for n, _, _ in card_points if n not in points]
-    if unknown:
-        raise BundleError(f"{card_path}: points {unknown} are not in the contract (coolpilot.envs.contract.POINTS)")
-    for name, unit, rng in card_points:
-        if unit != points[name].unit:
-            raise BundleError(f"{card_path}: point {name} is in {unit!r}, the contract says {points[name].unit!r}")
-        if not (isinstance(rng, list) and len(rng) == 2 and float(rng[0]) <= float(rng[1])):
-            raise BundleError(f"{card_path}: point {name}: training_range must be [low, high], got {rng!r}")
-    if len({n for n, _, _ in card_points}) != len(card_points):
-        raise BundleError(f"{card_path}: a point is listed twice")
-    setpoints = {s.name: s for s in SETPOINTS}
-    names = [n for n, _, _, _ in card_sps]
-    if sorted(names) != sorted(setpoints):
-        raise BundleError(f"{card_path}: setpoints {names} differ from the contract's {sorted(setpoints)}")
-    for name, unit, low, high in card_sps:
-        spec = setpoints[name]
-        if unit != spec.unit or low < spec.low or high > spec.high or low >= high:
-            raise BundleError(f"{card_path}: setpoint {name} [{low}, {high}] {unit} must lie within the contract's "
-                              f"[{spec.low}, {spec.high}] {spec.unit}")
+        contract = contract_from_card(card, str(card_path))
+    except ContractError as err:
+        raise BundleError(str(err)) from None
+    for p in card["points"]:
+        rng = p.get("training_range") if isinstance(p, dict) else None
+        if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, int | float) for v in rng)
+                and rng[0] <= rng[1]):
+            raise BundleError(f"{card_path}: point {p.get('name') if isinstance(p, dict) else p}: training_range "
+                              f"must be [low, high], got {rng!r}")
+    return contract
 
 
 class OnnxPolicy:
     """``act(points) -> setpoints`` of a verified policy bundle (onnxruntime, CPU)."""
 
-    def __init__(self, bundle: str | Path) -> None:
+    def __init__(self, bundle: str | Path, facility: Contract | None = None, facility_name: str = "") -> None:
+        """Load and verify ``bundle``; with ``facility`` (a facility's contract), refuse it unless it fits."""
         import onnxruntime as ort
 
         self.path = Path(bundle)
         self.card = read_card(self.path)
         self.name = str(self.card["name"])
         self.sha256 = str(self.card["onnx"]["sha256"])
-        self.point_names: list[str] = [p["name"] for p in self.card["points"]]
-        self.setpoint_names: list[str] = [s["name"] for s in self.card["setpoints"]]
+        self.contract = card_contract(self.card, self.path / "card.json")
+        """The contract the bundle was trained on (version 1: the core block)."""
+        if facility is not None:
+            self.check_fits(facility, facility_name)
+        self.point_names: list[str] = list(self.contract.point_names)
+        self.setpoint_names: list[str] = list(self.contract.setpoint_names)
         self.training_ranges: dict[str, tuple[float, float]] = {
             p["name"]: (float(p["training_range"][0]), float(p["training_range"][1])) for p in self.card["points"]}
         options = ort.SessionOptions()
@@ -127,6 +125,13 @@ class OnnxPolicy:
             raise BundleError(f"{self.path / 'policy.onnx'}: graph maps {width_in} inputs to {width_out} outputs, the "
                               f"card lists {len(self.point_names)} points and {len(self.setpoint_names)} setpoints")
 
+    def check_fits(self, facility: Contract, facility_name: str = "") -> None:
+        """Raise :class:`BundleError` naming every difference unless this bundle can run on ``facility``."""
+        where = facility_name or f"with contract {facility.fingerprint}"
+        problems = bundle_fits(self.contract, facility, self.name, where)
+        if problems:
+            raise BundleError(f"{self.path}: bundle {self.name} does not fit facility {where}: " + "; ".join(problems))
+
     def reset(self) -> None:
         """Stateless."""
 
@@ -136,7 +141,7 @@ class OnnxPolicy:
         return np.asarray(self._session.run([self._output], {self._input: x})[0], dtype=np.float64)
 
     def act(self, points: Mapping[str, float]) -> dict[str, float]:
-        """Setpoints by name (physical units) for points by name; every point of the card is needed."""
+        """Setpoints by name (physical units) for points by name (the contract's; the card's are read, each needed)."""
         missing = [n for n in self.point_names if n not in points]
         if missing:
             raise KeyError(f"policy {self.name}: points missing: {', '.join(missing)}")

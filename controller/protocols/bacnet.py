@@ -1,10 +1,15 @@
 """The BACnet/IP object map both ends share: settings, object references, priorities, units.
 
 :class:`BacnetSettings` (``adapter.bacnet`` of a site file) names coolpilot's own device, the
-remote device, timing, the write priority and the object of every contract point and setpoint
-(:class:`ObjectRef`). The default map (:data:`DEFAULT_POINT_OBJECTS`,
-:data:`DEFAULT_SETPOINT_OBJECTS`) is the one the plant twin's device
-(:class:`coolpilot.controller.twin.bacnet_device.BacnetTwinDevice`) serves. The client adapter
+remote device, timing, the write priority and the object of each point and setpoint of the
+site's facility contract (:class:`ObjectRef`): by default all of them (without a contract,
+the core block's); a site may leave
+setpoints out (never written: the plant's own sequence runs them) and points the service does
+not need (:mod:`coolpilot.controller.protocols.contract_maps`). The default map
+(:data:`DEFAULT_POINT_OBJECTS`, :data:`DEFAULT_SETPOINT_OBJECTS`) is the one the plant twin's
+device (:class:`coolpilot.controller.twin.bacnet_device.BacnetTwinDevice`) serves; instances are per
+name in block order over every block, so the core block's keep analog-input 1…20 and
+analog-value 1…4 whatever the facility. The client adapter
 (:mod:`coolpilot.controller.adapters.bacnet`) describes what it does with each object.
 
 Priorities refused in :class:`BacnetSettings` (Table 19-1 of ASHRAE 135): 1 manual
@@ -30,10 +35,17 @@ import builtins
 import ipaddress
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from coolpilot.controller.protocols.bacnet_properties import PROPERTY_IDENTIFIERS
-from coolpilot.envs.contract import POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.protocols.contract_maps import (
+    ALL_POINTS,
+    ALL_SETPOINTS,
+    check_names,
+    context_contract,
+    with_contract_defaults,
+)
+from coolpilot.envs.contract import CORE_CONTRACT, Contract
 
 BACNET_PORT = 47808
 """UDP port of BACnet/IP (0xBAC0)."""
@@ -63,11 +75,25 @@ UNITS: dict[str, tuple[str, ...]] = {
     "kW": ("kilowatts",),
     "%": ("percent", "percent-relative-humidity"),
     "1": ("no-units",),
+    "min": ("minutes",),
 }
-"""Contract unit -> BACnet engineering units the adapter accepts for it (no conversion is made)."""
+"""Contract unit -> BACnet engineering units the adapter accepts for it (no conversion is made).
+
+A contract unit BACnet has no engineering unit for (a price per MWh, a carbon factor in t/MWh)
+is carried as ``no-units`` (:func:`bacnet_units`)."""
 TWIN_UNITS: dict[str, str] = {"°C": "degrees-celsius", "kW": "kilowatts", "%": "percent-relative-humidity",
-                              "1": "no-units"}
-"""Engineering units the twin device gives its objects, per contract unit."""
+                              "1": "no-units", "min": "minutes"}
+"""Engineering units the twin device gives its objects, per contract unit (others: ``no-units``)."""
+
+
+def bacnet_units(unit: str) -> tuple[str, ...]:
+    """The BACnet engineering units accepted for contract unit ``unit`` (``no-units`` where BACnet has none)."""
+    return UNITS.get(unit, ("no-units",))
+
+
+def twin_units(unit: str) -> str:
+    """The engineering units the twin device gives an object of contract unit ``unit``."""
+    return TWIN_UNITS.get(unit, "no-units")
 
 PRESENT_VALUE = "present-value"
 STATUS_FLAGS = "status-flags"
@@ -139,11 +165,21 @@ class ObjectRef(BaseModel):
 
 
 DEFAULT_POINT_OBJECTS: dict[str, ObjectRef] = {
-    name: ObjectRef(object_type="analog-input", instance=i) for i, name in enumerate(POINT_NAMES, start=1)}
-"""The default point map: ``analog-input`` 1…20, present-value, in contract order."""
+    name: ObjectRef(object_type="analog-input", instance=i) for i, name in enumerate(ALL_POINTS, start=1)}
+"""The default point map: ``analog-input`` 1, 2, … over every block's points in block order (core: 1…20)."""
 DEFAULT_SETPOINT_OBJECTS: dict[str, ObjectRef] = {
-    name: ObjectRef(object_type="analog-value", instance=i) for i, name in enumerate(SETPOINT_NAMES, start=1)}
-"""The default setpoint map: commandable ``analog-value`` 1…4, present-value, in contract order."""
+    name: ObjectRef(object_type="analog-value", instance=i) for i, name in enumerate(ALL_SETPOINTS, start=1)}
+"""The default setpoint map: commandable ``analog-value`` 1, 2, … over every block's setpoints (core: 1…4)."""
+
+
+def default_point_objects(contract: Contract) -> dict[str, ObjectRef]:
+    """The default objects of ``contract``'s points."""
+    return {n: DEFAULT_POINT_OBJECTS[n] for n in contract.point_names}
+
+
+def default_setpoint_objects(contract: Contract) -> dict[str, ObjectRef]:
+    """The default objects of ``contract``'s setpoints."""
+    return {n: DEFAULT_SETPOINT_OBJECTS[n] for n in contract.setpoint_names}
 
 
 def parse_host_port(value: str, what: str, default_port: int | None = BACNET_PORT) -> tuple[str, int]:
@@ -202,10 +238,19 @@ class BacnetSettings(BaseModel):
                                                 "the reading (missing).")
     check_units: bool = Field(True, description="connect() refuses objects whose BACnet units differ from the "
                                                 "contract's.")
-    points: dict[str, ObjectRef] = Field(default_factory=lambda: dict(DEFAULT_POINT_OBJECTS),
-                                         description="Object of every contract point (all 20).")
-    setpoints: dict[str, ObjectRef] = Field(default_factory=lambda: dict(DEFAULT_SETPOINT_OBJECTS),
-                                            description="Commandable object of every contract setpoint (all 4).")
+    points: dict[str, ObjectRef] = Field(default_factory=lambda: default_point_objects(CORE_CONTRACT),
+                                         description="Object of each point read (default: every point of the site's "
+                                                     "facility contract at its default object).")
+    setpoints: dict[str, ObjectRef] = Field(default_factory=lambda: default_setpoint_objects(CORE_CONTRACT),
+                                            description="Commandable object of each setpoint written (default: every "
+                                                        "setpoint of the site's facility contract); a setpoint not "
+                                                        "mapped is never written: the plant's own sequence runs it.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contract_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        return with_contract_defaults(data, info, {"points": default_point_objects,
+                                                   "setpoints": default_setpoint_objects})
 
     @field_validator("device_address")
     @classmethod
@@ -233,22 +278,14 @@ class BacnetSettings(BaseModel):
 
     @field_validator("points")
     @classmethod
-    def _all_points(cls, value: dict[str, ObjectRef]) -> dict[str, ObjectRef]:
-        unknown = sorted(set(value) - set(POINTS_BY_NAME))
-        missing = [n for n in POINT_NAMES if n not in value]
-        if unknown or missing:
-            raise ValueError(f"points must map every contract point to an object: unknown names {unknown}, "
-                             f"missing {missing}; the contract's points are {list(POINT_NAMES)}")
+    def _known_points(cls, value: dict[str, ObjectRef], info: ValidationInfo) -> dict[str, ObjectRef]:
+        check_names("point", value, context_contract(info))
         return value
 
     @field_validator("setpoints")
     @classmethod
-    def _all_setpoints(cls, value: dict[str, ObjectRef]) -> dict[str, ObjectRef]:
-        unknown = sorted(set(value) - set(SETPOINTS_BY_NAME))
-        missing = [n for n in SETPOINT_NAMES if n not in value]
-        if unknown or missing:
-            raise ValueError(f"setpoints must map every contract setpoint to an object: unknown names {unknown}, "
-                             f"missing {missing}; the contract's setpoints are {list(SETPOINT_NAMES)}")
+    def _known_setpoints(cls, value: dict[str, ObjectRef], info: ValidationInfo) -> dict[str, ObjectRef]:
+        check_names("setpoint", value, context_contract(info))
         for name, ref in value.items():
             if ref.object_type not in COMMANDABLE_TYPES:
                 raise ValueError(f"setpoint {name} is mapped to {ref.object_type} {ref.instance}, which is not "
@@ -280,6 +317,16 @@ class BacnetSettings(BaseModel):
         """``(ipv4, port)`` of the remote device."""
         host, _, port = self.device_address.rpartition(":")
         return host, int(port)
+
+    @property
+    def point_names(self) -> tuple[str, ...]:
+        """The points this map reads."""
+        return tuple(self.points)
+
+    @property
+    def setpoint_names(self) -> tuple[str, ...]:
+        """The setpoints this map writes."""
+        return tuple(self.setpoints)
 
     @property
     def request_bound_s(self) -> float:

@@ -1,21 +1,28 @@
 """The Modbus register map both ends share: settings, register maps, data types and their encoding.
 
-:class:`ModbusSettings` (``adapter.modbus`` of a site file) gives, for every contract point
-and setpoint, the unit id, table, address, data type, word order and scaling
-(``physical = raw × scale + offset``, in the contract's units). Every point and every
-setpoint must be mapped. The default map (``ModbusSettings()``) is the one the plant twin's
-Modbus device (:class:`coolpilot.controller.twin.modbus_server.ModbusTwinServer`) serves, so the twin
-needs no configuration:
+:class:`ModbusSettings` (``adapter.modbus`` of a site file) gives, for the points and
+setpoints of the site's facility contract, the unit id, table, address, data type, word order
+and scaling (``physical = raw × scale + offset``, in the contract's units). A map not given
+is the default map of the contract's names (without a contract, the core block's); a map
+given may name only the contract's names
+and may leave some out (:mod:`coolpilot.controller.protocols.contract_maps`: a setpoint not mapped
+is never written, the plant's own sequence runs it). The default map is the one the plant
+twin's Modbus device (:class:`coolpilot.controller.twin.modbus_server.ModbusTwinServer`) serves, so the
+twin needs no configuration. Addresses are per name, in block order over every block, so a
+name keeps its register whatever the facility:
 
-==============================  =========  ==================  ===========================================
-what                            table      addresses           encoding
-==============================  =========  ==================  ===========================================
-the 20 points, contract order   input      0, 2, … 38          float32, big word order, scale 1, unit 1
-the 4 setpoints, contract order holding    0, 2, 4, 6          float32, big word order, scale 1, unit 1
-their remote-setpoint enables   coil       0, 1, 2, 3          1 = coolpilot's value in force, 0 = local
-==============================  =========  ==================  ===========================================
+==================================  =========  ==================  ===========================================
+what                                table      addresses           encoding
+==================================  =========  ==================  ===========================================
+points, block order (core: 0..19)   input      0, 2, … 2·(k − 1)   float32, big word order, scale 1, unit 1
+setpoints, block order (core: 0..3) holding    0, 2, … 2·(j − 1)   float32, big word order, scale 1, unit 1
+their remote-setpoint enables       coil       0, 1, … j − 1       1 = coolpilot's value in force, 0 = local
+==================================  =========  ==================  ===========================================
 
-Validation happens when the settings load, never at run time: unknown or missing names,
+(``k`` and ``j`` count every block's points and setpoints: the core block's 20 points and 4
+setpoints keep input registers 0..39, holding registers 0..7 and coils 0..3.)
+
+Validation happens when the settings load, never at run time: unknown names,
 registers that overlap, 32-bit values past address 65535, setpoints in input registers, and
 scalings whose type cannot hold the contract's physical range (say int16 × 0.1 for
 ``it_power_kw``, 0..1e6 kW) are refused with one line per problem naming the field, the
@@ -34,12 +41,19 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from coolpilot.envs.contract import POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.protocols.contract_maps import (
+    ALL_POINTS,
+    ALL_SETPOINTS,
+    check_names,
+    context_contract,
+    with_contract_defaults,
+)
+from coolpilot.envs.contract import CORE_CONTRACT, POINTS_BY_NAME, SETPOINTS_BY_NAME, Contract
 
 RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32"]
 """Data types a register map may use."""
@@ -153,14 +167,24 @@ class SetpointRegisterMap(RegisterMap):
 
 
 DEFAULT_POINT_MAP: dict[str, RegisterMap] = {
-    name: RegisterMap(table="input", address=2 * i) for i, name in enumerate(POINT_NAMES)
+    name: RegisterMap(table="input", address=2 * i) for i, name in enumerate(ALL_POINTS)
 }
-"""The 20 points as float32 in input registers 0..39, contract order."""
+"""Every block's points as float32 in input registers from 0, block order (the core block's 20 at 0..39)."""
 DEFAULT_SETPOINT_MAP: dict[str, SetpointRegisterMap] = {
     name: SetpointRegisterMap(address=2 * i, enable=EnableMap(table="coil", address=i))
-    for i, name in enumerate(SETPOINT_NAMES)
+    for i, name in enumerate(ALL_SETPOINTS)
 }
-"""The 4 setpoints as float32 in holding registers 0..7, enables in coils 0..3, contract order."""
+"""Every block's setpoints as float32 in holding registers from 0, enables in coils from 0, block order."""
+
+
+def default_point_map(contract: Contract) -> dict[str, RegisterMap]:
+    """The default registers of ``contract``'s points."""
+    return {n: DEFAULT_POINT_MAP[n] for n in contract.point_names}
+
+
+def default_setpoint_map(contract: Contract) -> dict[str, SetpointRegisterMap]:
+    """The default registers (and enables) of ``contract``'s setpoints."""
+    return {n: DEFAULT_SETPOINT_MAP[n] for n in contract.setpoint_names}
 
 
 class ModbusSettings(_Frozen):
@@ -184,33 +208,30 @@ class ModbusSettings(_Frozen):
     max_gap_registers: int = Field(0, ge=0, le=MAX_READ_REGISTERS - 2,
                                    description="Unmapped registers a read may span to join two blocks (0: only "
                                                "adjacent ones; many devices refuse reads of unmapped registers).")
-    points: dict[str, RegisterMap] = Field(default_factory=lambda: dict(DEFAULT_POINT_MAP),
-                                           description="Register of every contract point.")
-    setpoints: dict[str, SetpointRegisterMap] = Field(default_factory=lambda: dict(DEFAULT_SETPOINT_MAP),
-                                                      description="Register (and enable) of every contract "
-                                                                  "setpoint.")
+    points: dict[str, RegisterMap] = Field(default_factory=lambda: default_point_map(CORE_CONTRACT),
+                                           description="Register of each point read (default: every point of the "
+                                                       "site's facility contract at its default register).")
+    setpoints: dict[str, SetpointRegisterMap] = Field(
+        default_factory=lambda: default_setpoint_map(CORE_CONTRACT),
+        description="Register (and enable) of each setpoint written (default: every setpoint of the site's facility "
+                    "contract); a setpoint not mapped is never written: the plant's own sequence runs it.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contract_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        return with_contract_defaults(data, info, {"points": default_point_map, "setpoints": default_setpoint_map})
 
     @field_validator("points")
     @classmethod
-    def _known_points(cls, value: dict[str, RegisterMap]) -> dict[str, RegisterMap]:
-        unknown = sorted(set(value) - set(POINTS_BY_NAME))
-        missing = [n for n in POINT_NAMES if n not in value]
-        if unknown:
-            raise ValueError(f"unknown point names {unknown}; the contract's points are {list(POINT_NAMES)}")
-        if missing:
-            raise ValueError(f"no register for points {missing}: map all {len(POINT_NAMES)} contract points")
+    def _known_points(cls, value: dict[str, RegisterMap], info: ValidationInfo) -> dict[str, RegisterMap]:
+        check_names("point", value, context_contract(info))
         return value
 
     @field_validator("setpoints")
     @classmethod
-    def _known_setpoints(cls, value: dict[str, SetpointRegisterMap]) -> dict[str, SetpointRegisterMap]:
-        unknown = sorted(set(value) - set(SETPOINTS_BY_NAME))
-        missing = [n for n in SETPOINT_NAMES if n not in value]
-        if unknown:
-            raise ValueError(f"unknown setpoint names {unknown}; the contract's setpoints are {list(SETPOINT_NAMES)}")
-        if missing:
-            raise ValueError(f"no register for setpoints {missing}: map all {len(SETPOINT_NAMES)} contract "
-                             "setpoints")
+    def _known_setpoints(cls, value: dict[str, SetpointRegisterMap],
+                         info: ValidationInfo) -> dict[str, SetpointRegisterMap]:
+        check_names("setpoint", value, context_contract(info))
         return value
 
     @model_validator(mode="after")
@@ -266,6 +287,16 @@ class ModbusSettings(_Frozen):
     def address(self) -> str:
         """``host:port`` of the device, for messages."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def point_names(self) -> tuple[str, ...]:
+        """The points this map reads."""
+        return tuple(self.points)
+
+    @property
+    def setpoint_names(self) -> tuple[str, ...]:
+        """The setpoints this map writes."""
+        return tuple(self.setpoints)
 
 
 def _range_problems(field: str, reg: RegisterMap, low: float, high: float, unit: str, what: str) -> list[str]:

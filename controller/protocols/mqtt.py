@@ -3,7 +3,11 @@
 :class:`MqttSettings` (``adapter.mqtt`` of a site file) is read by the client adapter
 (:mod:`coolpilot.controller.adapters.mqtt`, which documents the topic layout and payloads) and by the
 plant twin (:class:`coolpilot.controller.twin.plant.PlantTwin`), which publishes the points and takes
-the setpoints on the same topics. This module imports no protocol library, so a site file
+the setpoints on the same topics. ``points`` and ``setpoints`` list the names the site reads and
+writes: by default every name of the site's facility contract (without a contract, the core
+block's); a site may leave setpoints out
+(never written: the plant's own sequence runs them) and points the service does not need
+(:mod:`coolpilot.controller.protocols.contract_maps`). This module imports no protocol library, so a site file
 parses without paho-mqtt.
 """
 
@@ -11,11 +15,16 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from coolpilot.envs.contract import POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.controller.protocols.contract_maps import (
+    check_names,
+    context_contract,
+    with_contract_defaults,
+)
+from coolpilot.envs.contract import CORE_CONTRACT, Contract
 
 
 def _check_topic(topic: str, what: str) -> str:
@@ -50,6 +59,13 @@ class MqttSettings(BaseModel):
     password_env: str | None = Field(None, description="Environment variable holding the password.")
     tls: MqttTls | None = Field(None, description="TLS settings; none = plain TCP.")
     prefix: str = Field("coolpilot/site", description="Topic prefix: {prefix}/points/NAME, {prefix}/setpoints/NAME.")
+    points: tuple[str, ...] = Field(
+        CORE_CONTRACT.point_names,
+        description="Points read (default: every point of the site's facility contract; without one the core block's).")
+    setpoints: tuple[str, ...] = Field(
+        CORE_CONTRACT.setpoint_names,
+        description="Setpoints written (default: every setpoint of the site's facility contract; without one the core "
+                    "block's); the others are never written: the plant's own sequence runs them.")
     point_topics: dict[str, str] = Field(default_factory=dict,
                                          description="Topic per point name, overriding the prefix layout.")
     setpoint_topics: dict[str, str] = Field(default_factory=dict,
@@ -72,22 +88,35 @@ class MqttSettings(BaseModel):
     def _valid_prefix(cls, value: str) -> str:
         return _check_topic(value, "prefix")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _contract_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        return with_contract_defaults(data, info, {"points": _point_names, "setpoints": _setpoint_names})
+
+    @field_validator("points")
+    @classmethod
+    def _known_points(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        check_names("point", value, context_contract(info))
+        return value
+
+    @field_validator("setpoints")
+    @classmethod
+    def _known_setpoints(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        check_names("setpoint", value, context_contract(info))
+        return value
+
     @field_validator("point_topics")
     @classmethod
-    def _valid_point_topics(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(POINTS_BY_NAME))
-        if unknown:
-            raise ValueError(f"unknown point names {unknown}; the contract's points are {list(POINT_NAMES)}")
+    def _valid_point_topics(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        check_names("point", value, context_contract(info))
         for name, topic in value.items():
             _check_topic(topic, f"topic of point {name}")
         return value
 
     @field_validator("setpoint_topics")
     @classmethod
-    def _valid_setpoint_topics(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(SETPOINTS_BY_NAME))
-        if unknown:
-            raise ValueError(f"unknown setpoint names {unknown}; the contract's setpoints are {list(SETPOINT_NAMES)}")
+    def _valid_setpoint_topics(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        check_names("setpoint", value, context_contract(info))
         for name, topic in value.items():
             _check_topic(topic, f"topic of setpoint {name}")
         return value
@@ -97,7 +126,12 @@ class MqttSettings(BaseModel):
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError(f"reconnect_max_s = {self.reconnect_max_s} s is below reconnect_min_s = "
                              f"{self.reconnect_min_s} s")
-        topics = [self.point_topic(n) for n in POINT_NAMES] + [self.setpoint_topic(n) for n in SETPOINT_NAMES]
+        unread = sorted(set(self.point_topics) - set(self.points)) + sorted(set(self.setpoint_topics) -
+                                                                           set(self.setpoints))
+        if unread:
+            raise ValueError(f"topics are given for {unread}, which are not in points or setpoints: add them there "
+                             "or remove their topics")
+        topics = [self.point_topic(n) for n in self.points] + [self.setpoint_topic(n) for n in self.setpoints]
         shared = sorted({t for t in topics if topics.count(t) > 1})
         if shared:
             raise ValueError(f"topics used by more than one point or setpoint: {shared}")
@@ -116,11 +150,29 @@ class MqttSettings(BaseModel):
         """Topic of setpoint ``name`` (a contract setpoint name)."""
         return self.setpoint_topics.get(name, f"{self.prefix}/setpoints/{name}")
 
+    @property
+    def point_names(self) -> tuple[str, ...]:
+        """The points read."""
+        return self.points
+
+    @property
+    def setpoint_names(self) -> tuple[str, ...]:
+        """The setpoints written."""
+        return self.setpoints
+
     def resolve_password(self) -> str | None:
         """The password from ``password_env`` (when set and non-empty) or ``password``."""
         if self.password_env and os.environ.get(self.password_env):
             return os.environ[self.password_env]
         return self.password.get_secret_value() if self.password is not None else None
+
+
+def _point_names(contract: Contract) -> tuple[str, ...]:
+    return contract.point_names
+
+
+def _setpoint_names(contract: Contract) -> tuple[str, ...]:
+    return contract.setpoint_names
 
 
 def new_client_id(kind: str = "coolpilot") -> str:

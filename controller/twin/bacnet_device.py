@@ -25,8 +25,9 @@ from bacpypes3.local.cmd import Commandable
 from bacpypes3.local.oos import OutOfService
 from bacpypes3.primitivedata import Null, Real
 
-from coolpilot.controller.protocols.bacnet import PRESENT_VALUE, TWIN_UNITS, BacnetSettings, parse_host_port
+from coolpilot.controller.protocols.bacnet import PRESENT_VALUE, BacnetSettings, parse_host_port, twin_units
 from coolpilot.controller.protocols.bacnet_stack import close_app, make_app, to_python, wait_ready
+from coolpilot.controller.protocols.contract_maps import for_contract
 from coolpilot.envs.contract import POINTS_BY_NAME, SETPOINTS_BY_NAME
 
 if TYPE_CHECKING:
@@ -103,7 +104,10 @@ class BacnetTwinDevice:
     :data:`~coolpilot.controller.protocols.bacnet.DEFAULT_POINT_OBJECTS`,
     :data:`~coolpilot.controller.protocols.bacnet.DEFAULT_SETPOINT_OBJECTS`) as device ``device_instance``
     at ``settings.device_address``; ``address`` (``"127.0.0.1:PORT"``) and ``device_instance``
-    override them. Only 127.0.0.1 and a fixed port: the adapter must know where to find it.
+    override them. Only 127.0.0.1 and a fixed port: the adapter must know where to find it. At
+    the first :meth:`start` the map is validated against the twin's facility contract
+    (:func:`~coolpilot.controller.protocols.contract_maps.for_contract`): a map not given serves
+    every point and setpoint of the facility, a map given must name only the facility's.
 
     Points: read-only analog inputs (or analog values) in the contract's units, refreshed by
     :meth:`publish` from :attr:`PlantTwin.sensor_values` after every tick (not while
@@ -112,7 +116,8 @@ class BacnetTwinDevice:
     restored; an injected NaN is served as a NaN with no fault.
 
     Setpoints: commandable analog values (or outputs) with a 16-slot priority-array, whose
-    relinquish-default is the BMS's own setpoint (:attr:`PlantTwin.bms_setpoints`) refreshed
+    relinquish-default is the site's own setpoint (:attr:`PlantTwin.bms_setpoints`: the BMS's
+    loops, or for a plant lever its own local sequence) refreshed
     every tick. After every change of a priority-array the effective command (the value at
     the highest priority in use) goes to :meth:`PlantTwin.apply_setpoint`, as
     ``source="controller"`` when it sits at ``controller_priority`` (default
@@ -220,6 +225,7 @@ class BacnetTwinDevice:
         if self._app is not None:
             return
         if not self._points:
+            self.settings = for_contract(self.settings, twin.contract)
             self._make_objects(twin)
         app = make_app(self.name, self.device_instance, f"{self.host}/32:{self.port}", _TwinApplication)
         app.delay_s, app.rpm = self._delay_s, self._rpm
@@ -236,7 +242,7 @@ class BacnetTwinDevice:
             kind = _ReadOnlyAnalogInput if ref.object_type == "analog-input" else _ReadOnlyAnalogValue
             self._points[name] = kind(
                 objectIdentifier=ref.object_id, objectName=name, description=spec.description,
-                presentValue=values.get(name, math.nan), units=TWIN_UNITS[spec.unit], outOfService=False,
+                presentValue=values.get(name, math.nan), units=twin_units(spec.unit), outOfService=False,
                 reliability="no-fault-detected" if name in values else "no-sensor", eventState="normal",
                 covIncrement=0.1)
         bms = twin.bms_setpoints
@@ -244,7 +250,7 @@ class BacnetTwinDevice:
             sp = SETPOINTS_BY_NAME[name]
             command = _TwinAnalogValue if ref.object_type == "analog-value" else _TwinAnalogOutput
             obj = command(objectIdentifier=ref.object_id, objectName=f"{name}_sp", description=sp.description,
-                          presentValue=bms[name], relinquishDefault=bms[name], units=TWIN_UNITS[sp.unit],
+                          presentValue=bms[name], relinquishDefault=bms[name], units=twin_units(sp.unit),
                           outOfService=False, eventState="normal", covIncrement=0.1,
                           minPresValue=sp.low, maxPresValue=sp.high)
             obj._on_command = self._command_hook(name)

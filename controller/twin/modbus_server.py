@@ -28,6 +28,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
+from coolpilot.controller.protocols.contract_maps import for_contract
 from coolpilot.controller.protocols.modbus import (
     TYPE_RANGE,
     ModbusSettings,
@@ -64,12 +65,15 @@ class ModbusTwinServer:
 
     Serves the register map of ``settings`` (input and holding registers, and coils for the
     enables) on ``host:port`` (default the settings'; port 0 picks a free one, see
-    :attr:`port`). Unmapped addresses answer ``02 ILLEGAL DATA ADDRESS``, as do writes to
-    point registers and writes that cover only part of a 32-bit value; a setpoint value that
-    is not finite, or an enable other than 0/1, answers ``03 ILLEGAL DATA VALUE`` (counted in
-    ``twin.invalid_writes``).
+    :attr:`port`). At the first :meth:`start` the map is validated against the twin's facility
+    contract (:func:`~coolpilot.controller.protocols.contract_maps.for_contract`): a map not given
+    serves every point and setpoint of the facility, a map given must name only the facility's.
+    Unmapped addresses answer ``02 ILLEGAL DATA ADDRESS``, as do writes to point registers and
+    writes that cover only part of a 32-bit value; a setpoint value that is not finite, or an
+    enable other than 0/1, answers ``03 ILLEGAL DATA VALUE`` (counted in ``twin.invalid_writes``).
 
-    Setpoint registers start at the BMS's setpoints and hold the last value written. A value
+    Setpoint registers start at the site's own setpoints (:attr:`PlantTwin.bms_setpoints`) and
+    hold the last value written. A value
     written to a setpoint whose enable is 1 (or that has no enable) goes to
     :meth:`PlantTwin.apply_setpoint` at once; with the enable at 0 it is stored, and applied
     when the enable goes to 1. Enable 1 → 0 relinquishes to the BMS.
@@ -96,10 +100,9 @@ class ModbusTwinServer:
         self._twin: PlantTwin | None = None
         self._server: ModbusTcpServer | None = None
         self._owners: dict[tuple[int, str], dict[int, _Owner]] = {}
-        self._enabled: dict[str, bool] = dict.fromkeys(self.settings.setpoints, False)
+        self._enabled: dict[str, bool] = {}
         self._setpoint_raw: dict[str, list[int]] = {}
         self._point_raw: dict[str, list[int]] = {}
-        self._build_owners()
 
     @property
     def serving(self) -> bool:
@@ -108,7 +111,8 @@ class ModbusTwinServer:
 
     @property
     def enabled(self) -> dict[str, bool]:
-        """Remote-setpoint enable per setpoint (True: the controller's value is in force)."""
+        """Remote-setpoint enable per setpoint served (True: the controller's value is in force; empty before
+        the first :meth:`start`)."""
         return dict(self._enabled)
 
     def _unit(self, reg: RegisterMap) -> int:
@@ -152,8 +156,12 @@ class ModbusTwinServer:
     # TwinFrontend.
 
     async def start(self, twin: PlantTwin) -> None:
-        """Serve ``twin``: setpoint registers start at its BMS setpoints, enables at 0."""
+        """Serve ``twin``: the map fitted to its contract, setpoint registers at its site's setpoints, enables at 0."""
         self._twin = twin
+        if not self._owners:
+            self.settings = for_contract(self.settings, twin.contract)
+            self._enabled = dict.fromkeys(self.settings.setpoints, False)
+            self._build_owners()
         bms = twin.bms_setpoints
         for name, sp in self.settings.setpoints.items():
             if name not in self._setpoint_raw:

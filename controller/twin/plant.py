@@ -4,9 +4,14 @@ This package is the one bridge from ``controller/`` to the simulator (``envs.*``
 other controller module sees only ``coolpilot.envs.contract``. The twin plays both the plant and the
 site's BMS:
 
+- The facility's contract (``FacilityConfig.contract``: its equipment blocks' points and
+  setpoints) is the twin's: the MQTT topics and the frontends' maps are the site's maps
+  validated against it (:func:`coolpilot.controller.protocols.contract_maps.for_contract`; a map
+  naming what the facility does not have is refused).
 - Every tick it steps the plant (``coolpilot.envs.physics.plant.step``) one control step of ``dt_s``
-  plant seconds under the setpoints in force, then publishes all 20 contract points,
-  retained, at the settings' QoS, on the topics of :class:`~coolpilot.controller.protocols.mqtt.MqttSettings`,
+  plant seconds under the setpoints in force, then publishes every contract point the MQTT
+  settings map, retained, at the settings' QoS, on the topics of
+  :class:`~coolpilot.controller.protocols.mqtt.MqttSettings`,
   as ``{"value": v, "time_s": <wall-clock unix s of publication>}``; and every protocol
   frontend (:class:`TwinFrontend`: the Modbus TCP server of :mod:`coolpilot.controller.twin.modbus_server`,
   the BACnet/IP device of :mod:`coolpilot.controller.twin.bacnet_device`) refreshes what it serves.
@@ -15,10 +20,13 @@ site's BMS:
   the contract's hard bounds (and counts such writes in
   :attr:`PlantTwin.out_of_bounds_writes`); messages that are not a finite number are
   ignored and counted in :attr:`PlantTwin.invalid_writes`. ``"value": null`` relinquishes.
-- A setpoint never written, or relinquished, follows the site's own control: the
-  rule-based policy commissioned for the facility
-  (:func:`coolpilot.controller.policies.rule_based.rule_based_settings`),
-  which runs every tick on the plant's true points, as a BMS's loops do.
+- A setpoint never written, or relinquished, follows the site's own control. The core
+  block's four follow the BMS's loops: the rule-based law commissioned for the facility
+  (:func:`coolpilot.controller.policies.rule_based.rule_based_settings`, its core loops), run every
+  tick on the plant's true points. The plant's levers (staging, tower cells, DP, condenser
+  flow, economizer) are not commanded at all (NaN in the physics' command,
+  :func:`coolpilot.envs.simulation.setpoint_command`): the plant's own local sequence runs them,
+  at the values :attr:`PlantTwin.bms_setpoints` reports.
 
 Pacing: ``speed=None`` ticks every ``tick_s`` wall seconds (as fast as that allows);
 a number runs plant time ``speed`` times faster than real time (one tick every
@@ -45,7 +53,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -53,13 +61,14 @@ import numpy as np
 
 from coolpilot.controller.policies import RuleBasedPolicy
 from coolpilot.controller.policies.rule_based import rule_based_settings
+from coolpilot.controller.protocols.contract_maps import for_contract
 from coolpilot.controller.protocols.mqtt import MqttSettings, new_client_id
 from coolpilot.envs.config import FacilityConfig, load_facility
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.contract import LEVERS, SETPOINT_NAMES
 from coolpilot.envs.facility import build_params, points_array
 from coolpilot.envs.load import draw_noise, load_table
 from coolpilot.envs.physics.plant import Exogenous, step
-from coolpilot.envs.simulation import ExoSeries, exogenous_batch, start
+from coolpilot.envs.simulation import ExoSeries, exogenous_batch, setpoint_command, start
 from coolpilot.envs.units import SECONDS_PER_DAY
 from coolpilot.envs.weather import Weather, load_climate
 
@@ -100,10 +109,11 @@ class TickRecord:
     inlet_temp_max_c: float
     """Hottest server inlet at the end of the step (°C)."""
     setpoints: dict[str, float]
-    """Setpoints applied during the step (contract names and units), after clamping."""
+    """Every contract setpoint during the step (contract names and units): as written (clamped), or the site's
+    own control's (:attr:`PlantTwin.bms_setpoints`)."""
     sources: dict[str, str]
     """Per setpoint, ``"controller"`` (a received write), another writer named by :meth:`PlantTwin.apply_setpoint`
-    (e.g. ``"operator"``), or ``"bms"`` (the site's own control)."""
+    (e.g. ``"operator"``), or ``"bms"`` (the site's own control: its loops, or the plant's local sequence)."""
 
     @property
     def controller_in_charge(self) -> bool:
@@ -175,12 +185,14 @@ class PlantTwin:
         if not tick_s > 0.0:
             raise ValueError(f"tick_s = {tick_s} s must be > 0")
         self.cfg = facility if isinstance(facility, FacilityConfig) else load_facility(facility)
+        self.contract = self.cfg.contract
+        """The facility's contract: the points it publishes and the setpoints it takes."""
         self.weather = climate if isinstance(climate, Weather) else load_climate(climate)
         self.dt_s = dt_s
         self.start_s = start_day * SECONDS_PER_DAY
         self.interval_s = tick_s if speed is None else dt_s / speed
         """Wall seconds between ticks in :meth:`run`."""
-        self.settings = mqtt or MqttSettings()
+        self.settings = for_contract(mqtt or MqttSettings(), self.contract)
         self.frontends: list[TwinFrontend] = list(frontends)
         """Protocol servers besides MQTT (Modbus TCP, BACnet/IP) exposing this plant."""
         self.records: deque[TickRecord] = deque(maxlen=history)
@@ -199,17 +211,20 @@ class PlantTwin:
         self._chunk_k0 = 0
         self._exo = self._chunk(0)
         self._state, first = start(self._params, self._exo.at(0), self._exo.rh_pct[0:1], self._exo.time_s[0:1],
-                                   dt_s, self._it_design)
-        self._points = dict(zip(POINT_NAMES, first[0].tolist(), strict=True))
-        self._bms = RuleBasedPolicy(rule_based_settings(self.cfg))
+                                   dt_s, self._it_design, contract=self.contract)
+        self._points = dict(zip(self.contract.point_names, first[0].tolist(), strict=True))
+        self._bms = RuleBasedPolicy(replace(rule_based_settings(self.cfg), levers=()))  # its core loops only
         self._bms.reset()
-        self._bms_last = {n: float(v) for n, v in self._bms.act(self._points).items()}
+        self._local = {n: float(self._params.lever_local[0, LEVERS.index(n)])
+                       for n in self.contract.setpoint_names if n not in SETPOINT_NAMES}
+        """The plant's own sequence's value of each lever (what it holds when nobody commands it)."""
+        self._bms_last = {**{n: float(v) for n, v in self._bms.act(self._points).items()}, **self._local}
 
         self._lock = threading.Lock()
         self._commanded: dict[str, float] = {}
         self._sources: dict[str, str] = {}
         self._received: deque[ReceivedSetpoint] = deque(maxlen=history)
-        self._topic_setpoint = {self.settings.setpoint_topic(n): n for n in SETPOINT_NAMES}
+        self._topic_setpoint = {self.settings.setpoint_topic(n): n for n in self.settings.setpoints}
         self._conn: MqttConnection | None = None
         if mqtt is not None:
             from coolpilot.controller.adapters.mqtt import MqttConnection  # paho only for a twin that speaks MQTT
@@ -244,7 +259,8 @@ class PlantTwin:
 
     @property
     def bms_setpoints(self) -> dict[str, float]:
-        """What the site's own control (the BMS's rule-based loops) asks for now, per setpoint."""
+        """What the site's own control holds now, per contract setpoint: the BMS's rule-based loops for the
+        core four, the plant's own local sequence for the levers."""
         with self._lock:
             return dict(self._bms_last)
 
@@ -255,7 +271,7 @@ class PlantTwin:
         Protocol frontends publish this (a paused feed is :attr:`publishing_paused`).
         """
         values = {}
-        for name in POINT_NAMES:
+        for name in self.contract.point_names:
             if name in self._dropped:
                 continue
             values[name] = math.nan if self._nan_ticks.get(name, 0) > 0 else self._frozen.get(name, self._points[name])
@@ -296,16 +312,19 @@ class PlantTwin:
 
     def step(self) -> TickRecord:
         """Step the plant once under the setpoints in force (no publishing)."""
-        bms = self._bms.act(self._points)
+        bms = {**{n: float(v) for n, v in self._bms.act(self._points).items()}, **self._local}
+        names = self.contract.setpoint_names
         with self._lock:
-            self._bms_last = {n: float(bms[n]) for n in SETPOINT_NAMES}
+            self._bms_last = bms
             commanded = dict(self._commanded)
-            sources = {n: self._sources.get(n, "controller") if n in commanded else "bms" for n in SETPOINT_NAMES}
-        applied = {n: commanded.get(n, float(bms[n])) for n in SETPOINT_NAMES}
-        command = np.array([[applied[n] for n in SETPOINT_NAMES]], dtype=np.float64)
+            sources = {n: self._sources.get(n, "controller") if n in commanded else "bms" for n in names}
+        applied = {n: commanded.get(n, bms[n]) for n in names}
+        in_force = {n: applied[n] for n in names if n in commanded or n in SETPOINT_NAMES}  # the rest: NaN, local
+        command = setpoint_command(self.contract, in_force)
         exo, rh, t = self._exo_at(self.tick + 1)
         self._state, out = step(self._state, command, exo, self._params, self.dt_s)
-        self._points = dict(zip(POINT_NAMES, points_array(out, exo, rh, t, self._it_design)[0].tolist(), strict=True))
+        pts = points_array(out, exo, rh, t, self._it_design, self.contract)[0]
+        self._points = dict(zip(self.contract.point_names, pts.tolist(), strict=True))
         self.tick += 1
         record = TickRecord(self.tick, float(t[0]), time.time(), self._points["inlet_temp_max_c"], applied, sources)
         self.records.append(record)
@@ -361,7 +380,10 @@ class PlantTwin:
             return
         now_s = time.time()
         messages = [(self.settings.point_topic(n), b"", True) for n in sorted(self._to_clear)]
+        mapped = set(self.settings.points)
         for name, value in self.sensor_values.items():
+            if name not in mapped:
+                continue
             payload = json.dumps({"value": value, "time_s": now_s}).encode()
             messages.append((self.settings.point_topic(name), payload, True))
         try:
@@ -445,8 +467,10 @@ class PlantTwin:
         in :attr:`TickRecord.sources` (``"controller"``, or e.g. ``"operator"`` for a higher-priority
         BACnet write). Returns the value applied (None: relinquished).
         """
-        if name not in SETPOINTS_BY_NAME:
-            raise ValueError(f"unknown setpoint {name!r}; the contract's setpoints are {list(SETPOINT_NAMES)}")
+        spec = self.contract.setpoints_by_name.get(name)
+        if spec is None:
+            raise ValueError(f"unknown setpoint {name!r}; the facility's setpoints are "
+                             f"{list(self.contract.setpoint_names)}")
         received_s = time.time() if received_s is None else received_s
         with self._lock:
             if value is None:
@@ -454,7 +478,6 @@ class PlantTwin:
                 self._sources.pop(name, None)
                 self._received.append(ReceivedSetpoint(received_s, name, None, None))
                 return None
-            spec = SETPOINTS_BY_NAME[name]
             applied = min(max(value, spec.low), spec.high)
             if applied != value:
                 self.out_of_bounds_writes += 1
@@ -469,18 +492,18 @@ class PlantTwin:
 
     def drop_points(self, names: Iterable[str]) -> None:
         """Stop publishing ``names`` and clear their retained values at the next publication (missing)."""
-        names = _checked(names)
+        names = self._checked(names)
         self._dropped.update(names)
         self._to_clear.update(names)
 
     def inject_nan(self, names: Iterable[str], ticks: int = 1) -> None:
         """Publish NaN for ``names`` during the next ``ticks`` ticks."""
-        for name in _checked(names):
+        for name in self._checked(names):
             self._nan_ticks[name] = ticks
 
     def freeze(self, names: Iterable[str]) -> None:
         """Publish the current value of ``names`` forever, with fresh timestamps (a stuck sensor)."""
-        for name in _checked(names):
+        for name in self._checked(names):
             self._frozen[name] = self._points[name]
 
     def pause_publishing(self) -> None:
@@ -493,7 +516,7 @@ class PlantTwin:
 
     def restore(self, names: Iterable[str] | None = None) -> None:
         """Undo drop, NaN and freeze faults of ``names`` (default all) and resume publishing."""
-        chosen = set(POINT_NAMES) if names is None else set(_checked(names))
+        chosen = set(self.contract.point_names) if names is None else set(self._checked(names))
         self._dropped -= chosen
         self._to_clear -= chosen
         for name in chosen:
@@ -501,11 +524,10 @@ class PlantTwin:
             self._nan_ticks.pop(name, None)
         self._paused = False
 
-
-def _checked(names: Iterable[str]) -> list[str]:
-    """``names`` as a list, refusing names that are not contract points."""
-    chosen = [names] if isinstance(names, str) else list(names)
-    unknown = [n for n in chosen if n not in POINT_NAMES]
-    if unknown:
-        raise ValueError(f"unknown points {unknown}; the contract's points are {list(POINT_NAMES)}")
-    return chosen
+    def _checked(self, names: Iterable[str]) -> list[str]:
+        """``names`` as a list, refusing names that are not points of the facility's contract."""
+        chosen = [names] if isinstance(names, str) else list(names)
+        unknown = [n for n in chosen if n not in self.contract.points_by_name]
+        if unknown:
+            raise ValueError(f"unknown points {unknown}; the facility's points are {list(self.contract.point_names)}")
+        return chosen

@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``coolpilot twin``."""
     parser.add_argument("--site", help="site YAML file: speak its adapter's protocol (mqtt, modbus, bacnet) at its "
                                        "addresses with its point map (overrides the --mqtt-* options)")
-    parser.add_argument("--facility", default="modern-hall", help="preset name or facility YAML file "
-                                                                  "(default modern-hall)")
+    parser.add_argument("--facility", help="preset name or facility YAML file (default: the --site file's facility, "
+                                           "else modern-hall)")
     parser.add_argument("--climate", default="chicago", help="bundled climate name or EPW file (default chicago)")
     parser.add_argument("--start-day", type=float, default=180.0, help="day of year to start, 0 = 1 January "
                                                                       "(default 180)")
@@ -45,10 +45,12 @@ async def run_twin(args: argparse.Namespace) -> int:
     from coolpilot.controller.protocols.mqtt import MqttSettings
     from coolpilot.controller.site import AdapterSection, load_site
 
-    section = (load_site(args.site).adapter if args.site else AdapterSection(kind="mqtt", mqtt=MqttSettings(
+    site = load_site(args.site) if args.site else None
+    section = site.adapter if site is not None else AdapterSection(kind="mqtt", mqtt=MqttSettings(
         host=args.mqtt_host, port=args.mqtt_port, prefix=args.prefix, username=args.username,
-        password_env=args.password_env)))
-    twin = twin_for_site(section, facility=args.facility, climate=args.climate, start_day=args.start_day,
+        password_env=args.password_env))
+    facility = args.facility or (site.facility if site is not None else None) or "modern-hall"
+    twin = twin_for_site(section, facility=facility, climate=args.climate, start_day=args.start_day,
                          dt_s=args.step_s, seed=args.seed, speed=args.speed, tick_s=args.tick_s)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -4,8 +4,8 @@ Shared by ``tests/controller/test_safe_cooling.py`` (short, in CI) and
 ``benchmarks/bench_safe_cooling.py`` (the numbers). No broker, no clock: the simulator's own
 step (:func:`coolpilot.envs.physics.plant.step`) on the ``modern-hall`` preset (integrated waterside
 economizer, four chillers) advances ``dt_s`` at a time, and every ``period_s`` the
-rule-based policy (the site's good practice) proposes and :func:`coolpilot.controller.safety.decide`
-decides what the plant gets, as the service would.
+rule-based policy (the site's good practice, every lever of the facility's contract) proposes and
+:func:`coolpilot.controller.safety.decide` decides what the plant gets on that contract, as the service would.
 
 The scenario: a winter day, the economizer carrying the whole load, then for ``fault_h``
 hours a CRAH unit of the first pod trips (that pod keeps ``crah_airflow_frac`` of its
@@ -31,8 +31,7 @@ import numpy as np
 from coolpilot.controller.policies.rule_based import RuleBasedPolicy, rule_based_settings
 from coolpilot.controller.safety import Decision, SafetyLimits, decide, initial_state
 from coolpilot.envs.config import load_facility
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
-from coolpilot.envs.facility import build_params, points_array
+from coolpilot.envs.facility import build_params, command_array, points_array
 from coolpilot.envs.load import draw_noise, load_table
 from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, step
 from coolpilot.envs.simulation import exogenous_batch, start
@@ -194,7 +193,9 @@ def run_excursion(excursion: Excursion, rule: str, limits: SafetyLimits | None =
     """Run the scenario under ``rule`` (one of :data:`RULES`); see the module docstring."""
     if rule not in RULES:
         raise ValueError(f"rule {rule!r}: expected one of {RULES}")
-    limits = SafetyLimits() if limits is None else limits
+    cfg = load_facility(FACILITY)
+    contract = cfg.contract
+    limits = SafetyLimits.for_contract(contract) if limits is None else limits
     adjust: Callable[[Decision, SafetyLimits], Decision] = (
         absolute_safe_setpoints if rule == "absolute_safe_setpoints" else (lambda d, _: d))
     dt = excursion.dt_s
@@ -203,7 +204,6 @@ def run_excursion(excursion: Excursion, rule: str, limits: SafetyLimits | None =
     fault_end = settle + round(excursion.fault_h * SECONDS_PER_HOUR / dt)
     n = fault_end + round(excursion.after_h * SECONDS_PER_HOUR / dt)
 
-    cfg = load_facility(FACILITY)
     table = load_table([[z.load for z in cfg.zones]], len(cfg.zones))
     shocks, x0 = np.empty((len(cfg.zones), n + 1)), np.empty(len(cfg.zones))
     draw_noise(table, 0, np.random.default_rng(excursion.seed), shocks, x0)
@@ -217,16 +217,17 @@ def run_excursion(excursion: Excursion, rule: str, limits: SafetyLimits | None =
     params = params._replace(chillers_available=params.chillers_available - excursion.chillers_out)
     faulted = _faulted(params, excursion.crah_airflow_frac)
     it_design = np.array([cfg.it_design_kw])
-    state, first = start(params, exo.at(0), exo.rh_pct[0:1], exo.time_s[0:1], dt, it_design)
-    points = dict(zip(POINT_NAMES, first[0].tolist(), strict=True))
+    state, first = start(params, exo.at(0), exo.rh_pct[0:1], exo.time_s[0:1], dt, it_design, contract=contract)
+    names = contract.setpoint_names
+    points = dict(zip(contract.point_names, first[0].tolist(), strict=True))
 
     policy = RuleBasedPolicy(rule_based_settings(cfg))
     policy.reset()
     envelope = initial_state()
     outputs: list[PlantOutputs] = []
-    written = np.empty((n, len(SETPOINT_NAMES)))
+    written = np.empty((n, len(names)))
     decisions: list[Decision] = []
-    command = np.empty((1, len(SETPOINT_NAMES)))
+    values = np.empty((1, len(names)))
     for k in range(n):
         if k % every == 0:
             decision = adjust(decide(points, None, float(exo.time_s[k]), policy.act(points), envelope, limits,
@@ -235,7 +236,7 @@ def run_excursion(excursion: Excursion, rule: str, limits: SafetyLimits | None =
                 raise RuntimeError(f"step {k}: the envelope relinquished ({decision.interventions}); "
                                    "the scenario needs the controller in charge throughout")
             envelope = decision.state
-            command = np.array([[decision.setpoints[s] for s in SETPOINT_NAMES]])
+            values = np.array([[decision.setpoints[s] for s in names]])
             if k >= settle:
                 decisions.append(decision)
         e = exo.at(k + 1)
@@ -243,11 +244,11 @@ def run_excursion(excursion: Excursion, rule: str, limits: SafetyLimits | None =
         if settle <= k < fault_end:
             e = Exogenous(e.drybulb_c, e.wetbulb_c, np.full_like(e.utilization, excursion.utilization))
             plant = faulted
-        state, out = step(state, command, e, plant, dt)
-        points = dict(zip(POINT_NAMES, points_array(out, e, exo.rh_pct[k + 1 : k + 2], exo.time_s[k + 1 : k + 2],
-                                                    it_design)[0].tolist(), strict=True))
+        state, out = step(state, command_array(contract, values), e, plant, dt)
+        reading = points_array(out, e, exo.rh_pct[k + 1 : k + 2], exo.time_s[k + 1 : k + 2], it_design, contract)
+        points = dict(zip(contract.point_names, reading[0].tolist(), strict=True))
         outputs.append(out)
-        written[k] = command[0]
+        written[k] = values[0]
 
     def series(name: str) -> np.ndarray:
         return np.array([getattr(o, name)[0] for o in outputs[settle:]])
@@ -260,9 +261,9 @@ def run_excursion(excursion: Excursion, rule: str, limits: SafetyLimits | None =
         inlet_temp_max_c=series("inlet_temp_max_c"), economizer_kw=series("economizer_kw"),
         chiller_load_kw=series("chiller_load_kw"), chiller_kw=series("chiller_kw"),
         chillers_running=series("chillers_running"), condenser_water_c=series("condenser_water_c"),
-        written={name: written[settle:, j] for j, name in enumerate(SETPOINT_NAMES)},
+        written={name: written[settle:, j] for j, name in enumerate(names)},
         settled_economizer_share=economizer / removed if removed > 0.0 else 0.0,
         settled_chillers_running=float(outputs[settle - 1].chillers_running[0]),
-        settled_condenser_setpoint_c=float(written[settle - 1, SETPOINT_NAMES.index("condenser_water_temp_c")]),
+        settled_condenser_setpoint_c=float(written[settle - 1, names.index("condenser_water_temp_c")]),
         decisions=tuple(decisions),
     )

@@ -247,3 +247,57 @@ def test_schema_documents_auth_and_errors(client: TestClient) -> None:
     assert "HTTPBearer" in doc["components"]["securitySchemes"]
     post_mode = doc["paths"]["/api/v1/mode"]["post"]
     assert {"200", "401", "403", "422"} <= set(post_mode["responses"])
+
+
+@pytest.fixture
+def modern(tmp_path: Path) -> Iterator[ControllerService]:
+    """A service on modern-hall running the shipped contract-1 bundle: it commands the core four of nine."""
+    svc, _, clock = make(tmp_path, facility="modern-hall")
+    cycles(svc, clock, 2)
+    yield svc
+    asyncio.run(svc.shutdown())
+
+
+def test_the_override_schema_and_status_follow_the_services_contract(modern: ControllerService) -> None:
+    client = TestClient(create_app(modern, TOKEN))
+    doc = client.get("/openapi.json").json()
+    tags = {s["properties"]["setpoint"]["const"] for name, s in doc["components"]["schemas"].items()
+            if name.startswith("Override_")}
+    assert tags == set(modern.contract.setpoint_names) and "economizer_enable" in tags
+    status = client.get("/api/v1/status").json()["contract"]
+    assert status["blocks"] == list(modern.contract.blocks) and status["fingerprint"] == modern.contract.fingerprint
+    assert status["setpoints"] == list(modern.contract.setpoint_names)
+    assert status["commanded_setpoints"] == ["supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c",
+                                             "condenser_water_temp_c"]
+    assert status["commanded_points"] == list(modern.contract.point_names)
+    lever = {"setpoint": "cw_flow_frac", "value": 0.8, "duration_s": 60, "who": "a", "why": "b"}
+    refused = client.post("/api/v1/override", json=lever, headers=AUTH)
+    assert refused.status_code == 409 and "not commanded by this service" in refused.json()["detail"]
+    assert "supply_air_temp_c, crah_fan_speed_frac" in refused.json()["detail"]
+    too_high = client.post("/api/v1/override", json={**lever, "value": 1.2}, headers=AUTH)
+    assert too_high.status_code == 422, "the lever's own bounds are in the schema"
+    assert client.post("/api/v1/override", json={**lever, "setpoint": "crah_fan_speed_frac"},
+                       headers=AUTH).status_code == 200
+    assert client.delete("/api/v1/override/economizer_enable", headers=AUTH).status_code == 404
+    assert client.delete("/api/v1/override/crah_fan_speed_frac", headers=AUTH).status_code == 200
+    assert client.delete("/api/v1/override/warp_drive", headers=AUTH).status_code == 422
+    trends = client.get("/api/v1/trends?hours=1").json()
+    assert set(trends["setpoints"]) == set(modern.contract.setpoint_names)
+
+
+def test_openapi_schema_of_a_modern_hall_service_fuzzed(modern: ControllerService) -> None:
+    """The per-contract request models hold up to the same fuzzing (positive and negative, with the token)."""
+    for op in operations(modern):
+        if "override" not in op.path:
+            continue
+        for mode in schemathesis.GenerationMode:
+            @given(case=op.as_strategy(generation_mode=mode))
+            @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+                      database=None)
+            def check(case: schemathesis.Case) -> None:
+                case.call_and_validate(headers=AUTH)
+
+            try:
+                check()
+            except Unsatisfiable:
+                continue

@@ -25,22 +25,28 @@ from pydantic import ValidationError
 from coolpilot.controller.adapters.bacnet import BacnetAdapter, _real32_within
 from coolpilot.controller.adapters.base import Adapter, AdapterError, WriteResult
 from coolpilot.controller.protocols.bacnet import (
-    DEFAULT_POINT_OBJECTS,
-    DEFAULT_SETPOINT_OBJECTS,
     PROPERTY_NUMBERS,
     BacnetSettings,
     ObjectRef,
+    default_point_objects,
+    default_setpoint_objects,
     property_name,
 )
 from coolpilot.controller.protocols.bacnet_properties import PROPERTY_IDENTIFIERS
+from coolpilot.controller.protocols.contract_maps import for_contract
 from coolpilot.controller.service import ControllerService
 from coolpilot.controller.site import site_from_mapping
 from coolpilot.controller.twin import PlantTwin
 from coolpilot.controller.twin.bacnet_device import BacnetTwinDevice
-from coolpilot.envs.contract import INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import CORE_CONTRACT, INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES, SETPOINTS_BY_NAME
 from tests.controller.helpers import HOST, free_udp_port, udp_port_is_free
 
 REPO = Path(__file__).resolve().parents[2]
+MODERN = load_facility("modern-hall").contract
+DEFAULT_POINT_OBJECTS = default_point_objects(CORE_CONTRACT)
+DEFAULT_SETPOINT_OBJECTS = default_setpoint_objects(CORE_CONTRACT)
+"""The core block's default objects: what most tests map (on the modern-hall twin, a site mapping only some)."""
 BUNDLE = REPO / "models" / "modern-hall-ppo"
 WRITE = {"supply_air_temp_c": 20.0, "crah_fan_speed_frac": 0.7, "chw_supply_temp_c": 12.0,
          "condenser_water_temp_c": 24.0}
@@ -60,8 +66,10 @@ def bacnet_settings(port: int, **extra: Any) -> BacnetSettings:
 
 @contextlib.asynccontextmanager
 async def plant(port: int | None = None, **twin_args: Any) -> AsyncIterator[tuple[PlantTwin, BacnetTwinDevice]]:
-    """A twin (no MQTT) behind its BACnet device on a fresh port; both stopped afterwards."""
-    device = BacnetTwinDevice(address=f"{HOST}:{port or free_udp_port()}")
+    """A twin (no MQTT) behind its BACnet device on a fresh port, serving the core block's objects; both stopped
+    afterwards."""
+    address = f"{HOST}:{port or free_udp_port()}"
+    device = BacnetTwinDevice(for_contract(BacnetSettings(device_address=address, local_port=0), CORE_CONTRACT))
     twin = PlantTwin(mqtt=None, frontends=[device], **twin_args)
     await twin.connect()
     try:
@@ -117,20 +125,27 @@ def test_default_settings_map_every_point_and_setpoint() -> None:
 
 
 def test_unknown_point_name_is_refused() -> None:
-    with pytest.raises(ValidationError, match=r"unknown names \['inlet_temp_c'\]"):
+    with pytest.raises(ValidationError, match=r"point names \['inlet_temp_c'\] are not points of any equipment block"):
         BacnetSettings(device_address="10.0.0.5", points={**DEFAULT_POINT_OBJECTS, "inlet_temp_c": "analog-input,99"})
 
 
 def test_unknown_setpoint_name_is_refused() -> None:
-    with pytest.raises(ValidationError, match=r"unknown names \['fan_speed'\]"):
+    with pytest.raises(ValidationError, match=r"setpoint names \['fan_speed'\] are not setpoints of any"):
         BacnetSettings(device_address="10.0.0.5",
                        setpoints={**DEFAULT_SETPOINT_OBJECTS, "fan_speed": "analog-value,9"})
 
 
-def test_incomplete_map_is_refused() -> None:
+def test_a_map_may_leave_names_out_but_not_name_what_the_facility_lacks() -> None:
     partial = {k: v for k, v in DEFAULT_POINT_OBJECTS.items() if k != "outdoor_rh_pct"}
-    with pytest.raises(ValidationError, match=r"missing \['outdoor_rh_pct'\]"):
-        BacnetSettings(device_address="10.0.0.5", points=partial)
+    assert "outdoor_rh_pct" not in BacnetSettings(device_address="10.0.0.5", points=partial).points
+    modern = for_contract(BacnetSettings(device_address="10.0.0.5"), MODERN)
+    assert list(modern.points) == list(MODERN.point_names) and list(modern.setpoints) == list(MODERN.setpoint_names)
+    assert [r.instance for r in modern.setpoints.values()] == list(range(1, 10)), "core four keep 1..4"
+    legacy = load_facility("legacy-hall").contract
+    with pytest.raises(ValidationError, match=r"\['economizer_enable'\] are not setpoints of the site's facility"):
+        BacnetSettings.model_validate({"device_address": "10.0.0.5",
+                                       "setpoints": {"economizer_enable": "analog-value,9"}},
+                                      context={"contract": legacy})
 
 
 def test_duplicate_objects_are_refused() -> None:
@@ -238,8 +253,8 @@ def test_reads_every_point(use_rpm: bool) -> None:
             before_s = time.time()
             reading = await adapter.read_points()
             assert set(reading.values) == set(POINT_NAMES)
-            for name, value in twin.sensor_values.items():
-                assert reading.values[name] == pytest.approx(value, rel=1e-6, abs=1e-6), name  # REAL is float32
+            for name, value in reading.values.items():
+                assert value == pytest.approx(twin.sensor_values[name], rel=1e-6, abs=1e-6), name  # REAL is float32
             assert all(before_s <= t <= time.time() for t in reading.times_s.values())
             await twin.run_ticks(1)
             again = await adapter.read_points()
@@ -297,15 +312,15 @@ def test_write_at_priority_8_then_relinquish() -> None:
                 assert device.present_value(name) == pytest.approx(value, rel=1e-6)
             assert twin.commanded == pytest.approx(WRITE, rel=1e-6)
             record = (await twin.run_ticks(1))[0]
-            assert record.sources == dict.fromkeys(SETPOINT_NAMES, "controller")
-            assert record.setpoints == pytest.approx(WRITE, rel=1e-6)
+            assert {n: record.sources[n] for n in SETPOINT_NAMES} == dict.fromkeys(SETPOINT_NAMES, "controller")
+            assert {n: record.setpoints[n] for n in WRITE} == pytest.approx(WRITE, rel=1e-6)
 
             result = await adapter.relinquish(list(SETPOINT_NAMES))
             assert result == WriteResult(dict.fromkeys(SETPOINT_NAMES, True), {})
             assert_relinquished(twin, device)
             await twin.run_ticks(1)
             assert_relinquished(twin, device)  # relinquish-defaults follow the BMS every tick
-            assert twin.records[-1].sources == dict.fromkeys(SETPOINT_NAMES, "bms")
+            assert set(twin.records[-1].sources.values()) == {"bms"}
             assert [r.value for r in twin.setpoints_received[-4:]] == [None] * 4
             assert twin.out_of_bounds_writes == 0
     asyncio.run(go())
@@ -321,7 +336,7 @@ def test_unwritable_values_and_bacnet_errors_are_reported_per_setpoint() -> None
                 assert result.accepted == {"supply_air_temp_c": True, "crah_fan_speed_frac": True,
                                            "chw_supply_temp_c": False, "condenser_water_temp_c": False, "fan": False}
                 assert "not a finite number" in result.errors["chw_supply_temp_c"]
-                assert "unknown setpoint 'fan'" in result.errors["fan"]
+                assert "setpoint 'fan' is not mapped by this site" in result.errors["fan"]
                 assert result.errors["condenser_water_temp_c"] == (
                     "device refused to write 24 analog-value 99 present-value at priority 8: "
                     "error: object: unknown-object")
@@ -367,7 +382,8 @@ def test_operator_override_at_priority_4_is_respected_and_reported(tmp_path: Pat
             outcome = await service.run_cycle()
             assert outcome.write_errors == {}
             await twin.run_ticks(1)
-            assert twin.records[-1].sources == dict.fromkeys(SETPOINT_NAMES, "controller")
+            last = twin.records[-1]
+            assert {n: last.sources[n] for n in SETPOINT_NAMES} == dict.fromkeys(SETPOINT_NAMES, "controller")
             service.audit.close()
     asyncio.run(go())
 
@@ -396,7 +412,7 @@ def test_fallback_mode_and_shutdown_leave_the_slot_empty(tmp_path: Path) -> None
                 await service.shutdown()
             assert_relinquished(twin, device)
             await twin.run_ticks(1)
-            assert twin.records[-1].sources == dict.fromkeys(SETPOINT_NAMES, "bms")
+            assert set(twin.records[-1].sources.values()) == {"bms"}
     asyncio.run(go())
 
 
@@ -502,24 +518,25 @@ def test_close_is_idempotent_and_releases_the_udp_ports() -> None:
 # --- closed loop ----------------------------------------------------------------------------------------------------
 
 
-def make_site(tmp_path: Path, mode: str) -> Any:
+def make_site(tmp_path: Path, mode: str, **site: Any) -> Any:
     """A site for the service (the adapter is given to the service directly; the mqtt section is unused)."""
     return site_from_mapping({
         "name": "bacnet-loop", "model": str(BUNDLE), "mode": mode, "period_s": 0.01, "rate_period_s": 300,
         "adapter": {"kind": "mqtt", "mqtt": {"host": HOST, "port": 1}},
         "safety": {"stale_after_s": 5.0},
-        "audit": {"path": str(tmp_path / "audit.sqlite")},
+        "audit": {"path": str(tmp_path / "audit.sqlite")}, **site,
     }, "test")
 
 
 class Loop:
     """Twin, BACnet device, adapter and service in lockstep: step the plant, publish, run one cycle."""
 
-    def __init__(self, tmp_path: Path, mode: str) -> None:
+    def __init__(self, tmp_path: Path, mode: str, **site: Any) -> None:
         self.device = BacnetTwinDevice(address=f"{HOST}:{free_udp_port()}")
         self.twin = PlantTwin("modern-hall", "phoenix", start_day=190.0, mqtt=None, frontends=[self.device])
-        self.adapter = BacnetAdapter(bacnet_settings(self.device.port))
-        self.service = ControllerService(make_site(tmp_path, mode), self.adapter)
+        config = make_site(tmp_path, mode, **site)
+        self.adapter = BacnetAdapter(for_contract(bacnet_settings(self.device.port), config.contract))
+        self.service = ControllerService(config, self.adapter)
 
     async def __aenter__(self) -> Loop:
         await self.twin.connect()
@@ -599,4 +616,39 @@ def test_loop_helpers_fail_when_they_should(tmp_path: Path) -> None:
             assert result.ok and loop.twin.commanded["supply_air_temp_c"] == 26.0  # the BMS clamps
             with pytest.raises(AssertionError):
                 loop.assert_safe()
+    asyncio.run(go())
+
+
+def test_modern_hall_in_closed_loop_over_bacnet_commands_every_lever(tmp_path: Path) -> None:
+    """Without a model the rule-based fallback commands all nine setpoints of modern-hall at priority 8 (two
+    simulated hours): each accepted and in bounds, the economizer enable in whole steps, the hall below 27 °C;
+    shutdown empties slot 8 of every one of them."""
+    cycles = 24
+
+    async def go() -> None:
+        async with Loop(tmp_path, "active", facility="modern-hall", model=None, safety={"hold_cycles": 0,
+                                                                                        "stale_after_s": 5.0}) as loop:
+            await loop.steps(cycles)
+            loop.assert_audit_complete(cycles)
+            loop.assert_safe()
+            records = loop.service.audit.decisions(limit=cycles)
+            assert all(r.source == "fallback" and set(r.written or {}) == set(MODERN.setpoint_names) for r in records)
+            assert all(not any(i["reason"] == "write_refused" for i in r.interventions) for r in records)
+            assert {r.written["economizer_enable"] for r in records if r.written} <= {0.0, 1.0}
+            assert set(loop.twin.records[-1].sources.values()) == {"controller"}
+            assert loop.device.priority_array("chiller_stage_up_plr")[7] is not None
+        assert all(loop.device.priority_array(n)[7] is None for n in MODERN.setpoint_names)
+        assert loop.twin.commanded == {}
+    asyncio.run(go())
+
+
+def test_a_contract_1_bundle_on_modern_hall_leaves_the_levers_to_the_plant_over_bacnet(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with Loop(tmp_path, "active", facility="modern-hall") as loop:
+            await loop.steps(12)
+            loop.assert_safe()
+            assert {r.name for r in loop.twin.setpoints_received} == set(SETPOINT_NAMES)
+            levers = [n for n in MODERN.setpoint_names if n not in SETPOINT_NAMES]
+            assert all(all(v is None for v in loop.device.priority_array(n)) for n in levers), "never written"
+            assert all(t.sources[n] == "bms" for t in loop.twin.records for n in levers)
     asyncio.run(go())

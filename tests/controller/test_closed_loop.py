@@ -46,7 +46,8 @@ class Loop:
     """A twin, an MQTT adapter and a service on one broker, stepped in lockstep."""
 
     def __init__(self, broker: Broker, tmp_path: Path, mode: str, prefix: str = "coolpilot/test",
-                 safety: dict[str, Any] | None = None, climate: str = "phoenix", start_day: float = 190.0) -> None:
+                 safety: dict[str, Any] | None = None, climate: str = "phoenix", start_day: float = 190.0,
+                 **site: Any) -> None:
         self.broker = broker
         settings = {"host": broker.host, "port": broker.port, "prefix": prefix, "timeout_s": 5,
                     "reconnect_min_s": 1, "reconnect_max_s": 1}
@@ -54,7 +55,7 @@ class Loop:
             "name": "loop", "model": str(BUNDLE), "mode": mode, "period_s": 0.01, "rate_period_s": 300,
             "adapter": {"kind": "mqtt", "mqtt": settings},
             "safety": {"stale_after_s": 2.0, **(safety or {})},
-            "audit": {"path": str(tmp_path / "audit.sqlite")},
+            "audit": {"path": str(tmp_path / "audit.sqlite")}, **site,
         }, "test")
         self.twin = PlantTwin("modern-hall", climate, start_day=start_day, mqtt=MqttSettings(**settings))
         self.adapter = MqttAdapter(self.site.adapter.mqtt)
@@ -80,7 +81,7 @@ class Loop:
             received = len(self.twin.setpoints_received)
             outcome = await self.service.run_cycle()
             if outcome.wrote:
-                sent = 4
+                sent = len(self.service.commanded.setpoint_names)  # each written or handed back
                 await wait_until(lambda r=received, s=sent: len(self.twin.setpoints_received) >= r + s,
                                  "the twin to receive the setpoints")
 
@@ -305,4 +306,42 @@ def test_killed_service_restarts_with_its_mode_and_a_complete_audit(mosquitto: B
             assert sorted(r.cycle for r in records if r.run_id == first_run) == list(range(1, 11))
             assert sorted(r.cycle for r in records if r.run_id != first_run) == list(range(1, 6))
             loop.assert_safe()
+    asyncio.run(go())
+
+
+def test_modern_hall_loop_over_mqtt_commands_every_lever(mosquitto: Broker, tmp_path: Path) -> None:
+    """A site on modern-hall without a model: the rule-based fallback commands all nine setpoints over MQTT (four
+    simulated hours), every point of the contract read and healthy, every write in bounds, the hall below 27 °C."""
+    cycles = 48
+
+    async def go() -> None:
+        async with Loop(mosquitto, tmp_path, "active", safety={"hold_cycles": 0}, facility="modern-hall",
+                        model=None) as loop:
+            modern = loop.site.contract
+            assert loop.service.commanded == modern
+            await loop.steps(cycles)
+            loop.assert_audit_complete(cycles)
+            loop.assert_safe()
+            records = loop.service.audit.decisions(limit=cycles)
+            assert all(set(r.written or {}) == set(modern.setpoint_names) for r in records)
+            assert all(set(r.points) == set(modern.point_names) for r in records)
+            assert loop.service.last is not None and loop.service.last.decision is not None
+            assert loop.service.last.decision.sensors_ok
+            assert set(loop.twin.records[-1].sources.values()) == {"controller"}
+        assert loop.twin.commanded == {}, "shutdown relinquishes every lever"
+    asyncio.run(go())
+
+
+def test_a_contract_1_bundle_on_modern_hall_writes_only_its_setpoints_over_mqtt(mosquitto: Broker,
+                                                                                tmp_path: Path) -> None:
+    async def go() -> None:
+        async with Loop(mosquitto, tmp_path, "active", facility="modern-hall") as loop:
+            await loop.steps(12)
+            loop.assert_safe()
+            core = set(loop.service.commanded.setpoint_names)
+            assert core == {"supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "condenser_water_temp_c"}
+            assert {r.name for r in loop.twin.setpoints_received} == core, "the levers are never written"
+            assert all(t.sources[n] == "bms" for t in loop.twin.records for n in loop.site.contract.setpoint_names
+                       if n not in core)
+            assert loop.sources(12)[-1] == "policy"
     asyncio.run(go())

@@ -11,7 +11,7 @@ import pytest
 
 from coolpilot.controller.adapters.base import Adapter, AdapterError
 from coolpilot.controller.adapters.csv_replay import CsvReplayAdapter
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.envs.contract import POINT_SPECS, SETPOINT_NAMES
 
 
 def write(path: Path, text: str) -> Path:
@@ -81,7 +81,7 @@ def test_simulate_csv_replays_its_contract_columns(tmp_path: Path) -> None:
     async def go() -> None:
         adapter = CsvReplayAdapter(path)
         assert "inlet_temp_max_c" in adapter.columns and "supply_air_temp_c" in adapter.columns
-        assert set(adapter.columns) <= set(POINT_NAMES)
+        assert set(adapter.columns) <= set(POINT_SPECS), "every column named as some block's point is replayed"
         for k in range(result.n_steps):
             reading = await adapter.read_points()
             value = reading.values["inlet_temp_max_c"]

@@ -26,15 +26,16 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from coolpilot.controller.adapters.base import Adapter, AdapterError
 from coolpilot.controller.adapters.modbus import GRACE_S, ModbusAdapter, plan_reads
+from coolpilot.controller.protocols.contract_maps import for_contract
 from coolpilot.controller.protocols.modbus import (
-    DEFAULT_POINT_MAP,
-    DEFAULT_SETPOINT_MAP,
     TYPE_RANGE,
     TYPE_WORDS,
     ModbusSettings,
     RegisterMap,
     SetpointRegisterMap,
     decode,
+    default_point_map,
+    default_setpoint_map,
     encode,
     encode_setpoint,
     exception_text,
@@ -45,11 +46,23 @@ from coolpilot.controller.service import ControllerService
 from coolpilot.controller.site import site_from_mapping
 from coolpilot.controller.twin import PlantTwin
 from coolpilot.controller.twin.modbus_server import ModbusTwinServer
-from coolpilot.envs.contract import INLET_LIMIT_C, POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import (
+    CORE_CONTRACT,
+    INLET_LIMIT_C,
+    POINT_NAMES,
+    POINTS_BY_NAME,
+    SETPOINT_NAMES,
+    SETPOINTS_BY_NAME,
+)
 from coolpilot.envs.validation import format_validation_error
 from tests.controller.helpers import HOST, free_port
 
 REPO = Path(__file__).resolve().parents[2]
+MODERN = load_facility("modern-hall").contract
+DEFAULT_POINT_MAP = default_point_map(CORE_CONTRACT)
+DEFAULT_SETPOINT_MAP = default_setpoint_map(CORE_CONTRACT)
+"""The core block's default registers: what most tests map (on the modern-hall twin, a site mapping only some)."""
 BUNDLE = REPO / "models" / "modern-hall-ppo"
 TYPES = ("int16", "uint16", "int32", "uint32", "float32")
 STRUCT = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f"}
@@ -96,8 +109,11 @@ async def eventually(predicate: Callable[[], Any], what: str, timeout_s: float =
 @asynccontextmanager
 async def plant(server_settings: ModbusSettings | None = None, port: int = 0,
                 ) -> AsyncIterator[tuple[PlantTwin, ModbusTwinServer]]:
-    """A twin served over Modbus on ``port`` (0: one picked by the OS, see ``server.port``), stopped on exit."""
-    server = ModbusTwinServer(server_settings or ModbusSettings(), host=HOST, port=port)
+    """A twin served over Modbus on ``port`` (0: one picked by the OS, see ``server.port``), stopped on exit.
+
+    Without ``server_settings`` the device serves the core block's default map (a site that maps only those
+    on the modern-hall twin)."""
+    server = ModbusTwinServer(server_settings or for_contract(ModbusSettings(), CORE_CONTRACT), host=HOST, port=port)
     twin = PlantTwin(frontends=[server])
     await twin.connect()
     try:
@@ -272,6 +288,13 @@ def test_default_map_is_valid_and_read_in_one_request() -> None:
     blocks = plan_reads(s)
     assert [(b.unit_id, b.table, b.address, b.count) for b in blocks] == [(1, "input", 0, 40)]
     assert all(sp.enable is not None for sp in s.setpoints.values())
+    modern = for_contract(ModbusSettings(), MODERN)
+    assert tuple(modern.points) == MODERN.point_names and tuple(modern.setpoints) == MODERN.setpoint_names
+    assert [(b.table, b.address, b.count) for b in plan_reads(modern)] == [("input", 0, 60)]
+    assert {n: (sp.address, sp.enable.address if sp.enable else None) for n, sp in modern.setpoints.items()} == {
+        n: (2 * i, i) for i, n in enumerate(MODERN.setpoint_names)}, "the core four keep holding 0..7, coils 0..3"
+    legacy = for_contract(ModbusSettings(), load_facility("legacy-hall").contract)
+    assert legacy.setpoints["chiller_stage_up_plr"].address == 8 and "cw_flow_frac" not in legacy.setpoints
 
 
 def test_wrong_data_type_in_the_mapping_is_a_clear_error_at_start() -> None:
@@ -296,15 +319,20 @@ def test_unsupported_type_names_the_allowed_ones() -> None:
     assert "'int16', 'uint16', 'int32', 'uint32' or 'float32'" in message
 
 
-def test_unknown_and_missing_names() -> None:
+def test_unknown_names_and_names_outside_the_facility() -> None:
     points = with_points()
     points["inlet_temp_p99_c"] = {"address": 500}
-    assert "unknown point names ['inlet_temp_p99_c']" in problems(points=points)
+    assert "point names ['inlet_temp_p99_c'] are not points of any equipment block" in problems(points=points)
     del points["inlet_temp_p99_c"], points["outdoor_rh_pct"]
-    assert "no register for points ['outdoor_rh_pct']" in problems(points=points)
+    assert set(ModbusSettings(points=points).points) == set(POINT_NAMES) - {"outdoor_rh_pct"}, "a site maps some"
     setpoints = with_setpoints()
     setpoints["return_air_temp_c"] = setpoints.pop("supply_air_temp_c")
-    assert "unknown setpoint names ['return_air_temp_c']" in problems(setpoints=setpoints)
+    assert "setpoint names ['return_air_temp_c'] are not setpoints" in problems(setpoints=setpoints)
+    legacy = load_facility("legacy-hall").contract
+    with pytest.raises(ValidationError) as info:
+        ModbusSettings.model_validate({"setpoints": {"cw_flow_frac": {"address": 40}}}, context={"contract": legacy})
+    assert "setpoint names ['cw_flow_frac'] are not setpoints of the site's facility contract (blocks core, " \
+           "chiller_staging); its setpoints are ['supply_air_temp_c'" in str(info.value)
 
 
 def test_overlapping_registers_name_both_values() -> None:
@@ -425,7 +453,7 @@ def test_reads_writes_and_relinquishes_through_the_twin() -> None:
                 result = await adapter.write_setpoints(WRITE)
                 assert result.ok, result
                 assert twin.commanded == pytest.approx(WRITE, rel=FLOAT32_REL)
-                assert server.enabled == dict.fromkeys(SETPOINT_NAMES, True)
+                assert server.enabled == dict.fromkeys(SETPOINT_NAMES, True), "the device serves the core map"
                 assert [(r.name, r.value) for r in twin.setpoints_received] == [
                     (n, pytest.approx(v, rel=FLOAT32_REL)) for n, v in WRITE.items()]
                 again = {**WRITE, "supply_air_temp_c": 21.0}
@@ -611,7 +639,7 @@ def test_values_that_must_not_be_written_are_refused_locally() -> None:
                 assert "outside the hard bounds 14..26" in result.errors["supply_air_temp_c"]
                 assert "outside" in result.errors["crah_fan_speed_frac"]
                 assert "not a number" in result.errors["chw_supply_temp_c"]
-                assert "unknown setpoint" in result.errors["outdoor_rh_pct"]
+                assert "not mapped by this site" in result.errors["outdoor_rh_pct"]
                 assert server.requests == {} and twin.setpoints_received == []
             finally:
                 await adapter.close()
@@ -739,12 +767,12 @@ def test_slow_device_is_bounded_by_the_timeout() -> None:
 class ModbusLoop:
     """The service, a ModbusAdapter and the twin behind a ModbusTwinServer, stepped in lockstep."""
 
-    def __init__(self, tmp_path: Path, mode: str) -> None:
+    def __init__(self, tmp_path: Path, mode: str, **site: Any) -> None:
         self.site = site_from_mapping({
             "name": "modbus-loop", "model": str(BUNDLE), "mode": mode, "period_s": 0.01, "rate_period_s": 300,
             "adapter": {"kind": "mqtt", "mqtt": {"host": HOST, "port": 1}},  # unused: the adapter is passed in
             "safety": {"stale_after_s": 2.0},
-            "audit": {"path": str(tmp_path / "audit.sqlite")},
+            "audit": {"path": str(tmp_path / "audit.sqlite")}, **site,
         }, "test")
         self.server = ModbusTwinServer(ModbusSettings(), host=HOST, port=0)
         self.twin = PlantTwin("modern-hall", "phoenix", start_day=190.0, frontends=[self.server])
@@ -753,7 +781,7 @@ class ModbusLoop:
 
     async def __aenter__(self) -> ModbusLoop:
         await self.twin.connect()
-        self.adapter = ModbusAdapter(fast(self.server.port, timeout_s=2.0))
+        self.adapter = ModbusAdapter(for_contract(fast(self.server.port, timeout_s=2.0), self.site.contract))
         self.service = ControllerService(self.site, self.adapter)
         return self
 
@@ -840,5 +868,50 @@ def test_closed_loop_rides_out_a_device_outage(tmp_path: Path) -> None:
             assert all(r.points == {} for r in records[6:9])
             assert records[-1].source == "policy" and records[-1].wrote
             loop.assert_safe()
+
+    asyncio.run(go())
+
+
+def test_modern_hall_in_closed_loop_over_modbus_commands_every_lever(tmp_path: Path) -> None:
+    """Without a model the rule-based fallback commands all nine setpoints of modern-hall (ten simulated hours over
+    Modbus): each written, accepted, in bounds, whole steps for the economizer enable, the hall below 27 °C."""
+    cycles = 120
+
+    async def go() -> None:
+        loop = ModbusLoop(tmp_path, "active", facility="modern-hall", model=None, safety={"hold_cycles": 0})
+        async with loop:
+            assert loop.service.commanded.setpoint_names == MODERN.setpoint_names
+            await loop.steps(cycles)
+            loop.assert_audit_complete(cycles)
+            loop.assert_safe()
+            records = loop.service.audit.decisions(limit=cycles)
+            assert all(r.source == "fallback" and set(r.written or {}) == set(MODERN.setpoint_names) for r in records)
+            assert {r.written["economizer_enable"] for r in records if r.written} <= {0.0, 1.0}
+            received = {r.name for r in loop.twin.setpoints_received}
+            assert received == set(MODERN.setpoint_names)
+            assert all(set(t.sources.values()) == {"controller"} for t in list(loop.twin.records)[1:])
+            assert loop.twin.records[-1].setpoints["tower_cell_flow_min_frac"] == pytest.approx(0.33, abs=1e-6), \
+                "rule-based spreads the flow over every tower cell"
+        assert loop.twin.commanded == {} and not any(loop.server.enabled.values()), "shutdown relinquishes all nine"
+
+    asyncio.run(go())
+
+
+def test_a_contract_1_bundle_on_modern_hall_writes_only_the_core_four_over_modbus(tmp_path: Path) -> None:
+    """The shipped bundle (contract 1) on modern-hall: the service writes its four setpoints; the plant's own
+    sequence keeps the levers, which are never written."""
+    async def go() -> None:
+        loop = ModbusLoop(tmp_path, "active", facility="modern-hall")
+        async with loop:
+            assert loop.service.commanded.setpoint_names == SETPOINT_NAMES
+            assert loop.service.commanded.point_names == MODERN.point_names
+            await loop.steps(24)
+            loop.assert_safe()
+            assert {r.name for r in loop.twin.setpoints_received} == set(SETPOINT_NAMES)
+            levers = [n for n in MODERN.setpoint_names if n not in SETPOINT_NAMES]
+            assert all(t.sources[n] == "bms" for t in loop.twin.records for n in levers)
+            assert [loop.server.enabled[n] for n in levers] == [False] * len(levers)
+            assert loop.service.audit.decisions(limit=1)[0].source == "policy"
+        assert loop.twin.commanded == {}
 
     asyncio.run(go())

@@ -14,9 +14,11 @@ from pydantic import ValidationError
 
 from coolpilot.controller.adapters.base import Adapter, AdapterError
 from coolpilot.controller.adapters.mqtt import MqttAdapter, MqttConnection, parse_point_payload, setpoint_payload
+from coolpilot.controller.protocols.contract_maps import for_contract
 from coolpilot.controller.protocols.mqtt import MqttSettings, MqttTls
 from coolpilot.controller.twin import PlantTwin
-from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import SETPOINT_NAMES
 from tests.controller.helpers import (
     USERS,
     WRITABLE_SETPOINTS,
@@ -31,9 +33,14 @@ WRITE = {"supply_air_temp_c": 20.0, "crah_fan_speed_frac": 0.7, "chw_supply_temp
          "condenser_water_temp_c": 24.0}
 
 
+MODERN = load_facility("modern-hall").contract
+POINT_NAMES = MODERN.point_names
+"""The points the twin (modern-hall, its default facility) publishes."""
+
+
 def settings(broker: Broker, **extra: Any) -> MqttSettings:
-    """Test settings: short timeouts (``extra`` overrides)."""
-    return MqttSettings(**{"host": broker.host, "port": broker.port, "timeout_s": 2.0, **extra})
+    """Test settings: short timeouts (``extra`` overrides), every point and setpoint of the twin's modern-hall."""
+    return for_contract(MqttSettings(**{"host": broker.host, "port": broker.port, "timeout_s": 2.0, **extra}), MODERN)
 
 
 def test_reads_and_writes_through_the_broker(mosquitto: Broker) -> None:
@@ -187,8 +194,8 @@ def test_relinquish_hands_control_back_to_the_bms(mosquitto: Broker) -> None:
                 assert (await adapter.write_setpoints(WRITE)).ok
                 await eventually(lambda: twin.commanded == WRITE, "the writes")
                 (tick,) = await twin.run_ticks(1)
-                assert tick.sources == dict.fromkeys(SETPOINT_NAMES, "controller")
-                assert tick.setpoints == WRITE
+                assert {n: tick.sources[n] for n in SETPOINT_NAMES} == dict.fromkeys(SETPOINT_NAMES, "controller")
+                assert {n: tick.setpoints[n] for n in WRITE} == WRITE
 
                 result = await adapter.relinquish(["chw_supply_temp_c"])
                 assert result.ok and result.accepted == {"chw_supply_temp_c": True}
@@ -200,7 +207,7 @@ def test_relinquish_hands_control_back_to_the_bms(mosquitto: Broker) -> None:
                 assert (await adapter.relinquish(list(SETPOINT_NAMES))).ok
                 await eventually(lambda: not twin.commanded, "every setpoint relinquished")
                 (tick,) = await twin.run_ticks(1)
-                assert tick.sources == dict.fromkeys(SETPOINT_NAMES, "bms")
+                assert tick.sources == dict.fromkeys(tick.sources, "bms")
                 assert not tick.controller_in_charge
                 assert [r.value for r in twin.setpoints_received[-4:]] == [None] * 4
             finally:
@@ -218,7 +225,8 @@ def test_unwritable_values_are_refused_locally(mosquitto: Broker) -> None:
                 result = await adapter.write_setpoints({"supply_air_temp_c": math.nan, "fan": 0.5,
                                                         "crah_fan_speed_frac": 0.6})
                 assert result.accepted == {"supply_air_temp_c": False, "fan": False, "crah_fan_speed_frac": True}
-                assert "finite" in result.errors["supply_air_temp_c"] and "unknown setpoint" in result.errors["fan"]
+                assert "finite" in result.errors["supply_air_temp_c"]
+                assert "not mapped by this site" in result.errors["fan"]
                 await eventually(lambda: twin.commanded == {"crah_fan_speed_frac": 0.6}, "the valid write")
                 assert twin.invalid_writes == 0
             finally:
@@ -310,10 +318,15 @@ def test_parse_point_payload() -> None:
 
 
 def test_settings_refuse_bad_values() -> None:
-    with pytest.raises(ValidationError, match="unknown point names"):
+    with pytest.raises(ValidationError, match=r"point names \['inlet_max'\] are not points of any equipment block"):
         MqttSettings(point_topics={"inlet_max": "a/b"})
-    with pytest.raises(ValidationError, match="unknown setpoint names"):
+    with pytest.raises(ValidationError, match=r"setpoint names \['sat'\] are not setpoints of any equipment block"):
         MqttSettings(setpoint_topics={"sat": "a/b"})
+    with pytest.raises(ValidationError, match=r"\['cw_flow_frac'\] are not setpoints of the site's facility contract"):
+        MqttSettings.model_validate({"setpoint_topics": {"cw_flow_frac": "a/b"}},
+                                    context={"contract": load_facility("legacy-hall").contract})
+    with pytest.raises(ValidationError, match=r"topics are given for \['chw_flow_frac'\], which are not in points"):
+        MqttSettings(points=("inlet_temp_max_c",), point_topics={"chw_flow_frac": "a/b"})
     with pytest.raises(ValidationError, match="wildcards"):
         MqttSettings(prefix="site/#")
     with pytest.raises(ValidationError, match="more than one"):

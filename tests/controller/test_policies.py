@@ -83,13 +83,13 @@ def test_batched_rule_based_is_the_policy_arithmetic() -> None:
 
     from coolpilot.controller.policies.rule_based import rule_based_batch, rule_based_settings
     from coolpilot.envs.config import load_facility
-    from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
     from coolpilot.envs.simulation import simulate
     from coolpilot.envs.weather import load_climate
 
     cfg = load_facility("modern-hall")
     settings = rule_based_settings(cfg)
     inner = RuleBasedPolicy(settings)
+    names = cfg.contract.point_names
 
     class Checked:
         name = "checked"
@@ -100,10 +100,11 @@ def test_batched_rule_based_is_the_policy_arithmetic() -> None:
             inner.reset()
 
         def act(self, points: dict[str, float]) -> dict[str, float]:
-            row = np.array([[points[n] for n in POINT_NAMES]])
-            batch = rule_based_batch(row, settings, np.array([inner._sat]), np.array([inner._fan]))[0]
+            row = np.array([[points[n] for n in names]])
+            batch = rule_based_batch(row, settings, np.array([inner._sat]), np.array([inner._fan]), names)[0]
             out = inner.act(points)
-            Checked.worst = max(Checked.worst, *(abs(out[n] - b) for n, b in zip(SETPOINT_NAMES, batch, strict=True)))
+            Checked.worst = max(Checked.worst, *(abs(out[n] - b) for n, b in zip(settings.setpoint_names, batch,
+                                                                                 strict=True)))
             Checked.steps += 1
             return out
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from coolpilot.controller.adapters.base import Reading, WriteResult
-from coolpilot.controller.safety import MEASURED_BY
 from coolpilot.controller.service import ControllerService
 from coolpilot.controller.site import site_from_mapping
+from coolpilot.envs.contract import SETPOINTS_BY_NAME
 from tests.controller.excursion import CI_EXCURSION, LONGER_EXCURSIONS, Excursion, LoopResult, run_excursion
 
 CW = "condenser_water_temp_c"
@@ -129,7 +129,8 @@ def test_fallback_safe_setpoints_never_write_warmer_than_the_plant_runs(tmp_path
     assert plant.writes[-1] == service.last.decision.setpoints, "what is written is what the envelope decided"
     for written in plant.writes:
         assert written == {"supply_air_temp_c": 18.0, "crah_fan_speed_frac": 1.0, "chw_supply_temp_c": 7.0,
-                           CW: FREE_COOLING[MEASURED_BY[CW]]}, "condenser water held at the measured 10.2 °C"
+                           CW: FREE_COOLING[SETPOINTS_BY_NAME[CW].measured_by]}, \
+            "condenser water held at the measured 10.2 °C"
     held = [i for i in service.last.decision.interventions if i.reason == "fallback_safe" and i.target == CW]
     assert len(held) == 1 and "29.4 °C would cool less than the current state 10.2 °C" in held[0].detail
     assert service.last.decision.source == "safe"

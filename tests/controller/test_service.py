@@ -195,3 +195,93 @@ def test_api_auth_status_mode_decisions_metrics(tmp_path: Path) -> None:
     assert no_token.post("/api/v1/mode", json=body, headers=auth).status_code == 403
     assert "/api/v1/mode" in client.get("/openapi.json").json()["paths"]
     _ = AuditStore  # the audit store is the service's own
+
+
+# --- the contract of the site's facility -------------------------------------------------------------------------
+
+CORE = ["supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "condenser_water_temp_c"]
+
+
+def test_without_a_model_the_rule_based_fallback_commands_every_lever_of_the_facility(tmp_path: Path) -> None:
+    service, plant, clock = make(tmp_path, mode="active", facility="modern-hall", model=None,
+                                 safety={"hold_cycles": 0})
+    modern = service.contract
+    assert service.commanded == modern and len(modern.setpoint_names) == 9
+    cycles(service, clock, 3)
+    assert all(set(w) == set(modern.setpoint_names) and in_bounds(w) for w in plant.writes)
+    assert plant.writes[-1]["economizer_enable"] in (0.0, 1.0)
+    assert plant.relinquished == [], "nothing handed back: the fallback commands every lever"
+
+
+def test_a_contract_1_bundle_commands_the_core_four_and_never_writes_the_levers(tmp_path: Path) -> None:
+    service, plant, clock = make(tmp_path, mode="active", facility="modern-hall")
+    assert list(service.commanded.setpoint_names) == CORE
+    assert service.commanded.point_names == service.contract.point_names
+    cycles(service, clock, 3)
+    assert all(list(w) == CORE for w in plant.writes)
+    asyncio.run(service.set_mode("shadow", "a", "b"))
+    assert plant.relinquished == [CORE], "leaving active hands back only what it commanded"
+
+
+def test_a_legacy_fallback_writes_the_core_and_hands_the_levers_back(tmp_path: Path) -> None:
+    service, plant, clock = make(tmp_path, mode="active", facility="modern-hall", model=None,
+                                 fallback_policy="legacy", safety={"hold_cycles": 0})
+    cycles(service, clock, 2)
+    levers = [n for n in service.contract.setpoint_names if n not in CORE]
+    assert [list(w) for w in plant.writes] == [CORE, CORE]
+    assert plant.relinquished == [levers, levers], "the plant's own sequence runs the levers"
+    record = service.audit.decisions(limit=1)[0]
+    assert record.source == "fallback" and list(record.written or {}) == CORE
+
+
+def test_a_site_that_maps_only_some_setpoints_writes_only_those(tmp_path: Path) -> None:
+    mqtt = {"host": "127.0.0.1", "port": 1883, "setpoints": ["supply_air_temp_c", "economizer_enable"]}
+    service, plant, clock = make(tmp_path, mode="active", facility="modern-hall", model=None,
+                                 adapter={"kind": "mqtt", "mqtt": mqtt}, safety={"hold_cycles": 0})
+    assert service.commanded.setpoint_names == ("supply_air_temp_c", "economizer_enable")
+    cycles(service, clock, 2)
+    assert all(set(w) == {"supply_air_temp_c", "economizer_enable"} for w in plant.writes)
+    with pytest.raises(ValueError, match="not commanded by this service"):
+        asyncio.run(service.set_override("chw_supply_temp_c", 10.0, 60.0, "a", "b"))
+
+
+def test_a_site_whose_map_leaves_out_a_point_the_bundle_reads_is_refused_naming_it(tmp_path: Path) -> None:
+    from coolpilot.controller.policies.onnx_policy import BundleError
+    from coolpilot.envs.contract import POINT_NAMES
+
+    points = [n for n in POINT_NAMES if n != "outdoor_wetbulb_c"]
+    with pytest.raises(BundleError, match=r"the model reads points \['outdoor_wetbulb_c'\], which the site's "
+                                          r"adapter.mqtt map leaves out"):
+        make(tmp_path, facility="modern-hall", adapter={"kind": "mqtt", "mqtt": {"points": points}})
+
+
+def test_a_bundle_for_another_facility_is_refused_at_start_and_at_reload(tmp_path: Path) -> None:
+    import json
+
+    from coolpilot.controller.policies.onnx_policy import BundleError
+
+    other = tmp_path / "core-v2"
+    shutil.copytree(BUNDLE, other)
+    card = json.loads((other / "card.json").read_text())
+    (other / "card.json").write_text(json.dumps({**card, "contract_version": 2, "name": "core-v2"}))
+    levers = r"\['chiller_stage_up_plr', 'tower_cell_flow_min_frac', 'chw_dp_setpoint_frac', 'cw_flow_frac', " \
+             r"'economizer_enable'\]"
+    with pytest.raises(BundleError, match=f"bundle core-v2 does not fit facility modern-hall: .* setpoints {levers} "
+                                          "are in facility modern-hall but not in bundle core-v2"):
+        make(tmp_path, facility="modern-hall", model=str(other))
+    service, _, _ = make(tmp_path, facility="modern-hall", audit={"path": str(tmp_path / "b.sqlite")})
+    before = service.model_sha256
+    with pytest.raises(BundleError, match="are in facility modern-hall but not in bundle core-v2"):
+        asyncio.run(service.reload_model(str(other)))
+    assert service.model_sha256 == before and list(service.commanded.setpoint_names) == CORE
+
+
+def test_a_model_swap_that_commands_fewer_setpoints_hands_the_others_back(tmp_path: Path) -> None:
+    service, plant, clock = make(tmp_path, mode="active", facility="modern-hall", model=None,
+                                 safety={"hold_cycles": 0})
+    cycles(service, clock, 1)
+    asyncio.run(service.reload_model(str(BUNDLE)))
+    levers = [n for n in service.contract.setpoint_names if n not in CORE]
+    assert plant.relinquished == [levers] and list(service.commanded.setpoint_names) == CORE
+    cycles(service, clock, 1)
+    assert list(plant.writes[-1]) == CORE

@@ -189,3 +189,70 @@ def test_twin_and_serve_processes_share_one_modbus_site_file(tmp_path: Path) -> 
             twin.kill()
             twin.wait(timeout=10)
 
+
+
+@pytest.mark.parametrize("name", ["site-modbus.yaml", "site-bacnet.yaml", "site.yaml"])
+def test_example_site_maps_carry_every_lever_of_modern_hall(name: str, tmp_path: Path,
+                                                            request: pytest.FixtureRequest) -> None:
+    """The examples' maps of the new setpoints and points work end to end: without a model the rule-based
+    fallback writes all nine setpoints through the example's registers, objects or topics, and every point of
+    the contract is read back healthy."""
+    site = load_site(EXAMPLES / name)
+    assert site.facility == "modern-hall" and set(site.adapter.setpoint_names or ()) == set(
+        site.contract.setpoint_names)
+    broker = request.getfixturevalue("mosquitto") if site.adapter.kind == "mqtt" else None
+    site = on_fresh_ports(site, tmp_path, broker)
+    site = site.model_copy(update={"model": None, "safety": site.safety.model_copy(update={"hold_cycles": 0})})
+    twin, service = asyncio.run(lockstep(site, 6))
+    assert service.commanded == site.contract
+    audit = AuditStore(site.audit.path)
+    try:
+        records = list(reversed(audit.decisions(limit=100)))
+    finally:
+        audit.close()
+    last = records[-1]
+    assert last.wrote and last.source == "fallback" and set(last.written or {}) == set(site.contract.setpoint_names)
+    assert set(last.points) == set(site.contract.point_names)
+    assert not any(i["reason"].startswith("sensor_") or i["reason"] == "write_refused" for i in last.interventions)
+    received = {m.name: m.applied for m in twin.setpoints_received if m.applied is not None}
+    for sp, value in (last.written or {}).items():  # to the register's resolution (0.1 at worst)
+        assert received[sp] == pytest.approx(value, abs=0.1), sp
+    assert twin.commanded == {}, f"shutdown left {twin.commanded} commanded"
+
+
+@pytest.mark.parametrize(("extra", "parts"), [
+    ({"facility": "greenhouse"}, ["field 'facility' = 'greenhouse'", "campus, legacy-hall, modern-hall"]),
+    ({"facility": "legacy-hall", "adapter": {"kind": "modbus", "modbus": {"setpoints": {"cw_flow_frac": {
+        "address": 0}}}}},
+     ["adapter.modbus.setpoints", "['cw_flow_frac'] are not setpoints of the site's facility contract (blocks core, "
+      "chiller_staging)", "its setpoints are ['supply_air_temp_c', 'crah_fan_speed_frac', 'chw_supply_temp_c', "
+      "'condenser_water_temp_c', 'chiller_stage_up_plr']"]),
+    ({"facility": "campus", "adapter": {"kind": "bacnet", "bacnet": {"device_address": "10.0.0.5", "points": {
+        "cw_flow_frac": "analog-input,1"}}}}, ["adapter.bacnet.points", "['cw_flow_frac'] are not points"]),
+    ({"adapter": {"kind": "mqtt", "mqtt": {"setpoints": ["economizer_enable"]}}},
+     ["adapter.mqtt.setpoints", "(blocks core)"]),
+    ({"facility": "legacy-hall", "safety": {"safe_setpoints": {"economizer_enable": 1}}},
+     ["safety.safe_setpoints.economizer_enable", "another equipment block's setpoint"]),
+    ({"facility": "modern-hall", "adapter": {"kind": "mqtt", "mqtt": {"points": ["it_power_kw"]}}},
+     ["the safety envelope needs points ['inlet_temp_max_c', 'inlet_temp_mean_c', 'supply_air_temp_c']"]),
+])
+def test_the_site_files_facility_decides_which_names_its_maps_may_use(extra: dict[str, Any],
+                                                                      parts: list[str]) -> None:
+    data = {"adapter": {"kind": "mqtt", "mqtt": {}}, **extra}
+    with pytest.raises(SiteConfigError) as err:
+        site_from_mapping(data, "site.yaml", EXAMPLES)
+    text = str(err.value)
+    assert text.startswith("site.yaml: ") and all(p in text for p in parts), text
+
+
+def test_a_site_without_a_facility_runs_the_core_block_and_a_facility_file_resolves_beside_it(
+        tmp_path: Path) -> None:
+    core = site_from_mapping({"adapter": {"kind": "modbus", "modbus": {}}}, "site.yaml")
+    assert core.facility is None and core.contract.blocks == ("core",)
+    assert core.adapter.setpoint_names == SETPOINT_NAMES and len(core.adapter.point_names or ()) == 20
+    (tmp_path / "hall.yaml").write_text((REPO / "envs" / "presets" / "legacy-hall.yaml").read_text())
+    local = site_from_mapping({"facility": "hall.yaml", "adapter": {"kind": "modbus", "modbus": {}}}, "site.yaml",
+                              tmp_path)
+    assert local.facility == str(tmp_path / "hall.yaml") and local.contract.blocks == ("core", "chiller_staging")
+    assert local.adapter.setpoint_names == (*SETPOINT_NAMES, "chiller_stage_up_plr")
+    assert set(local.safety.bounds) == set(local.contract.setpoint_names)

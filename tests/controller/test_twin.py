@@ -16,18 +16,24 @@ import pytest
 
 import coolpilot.controller.twin.plant as plant_module
 from coolpilot.cli import main
+from coolpilot.controller.adapters.base import Reading
 from coolpilot.controller.adapters.mqtt import MqttAdapter, MqttConnection
+from coolpilot.controller.protocols.contract_maps import for_contract
 from coolpilot.controller.protocols.mqtt import MqttSettings
 from coolpilot.controller.twin import PlantTwin, parse_setpoint_payload
-from coolpilot.envs.contract import INLET_LIMIT_C, POINT_NAMES, SETPOINT_NAMES
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINT_NAMES
 from tests.controller.helpers import Broker, eventually, read_until
 
 REPO = Path(__file__).resolve().parents[2]
+MODERN = load_facility("modern-hall").contract
+"""The twin's default facility's contract: 30 points, 9 setpoints."""
+POINT_NAMES = MODERN.point_names
 
 
 def settings(broker: Broker) -> MqttSettings:
-    """Test settings: short timeouts."""
-    return MqttSettings(host=broker.host, port=broker.port, timeout_s=2.0)
+    """Test settings: short timeouts, the twin's facility's every point and setpoint."""
+    return for_contract(MqttSettings(host=broker.host, port=broker.port, timeout_s=2.0), MODERN)
 
 
 def test_twin_steps_without_a_broker_across_exogenous_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,7 +46,8 @@ def test_twin_steps_without_a_broker_across_exogenous_chunks(monkeypatch: pytest
     assert twin.plant_time_s == times[-1]
     hour = (times[-1] % 86400.0) / 3600.0
     assert twin.points["time_of_day_sin"] == pytest.approx(math.sin(2 * math.pi * hour / 24))
-    assert all(r.sources == dict.fromkeys(SETPOINT_NAMES, "bms") for r in records)
+    assert all(r.sources == dict.fromkeys(MODERN.setpoint_names, "bms") for r in records)
+    assert set(twin.points) == set(POINT_NAMES) and set(twin.bms_setpoints) == set(MODERN.setpoint_names)
     assert all(math.isfinite(v) for v in twin.points.values())
     assert max(r.inlet_temp_max_c for r in records) < INLET_LIMIT_C, "the BMS alone keeps the hall in bounds"
 
@@ -102,7 +109,14 @@ def test_controller_keeps_the_hall_cool(mosquitto: Broker) -> None:
 
 
 LAST = POINT_NAMES[-1]
-"""The point the twin publishes last in each tick."""
+"""The point the twin publishes last in each tick: once its message of a tick is in, the whole tick is."""
+
+
+async def tick_read(twin: PlantTwin, adapter: MqttAdapter, what: str) -> object:
+    """One tick, and the adapter's reading once every message of it has arrived (stamped after the tick began)."""
+    began = time.time()
+    await twin.run_ticks(1)
+    return await read_until(adapter, lambda r: r.times_s.get(LAST, 0.0) >= began, what)
 
 
 def test_fault_hooks_as_seen_through_the_adapter(mosquitto: Broker) -> None:
@@ -113,9 +127,8 @@ def test_fault_hooks_as_seen_through_the_adapter(mosquitto: Broker) -> None:
             try:
                 # NaN for one tick, then real values again.
                 twin.inject_nan(["supply_air_temp_c"], ticks=1)
-                await twin.run_ticks(1)
-                # the tick's messages arrive in publication order: wait for the last point of the tick
-                r = await read_until(adapter, lambda r: r.values.get(LAST) == twin.points[LAST], "the NaN tick")
+                r = await tick_read(twin, adapter, "the NaN tick")
+                assert isinstance(r, Reading)
                 nan = r.values["supply_air_temp_c"]
                 assert isinstance(nan, float) and math.isnan(nan)
                 await twin.run_ticks(1)
@@ -137,8 +150,8 @@ def test_fault_hooks_as_seen_through_the_adapter(mosquitto: Broker) -> None:
                 frozen = twin.points["inlet_temp_max_c"]
                 seen = []
                 for _ in range(3):
-                    await twin.run_ticks(1)
-                    r = await read_until(adapter, lambda r: r.values.get(LAST) == twin.points[LAST], "the tick")
+                    r = await tick_read(twin, adapter, "the tick")
+                    assert isinstance(r, Reading)
                     seen.append((r.values["inlet_temp_max_c"], r.times_s["inlet_temp_max_c"]))
                 assert [v for v, _ in seen] == [frozen] * 3
                 assert seen[0][1] < seen[1][1] < seen[2][1], "a stuck sensor still reports, with fresh times"
@@ -215,7 +228,8 @@ def test_cli_runs_given_ticks(mosquitto: Broker) -> None:
     assert rc == 0
 
     async def go() -> None:
-        adapter = MqttAdapter(MqttSettings(port=mosquitto.port, prefix="coolpilot/hall-a", timeout_s=2.0))
+        adapter = MqttAdapter(for_contract(MqttSettings(port=mosquitto.port, prefix="coolpilot/hall-a", timeout_s=2.0),
+                                           MODERN))
         await adapter.connect()
         reading = await adapter.read_points()
         await adapter.close()
@@ -232,7 +246,8 @@ def test_cli_stops_cleanly_on_sigint(mosquitto: Broker, tmp_path: Path) -> None:
                                 env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         async def wait_for_points() -> None:
-            adapter = MqttAdapter(MqttSettings(port=mosquitto.port, timeout_s=2.0, initial_wait_s=0.0))
+            adapter = MqttAdapter(for_contract(MqttSettings(port=mosquitto.port, timeout_s=2.0, initial_wait_s=0.0),
+                                               MODERN))
             await adapter.connect()
             try:
                 await read_until(adapter, lambda r: len(r.values) == len(POINT_NAMES), "the twin's points",
@@ -268,3 +283,43 @@ def test_received_history_records_relinquish(mosquitto: Broker) -> None:
                 await sender.close()
 
     asyncio.run(go())
+
+
+def test_levers_not_written_run_on_the_plants_own_sequence(mosquitto: Broker) -> None:
+    """An economizer lock-out written over MQTT holds the economizer off; relinquished, the plant's own sequence
+    enables it again (after its 20-minute hold); the core setpoints stay with the BMS throughout."""
+    async def go() -> None:
+        async with PlantTwin(mqtt=settings(mosquitto), climate="chicago", start_day=30.0) as twin:
+            adapter = MqttAdapter(settings(mosquitto))
+            await adapter.connect()
+            try:
+                assert twin.bms_setpoints["economizer_enable"] == 1.0, "the local sequence keeps it enabled"
+                assert (await adapter.write_setpoints({"economizer_enable": 0.0})).ok
+                await eventually(lambda: twin.commanded == {"economizer_enable": 0.0}, "the lock-out")
+                records = await twin.run_ticks(5)
+                assert all(r.sources["economizer_enable"] == "controller" for r in records)
+                assert all(r.sources[n] == "bms" for r in records for n in SETPOINT_NAMES)
+                assert twin.points["economizer_enable"] == 0.0 and twin.points["economizer_load_frac"] == 0.0
+                assert (await adapter.relinquish(["economizer_enable"])).ok
+                await eventually(lambda: twin.commanded == {}, "the relinquish")
+                records = await twin.run_ticks(5)
+                assert records[-1].sources["economizer_enable"] == "bms"
+                assert twin.points["economizer_enable"] == 1.0, "the plant's own sequence enabled it again"
+            finally:
+                await adapter.close()
+
+    asyncio.run(go())
+
+
+def test_a_legacy_hall_twin_publishes_its_contract_and_refuses_other_setpoints() -> None:
+    twin = PlantTwin(facility="legacy-hall")
+    legacy = load_facility("legacy-hall").contract
+    assert twin.contract == legacy and set(twin.points) == set(legacy.point_names)
+    assert set(twin.sensor_values) == set(legacy.point_names) and "cw_flow_frac" not in twin.points
+    with pytest.raises(ValueError, match=r"unknown setpoint 'cw_flow_frac'; the facility's setpoints are"):
+        twin.apply_setpoint("cw_flow_frac", 0.8)
+    with pytest.raises(ValueError, match="not setpoints of the site's facility contract"):
+        PlantTwin(facility="legacy-hall", mqtt=MqttSettings(setpoints=("cw_flow_frac",)))
+    core_only = PlantTwin(facility="legacy-hall", mqtt=MqttSettings(points=("inlet_temp_max_c", "it_power_kw")))
+    assert core_only.settings.points == ("inlet_temp_max_c", "it_power_kw"), "a site's own map is kept"
+    assert core_only.settings.setpoints == legacy.setpoint_names, "a map not given: the facility's"
