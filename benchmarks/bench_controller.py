@@ -2,11 +2,14 @@
 
 Usage: ``python benchmarks/bench_controller.py [--cycles 2000] [--api-seconds 5]``.
 
-1. In process: a :class:`coolpilot.controller.service.ControllerService` with the shipped bundle and
-   the rule-based fallback runs ``--cycles`` cycles against an in-memory plant fed with
-   points of a simulated day; the decision latency is what the service records per cycle
+1. In process: a :class:`coolpilot.controller.service.ControllerService` for a ``modern-hall`` site
+   (its contract: 30 points, 9 setpoints) with the shipped bundle (contract 1: it commands the
+   core four) and the rule-based fallback (every lever) runs ``--cycles`` cycles against an
+   in-memory plant fed with every contract point of a simulated day; the decision latency is what
+   the service records per cycle
    (read + validate + infer + safety envelope; the audit write is after it and timed
-   separately). Also the ONNX inference and the envelope alone.
+   separately). Also the ONNX inference and the envelope alone, on what the service commands and
+   on all nine setpoints of the contract.
 2. On loopback: the service's FastAPI app under uvicorn on 127.0.0.1 (a free port), one
    HTTP/1.1 keep-alive client reading ``GET /api/v1/decision`` for ``--api-seconds``.
 
@@ -34,27 +37,28 @@ from machine import machine_info
 
 from coolpilot.controller.adapters.base import Reading, WriteResult
 from coolpilot.controller.policies.onnx_policy import OnnxPolicy
-from coolpilot.controller.safety import SafetyLimits, decide, initial_state
+from coolpilot.controller.safety import decide, initial_state
 from coolpilot.controller.service import ControllerService
 from coolpilot.controller.site import site_from_mapping
 from coolpilot.envs.config import load_facility
-from coolpilot.envs.contract import POINT_NAMES
 from coolpilot.envs.simulation import simulate
 from coolpilot.envs.weather import load_climate
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "models" / "modern-hall-ppo"
+FACILITY = "modern-hall"
 
 
 class Recorder:
-    """Records the points a simulated day presents to the rule-based controller."""
+    """Records the points a simulated day presents to the rule-based controller (every contract point)."""
 
     name = "recorder"
 
     def __init__(self) -> None:
         from coolpilot.controller.policies import RuleBasedPolicy
+        from coolpilot.controller.policies.rule_based import rule_based_settings
 
-        self.inner = RuleBasedPolicy()
+        self.inner = RuleBasedPolicy(rule_based_settings(load_facility(FACILITY)))
         self.rows: list[dict[str, float]] = []
 
     def reset(self) -> None:
@@ -114,9 +118,10 @@ def main() -> None:
     args = parser.parse_args()
 
     rec = Recorder()
-    simulate(load_facility("modern-hall"), load_climate("phoenix"), rec, days=1, start_day=190)
+    simulate(load_facility(FACILITY), load_climate("phoenix"), rec, days=1, start_day=190)
     tmp = Path(tempfile.mkdtemp())
-    site = site_from_mapping({"name": "bench", "model": str(BUNDLE), "mode": "active", "period_s": 300,
+    site = site_from_mapping({"name": "bench", "facility": FACILITY, "model": str(BUNDLE), "mode": "active",
+                              "period_s": 300,
                               "adapter": {"kind": "csv", "csv": {"path": "unused.csv"}},
                               "audit": {"path": str(tmp / "audit.sqlite")}}, "bench")
     service = ControllerService(site, MemoryPlant(rec.rows))
@@ -131,20 +136,25 @@ def main() -> None:
         return latencies, totals
 
     latencies, totals = asyncio.run(run_cycles())
-    policy = OnnxPolicy(BUNDLE)
+    policy = OnnxPolicy(BUNDLE, site.contract, FACILITY)
     infer = []
     for row in rec.rows * 4:
         start = time.perf_counter()
         policy.act(row)
         infer.append((time.perf_counter() - start) * 1000.0)
-    limits, state = SafetyLimits(), initial_state()
-    envelope = []
-    for row in rec.rows * 4:
-        proposal = policy.act(row)
-        start = time.perf_counter()
-        d = decide(row, dict.fromkeys(POINT_NAMES, 0.0), 0.0, proposal, state, limits, 300.0, policy.training_ranges)
-        envelope.append((time.perf_counter() - start) * 1000.0)
-        state = d.state
+    commanded, fallback = service.commanded, service.fallback
+    assert fallback is not None
+    envelope: dict[str, list[float]] = {"commanded": [], "all_setpoints": []}
+    for label, proposer, contract in (("commanded", policy.act, commanded),
+                                      ("all_setpoints", fallback.act, site.contract)):
+        state = initial_state()
+        for row in rec.rows * 4:
+            proposal = proposer(row)
+            start = time.perf_counter()
+            d = decide(row, dict.fromkeys(row, 0.0), 0.0, proposal, state, site.safety, 300.0,
+                       policy.training_ranges, contract=contract)
+            envelope[label].append((time.perf_counter() - start) * 1000.0)
+            state = d.state
 
     api: dict[str, Any] = {}
     if args.api_seconds > 0:
@@ -176,12 +186,16 @@ def main() -> None:
                "request_ms": percentiles(times)}
     service.audit.close()
     stats = {"decision_ms": percentiles(latencies), "cycle_with_audit_write_ms": percentiles(totals),
-             "onnx_inference_ms": percentiles(infer), "envelope_ms": percentiles(envelope)}
+             "onnx_inference_ms": percentiles(infer), "envelope_ms": percentiles(envelope["commanded"]),
+             "envelope_all_setpoints_ms": percentiles(envelope["all_setpoints"])}
     report = {
         "benchmark": "controller decision latency (in process) and API decision throughput (loopback)",
         "command": f"python benchmarks/bench_controller.py --cycles {args.cycles} --api-seconds {args.api_seconds:g}",
         "machine": machine_info(),
         "bundle": str(BUNDLE.relative_to(REPO)),
+        "facility": FACILITY,
+        "contract": {"blocks": list(site.contract.blocks), "fingerprint": site.contract.fingerprint,
+                     "commanded_setpoints": list(commanded.setpoint_names)},
         **stats,
         "api": api,
     }
@@ -189,7 +203,9 @@ def main() -> None:
     print(f"decision (read + validate + infer + envelope): p50 {stats['decision_ms']['p50']:.3f} ms, "
           f"p99 {stats['decision_ms']['p99']:.3f} ms")
     print(f"ONNX inference p50 {stats['onnx_inference_ms']['p50']:.3f} ms; envelope p50 "
-          f"{stats['envelope_ms']['p50']:.3f} ms; cycle incl. audit commit p50 "
+          f"{stats['envelope_ms']['p50']:.3f} ms ({len(commanded.setpoint_names)} setpoints), "
+          f"{stats['envelope_all_setpoints_ms']['p50']:.3f} ms (all {len(site.contract.setpoint_names)}); "
+          f"cycle incl. audit commit p50 "
           f"{stats['cycle_with_audit_write_ms']['p50']:.3f} ms")
     if api:
         print(f"API GET /api/v1/decision: {api['requests_per_s']:.0f} requests/s, "

@@ -2,10 +2,11 @@
 
 Usage: ``python benchmarks/bench_modbus.py [--n 2000] [--out FILE]``.
 
-Measures, with :class:`coolpilot.controller.adapters.modbus.ModbusAdapter` (default register map:
-20 float32 points in input registers 0..39, 4 float32 setpoints in holding registers 0..7
-with enable coils 0..3) against :class:`coolpilot.controller.twin.modbus_server.ModbusTwinServer` on
-127.0.0.1:
+Measures, with :class:`coolpilot.controller.adapters.modbus.ModbusAdapter` (the core block's default
+register map: 20 float32 points in input registers 0..39, 4 float32 setpoints in holding
+registers 0..7 with enable coils 0..3) against
+:class:`coolpilot.controller.twin.modbus_server.ModbusTwinServer` on 127.0.0.1 (the twin simulates
+modern-hall and serves its whole contract: 30 points, 9 setpoints):
 
 - ``read_all_points``: one ``read_points()`` of the 20 points, batched into one request
   (function 4, 40 registers), decoded;
@@ -18,8 +19,10 @@ with enable coils 0..3) against :class:`coolpilot.controller.twin.modbus_server.
   floor the adapter builds on.
 
 Two layouts: the server in a separate process (what a real device looks like: its CPU is
-not ours) and in the same process and event loop as the adapter (as in the tests). Writes
-JSON (milliseconds) with the machine facts and the command; prints a summary.
+not ours) and in the same process and event loop as the adapter (as in the tests). Then,
+same process, the adapter with modern-hall's contract map (``modern_hall_contract``: 30
+points in one read of 60 registers, 9 setpoints written and relinquished). Writes JSON
+(milliseconds) with the machine facts and the command; prints a summary.
 """
 
 from __future__ import annotations
@@ -41,10 +44,12 @@ from machine import machine_info, serving_process
 from pymodbus.client import AsyncModbusTcpClient
 
 from coolpilot.controller.adapters.modbus import ModbusAdapter
+from coolpilot.controller.protocols.contract_maps import for_contract
 from coolpilot.controller.protocols.modbus import ModbusSettings
 from coolpilot.controller.twin import PlantTwin
 from coolpilot.controller.twin.modbus_server import ModbusTwinServer
-from coolpilot.envs.contract import SETPOINT_NAMES
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import CORE_CONTRACT, Contract
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -53,6 +58,17 @@ WRITES = ({"supply_air_temp_c": 20.0, "crah_fan_speed_frac": 0.7, "chw_supply_te
           {"supply_air_temp_c": 21.0, "crah_fan_speed_frac": 0.6, "chw_supply_temp_c": 13.0,
            "condenser_water_temp_c": 25.0})
 WARMUP = 50
+MODERN = load_facility("modern-hall").contract
+
+
+def writes(contract: Contract) -> tuple[dict[str, float], dict[str, float]]:
+    """Two alternating writes of every setpoint of ``contract``: the core's :data:`WRITES`, levers at 40 / 60 %."""
+    out = []
+    for k, core in enumerate(WRITES):
+        levers = {s.name: (float(k) if s.discrete else s.low + (0.4 + 0.2 * k) * (s.high - s.low))
+                  for s in contract.setpoints if s.name not in core}
+        out.append({**core, **levers})
+    return out[0], out[1]
 
 
 def stats_ms(values_s: list[float]) -> dict[str, float]:
@@ -74,9 +90,11 @@ async def timed(call: Callable[[int], Awaitable[Any]], n: int) -> dict[str, floa
     return stats_ms(durations)
 
 
-async def measure(port: int, n: int) -> dict[str, dict[str, float]]:
-    """Latencies against the server on ``port``."""
-    settings = ModbusSettings(host=HOST, port=port)
+async def measure(port: int, n: int, contract: Contract = CORE_CONTRACT) -> dict[str, dict[str, float]]:
+    """Latencies against the server on ``port``, with ``contract``'s default map."""
+    settings = for_contract(ModbusSettings(host=HOST, port=port), contract)
+    both = writes(contract)
+    registers = 2 * len(contract.point_names)
     adapter = ModbusAdapter(settings)
     unbatched = ModbusAdapter(settings.model_copy(update={"max_registers_per_read": 2}))
     client = AsyncModbusTcpClient(HOST, port=port, timeout=2.0, retries=0, reconnect_delay=0.0)
@@ -89,21 +107,21 @@ async def measure(port: int, n: int) -> dict[str, dict[str, float]]:
 
         async def read(_: int) -> None:
             reading = await adapter.read_points()
-            if len(reading.values) != 20:
+            if len(reading.values) != len(contract.point_names):
                 raise RuntimeError(f"incomplete reading: {sorted(reading.values)}")
 
         async def write(i: int) -> None:
-            result = await adapter.write_setpoints(WRITES[i % 2])
+            result = await adapter.write_setpoints(both[i % 2])
             if not result.ok:
                 raise RuntimeError(f"write refused: {result.errors}")
 
         async def relinquish(_: int) -> None:
-            result = await adapter.relinquish(SETPOINT_NAMES)
+            result = await adapter.relinquish(contract.setpoint_names)
             if not result.ok:
                 raise RuntimeError(f"relinquish refused: {result.errors}")
 
         async def raw(_: int) -> None:
-            response = await client.read_input_registers(0, count=40, device_id=1)
+            response = await client.read_input_registers(0, count=registers, device_id=1)
             if response.isError():
                 raise RuntimeError(f"raw read refused: {response}")
 
@@ -132,13 +150,15 @@ def server_process(conn: Connection) -> None:
     asyncio.run(go())
 
 
-async def same_process(n: int) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Latencies with the server in this event loop, and the server's cost of publishing one tick."""
+async def same_process(n: int) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, float]]:
+    """Latencies with the server in this event loop (core map, then modern-hall's contract map), and the server's
+    cost of publishing one tick."""
     server = ModbusTwinServer(ModbusSettings(), host=HOST, port=0)
     async with PlantTwin(mqtt=None, frontends=[server]) as twin:
         results = await measure(server.port, n)
+        modern = await measure(server.port, n, MODERN)
         publish = await timed(lambda _: server.publish(twin), n)
-    return results, publish
+    return results, modern, publish
 
 
 def separate_process(n: int) -> dict[str, dict[str, float]]:
@@ -153,8 +173,9 @@ def main() -> None:
     args = parser.parse_args()
     machine = machine_info(("pymodbus",))
     separate = separate_process(args.n)
-    same, publish = asyncio.run(same_process(args.n))
-    layouts = {"server_in_separate_process": separate, "server_in_same_process": same}
+    same, modern, publish = asyncio.run(same_process(args.n))
+    layouts = {"server_in_separate_process": separate, "server_in_same_process": same,
+               "modern_hall_contract": modern}
     report = {
         "benchmark": "Modbus TCP adapter latency (ms) against the plant twin's Modbus server on 127.0.0.1",
         "command": f"python benchmarks/bench_modbus.py --n {args.n}",
@@ -166,7 +187,11 @@ def main() -> None:
                                    "write-coil of the remote-setpoint enables (function 5)",
             "relinquish_all": "relinquish() of 4 setpoints: 4 write-coil (enable = 0)",
             "raw_read_request": "one bare pymodbus read_input_registers of 40 registers (no adapter)",
-            "twin_publish_per_tick": "ModbusTwinServer.publish(): 20 points encoded into the server's registers",
+            "modern_hall_contract": "the same operations, same process, with modern-hall's contract map: 30 "
+                                    "points (60 registers, one request), 9 setpoints (9 + 9 requests to write, 9 "
+                                    "to relinquish)",
+            "twin_publish_per_tick": "ModbusTwinServer.publish(): modern-hall's 30 points encoded into the "
+                                     "server's registers",
         },
         **layouts,
         "twin_publish_per_tick": publish,
