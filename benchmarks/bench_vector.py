@@ -26,7 +26,7 @@ def bench(n: int, seconds: float) -> dict[str, float]:
     env = DataCenterVectorEnv(n, facility="modern-hall", climate="chicago", episode_days=1)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
-    actions = rng.uniform(-1, 1, size=(16, n, 4)).astype(np.float32)
+    actions = rng.uniform(-1, 1, size=(16, *env.action_space.shape)).astype(np.float32)
     for i in range(5):
         env.step(actions[i % 16])
     steps = 0

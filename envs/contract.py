@@ -288,8 +288,14 @@ class Contract:
     setpoint_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
     points_by_name: dict[str, PointSpec] = field(init=False, repr=False, compare=False)
     setpoints_by_name: dict[str, SetpointSpec] = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __post_init__(self) -> None:
+        # Hashed once: contracts key per-contract caches on every simulated step.
+        object.__setattr__(self, "_hash", hash((self.blocks, self.points, self.setpoints, self.version)))
         object.__setattr__(self, "point_names", tuple(p.name for p in self.points))
         object.__setattr__(self, "setpoint_names", tuple(s.name for s in self.setpoints))
         object.__setattr__(self, "points_by_name", {p.name: p for p in self.points})

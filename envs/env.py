@@ -10,7 +10,7 @@ import numpy as np
 
 from coolpilot.envs.config import FacilityConfig, load_facility
 from coolpilot.envs.contract import CORE_CONTRACT, INLET_LIMIT_C, Contract
-from coolpilot.envs.facility import build_params, command_array, points_array
+from coolpilot.envs.facility import build_params, command_array, point_columns
 from coolpilot.envs.load import load_table
 from coolpilot.envs.objectives import GridSignals, Objective, StepCost
 from coolpilot.envs.physics.plant import PlantParams, PlantState, step
@@ -247,6 +247,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._points = np.zeros(len(self.contract.points))
         self._cost = StepCost(self.objective, self.signals, self.it_design_kw, dt_s)
         self._signals_block = "grid_signals" in self.contract.blocks
+        self._columns = point_columns(self.contract)
         self._priced = self._signals_block or not self.objective.plain_energy
         """Whether steps need pricing (else: energy in kWh, no wear, no billing peak to track)."""
         self._span = self.bounds.setpoint_high - self.bounds.setpoint_low
@@ -270,6 +271,9 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         if factors is not None:
             apply_factors(self._base_params, self.params, np.array([0]), factors)
         self.weather, day, self._exo = weathers[0], float(days[0]), batch.row(0)
+        angle = (2.0 * np.pi / SECONDS_PER_DAY) * (self._exo.time_s % SECONDS_PER_DAY)
+        self._clock = np.stack([self._exo.rh_pct, np.sin(angle), np.cos(angle)], axis=1)
+        """Per step: outdoor RH, sin and cos of the time of day (points 2, 3, 4 of every contract)."""
         self._state, first = start(
             self.params, self._exo.at(0), self._exo.rh_pct[0:1], self._exo.time_s[0:1], self.dt_s, self.it_design_kw,
             contract=self.contract,
@@ -313,7 +317,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             wear, cost = _NO_WEAR, out.facility_kw * (self.dt_s / 3600.0)
         self._last_setpoints = setpoints
-        physical = points_array(out, e, self._exo.rh_pct[k : k + 1], time_s, self.it_design_kw, self.contract)
+        physical = out.measured[:, self._columns]  # the core block leads every contract: RH, sin, cos at 2..4
+        physical[0, 2:5] = self._clock[k]
         self._points = self._with_signals(physical, time_s)[0]
         self._k = k
         info = {

@@ -9,7 +9,6 @@ import numpy as np
 
 from coolpilot.envs.config import FacilityConfig
 from coolpilot.envs.contract import GRID_SIGNALS, LEVERS, POINT_SPECS, SETPOINT_SPECS, Contract
-from coolpilot.envs.physics._jit import jit
 from coolpilot.envs.physics.coefficients import (
     CHILLER_MODELS,
     FAN_CURVES,
@@ -17,7 +16,7 @@ from coolpilot.envs.physics.coefficients import (
     PUMP_CURVE_VSD,
     TOWER_YORKCALC,
 )
-from coolpilot.envs.physics.plant import N_LEVERS, Exogenous, PlantOutputs, PlantParams, PlantState
+from coolpilot.envs.physics.plant import MEASURED_POINTS, N_LEVERS, Exogenous, PlantOutputs, PlantParams, PlantState
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_MINUTE, WATER_RHO_CP_KJ_M3_K
 
 LEGACY_SETPOINTS = np.array([18.0, 1.0, 7.0, 29.4])
@@ -172,46 +171,29 @@ SIGNAL_POINTS: tuple[str, ...] = tuple(p.name for p in GRID_SIGNALS.points)
 ALL_POINTS: tuple[str, ...] = tuple(name for name in POINT_SPECS if name not in SIGNAL_POINTS)
 """Every point the physics measures, in block order: the columns :func:`all_points_array` computes."""
 
-_POINT_COLUMNS = (
-    "outdoor_drybulb_c", "outdoor_wetbulb_c", "outdoor_rh_pct", "time_of_day_sin", "time_of_day_cos",
-    "it_power_kw", "it_load_frac", "inlet_temp_max_c", "inlet_temp_mean_c", "supply_air_temp_c",
-    "return_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "chw_return_temp_c",
-    "condenser_water_temp_c", "cooling_load_kw", "economizer_load_frac", "chillers_running",
-    "cooling_power_kw", "facility_power_kw",
-    "chiller_plr", "chiller_stage_up_plr", "chiller_stage_timer_min",
-    "tower_cells_running", "tower_cell_flow_min_frac", "tower_fan_speed_frac",
-    "chw_flow_frac", "chw_dp_setpoint_frac", "cw_flow_frac", "economizer_enable",
-)
-"""Column order of :func:`_points_columns` (kept beside it: numba caches compiled code per file)."""
+_POINT_COLUMNS = MEASURED_POINTS
+"""Column order of ``PlantOutputs.measured`` and :func:`all_points_array` (the physics computes them)."""
 
 if _POINT_COLUMNS != ALL_POINTS:
-    raise RuntimeError("coolpilot.envs.facility._POINT_COLUMNS is out of step with the blocks' points")
+    raise RuntimeError("coolpilot.envs.physics.plant.MEASURED_POINTS is out of step with the blocks' points")
 
 
-@jit
 def _points_columns(
     out: PlantOutputs, exo: Exogenous, rh_pct: np.ndarray, time_s: np.ndarray, it_design_total_kw: np.ndarray
 ) -> np.ndarray:
-    angle = 2.0 * np.pi * (time_s % SECONDS_PER_DAY) / SECONDS_PER_DAY
-    load = out.coil_load_kw + out.chw_pump_kw
-    economizer = np.where(load > 1e-9, np.minimum(out.economizer_kw / np.maximum(load, 1e-9), 1.0), 0.0)
-    cols = (
-        exo.drybulb_c, exo.wetbulb_c, rh_pct, np.sin(angle), np.cos(angle),
-        out.it_power_kw, out.it_power_kw / it_design_total_kw, out.inlet_temp_max_c, out.inlet_temp_mean_c,
-        out.supply_air_temp_c, out.return_air_temp_c, out.crah_fan_speed_frac, out.chw_supply_c,
-        out.chw_return_c, out.condenser_water_c, out.economizer_kw + out.chiller_load_kw, economizer,
-        out.chillers_running, out.cooling_kw, out.facility_kw,
-        out.chiller_plr, out.levers[:, 4].copy(), out.stage_timer_s / SECONDS_PER_MINUTE,
-        out.tower_cells_running, out.levers[:, 5].copy(), out.tower_air_flow_ratio,
-        out.chw_flow_frac, out.levers[:, 6].copy(), out.levers[:, 7].copy(), out.economizer_enabled,
-    )
-    pts = np.empty((out.it_power_kw.shape[0], len(cols)))
-    for j, col in enumerate(cols):
-        pts[:, j] = col
+    """Every measured point (N, 30): the step's ``measured`` with outdoor RH and the time of day filled in.
+
+    ``it_design_total_kw`` is accepted for callers written against the earlier signature; the
+    load fraction is computed in the step from the facility's own design IT power.
+    """
+    pts = out.measured.copy()
+    angle = (2.0 * np.pi / SECONDS_PER_DAY) * (np.asarray(time_s) % SECONDS_PER_DAY)
+    pts[:, 2] = rh_pct
+    pts[:, 3] = np.sin(angle)
+    pts[:, 4] = np.cos(angle)
     return pts
 
 
-@functools.lru_cache(maxsize=64)
 def point_columns(contract: Contract) -> np.ndarray:
     """Columns of ``contract``'s physical points in :func:`all_points_array`'s output (cached, read-only).
 

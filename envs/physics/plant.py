@@ -39,6 +39,18 @@ the plant's own local sequence runs that lever (``PlantParams.lever_local``), an
 setpoint not commanded holds where its actuator is."""
 N_LEVERS = 9
 
+MEASURED_POINTS = (
+    "outdoor_drybulb_c", "outdoor_wetbulb_c", "outdoor_rh_pct", "time_of_day_sin", "time_of_day_cos",
+    "it_power_kw", "it_load_frac", "inlet_temp_max_c", "inlet_temp_mean_c", "supply_air_temp_c",
+    "return_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "chw_return_temp_c",
+    "condenser_water_temp_c", "cooling_load_kw", "economizer_load_frac", "chillers_running",
+    "cooling_power_kw", "facility_power_kw",
+    "chiller_plr", "chiller_stage_up_plr", "chiller_stage_timer_min",
+    "tower_cells_running", "tower_cell_flow_min_frac", "tower_fan_speed_frac",
+    "chw_flow_frac", "chw_dp_setpoint_frac", "cw_flow_frac", "economizer_enable",
+)
+"""Columns of ``PlantOutputs.measured``: the BMS points of every block (the grid_signals block aside)."""
+
 
 class PlantParams(NamedTuple):
     """Facility parameters as arrays, (N,) per facility or (N, Z) per zone.
@@ -171,6 +183,9 @@ class PlantOutputs(NamedTuple):
     """(N, 9) every lever as the plant holds it at the end of the step (commanded or its own)."""
     stage_timer_s: np.ndarray
     """Time since the last chiller start or stop, at the end of the step (s)."""
+    measured: np.ndarray
+    """(N, 30) every point the physics measures, in :data:`MEASURED_POINTS` order; the outdoor RH and
+    time-of-day columns (2, 3, 4) are left zero for the caller, who knows the clock and the humidity."""
     heat_rejected_kw: np.ndarray
     crah_fan_kw: np.ndarray
     chiller_kw: np.ndarray
@@ -423,6 +438,42 @@ def step(
     masked_inlet = np.where(mask > 0.5, inlet, -np.inf)
     weights = it_kw * mask
     crah_weights = crah_mcp * mask
+    # --- the BMS points ------------------------------------------------------------
+    load = coil_total + chw_pump_kw
+    inlet_max = row_max(masked_inlet)
+    inlet_mean = (inlet * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    supply_mean = (supply * crah_weights).sum(axis=1) / crah_weights.sum(axis=1)
+    return_mean = (return_air * crah_weights).sum(axis=1) / crah_weights.sum(axis=1)
+    stage_timer = np.minimum(since_start_new, since_stop_new)
+    measured = np.zeros((it_total.shape[0], 30))
+    measured[:, 0] = exo.drybulb_c
+    measured[:, 1] = exo.wetbulb_c
+    measured[:, 5] = it_total
+    measured[:, 6] = it_total / (p.it_design_kw * mask).sum(axis=1)
+    measured[:, 7] = inlet_max
+    measured[:, 8] = inlet_mean
+    measured[:, 9] = supply_mean
+    measured[:, 10] = return_mean
+    measured[:, 11] = speed
+    measured[:, 12] = chw_new
+    measured[:, 13] = chw_return
+    measured[:, 14] = cw_temp
+    measured[:, 15] = q_wse + q_ch
+    measured[:, 16] = np.where(load > 1e-9, np.minimum(q_wse / np.maximum(load, 1e-9), 1.0), 0.0)
+    measured[:, 17] = n_on
+    measured[:, 18] = cooling
+    measured[:, 19] = facility
+    measured[:, 20] = plr
+    measured[:, 21] = act[:, STAGE]
+    measured[:, 22] = stage_timer / 60.0
+    measured[:, 23] = cells_running
+    measured[:, 24] = act[:, CELLS]
+    measured[:, 25] = fr_air
+    measured[:, 26] = flow_frac
+    measured[:, 27] = act[:, DP]
+    measured[:, 28] = act[:, CWF]
+    measured[:, 29] = wse_enabled
+
     new_state = PlantState(
         zone_new, np.where(mask > 0.5, inlet, state.inlet_temp_c), chw_new, act, n_on, since_start_new,
         since_stop_new, wse_on, wse_hold,
@@ -432,10 +483,10 @@ def step(
         it_power_zone_kw=it_kw * mask,
         it_power_kw=it_total,
         it_nominal_kw=(nominal_kw * mask).sum(axis=1),
-        inlet_temp_max_c=row_max(masked_inlet),
-        inlet_temp_mean_c=(inlet * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9),
-        supply_air_temp_c=(supply * crah_weights).sum(axis=1) / crah_weights.sum(axis=1),
-        return_air_temp_c=(return_air * crah_weights).sum(axis=1) / crah_weights.sum(axis=1),
+        inlet_temp_max_c=inlet_max,
+        inlet_temp_mean_c=inlet_mean,
+        supply_air_temp_c=supply_mean,
+        return_air_temp_c=return_mean,
         crah_fan_speed_frac=speed,
         chw_supply_c=chw_new,
         chw_return_c=chw_return,
@@ -452,7 +503,8 @@ def step(
         cw_flow_frac=np.where(n_on > 0.0, cw_frac, 0.0),
         economizer_enabled=wse_enabled,
         levers=act,
-        stage_timer_s=np.minimum(since_start_new, since_stop_new),
+        stage_timer_s=stage_timer,
+        measured=measured,
         heat_rejected_kw=heat_rej,
         crah_fan_kw=crah_total,
         chiller_kw=p_ch,
