@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -17,6 +17,9 @@ from coolpilot.envs.physics.plant import PlantParams, PlantState, step
 from coolpilot.envs.randomization import Randomization, apply_factors, load_randomization
 from coolpilot.envs.simulation import ExoSeries, draw_episodes, start
 from coolpilot.envs.units import SECONDS_PER_DAY
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 from coolpilot.envs.weather import Weather, load_climate
 
 
@@ -72,6 +75,31 @@ def action_to_setpoints(action: np.ndarray, contract: Contract | None = None) ->
 def setpoints_to_action(setpoints: np.ndarray, contract: Contract | None = None) -> np.ndarray:
     """Inverse of :func:`action_to_setpoints`."""
     return bounds(contract).setpoints_to_action(setpoints)
+
+
+def check_action_deadband(contract: Contract, deadband: Mapping[str, float] | None) -> dict[str, float]:
+    """Validate a per-setpoint action deadband: names of ``contract``'s setpoints, each in [0, span)."""
+    out = dict(deadband or {})
+    problems = []
+    for name, value in out.items():
+        spec = contract.setpoints_by_name.get(name)
+        if spec is None:
+            problems.append(f"{name!r} is not a setpoint of the contract {list(contract.setpoint_names)}")
+        elif not 0.0 <= float(value) < spec.high - spec.low:
+            problems.append(f"{name} = {value} {spec.unit} must lie in [0, {spec.high - spec.low:g}) {spec.unit}")
+    if problems:
+        raise ValueError("action_deadband: " + "; ".join(problems))
+    return {k: float(v) for k, v in out.items()}
+
+
+def hold_within_deadband(setpoints: np.ndarray, last: np.ndarray, deadband: np.ndarray) -> np.ndarray:
+    """Setpoints (N, K) that move less than ``deadband`` (K,) from ``last`` stay at ``last``.
+
+    A BMS-style write deadband on the policy's output: small moves are not written, so the
+    plant's actuators and sequencers see fewer changes (the shipped policies' smoothness).
+    The controller service's bundle policy applies the same rule against its own last output.
+    """
+    return np.where(np.abs(setpoints - last) < deadband, last, setpoints)
 
 
 def check_episode_args(episode_days: float, dt_s: float, start_days: Sequence[float | None]) -> None:
@@ -174,7 +202,9 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     setpoint travel and chiller starts (``info["reward_wear"]``, ``info["cost"]`` the step's
     cost in the objective's unit). ``signals`` (:class:`coolpilot.envs.objectives.GridSignals`,
     default flat) give price and carbon; facilities listing the ``grid_signals`` block read
-    them, and their billing peak, as points.
+    them, and their billing peak, as points. ``action_deadband`` (setpoint units, by name) holds a
+    setpoint where it is when the action would move it less than that: a BMS write deadband
+    on the policy's output, which the served bundle applies the same way.
 
     ## Starting state
     A random day of the year (or ``start_day``) at midnight, the climate drawn from
@@ -215,6 +245,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         randomization: Randomization | str | None = None,
         objective: Objective | None = None,
         signals: GridSignals | None = None,
+        action_deadband: Mapping[str, float] | None = None,
     ) -> None:
         check_episode_args(episode_days, dt_s, [start_day])
         self.cfg = facility if isinstance(facility, FacilityConfig) else load_facility(facility)
@@ -251,6 +282,9 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._priced = self._signals_block or not self.objective.plain_energy
         """Whether steps need pricing (else: energy in kWh, no wear, no billing peak to track)."""
         self._span = self.bounds.setpoint_high - self.bounds.setpoint_low
+        self.action_deadband = check_action_deadband(self.contract, action_deadband)
+        self._deadband = np.array([self.action_deadband.get(n, 0.0) for n in self.contract.setpoint_names])
+        self._holds = bool(self._deadband.any())
         self._last_setpoints = np.zeros((1, len(self.contract.setpoints)))
         self.weather = self.weathers[0]
 
@@ -301,6 +335,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"action of shape {np.shape(action)}: expected {self.action_space.shape}, one per "
                              f"setpoint of the contract of {self.cfg.name} {list(self.contract.setpoint_names)}")
         setpoints = self.bounds.action_to_setpoints(action)[None, :]
+        if self._holds:
+            setpoints = hold_within_deadband(setpoints, self._last_setpoints, self._deadband)
         e = self._exo.at(k)
         self._state, out = step(self._state, command_array(self.contract, setpoints), e, self.params, self.dt_s)
         time_s = self._exo.time_s[k : k + 1]

@@ -8,7 +8,7 @@ bit for bit (tested). There is one copy of the physics: both call ``coolpilot.en
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,8 +21,10 @@ from coolpilot.envs.config import FacilityConfig, load_facility
 from coolpilot.envs.contract import Contract, ContractError
 from coolpilot.envs.env import (
     bounds,
+    check_action_deadband,
     check_energy_reward,
     check_episode_args,
+    hold_within_deadband,
     resolve_randomization,
     reward_terms,
 )
@@ -89,6 +91,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         randomization: Randomization | str | None = None,
         objective: Objective | None = None,
         signals: GridSignals | None = None,
+        action_deadband: Mapping[str, float] | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs = {num_envs} must be >= 1")
@@ -154,6 +157,9 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._signals_block = "grid_signals" in self.contract.blocks
         self._priced = self._signals_block or not self.objective.plain_energy
         self._span = self.bounds.setpoint_high - self.bounds.setpoint_low
+        self.action_deadband = check_action_deadband(self.contract, action_deadband)
+        self._deadband = np.array([self.action_deadband.get(n, 0.0) for n in self.contract.setpoint_names])
+        self._holds = bool(self._deadband.any())
         self._last_setpoints = np.zeros((n, len(self.contract.setpoints)))
         self._needs_reset = np.zeros(n, dtype=bool)
         self.climate_names = [""] * n
@@ -233,6 +239,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             raise ValueError(f"actions of shape {acts.shape}: expected ({n}, {k_setpoints}), one per setpoint of the "
                              f"contract of {self.cfgs[0].name} {list(self.contract.setpoint_names)}")
         setpoints = self.bounds.action_to_setpoints(acts.reshape(n, k_setpoints))
+        if self._holds:
+            setpoints = hold_within_deadband(setpoints, self._last_setpoints, self._deadband)
         command = command_array(self.contract, setpoints)
         k = self._k + 1
         if k.min() == k.max():
@@ -253,9 +261,9 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             priced, wear, cost = self._cost.price(out.facility_kw, time_s, travel, out.chiller_starts, keep)
             if self.objective.kind != "energy":
                 energy = priced
-            self._last_setpoints = np.where(keep[:, None], setpoints, self._last_setpoints)
         else:
             wear, cost = np.zeros(n), out.facility_kw * (self.dt_s / 3600.0)
+        self._last_setpoints = np.where(keep[:, None], setpoints, self._last_setpoints)
         points = self._with_signals(points, time_s, slice(None))
         if resetting.any():
             for full, part in zip(self._state, new_state, strict=True):

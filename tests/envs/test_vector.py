@@ -168,3 +168,28 @@ def test_cost_objective_with_grid_signals_single_equals_vector() -> None:
     peak = obs_v[:, cfg.contract.point_names.index("facility_peak_kw")]
     power = obs_v[:, cfg.contract.point_names.index("facility_power_kw")]
     assert np.all(peak > 0.0) and np.all(peak >= 0.5 * power)
+
+
+def test_action_deadband_holds_small_moves_alike_in_single_and_vector() -> None:
+    deadband = {"supply_air_temp_c": 0.5, "chw_dp_setpoint_frac": 0.1, "economizer_enable": 0.6}
+    kwargs = dict(facility="modern-hall", climate="miami", episode_days=1, action_deadband=deadband)
+    vec = DataCenterVectorEnv(2, **kwargs)  # type: ignore[arg-type]
+    singles = [DataCenterEnv(**kwargs) for _ in range(2)]  # type: ignore[arg-type]
+    vec.reset(seed=5)
+    for i, env in enumerate(singles):
+        env.reset(seed=5 + i)
+    rng = np.random.default_rng(4)
+    base = rng.uniform(-1, 1, (2, 9))
+    sat = []
+    for _ in range(40):
+        actions = np.clip(base + rng.normal(0.0, 0.02, (2, 9)), -1, 1).astype(np.float32)  # jitter < deadband
+        obs_v = vec.step(actions)[0]
+        for i, env in enumerate(singles):
+            obs, _, _, _, info = env.step(actions[i])
+            assert obs.tobytes() == obs_v[i].tobytes()
+        sat.append(info["setpoints"]["supply_air_temp_c"])
+    assert len(set(sat[1:])) == 1, "a 0.1 K jitter under a 0.5 K deadband must not move the setpoint"
+    with pytest.raises(ValueError, match=r"action_deadband: 'bogus' is not a setpoint"):
+        DataCenterEnv(action_deadband={"bogus": 1.0})
+    with pytest.raises(ValueError, match=r"supply_air_temp_c = 20.0 °C must lie in \[0, 12\)"):
+        DataCenterEnv(action_deadband={"supply_air_temp_c": 20.0})
