@@ -7,19 +7,22 @@ serves, is in brackets):
 ==========================  ===========================================  ===========================================
 contract name               BACnet object, property                      what the adapter does
 ==========================  ===========================================  ===========================================
-the 20 points               ``analog-input`` or ``analog-value``,        reads ``present-value`` (and ``status-flags``)
+the points mapped           ``analog-input`` or ``analog-value``,        reads ``present-value`` (and ``status-flags``)
                             any readable property [``analog-input``
-                            1…20 in contract order, ``present-value``]
-the 4 setpoints             ``analog-value`` or ``analog-output`` (the   writes ``present-value`` at ``priority``;
+                            1, 2, … per name in block order: the core
+                            block's 20 are 1…20]
+the setpoints mapped        ``analog-value`` or ``analog-output`` (the   writes ``present-value`` at ``priority``;
                             commandable types), ``present-value``        relinquishes with a null at that priority
-                            [``analog-value`` 1…4 in contract order]
+                            [``analog-value`` 1, 2, … in block order:
+                            the core four are 1…4]
 ==========================  ===========================================  ===========================================
 
 Values are in the contract's units (°C, kW, %, fractions); BACnet ``REAL`` is float32, so
 31.2 reads back as 31.200000762939453 (writes are rounded to a float32 that stays inside
 the setpoint's hard bounds). :meth:`BacnetAdapter.connect` checks the device's ``units``
 of every mapped object against the contract (°C: degrees-celsius; kW: kilowatts; %:
-percent or percent-relative-humidity; fractions: no-units) and refuses a mismatch, so a
+percent or percent-relative-humidity; fractions: no-units; min: minutes; units BACnet has
+none for, a price or a carbon factor: no-units) and refuses a mismatch, so a
 °F or a 0–100 % object is never taken for °C or a fraction; no scaling is done.
 
 Reading: with ``use_rpm`` and a device that lists ReadPropertyMultiple among its

@@ -7,7 +7,9 @@ The client adapters (:mod:`coolpilot.controller.adapters`) and the plant twin's 
 - :mod:`~coolpilot.controller.protocols.modbus`: the register map, data types and their encoding;
 - :mod:`~coolpilot.controller.protocols.bacnet`: the object map, write priority and engineering units
   (with :mod:`~coolpilot.controller.protocols.bacnet_properties`, the property identifiers);
-- :mod:`~coolpilot.controller.protocols.bacnet_stack`: the bacpypes3 plumbing both BACnet ends use.
+- :mod:`~coolpilot.controller.protocols.bacnet_stack`: the bacpypes3 plumbing both BACnet ends use;
+- :mod:`~coolpilot.controller.protocols.contract_maps`: how every map follows the site's facility
+  contract (defaults, names refused outside it).
 
 All but ``bacnet_stack`` import no protocol library (Python, numpy and pydantic only), so
 loading a site file imports none of paho-mqtt, pymodbus or bacpypes3: a connection imports
