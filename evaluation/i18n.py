@@ -189,8 +189,8 @@ MESSAGES: dict[str, dict[str, str]] = {
               "{source})",
         "zh-CN": "，按{name}分时模板计价（峰/平/谷比价作用于平段电价的 {share}%；{source}）"},
     "tariff.flat_price_of_template": {"en": "flat {price} {currency}/MWh", "zh-CN": "平段 {price} {currency}/MWh"},
-    "tariff.demand": {"en": "; demand charge {price} {currency}/kW·month (not priced)",
-                      "zh-CN": "；需量电费 {price} {currency}/kW·月（未计入）"},
+    "tariff.demand": {"en": "; demand charge {price} {currency}/kW·month on each month's peak 15-minute power",
+                      "zh-CN": "；需量电费 {price} {currency}/kW·月，按每月最大 15 分钟平均功率计"},
     "tariff.water": {"en": "; water {price} {currency}/m³", "zh-CN": "；水费 {price} {currency}/m³"},
     "tariff.water_none": {"en": "; water not priced", "zh-CN": "；水费未计"},
     "carbon.constant": {"en": "grid {factor} t/MWh", "zh-CN": "电网排放因子 {factor} t/MWh"},
@@ -350,10 +350,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "<b>Tariff</b>: energy price per MWh, flat, in time-of-use windows (local standard time; day 0 is a "
               "Monday), or a Chinese provincial peak/flat/valley template (its notice's hours and ratios on the "
               "scenario's flat price, every day); default {price} per MWh (≈ US average industrial price 2023, "
-              "EIA). Demand charges are carried, not priced.",
+              "EIA). A demand charge, when given, is priced on each calendar month's peak 15-minute power.",
         "zh-CN": "<b>电价</b>：每 MWh 电价，可为单一电价、分时窗口（当地标准时间；第 0 天为星期一），或中国省级峰/平/谷"
                  "分时模板（按其文件规定的时段与比价作用于场景的平段电价，每天执行）；默认每 MWh {price}（约为 2023 年"
-                 "美国工业平均电价，EIA）。需量电费仅记录，不计入费用。"},
+                 "美国工业平均电价，EIA）。给出需量电价时，按每个自然月最大 15 分钟平均功率计费。"},
     "method.lever_carbon": {
         "en": "<b>Carbon</b>: grid factor per MWh, constant, of a Chinese region or province (MEE/NBS 2022 "
               "factors), or hourly; default {factor} t CO2/MWh (China's 2022 national grid average of the carbon "

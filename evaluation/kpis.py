@@ -17,7 +17,8 @@ components) with what a what-if report adds. Definitions (units in the names):
   location-based × (1 − green-power share).
 - **Cost** (currency): Σ facility energy per step × the tariff price of that hour (a flat price,
   time-of-use windows, or a provincial template's period ratios on the flat price), plus water × the
-  water price when one is given. A demand charge is carried in the settings, not priced.
+  water price when one is given, plus the demand charge: each calendar month's peak 15-minute
+  facility power × the tariff's rate per kW-month (:func:`monthly_demand_cost`).
 - **Thermal risk**: degree-hours (K·h) = Σ over steps and zones of the inlet's excess over
   27 °C (ASHRAE recommended) × step hours; also above the scenario's own inlet limit;
   hours with any inlet above; the hottest inlet (°C).
@@ -54,7 +55,7 @@ import numpy as np
 
 from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINT_SPECS, SetpointSpec
 from coolpilot.envs.kpis import Kpis, compute_kpis, water_m3_per_step
-from coolpilot.envs.objectives import DEMAND_WINDOW_S
+from coolpilot.envs.objectives import DEMAND_WINDOW_S, HOURS_PER_YEAR, GridSignals
 from coolpilot.envs.simulation import SimResult
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from coolpilot.evaluation.scenarios import Carbon, Tariff
@@ -94,6 +95,9 @@ class WhatIfKpis(Kpis):
     carbon_after_green_t_co2e: float
     grid_factor_mean_t_per_mwh: float
     energy_cost: float
+    demand_cost: float
+    """The demand charge: each calendar month's peak 15-minute power × the tariff's rate per kW-month (0
+    without a rate)."""
     water_cost: float | None
     total_cost: float
     currency: str
@@ -167,6 +171,30 @@ def step_prices(tariff: Tariff, t_s: np.ndarray) -> np.ndarray:
         price[inside] = w.price_per_mwh
         taken |= inside
     return price
+
+
+def monthly_demand_cost(power_kw: np.ndarray, t_s: np.ndarray, dt_s: float, rate_per_kw_month: float) -> float:
+    """Σ over the calendar months of the run of the month's peak 15-minute power (kW) × the rate."""
+    if rate_per_kw_month <= 0.0 or len(power_kw) == 0:
+        return 0.0
+    month = _month_index(t_s)
+    total = 0.0
+    for m in np.unique(month):
+        total += peak_demand_kw(power_kw[month == m], dt_s) * rate_per_kw_month
+    return float(total)
+
+
+def grid_signals(tariff: Tariff, carbon: Carbon, profile: tuple[float, ...] | None = None) -> GridSignals:
+    """The simulator's grid signals (an hourly year of price and carbon) from a scenario's tariff and carbon.
+
+    Training (``env.tariff``/``env.carbon`` of a training config) and the what-if KPIs then price the
+    same thing: each hour's price and factor at its midpoint, by :func:`step_prices` and
+    :func:`step_grid_factors`, and the tariff's demand rate.
+    """
+    mid = (np.arange(HOURS_PER_YEAR, dtype=np.float64) + 0.5) * SECONDS_PER_HOUR
+    return GridSignals(step_prices(tariff, mid), step_grid_factors(carbon, profile, mid),
+                       demand_charge_per_kw_month=tariff.demand_charge_per_kw_month or 0.0, currency=tariff.currency,
+                       source=tariff.template or ("time-of-use" if tariff.time_of_use else "flat"))
 
 
 def step_grid_factors(carbon: Carbon, profile: tuple[float, ...] | None, t_s: np.ndarray) -> np.ndarray:
@@ -282,6 +310,7 @@ def compute_whatif_kpis(
     location = float((step_mwh * factors).sum())
     energy_cost = float((step_mwh * step_prices(tariff, t)).sum())
     water_cost = None if tariff.water_price_per_m3 is None else base.water_m3 * tariff.water_price_per_m3
+    demand_cost = monthly_demand_cost(s["facility_kw"], t, result.dt_s, tariff.demand_charge_per_kw_month or 0.0)
     excess_limit = np.maximum(result.zone_inlet_c - inlet_limit_c, 0.0)
     names = recorded_setpoints(result)
     changes = setpoint_changes(applied_setpoints(result, setpoint_bounds or {}, names), names)
@@ -296,8 +325,9 @@ def compute_whatif_kpis(
         carbon_after_green_t_co2e=location * (1.0 - carbon.green_power_share),
         grid_factor_mean_t_per_mwh=location / base.facility_energy_mwh,
         energy_cost=energy_cost,
+        demand_cost=demand_cost,
         water_cost=water_cost,
-        total_cost=energy_cost + (water_cost or 0.0),
+        total_cost=energy_cost + demand_cost + (water_cost or 0.0),
         currency=tariff.currency,
         inlet_limit_c=inlet_limit_c,
         degree_hours_above_limit=float(excess_limit.sum() * h),
@@ -373,6 +403,7 @@ def savings(reference: WhatIfKpis, candidate: WhatIfKpis, oracle: WhatIfKpis | N
 
 __all__ = [
     "DEADBANDS", "PeriodKpis", "Savings", "WhatIfKpis", "applied_setpoints",
-    "compute_whatif_kpis", "monthly_and_daily", "peak_demand_kw", "recorded_setpoints", "savings", "setpoint_changes",
+    "compute_whatif_kpis", "grid_signals", "monthly_and_daily", "monthly_demand_cost", "peak_demand_kw",
+    "recorded_setpoints", "savings", "setpoint_changes",
     "step_grid_factors", "step_midpoints_s", "step_prices",
 ]

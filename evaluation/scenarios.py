@@ -251,7 +251,7 @@ class Tariff(_Frozen):
     English name), ``price_per_mwh`` is the contract's flat (平段) price and the price of an hour is
     ``price_per_mwh × (1 − tou_share + tou_share × ratio)``, ``ratio`` being the template's price of that
     hour's period (尖峰, 高峰, 平段, 低谷, 深谷) over the flat price; the currency defaults to CNY. A demand
-    (capacity) charge is carried into the results, not priced.
+    (capacity) charge is priced on each calendar month's peak 15-minute power.
     """
 
     currency: str = Field("USD", min_length=1, max_length=8, description="Currency label of every price.")
@@ -268,7 +268,7 @@ class Tariff(_Frozen):
                               "purchase price; transmission and government funds usually do not).")
     demand_charge_per_kw_month: float | None = _f(None, 0.0, 1_000.0, unit="currency/(kW·month)",
                                                   doc="Basic charge per kW of maximum demand per month (two-part "
-                                                      "tariff); reported, not priced by the KPIs.")
+                                                      "tariff), priced on each calendar month's peak 15-minute power.")
     template_source: str | None = Field(None, description="The template's notice and issuer (filled from "
                                                           "template).")
 

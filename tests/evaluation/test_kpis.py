@@ -202,3 +202,25 @@ def test_one_kpi_vocabulary_what_if_extends_the_simulators_kpis() -> None:
     assert base.cooling_energy_mwh == pytest.approx(float(result.series["cooling_kw"].sum()) * h / 1000.0, rel=1e-12)
     assert set(COOLING_COMPONENTS) == {"crah_fans", "chillers", "tower_fans", "chw_pumps", "cw_pumps"}
     assert base.as_dict().keys() <= k.as_dict().keys()
+
+
+def test_grid_signals_price_what_the_kpis_price_and_demand_is_charged_per_month() -> None:
+    from coolpilot.envs.objectives import HOURS_PER_YEAR
+    from coolpilot.evaluation.kpis import grid_signals, monthly_demand_cost, step_grid_factors
+
+    tariff = Tariff(price_per_mwh=60.0, demand_charge_per_kw_month=15.0,
+                    time_of_use=[TouWindow(start_hour=12, end_hour=18, price_per_mwh=150.0)])
+    carbon = Carbon(grid_t_co2_per_mwh=0.45)
+    signals = grid_signals(tariff, carbon)
+    mid = (np.arange(HOURS_PER_YEAR) + 0.5) * 3600.0
+    np.testing.assert_array_equal(signals.price_per_mwh, step_prices(tariff, mid))
+    np.testing.assert_array_equal(signals.carbon_t_per_mwh, step_grid_factors(carbon, None, mid))
+    assert signals.price_per_mwh[12] == 150.0 and signals.price_per_mwh[11] == 60.0
+    assert signals.demand_charge_per_kw_month == 15.0
+    # Two months: January peaks at 1,200 kW for 15 minutes, February stays at 1,000 kW.
+    dt = 300.0
+    t = np.arange(59 * 288) * dt + 0.5 * dt
+    power = np.full(t.shape, 1000.0)
+    power[100:103] = 1200.0
+    assert monthly_demand_cost(power, t, dt, 15.0) == pytest.approx(15.0 * (1200.0 + 1000.0))
+    assert monthly_demand_cost(power, t, dt, 0.0) == 0.0
