@@ -15,6 +15,7 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
+from coolpilot.controller.policies.deadband import WriteDeadband
 from coolpilot.envs.config import FacilityConfig
 from coolpilot.envs.kpis import Kpis, compute_kpis
 from coolpilot.envs.simulation import simulate
@@ -174,8 +175,9 @@ class HeldOutEvalCallback(BaseCallback):
 
     def __init__(self, cfg: FacilityConfig, cases: list[EvalCase], baseline: EvalResult, run_dir: Path,
                  every: int, thermal_tolerance_kh: float, seed: int, vecnormalize: VecNormalize | None,
-                 residual: ResidualBase | None = None) -> None:
+                 residual: ResidualBase | None = None, deadband: dict[str, float] | None = None) -> None:
         super().__init__()
+        self.deadband = dict(deadband or {})
         self.cfg = cfg
         self.cases = cases
         self.baseline = baseline
@@ -208,7 +210,9 @@ class HeldOutEvalCallback(BaseCallback):
         norm = (ObsNormalization(rms.mean.copy(), rms.var.copy(), vn.epsilon, vn.clip_obs, vn.norm_obs)
                 if vn is not None else ObsNormalization.identity(len(contract.points)))
         start = time.perf_counter()
-        policy = SB3Policy(self.model, norm, contract, residual=self.residual)
+        policy: Any = SB3Policy(self.model, norm, contract, residual=self.residual)
+        if self.deadband:  # judged as it will run: with the write deadband it trains under
+            policy = WriteDeadband(policy, self.deadband)
         result = evaluate_policy(policy, self.cfg, self.cases, self.seed)
         row: dict[str, Any] = {"timesteps": int(self.num_timesteps), **compare(result, self.baseline),
                                "eval_s": time.perf_counter() - start, "elapsed_s": start - self._created}

@@ -15,8 +15,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from coolpilot.envs.objectives import Objective
 from coolpilot.envs.randomization import Randomization
 from coolpilot.envs.validation import format_validation_error
+from coolpilot.evaluation.scenarios import Carbon, Tariff
 
 
 class TrainConfigError(ValueError):
@@ -53,6 +55,17 @@ class EnvSection(_Section):
         None, "Domain randomization per episode (climates, load level, facility factors); see "
         "envs/randomization.py. A mapping here, or a YAML path in randomization_file.")
     randomization_file: str | None = _f(None, "Path of a randomization YAML file (relative to the config file).")
+    objective: Objective = _f(Objective(), "What the policy is paid for: energy, cost (time of use plus demand "
+                              "charge) or carbon, each with wear per setpoint move and per chiller start "
+                              "(coolpilot.envs.objectives).")
+    tariff: Tariff | None = _f(None, "Electricity tariff, as in a what-if scenario (flat, time-of-use windows or a "
+                               "provincial template, demand charge): the cost objective's prices and the "
+                               "grid_signals points. Default: the scenarios' default flat price.")
+    carbon: Carbon | None = _f(None, "Grid carbon, as in a what-if scenario (constant, a region, or hourly_csv): "
+                               "the carbon objective's factors. Default: the scenarios' default factor.")
+    action_deadband: dict[str, float] = _f({}, "Write deadband per setpoint (setpoint units by name): a move "
+                                           "smaller than this is not made, in training and wherever the bundle "
+                                           "runs (its card records it).")
 
     @model_validator(mode="after")
     def _one_randomization(self) -> EnvSection:

@@ -458,9 +458,10 @@ def make_card(name: str, cfg: TrainConfig, contract: Contract, ranges: dict[str,
         "evaluation": {"baseline": "rule-based", "climates": cfg.eval.climates, "start_days": cfg.eval.start_days,
                        "days_per_run": cfg.eval.days, **evaluation},
         "parity": parity,
-        "action": ({"mode": "absolute"} if residual is None
-                   else {"mode": "residual", "base": "rule-based (stateless form, inside the graph)",
-                         **residual.as_dict()}),
+        "action": {**({"mode": "absolute"} if residual is None
+                      else {"mode": "residual", "base": "rule-based (stateless form, inside the graph)",
+                            **residual.as_dict()}),
+                   **({"deadband": dict(cfg.env.action_deadband)} if cfg.env.action_deadband else {})},
     }
 
 

@@ -41,6 +41,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from coolpilot import __version__
 from coolpilot.controller.policies.rule_based import rule_based_settings
 from coolpilot.envs.config import FacilityConfig, load_facility
+from coolpilot.envs.objectives import GridSignals
 from coolpilot.envs.vector import DataCenterVectorEnv
 from coolpilot.evaluation.policies import make_policy
 from coolpilot.training.callbacks import (
@@ -81,13 +82,25 @@ def residual_base(cfg: TrainConfig, facility: FacilityConfig | None = None) -> R
     return ResidualBase(rule_based_settings(f), f.contract, cfg.policy.residual_scale)
 
 
+def training_signals(cfg: TrainConfig) -> GridSignals:
+    """The grid signals of the training config's tariff and carbon (the what-if defaults where not given): the same
+    prices the what-if KPIs use (coolpilot.evaluation.kpis.grid_signals)."""
+    from coolpilot.evaluation.kpis import grid_signals
+    from coolpilot.evaluation.scenarios import Carbon, Tariff, read_carbon_profile
+
+    carbon = cfg.env.carbon or Carbon()
+    profile = read_carbon_profile(Path(carbon.hourly_csv)) if carbon.hourly_csv else None
+    return grid_signals(cfg.env.tariff or Tariff(), carbon, profile)
+
+
 def make_env(cfg: TrainConfig, seed: int) -> tuple[VecNormalize, PointRangeWrapper]:
     """The native vector env, residual actions (if so configured), point-range recorder and VecNormalize."""
     e = cfg.env
     venv = DataCenterVectorEnv(
         e.num_envs, facility=e.facility, climate=cfg.training_climates, episode_days=e.episode_days, dt_s=e.dt_s,
         thermal_linear=e.thermal_linear, thermal_quadratic=e.thermal_quadratic, energy_reward=e.energy_reward,
-        autoreset_mode=AutoresetMode.SAME_STEP, randomization=e.randomization,
+        autoreset_mode=AutoresetMode.SAME_STEP, randomization=e.randomization, objective=e.objective,
+        signals=training_signals(cfg), action_deadband=e.action_deadband,
     )
     base = residual_base(cfg, venv.cfgs[0])
     inner: VecEnv = SB3VecEnv(venv) if base is None else ResidualActionWrapper(SB3VecEnv(venv), base)
@@ -203,7 +216,7 @@ def _train(cfg: TrainConfig, run_dir: Path, progress_bar: bool) -> dict[str, Any
     if cfg.pretrain.teacher != "none":
         _pretrain(cfg, facility, model, env, ranges, run_dir)
     evaluator = HeldOutEvalCallback(facility, cases, baseline, run_dir, cfg.eval.every_timesteps,
-                                    cfg.eval.thermal_tolerance_kh, cfg.seed, env, base)
+                                    cfg.eval.thermal_tolerance_kh, cfg.seed, env, base, cfg.env.action_deadband)
     evaluator.init_callback(model)
     evaluator.evaluate("pretrained" if cfg.pretrain.teacher != "none" else "initial")
     callbacks: list[BaseCallback] = [evaluator]

@@ -40,21 +40,39 @@ class WriteDeadband:
 
     def act(self, points: Mapping[str, float]) -> dict[str, float]:
         """The inner policy's setpoints, small moves held."""
-        out = dict(self.inner.act(points))
-        for name, value in out.items():
-            last = self._last.get(name)
-            if last is not None and abs(value - last) < self.deadband.get(name, 0.0):
-                out[name] = last
+        out = hold_small_moves(self.inner.act(points), self._last, self.deadband)
         self._last = dict(out)
         return out
 
 
-def with_card_deadband(policy: Policy, card: Mapping[str, Any]) -> Policy:
-    """``policy`` wrapped in the write deadband its card records, or unchanged when it records none."""
+def hold_small_moves(proposal: Mapping[str, float], last: Mapping[str, float],
+                     deadband: Mapping[str, float]) -> dict[str, float]:
+    """``proposal`` with each setpoint that moves less than its deadband from ``last`` held at ``last``."""
+    out = dict(proposal)
+    for name, value in out.items():
+        previous = last.get(name)
+        if previous is not None and abs(value - previous) < deadband.get(name, 0.0):
+            out[name] = previous
+    return out
+
+
+def card_deadband(card: Mapping[str, Any], setpoints: tuple[str, ...], source: str) -> dict[str, float]:
+    """The output deadband a bundle card records (``action.deadband``), checked against its setpoints."""
     action = card.get("action")
     deadband = action.get("deadband") if isinstance(action, Mapping) else None
     if not deadband:
-        return policy
+        return {}
     if not isinstance(deadband, Mapping):
-        raise ValueError(f"card of policy {policy.name}: action.deadband must map setpoint names to values")
-    return WriteDeadband(policy, deadband)
+        raise ValueError(f"{source}: action.deadband must map setpoint names to values")
+    unknown = [n for n in deadband if n not in setpoints]
+    bad = {k: v for k, v in deadband.items() if not (isinstance(v, (int, float)) and v >= 0.0)}
+    if unknown or bad:
+        raise ValueError(f"{source}: action.deadband names setpoints {unknown} the card does not list or has values "
+                         f"that are not numbers ≥ 0: {bad}")
+    return {k: float(v) for k, v in deadband.items()}
+
+
+def with_card_deadband(policy: Policy, card: Mapping[str, Any], setpoints: tuple[str, ...]) -> Policy:
+    """``policy`` wrapped in the write deadband its card records, or unchanged when it records none."""
+    deadband = card_deadband(card, setpoints, f"card of policy {policy.name}")
+    return WriteDeadband(policy, deadband) if deadband else policy

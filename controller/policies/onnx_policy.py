@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from coolpilot.controller.policies.deadband import card_deadband, hold_small_moves
 from coolpilot.envs.contract import Contract, ContractError, bundle_fits, contract_from_card
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -106,6 +107,12 @@ class OnnxPolicy:
             self.check_fits(facility, facility_name)
         self.point_names: list[str] = list(self.contract.point_names)
         self.setpoint_names: list[str] = list(self.contract.setpoint_names)
+        try:
+            self.deadband = card_deadband(self.card, self.contract.setpoint_names, str(self.path / "card.json"))
+        except ValueError as err:
+            raise BundleError(str(err)) from None
+        """Output deadband the policy was trained with (setpoint units by name; empty: none)."""
+        self._last: dict[str, float] = {}
         self.training_ranges: dict[str, tuple[float, float]] = {
             p["name"]: (float(p["training_range"][0]), float(p["training_range"][1])) for p in self.card["points"]}
         options = ort.SessionOptions()
@@ -133,7 +140,8 @@ class OnnxPolicy:
             raise BundleError(f"{self.path}: bundle {self.name} does not fit facility {where}: " + "; ".join(problems))
 
     def reset(self) -> None:
-        """Stateless."""
+        """Forget the last output (the card's output deadband holds moves against it)."""
+        self._last = {}
 
     def act_batch(self, points: np.ndarray) -> np.ndarray:
         """Setpoints (batch, n_setpoints) for points (batch, n_points) in the card's order."""
@@ -146,4 +154,8 @@ class OnnxPolicy:
         if missing:
             raise KeyError(f"policy {self.name}: points missing: {', '.join(missing)}")
         row = np.array([[points[n] for n in self.point_names]], dtype=np.float32)
-        return dict(zip(self.setpoint_names, self.act_batch(row)[0].tolist(), strict=True))
+        out = dict(zip(self.setpoint_names, self.act_batch(row)[0].tolist(), strict=True))
+        if self.deadband:  # the write deadband it was trained with: moves smaller than it are held
+            out = hold_small_moves(out, self._last, self.deadband)
+            self._last = out
+        return out

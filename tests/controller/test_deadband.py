@@ -36,7 +36,11 @@ def test_small_moves_are_held_and_large_ones_written() -> None:
 
 def test_card_deadband_wraps_only_when_recorded() -> None:
     inner = Ramp()
-    assert with_card_deadband(inner, {"action": {"mode": "residual"}}) is inner
-    assert isinstance(with_card_deadband(inner, {"action": {"deadband": {"supply_air_temp_c": 0.3}}}), WriteDeadband)
+    names = ("supply_air_temp_c", "crah_fan_speed_frac")
+    assert with_card_deadband(inner, {"action": {"mode": "residual"}}, names) is inner
+    wrapped = with_card_deadband(inner, {"action": {"deadband": {"supply_air_temp_c": 0.3}}}, names)
+    assert isinstance(wrapped, WriteDeadband)
     with pytest.raises(ValueError, match="≥ 0"):
         WriteDeadband(inner, {"supply_air_temp_c": -1.0})
+    with pytest.raises(ValueError, match=r"names setpoints \['cw_flow_frac'\]"):
+        with_card_deadband(inner, {"action": {"deadband": {"cw_flow_frac": 0.1}}}, names)

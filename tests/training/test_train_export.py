@@ -466,3 +466,36 @@ def test_the_shipped_bundles_base_is_the_law() -> None:
         got = session.run([RULE_BASED_OUTPUT], {"x_clipped": clipped})[0]
         want = rule_based_batch(clipped, settings, point_names=contract.point_names)
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
+
+
+def test_cost_objective_with_wear_and_a_write_deadband_trains_exports_and_runs_held(tmp_path: Path) -> None:
+    """A cost-objective run under a time-of-use tariff with a demand charge: its card records the deadband it trained
+    with, and the bundle holds small moves wherever it runs."""
+    deadband = {"supply_air_temp_c": 0.5, "chiller_stage_up_plr": 0.05}
+    cfg = config_from_mapping({
+        "total_timesteps": 512, "device": "cpu", "checkpoint_every": 0, "torch_threads": 1,
+        "env": {"facility": "legacy-hall", "climates": ["phoenix"], "num_envs": 4, "episode_days": 1,
+                "objective": {"kind": "cost", "wear_kwh_per_move": 5.0, "wear_kwh_per_start": 50.0},
+                "tariff": {"price_per_mwh": 60.0, "demand_charge_per_kw_month": 12.0,
+                           "time_of_use": [{"start_hour": 12, "end_hour": 20, "price_per_mwh": 180.0}]},
+                "action_deadband": deadband},
+        "policy": {"net_arch": [16]},
+        "ppo": {"n_steps": 64, "batch_size": 128, "n_epochs": 1},
+        "eval": {"climates": ["denver"], "start_days": [190], "days": 1, "every_timesteps": 0},
+    })
+    train(cfg, tmp_path / "cost", progress_bar=False)
+    bundle = export(tmp_path / "cost", "cost", tmp_path / "models", parity_samples=2000)
+    card = json.loads((bundle / "card.json").read_text())
+    assert card["action"]["deadband"] == deadband and card["action"]["mode"] == "residual"
+    assert card["training"]["config"]["env"]["objective"]["kind"] == "cost"
+    policy = OnnxPolicy(bundle, load_facility("legacy-hall").contract, "legacy-hall")
+    assert policy.deadband == deadband
+    result = simulate(load_facility("legacy-hall"), load_climate("denver"), policy, days=1, start_day=190)
+    sat = result.series["setpoint_supply_air_temp_c"]
+    moves = np.abs(np.diff(sat))
+    assert np.all((moves == 0.0) | (moves >= 0.5)), "a move under the 0.5 K deadband was written"
+    with pytest.raises(ValueError, match="action_deadband: 'cw_flow_frac' is not a setpoint"):
+        train(config_from_mapping({**cfg.model_dump(mode="json"),
+                                   "env": {**cfg.model_dump(mode="json")["env"],
+                                           "action_deadband": {"cw_flow_frac": 0.1}}}),
+              tmp_path / "bad", progress_bar=False)
