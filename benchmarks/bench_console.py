@@ -8,8 +8,8 @@ same event loop as its API, served by uvicorn on 127.0.0.1 (a free port), as ``c
 serve`` does. Then:
 
 1. one HTTP/1.1 keep-alive client times ``--requests`` requests each of
-   ``/api/v1/trends?hours=24``, ``/api/v1/trends?hours=168`` and ``/api/v1/status``
-   (target: p99 <= 50 ms on 2 cores);
+   ``/api/v1/trends?hours=24``, ``/api/v1/trends?hours=168``, ``/api/v1/status`` and
+   ``/api/v1/console`` (target: p99 <= 50 ms on 2 cores);
 2. the cycles are timed for ``--seconds`` with no client, then for ``--seconds`` while
    ``--pollers`` clients poll ``/api/v1/trends?hours=168`` back to back: the decision latency
    each cycle records, and the interval between cycle starts (the period when nothing delays
@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import socket
 import sqlite3
@@ -118,6 +119,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "console_data.json"))
     args = parser.parse_args()
 
+    load_before = os.getloadavg()  # other work on the machine stretches every figure below; the report says how much
     env = DataCenterEnv(climate="phoenix", start_day=190)
     env.reset(seed=0)
     tmp = Path(tempfile.mkdtemp())
@@ -151,7 +153,7 @@ def main() -> None:
         latency: dict[str, Any] = {}
         with httpx.Client(timeout=10.0) as client:
             for label, path in (("trends_24h", "/trends?hours=24"), ("trends_168h", "/trends?hours=168"),
-                                ("status", "/status")):
+                                ("status", "/status"), ("console", "/console")):
                 for _ in range(10):  # warm up
                     client.get(base + path).raise_for_status()
                 times = []
@@ -206,6 +208,7 @@ def main() -> None:
         "command": (f"python benchmarks/bench_console.py --requests {args.requests} --seconds {args.seconds:g} "
                     f"--pollers {args.pollers} --period {args.period:g}"),
         "machine": machine_info(("fastapi", "uvicorn", "httpx")),
+        "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
         "history": {"decisions": WEEK_RECORDS, "step_s": STEP_S, "sqlite": sqlite3.sqlite_version},
         "target_p99_ms": 50.0,
         "request_latency": latency,
