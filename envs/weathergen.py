@@ -16,23 +16,28 @@ The model, step by step (each step a named function below):
    that every month's average equals its normal exactly (mean-preserving interpolation): no step
    at a month boundary. (The harmonic form of Epstein 1991, J. Climate 4:365, is exact too but
    rings when applied to the noisy monthly means of step 2.)
-2. **Day-to-day weather** (:func:`circular_ar1`): daily anomalies of the mean dry bulb, of the
-   daily range and of the dew point are AR(1) processes (synoptic persistence, e.g. Wilks &
-   Wilby 1999, Prog. Phys. Geogr. 23:329), drawn on the circle of the year so that 31 December
-   runs into 1 January without a jump. Each month's mean anomaly is then removed (smoothly, by
-   step 1), so the year reproduces its normals: a *typical* year, as a TMY is. The dew-point
-   anomaly follows the temperature anomaly (warm air masses are moister) by a slope that grows
-   and in winter, less (or inversely, in deserts) where the air is dry.
+2. **Day-to-day weather** (:func:`circular_ar1`, :func:`draw_anomalies`): daily anomalies of the
+   mean dry bulb, of the daily range and of the dew point are AR(1) processes (synoptic
+   persistence, e.g. Wilks & Wilby 1999, Prog. Phys. Geogr. 23:329), drawn on the circle of the
+   year so that 31 December runs into 1 January without a jump. Each month's mean anomaly is
+   removed (smoothly, by step 1), so the year reproduces its normals: a *typical* year, as a TMY
+   is. The dew-point anomaly is correlated with the dry bulb's, more where the air is humid and
+   in winter, less (or inversely) in deserts (:func:`dew_anomaly_sd_and_corr`). The anomalies are
+   rescaled until every month of the hourly year shows the modelled day-to-day variability
+   (:func:`running_anomaly_sd`): building hours blends neighbouring days into each calendar day.
 3. **Diurnal cycle** (:func:`hourly_dry_bulb`): the minimum at sunrise, the maximum at
    :attr:`GeneratorCoefficients.peak_solar_h` local solar time (longitude correction from the
    standard meridian); a half-cosine rise and an exponential fall towards the next sunrise
    (the nocturnal decay of Parton & Logan 1981, Agric. Meteorol. 23:205), whose decay constant is
    chosen each day so that the day's mean sits where the normals put it between minimum and
-   maximum. The amplitude is the day's mean maximum minus mean minimum plus its anomaly.
-4. **Humidity** (:func:`hourly_humidity`): the dew point is nearly constant through a day
-   (interpolated between days), so relative humidity falls in the afternoon as the air warms;
-   it never exceeds the dry bulb (saturation). The monthly dew-point level is solved so that
-   each month's mean hourly relative humidity equals the normal.
+   maximum. The monthly anchors are moved until the calendar days of the hourly series show the
+   normals' mean daily maximum and minimum; hours stay within the monthly record extremes when
+   the normals give them, and each month's mean is brought to the normal.
+4. **Humidity** (:func:`hourly_humidity`): the dew point changes slowly (interpolated between
+   days, with a small swing through the day: up by day in humid months, down in dry ones), so
+   relative humidity falls in the afternoon as the air warms; it never exceeds the dry bulb
+   (saturation). The monthly dew-point level is solved so that each month's mean hourly relative
+   humidity equals the normal.
 5. **Pressure**: constant station pressure of the standard atmosphere at the station's
    elevation (ASHRAE Handbook—Fundamentals, ch. 1, eq. 3).
 

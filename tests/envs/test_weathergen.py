@@ -261,3 +261,24 @@ def test_synthetic_year_needs_twelve_months() -> None:
         synthetic_year(MonthlyNormals(mean_c=(1.0,) * 11, max_c=(2.0,) * 12, min_c=(0.0,) * 12, rh_pct=(50.0,) * 12),
                        latitude_deg=30.0, longitude_deg=110.0, elevation_m=0.0, timezone_h=8.0, seed=0, name="x",
                        location="x", source="x")
+
+
+def test_china_regions_scenario_file_loads_and_one_region_runs_a_day() -> None:
+    """The regional PUE benchmark's scenario file (the full year: ``benchmarks/bench_regional_pue.py``)."""
+    from dataclasses import replace
+
+    from coolpilot.evaluation.scenarios import load_scenarios
+    from coolpilot.evaluation.whatif import run_whatif
+
+    scenario_set = load_scenarios(Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "china-regions.yaml")
+    stations = load_stations()
+    assert {sc.climate for sc in scenario_set.scenarios} == set(stations), "every bundled station is a region's climate"
+    assert all(sc.days == 365.0 for sc in scenario_set.scenarios)
+    first = scenario_set.scenarios[0]
+    one_day = replace(scenario_set, scenarios=(replace(first, days=1.0, period_label="day 0 + 1 d"),))
+    results = run_whatif(one_day, workers=1, progress=False)
+    runs = results["scenarios"][0]["runs"]
+    assert set(runs) == {"legacy", "rule-based"}
+    for run in runs.values():
+        assert 1.0 < run["kpis"]["pue"] < 2.0
+    assert runs["rule-based"]["kpis"]["pue"] < runs["legacy"]["kpis"]["pue"]
