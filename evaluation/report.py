@@ -628,9 +628,9 @@ def _climate_is_synthetic(settings: dict[str, Any]) -> bool:
     """Whether the scenario's climate is a synthetic typical year (the climate catalogue's ``synthetic`` flag)."""
     if "climate_synthetic" in settings:
         return bool(settings["climate_synthetic"])
-    from coolpilot.envs.weather import CLIMATES
+    from coolpilot.envs.weather import BUNDLED_CLIMATES
 
-    info = CLIMATES.get(settings["climate"])
+    info = BUNDLED_CLIMATES.get(settings["climate"])
     return bool(getattr(info, "synthetic", False))
 
 
