@@ -62,7 +62,6 @@ from coolpilot.controller.policies.onnx_policy import OnnxPolicy
 from coolpilot.controller.safety import REASONS
 from coolpilot.controller.service import SERVICE_REASONS, ControllerService, Snapshot
 from coolpilot.controller.site import MODES
-from coolpilot.envs.contract import POINTS
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
                            "form-action 'none'; frame-ancestors 'none'")
@@ -313,7 +312,7 @@ def _figures(modes: Mapping[str, ModeEnergy], names: tuple[str, ...]) -> EnergyF
 def energy_today(service: ControllerService, now_s: float) -> EnergyToday:
     """Today's metered energy (since the service's local midnight) from the audit trail, by mode (blocking)."""
     since_s = local_midnight_s(now_s)
-    ranges = {p.name: (p.low, p.high) for p in POINTS if p.name in ENERGY_POINTS}
+    ranges = {p.name: (p.low, p.high) for p in service.contract.points if p.name in ENERGY_POINTS}
     max_gap_s = STALE_PERIODS * service.site.period_s
     e = service.audit.energy(since_s, math.nextafter(now_s, math.inf), max_gap_s, ranges)
     names = tuple(ranges)

@@ -108,11 +108,11 @@ class Stack:
     """
 
     def __init__(self, tmp_path: Path, adapter: dict[str, Any], plant: Callable[[SiteConfig], Adapter],
-                 twin: Any = None, token: str | None = TOKEN) -> None:
+                 twin: Any = None, token: str | None = TOKEN, **site: Any) -> None:
         self.site = site_from_mapping({"name": "hall-a", "model": str(BUNDLE), "mode": "active",
                                        "period_s": PERIOD_S, "rate_period_s": 300, "model_timeout_s": 5.0,
                                        "safety": {"stale_after_s": STALE_AFTER_S}, "adapter": adapter,
-                                       "audit": {"path": str(tmp_path / "audit.sqlite")}}, "test")
+                                       "audit": {"path": str(tmp_path / "audit.sqlite")}, **site}, "test")
         self.twin = twin
         self.service = ControllerService(self.site, plant(self.site))
         self.history_end_s = time.time() - HISTORY_STEP_S
@@ -424,22 +424,37 @@ def test_a_stopped_plant_then_a_silent_service_show_stale_in_words(console: Cons
     console.wait_text("#stale", "the service does not answer")
 
 
-def test_a_point_outside_its_training_range_is_flagged_in_words(browser: Any, tmp_path: Path) -> None:
+def test_outside_the_training_range_and_levers_left_to_the_plant_are_said_in_words(browser: Any,
+                                                                                    tmp_path: Path) -> None:
+    """modern-hall has nine levers; the shipped bundle (contract 1) proposes the core four, the rest are the plant's."""
     points = live_points()
     hot_name = "outdoor_drybulb_c"
     high = read_card(BUNDLE)["points"][POINT_NAMES.index(hot_name)]["training_range"][1]
     points[hot_name] = min(high + 5.0, POINTS_BY_NAME[hot_name].high - 0.1)  # healthy, but never seen in training
     assert points[hot_name] > high
     plant = FakePlant(points, time.time)  # no drift: a drifting ratio steps out of its [-1, 1] range
-    with Stack(tmp_path, {"kind": "csv", "csv": {"path": "unused.csv"}}, lambda site: plant) as stack:
+    with Stack(tmp_path, {"kind": "csv", "csv": {"path": "unused.csv"}}, lambda site: plant,
+               facility="modern-hall") as stack:
+        contract, commanded = stack.service.contract, stack.service.snapshot.commanded
+        assert len(contract.setpoint_names) > len(commanded.setpoint_names) == len(SETPOINT_NAMES)
         tab = Console(browser, stack)
         try:
+            page = tab.page
             row = f"#point-table tr[data-point='{hot_name}']"
             tab.wait_text(row, "OUTSIDE TRAINING RANGE")
-            others = tab.page.eval_on_selector_all(
+            outside = page.eval_on_selector_all(
                 "#point-table tbody tr",
                 "rs => rs.filter(r => r.textContent.includes('OUTSIDE')).map(r => r.dataset.point)")
-            assert others == [hot_name]
+            assert outside == [hot_name]
+            assert page.eval_on_selector_all("#point-table tbody tr", "rs => rs.map(r => r.dataset.point)") == list(
+                contract.point_names)
+            rows = page.eval_on_selector_all("#setpoint-table tbody tr", "rs => rs.map(r => [r.dataset.setpoint, "
+                                             "r.textContent.includes('not commanded: the plant')])")
+            assert rows == [[n, n not in commanded.setpoint_names] for n in contract.setpoint_names]
+            charts = page.eval_on_selector_all("#charts svg.chart", "cs => cs.map(c => c.id)")
+            assert charts[3:] == [f"chart-sp-{n}" for n in commanded.setpoint_names]
+            options = page.eval_on_selector_all("#override-setpoint option", "os => os.map(o => o.value)")
+            assert options == list(commanded.setpoint_names), "only what the service writes can be overridden"
             assert tab.problems == []
         finally:
             tab.close()
