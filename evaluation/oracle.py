@@ -7,9 +7,9 @@ and the plant follows the plan until the next replan. A plan is a set of knots p
 a discrete lever (``economizer_enable``) holds each knot's 0/1 until the next. The plan minimizes
 the objective (:class:`coolpilot.envs.objectives.Objective`: energy, cost with the demand charge on
 rises of the billing peak, or carbon, each with wear per setpoint move and per chiller start, priced
-as :class:`coolpilot.envs.objectives.StepCost` prices them) plus a terminal charge for heat left in
-the plant's thermal masses, subject to a hard thermal limit: a plan whose hottest server inlet
-exceeds ``27 °C − margin_k`` at any planning step loses to every plan that does not.
+as :class:`coolpilot.envs.objectives.StepCost` prices them, a billing period's first demand included)
+plus a terminal charge for heat left in the plant's thermal masses, subject to a hard thermal limit:
+a plan whose hottest server inlet exceeds ``27 °C − margin_k`` at any planning step loses to every plan that does not.
 
 The terminal charge prices the heat a plan leaves stored (or the cold it borrows) at what the plant
 spends per unit of heat removed (chillers, towers and pumps over the heat they reject) in the last
@@ -57,7 +57,7 @@ import numpy as np
 from coolpilot.controller.policies import RuleBasedSettings
 from coolpilot.controller.policies.rule_based import plant_lever_law, rule_based_law
 from coolpilot.envs.contract import INLET_LIMIT_C, LEVERS, SETPOINT_SPECS
-from coolpilot.envs.objectives import BILLING_PERIOD_S, GridSignals, Objective, StepCost
+from coolpilot.envs.objectives import BILLING_PERIOD_S, DEMAND_WINDOW_S, GridSignals, Objective, StepCost
 from coolpilot.envs.physics._jit import jit
 from coolpilot.envs.physics.plant import FAN, SAT, Exogenous, PlantParams, PlantState, step
 from coolpilot.envs.simulation import ExoSeries
@@ -209,7 +209,7 @@ def evaluate_tape(tape: RuleTape, inputs: Sequence[float]) -> np.ndarray:
 
 # --- the batched rollout ---------------------------------------------------------------------------
 
-_WEAR_MOVE, _WEAR_START, _DEMAND_RATE, _PEAK0, _LIMIT = range(5)
+_WEAR_MOVE, _WEAR_START, _DEMAND_RATE, _PEAK0, _FILLED, _LIMIT = range(6)
 """Slots of the rollout's ``coefficients`` vector."""
 
 
@@ -218,7 +218,7 @@ def _rollout(
     state: PlantState, params: PlantParams, commands: np.ndarray, dt_s: np.ndarray, drybulb: np.ndarray,
     wetbulb: np.ndarray, utilization: np.ndarray, weight: np.ndarray, new_period: np.ndarray, last_hour: np.ndarray,
     lever_cols: np.ndarray, span: np.ndarray, last: np.ndarray, code: np.ndarray, registers: np.ndarray,
-    outputs: np.ndarray, rule_lane: int, coefficients: np.ndarray,
+    outputs: np.ndarray, rule_lane: int, coefficients: np.ndarray, window: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cost, worst inlet excess (K), stored heat (kJ) and the last hour's plant energy and heat (kWh) of P lanes.
 
@@ -229,8 +229,12 @@ def _rollout(
     ``last_hour`` (the step is in the horizon's last hour). ``last`` (P, K) are the setpoints commanded
     before the plan (for travel), ``span`` (K,) their spans. The cost is
     :class:`coolpilot.envs.objectives.StepCost`'s: energy × weight, the demand rate on each rise of the
-    billing peak, wear per move and per start. The plant energy (chillers, towers, pumps) and the heat it
-    removed over the last hour price the heat a plan leaves stored (the terminal charge).
+    billing peak (the 15-minute mean power, over the meter's ``window`` of plant-step powers, the last
+    ``coefficients[_FILLED]`` of them filled, for steps shorter than 15 minutes), wear per move and per
+    start; unlike StepCost, which lets an episode start without paying for the peak it inherits, a
+    billing period's first demand is paid too, so no plan sets a high peak for free (the bill charges
+    the whole peak). The plant energy (chillers, towers, pumps) and the heat it removed over the last
+    hour price the heat a plan leaves stored (the terminal charge).
     """
     n_steps, n_lanes = commands.shape[0], commands.shape[1]
     n_levers = lever_cols.shape[0]
@@ -241,6 +245,11 @@ def _rollout(
     plant_kwh = np.zeros(n_lanes)
     heat_kwh = np.zeros(n_lanes)
     peak = np.full(n_lanes, coefficients[_PEAK0])
+    width = window.shape[0]
+    windows = np.empty((n_lanes, width))
+    for p in range(n_lanes):
+        windows[p] = window
+    filled = int(coefficients[_FILLED])
     prev = last.copy()
     s = state
     for t in range(n_steps):
@@ -265,15 +274,23 @@ def _rollout(
         if new_period[t]:
             peak[:] = 0.0
         hours = dt_s[t] / 3600.0
+        whole = dt_s[t] * width >= DEMAND_WINDOW_S * (1.0 - 1e-9)
+        filled = width if whole else min(filled + 1, width)
         for p in range(n_lanes):
-            demand = out.facility_kw[p]
-            rise = 0.0 if peak[p] <= 0.0 else max(demand - peak[p], 0.0)
+            power = out.facility_kw[p]
+            if whole:
+                windows[p, :] = power
+            else:
+                windows[p, :-1] = windows[p, 1:].copy()
+                windows[p, -1] = power
+            demand = windows[p, width - filled :].sum() / filled
+            rise = max(demand - peak[p], 0.0)
             peak[p] = max(peak[p], demand)
             travel = 0.0
             for i in range(n_levers):
                 travel += abs(cmd[p, lever_cols[i]] - prev[p, i]) / span[i]
                 prev[p, i] = cmd[p, lever_cols[i]]
-            cost[p] += (demand * hours * weight[t] + coefficients[_DEMAND_RATE] * rise
+            cost[p] += (power * hours * weight[t] + coefficients[_DEMAND_RATE] * rise
                         + coefficients[_WEAR_MOVE] * travel + coefficients[_WEAR_START] * out.chiller_starts[p])
             stored[p] += out.stored_heat_change_kj[p]
             excess[p] = max(excess[p], out.inlet_temp_max_c[p] - coefficients[_LIMIT])
@@ -559,7 +576,7 @@ class OraclePolicy:
         rate = signals.demand_charge_per_kw_month if kind == "cost" and self.objective.demand_charge else 0.0
         self._priced_demand = rate > 0.0
         self._coefficients = np.array([self.objective.wear_kwh_per_move * unit,
-                                       self.objective.wear_kwh_per_start * unit, rate, 0.0, self._bound_c])
+                                       self.objective.wear_kwh_per_start * unit, rate, 0.0, 0.0, self._bound_c])
 
     def act(self, points: Mapping[str, float]) -> dict[str, float]:
         """The oracle needs the plant: it runs only inside ``coolpilot.envs.simulation.simulate``."""
@@ -635,19 +652,22 @@ class OraclePolicy:
                                          points.get("chw_flow_frac", 1.0)]
         coefficients = self._coefficients.copy()
         coefficients[_PEAK0] = self._meter.peak_kw[0]
+        coefficients[_FILLED] = self._meter.filled[0]
+        window = self._meter.window[0].copy()
         common = (self._bound[4].dt_s, exo.drybulb_c, exo.wetbulb_c, exo.utilization, exo.weight, exo.new_period,
                   exo.last_hour, self._cols, self._span)
         tape = (self._tape.code, registers, self._tape.outputs)
         if n < PARALLEL_MIN_ENVS:
             cost, excess, stored, plant, heat = _rollout(starts, params, commands, *common, last, *tape,
-                                                         0 if rule else -1, coefficients)
+                                                         0 if rule else -1, coefficients, window)
         else:
             # Two halves on two threads (the compiled loop releases the GIL); lane 0, the rule-based one, is in
             # the first half, whose commands are copied back for its closed-loop trajectory.
             halves = (slice(0, n // 2), slice(n // 2, n))
             split = [np.ascontiguousarray(commands[:, s]) for s in halves]
             futures = [_pool().submit(_rollout, PlantState(*(a[s] for a in starts)), take_params(params, s),
-                                      split[i], *common, last[s], *tape, 0 if (rule and i == 0) else -1, coefficients)
+                                      split[i], *common, last[s], *tape, 0 if (rule and i == 0) else -1, coefficients,
+                                      window)
                        for i, s in enumerate(halves)]
             parts = [f.result() for f in futures]
             cost, excess, stored, plant, heat = (np.concatenate([p[i] for p in parts]) for i in range(5))
