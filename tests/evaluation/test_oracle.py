@@ -185,7 +185,7 @@ def test_the_rollout_is_the_plant(preset: str) -> None:
     plant, bit for bit, and a held plan costs what the plant spends under it."""
     cfg = load_facility(preset)
     settings = rule_based_settings(cfg)
-    oracle = OraclePolicy(settings, horizon_h=1.0)
+    oracle = OraclePolicy(settings, objective=Objective(), horizon_h=1.0)
     capture = _Capture(oracle, RuleBasedPolicy(settings))
     s = simulate(cfg, load_climate("miami"), capture, days=1 / 24, start_day=200).series
     assert capture.start is not None
