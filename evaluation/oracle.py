@@ -563,6 +563,7 @@ class OraclePolicy:
         self._move_owner = np.array([t[0] for t in table], dtype=np.int64)
         self._move_shape = np.array([t[1] for t in table])
         self._move_sign = np.array([t[2] for t in table])
+        self._move_groups = [np.flatnonzero(self._move_owner == j) for j in range(len(self._names))]
         self._span = np.array([SETPOINT_SPECS[n].high - SETPOINT_SPECS[n].low for n in self._names])
         signals = self.signals or GridSignals.flat()
         self._meter = StepCost(self.objective, signals, params.it_design_kw.sum(axis=1), dt_s)
@@ -790,7 +791,7 @@ class OraclePolicy:
         flat = np.zeros(len(self._names), dtype=bool)
         tolerance = 1e-9 * max(abs(base), 1.0)
         for j in range(len(self._names)):
-            mine = np.flatnonzero(self._move_owner == j)
+            mine = self._move_groups[j]
             i = mine[int(np.argmin(scores[mine]))]
             if scores[i] < base - tolerance:
                 improved[j] = True

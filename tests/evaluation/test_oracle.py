@@ -19,6 +19,7 @@ from coolpilot.envs.objectives import GridSignals, Objective
 from coolpilot.envs.physics.plant import Exogenous, PlantParams, PlantState, step
 from coolpilot.envs.simulation import ExoSeries, PlantAwarePolicy, SimResult, simulate
 from coolpilot.envs.weather import load_climate
+from coolpilot.evaluation import oracle as oracle_module
 from coolpilot.evaluation.oracle import (
     RULE_INPUTS,
     RULE_POINT_OUTPUTS,
@@ -77,6 +78,21 @@ def test_oracle_is_seeded() -> None:
     b = run("campus", "sterling", OraclePolicy(rule_based_settings(load_facility("campus")), seed=3), 0.5, 100)
     for name, values in a.series.items():
         assert np.array_equal(values, b.series[name]), name
+
+
+def test_a_large_population_runs_as_two_halves_on_two_threads_with_the_same_plans(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load_facility("legacy-hall")
+
+    def plans() -> dict[str, np.ndarray]:
+        oracle = OraclePolicy(rule_based_settings(cfg), population=512, horizon_h=1.0)
+        return run("legacy-hall", "miami", oracle, 0.25, 200).series
+
+    threaded = plans()
+    monkeypatch.setattr(oracle_module, "PARALLEL_MIN_ENVS", 10**9)
+    single = plans()
+    for name, values in threaded.items():
+        assert np.array_equal(values, single[name]), name
 
 
 def test_convergence_report_is_present_and_sane() -> None:
