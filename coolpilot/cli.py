@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "twin": ("coolpilot.commands.twin", "Run a simulated plant on MQTT, Modbus TCP or BACnet/IP (to try serve on)."),
     "sweep": ("coolpilot.commands.sweep", "Run a training sweep (seeds × hyperparameters × sites) locally or on Ray."),
     "whatif": ("coolpilot.commands.whatif", "Run policies × scenarios and write a what-if report (HTML, JSON, CSV)."),
+    "calibrate": ("coolpilot.commands.calibrate", "Fit a facility file to a site's trend history (report, excitation "
+                                                  "plan)."),
 }
 """name -> (module with ``add_arguments(parser)`` and ``run(args) -> int``, one-line help)."""
 

@@ -43,3 +43,14 @@ def m3_to_l(volume_m3: float) -> float:
 def kwh_to_mwh(energy_kwh: float) -> float:
     """kWh to MWh."""
     return energy_kwh / 1000.0
+
+
+KELVIN_OFFSET_C = 273.15
+"""0 °C in kelvin."""
+W_PER_KW = 1000.0
+"""Watts per kilowatt."""
+
+
+def fahrenheit_to_celsius(temp_f: float) -> float:
+    """Degrees Fahrenheit to degrees Celsius."""
+    return (temp_f - 32.0) * 5.0 / 9.0
