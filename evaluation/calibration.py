@@ -62,6 +62,11 @@ INPUT_LIMITED_SHARE = 0.5
 spread is reported as limited by the inputs: better sensors, not more excitation, would pin it."""
 COLLINEAR_CORRELATION = 0.8
 """Posterior correlation above which two parameters are reported as trading off against each other."""
+DRAFT_PULL = 0.01
+"""Weight of the draft's values in the misfit, per squared unit-cube distance: a parameter moved across its
+whole range costs a hundredth of a misfit unit. Where the data pin a parameter this is nothing; where they
+cannot tell values apart (a flat valley, two basins) the draft's value, the engineer's knowledge, decides
+instead of the optimizer's wandering (a maximum a posteriori estimate)."""
 JACOBIAN_STEP = 0.01
 """Finite-difference step in the unit cube of the bounds."""
 PRIOR_PRECISION = 12.0
@@ -128,6 +133,7 @@ class Misfit:
         empty = [n for n, v in self.measured.items() if not np.isfinite(v).any()]
         if empty:
             raise HistoryError(f"{history.source}: points {empty} have no reading in the fitted period")
+        self.anchor = np.clip(space.to_unit(space.draft_values), 0.0, 1.0)
         self.evaluations = 0
 
     def residuals(self, values: np.ndarray, inputs: ReplayInputs | None = None) -> dict[str, np.ndarray]:
@@ -139,17 +145,28 @@ class Misfit:
         self.evaluations += values.shape[0]
         return {n: (pred[n] - self.measured[n][None, :]) / self.scale[n] for n in self.names}
 
+    def pull(self, values: np.ndarray) -> np.ndarray:
+        """(N, P) the draft's pull on each parameter: √:data:`DRAFT_PULL` times its distance from the draft's
+        value in the unit cube."""
+        return math.sqrt(DRAFT_PULL) * (self.space.to_unit(np.atleast_2d(values)) - self.anchor)
+
     def loss(self, values: np.ndarray, inputs: ReplayInputs | None = None) -> np.ndarray:
-        """(N,) sum over points of the mean squared scaled residual (inf where a replay failed)."""
+        """(N,) sum over points of the mean squared scaled residual, plus the draft's pull (inf where a replay
+        failed)."""
         res = self.residuals(values, inputs)
-        total = np.zeros(np.atleast_2d(values).shape[0])
+        total = (self.pull(values) ** 2).sum(axis=1)
         for r in res.values():
             total += _mean_square(r)
         return np.where(np.isfinite(total), total, np.inf)
 
+    def stack(self, res: dict[str, np.ndarray], values: np.ndarray) -> np.ndarray:
+        """(N, M + P) the residual vectors of :meth:`residuals` (each point's steps weighted 1/√count) and the
+        draft's pull: their squared norm is :meth:`loss`."""
+        return np.concatenate([residual_vector(res), self.pull(values)], axis=1)
+
     def vector(self, values: np.ndarray, inputs: ReplayInputs | None = None) -> np.ndarray:
-        """(N, M) residual vectors whose squared norm is :meth:`loss` (each point's steps weighted 1/√count)."""
-        return residual_vector(self.residuals(values, inputs))
+        """(N, M + P) residual vectors whose squared norm is :meth:`loss`."""
+        return self.stack(self.residuals(values, inputs), values)
 
 
 def residual_vector(res: dict[str, np.ndarray]) -> np.ndarray:
@@ -343,6 +360,8 @@ class ParameterEstimate:
     """Parameters whose posterior correlation with this one exceeds :data:`COLLINEAR_CORRELATION`."""
     alternatives: tuple[float, ...] = ()
     """Values of other optima that explain the data as well (a second basin): the data cannot choose."""
+    profile_reach: float = 0.0
+    """How far from the value (in its unit) its profile stays within the 95 % threshold, over the steps tried."""
 
     @property
     def interval95(self) -> tuple[float, float]:
@@ -358,7 +377,7 @@ class ParameterEstimate:
                 "identifiable": self.identifiable, "input_limited": self.input_limited, "shrinkage": self.shrinkage,
                 "sensitivity": self.sensitivity,
                 "informed_by": list(self.informed_by), "collinear_with": list(self.collinear_with),
-                "alternatives": list(self.alternatives)}
+                "alternatives": list(self.alternatives), "profile_reach": self.profile_reach}
 
 
 def _autocorrelation(r: np.ndarray) -> float:
@@ -382,15 +401,7 @@ def _perturbed(inputs: ReplayInputs, name: str) -> ReplayInputs:
     return replace(inputs, it_kw=inputs.it_kw * (1.0 + error))
 
 
-def _total_loss(res: dict[str, np.ndarray]) -> np.ndarray:
-    total = np.zeros(next(iter(res.values())).shape[0])
-    for r in res.values():
-        total += _mean_square(r)
-    return total
-
-
-def _refit(misfit: Misfit, x: np.ndarray, loss: float, inputs: ReplayInputs, jac: np.ndarray,
-           steps: int = 3) -> np.ndarray:
+def _refit(misfit: Misfit, x: np.ndarray, inputs: ReplayInputs, jac: np.ndarray, steps: int = 3) -> np.ndarray:
     """Where the optimum moves when the fit runs on ``inputs`` instead: frozen-Jacobian LM steps from ``x``."""
     loss = float(misfit.loss(misfit.space.from_unit(x[None, :]), inputs)[0])
     for _ in range(steps):
@@ -410,20 +421,26 @@ def chi2_quantile_95(dof: int) -> float:
 def identifiability(misfit: Misfit, x: np.ndarray, others: Sequence[np.ndarray] = ()) -> list[ParameterEstimate]:
     """Each parameter's uncertainty, sensitivity and identifiability at the unit-cube point ``x``.
 
-    The statistical part is a Laplace approximation: Fisher information from the central-difference
-    Jacobian, each point weighted by its residual variance and by its effective share of independent
-    samples ``(1 − ρ)/(1 + ρ)`` (ρ: lag-1 autocorrelation of its residuals), plus the uniform prior of
-    the bounds. The inputs' part propagates the accuracy of the recorded weather and IT power
-    (:data:`INPUT_ACCURACY`) through the fit: with each input off by its accuracy the fit is run again
-    from the optimum (a few Levenberg–Marquardt steps on the same Jacobian), and how far the optimum
-    moves adds to the covariance (GUM's treatment of an input's systematic error). Identifiability is
-    judged on the statistical part alone: what the data's information pinned.
+    Three looks at the misfit, in the χ² metric (each point's residuals weighted by their variance and by
+    their effective share of independent samples ``(1 − ρ)/(1 + ρ)``, ρ their lag-1 autocorrelation):
 
-    ``others`` are other optima of the same misfit (parallel searches). One whose weighted χ² lies
-    within the 95 % joint confidence region of ``x`` (Δχ² below the χ²(P) quantile) explains the data
-    as well: a parameter that differs there by more than twice its local uncertainty is not
-    identifiable (the local analysis cannot see a second basin), and its uncertainty grows to cover
-    the other value.
+    - **local** (Laplace): the Fisher information of the central-difference Jacobian plus the uniform
+      prior of the bounds gives each parameter's statistical uncertainty and their correlations;
+    - **profiles** (Raue et al. 2009, practical identifiability): each parameter is held at ±0.05 and ±0.15 of
+      its range from the optimum while the others are refitted (Gauss–Newton on the same
+      Jacobian, all profiles in one batch per iteration); where the refitted χ² stays within the 95 %
+      quantile of χ²(1) of the optimum, the parameter's interval reaches that far whatever the local
+      curvature said (a flat valley, or a regime change such as CRAH airflow falling short of the
+      servers', that the derivatives cannot see);
+    - **other optima** (``others``, the parallel searches'): one within the 95 % joint region (Δχ² below
+      the χ²(P) quantile) explains the data as well; a parameter differing there by more than twice its
+      uncertainty is not pinned, and its uncertainty grows to cover the other value.
+
+    A parameter is identifiable when the data cut its statistical uncertainty below
+    :data:`IDENTIFIABLE_SHARE` of the prior's. The inputs' part of the uncertainty propagates the accuracy
+    of the recorded weather and IT power (:data:`INPUT_ACCURACY`): with each input off by its accuracy
+    the fit is rerun from the optimum (Levenberg–Marquardt on the same Jacobian) and the optimum's move
+    adds to the covariance (GUM's treatment of an input's systematic error).
     """
     space = misfit.space
     p = x.shape[0]
@@ -432,14 +449,14 @@ def identifiability(misfit: Misfit, x: np.ndarray, others: Sequence[np.ndarray] 
     both = misfit.residuals(values)
     res = {name: r[: 2 * p + 1] for name, r in both.items()}
     alt = {name: r[2 * p + 1:] for name, r in both.items()}
-    _, jac_loss = _central(residual_vector(res), h)
-    loss0 = float(_total_loss(res)[0])
-    moves = [_refit(misfit, x, loss0, _perturbed(misfit.inputs, name), jac_loss) - x for name in INPUT_ACCURACY]
+    _, jac_loss = _central(misfit.stack(res, values[: 2 * p + 1]), h)
+    moves = [_refit(misfit, x, _perturbed(misfit.inputs, name), jac_loss) - x for name in INPUT_ACCURACY]
+    masks: dict[str, np.ndarray] = {}
+    weights: dict[str, float] = {}
     rows_j = []
     per_point: dict[str, np.ndarray] = {}
     sens = np.zeros(p)
     total = 0
-    chi2 = np.zeros(1 + len(others))
     for name, r in res.items():
         ok = np.isfinite(r).all(axis=0)
         n = int(ok.sum())
@@ -448,25 +465,32 @@ def identifiability(misfit: Misfit, x: np.ndarray, others: Sequence[np.ndarray] 
         r0, jac = _central(r[:, ok], h)
         var = max(float(np.mean(r0 * r0)), RESIDUAL_VARIANCE_FLOOR)
         rho = _autocorrelation(np.where(ok, r[0], np.nan))
-        weight = math.sqrt((1.0 - rho) / (1.0 + rho) / var)
-        chi2 += weight**2 * np.nansum(np.concatenate([r0[None, :], alt[name][:, ok]]) ** 2, axis=1)
-        rows_j.append(weight * jac)
-        per_point[name] = np.diag(weight * weight * (jac.T @ jac))
+        masks[name], weights[name] = ok, math.sqrt((1.0 - rho) / (1.0 + rho) / var)
+        rows_j.append(weights[name] * jac)
+        per_point[name] = np.diag(weights[name] ** 2 * (jac.T @ jac))
         sens += (jac * jac).sum(axis=0)
         total += n
+
+    def weighted(found: dict[str, np.ndarray]) -> np.ndarray:
+        """(K, M) residuals in the χ² metric (NaN made 0: a replay that fails counts as a miss)."""
+        return np.nan_to_num(np.concatenate([weights[k] * found[k][:, masks[k]] for k in masks], axis=1), nan=1e3)
+
     jw = np.concatenate(rows_j)
     sens = np.sqrt(sens / max(total, 1))
     precision = jw.T @ jw + PRIOR_PRECISION * np.eye(p)
     cov_stat = np.linalg.inv(precision)
-    cov_inputs = sum((np.outer(m, m) for m in moves), np.zeros((p, p)))
-    cov = cov_stat + cov_inputs
-    sd_stat = np.sqrt(np.diag(cov_stat))
-    sd_unit = np.sqrt(np.diag(cov))
-    corr = cov_stat / np.outer(sd_stat, sd_stat)
+    chi2_best = float((weighted({k: v[:1] for k, v in res.items()}) ** 2).sum())
+    reach = _profiles(misfit, x, jw, weighted, chi2_best)
     prior_sd = 1.0 / math.sqrt(PRIOR_PRECISION)
+    sd_profile = reach / 1.959964
+    sd_stat = np.maximum(np.sqrt(np.diag(cov_stat)), sd_profile)
+    cov_inputs = sum((np.outer(m, m) for m in moves), np.zeros((p, p)))
+    sd_unit = np.sqrt(sd_stat**2 + np.diag(cov_inputs))
+    corr = cov_stat / np.outer(np.sqrt(np.diag(cov_stat)), np.sqrt(np.diag(cov_stat)))
     best = space.from_unit(x)
-    compatible = [space.from_unit(o) for o, c in zip(others, chi2[1:], strict=True)
-                  if c - chi2[0] <= chi2_quantile_95(p)]
+    chi2_alt = (weighted({k: v for k, v in alt.items()}) ** 2).sum(axis=1) if others else np.zeros(0)
+    compatible = [space.from_unit(o) for o, c in zip(others, chi2_alt, strict=True)
+                  if c - chi2_best <= chi2_quantile_95(p)]
     out = []
     for j, prm in enumerate(space.params):
         shrink = float(sd_stat[j] / prior_sd)
@@ -480,16 +504,57 @@ def identifiability(misfit: Misfit, x: np.ndarray, others: Sequence[np.ndarray] 
         informed = tuple(name for c, name in contributions if c >= 0.1 * total_info)[:4]
         partners = tuple(space.params[k].name for k in np.argsort(-np.abs(corr[j]))
                          if k != j and abs(corr[j, k]) >= COLLINEAR_CORRELATION)
+        pinned = shrink <= IDENTIFIABLE_SHARE and not apart
         out.append(ParameterEstimate(
             name=prm.name, label=prm.label, unit=prm.unit, draft=prm.draft, value=float(best[j]),
             sd=sd, sd_noise=float(sd_stat[j] * per_unit),
             sd_inputs=float(math.sqrt(max(cov_inputs[j, j], 0.0)) * per_unit), low=prm.low, high=prm.high,
-            identifiable=shrink <= IDENTIFIABLE_SHARE and not apart,
-            input_limited=shrink <= IDENTIFIABLE_SHARE and not apart and sd_unit[j] / prior_sd > INPUT_LIMITED_SHARE,
+            identifiable=pinned, input_limited=pinned and sd_unit[j] / prior_sd > INPUT_LIMITED_SHARE,
             shrinkage=shrink, sensitivity=float(sens[j]), informed_by=informed, collinear_with=partners,
-            alternatives=apart,
+            alternatives=apart, profile_reach=float(reach[j] * per_unit),
         ))
     return out
+
+
+PROFILE_STEPS = (-0.15, -0.05, 0.05, 0.15)
+"""Where each parameter is held for its profile, in the unit cube of its bounds, from the optimum."""
+PROFILE_ITERATIONS = 3
+"""Gauss–Newton refits of the other parameters per profile point."""
+CHI2_1_95 = 3.841459
+"""95 % quantile of χ²(1): the profile-likelihood threshold of one parameter's 95 % interval."""
+
+
+def _profiles(misfit: Misfit, x: np.ndarray, jw: np.ndarray, weighted: Callable[[dict[str, np.ndarray]], np.ndarray],
+              chi2_best: float) -> np.ndarray:
+    """How far (unit cube) each parameter's profile stays within Δχ² ≤ 3.84 of the optimum, over
+    :data:`PROFILE_STEPS` (0: it rose above at the first step either way)."""
+    p = x.shape[0]
+    held = [(j, d) for j in range(p) for d in PROFILE_STEPS if 0.0 <= x[j] + d <= 1.0]
+    points = np.repeat(x[None, :], len(held), axis=0)
+    for k, (j, d) in enumerate(held):
+        points[k, j] += d
+    space = misfit.space
+    chi2 = (weighted(misfit.residuals(space.from_unit(points))) ** 2).sum(axis=1)
+    for _ in range(PROFILE_ITERATIONS):
+        rw = weighted(misfit.residuals(space.from_unit(points)))
+        candidates = []
+        for k, (j, _) in enumerate(held):
+            free = np.arange(p) != j
+            jf = jw[:, free]
+            jtj = jf.T @ jf
+            diag = np.diag(jtj)
+            scale = np.maximum(diag, 1e-6 * max(float(diag.max()), 1e-12))
+            c = points[k].copy()
+            c[free] = np.clip(c[free] + np.linalg.solve(jtj + 1e-2 * np.diag(scale), -jf.T @ rw[k]), 0.0, 1.0)
+            candidates.append(c)
+        trial = (weighted(misfit.residuals(space.from_unit(np.array(candidates)))) ** 2).sum(axis=1)
+        better = trial < chi2
+        points[better], chi2[better] = np.array(candidates)[better], trial[better]
+    reach = np.zeros(p)
+    for k, (j, d) in enumerate(held):
+        if chi2[k] - chi2_best <= CHI2_1_95:
+            reach[j] = max(reach[j], abs(d))
+    return reach
 
 
 # --- the whole calibration ---------------------------------------------------------------------------------------

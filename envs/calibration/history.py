@@ -466,8 +466,8 @@ def _resample(t: np.ndarray, v: np.ndarray, grid: np.ndarray, step_s: float, max
         out[ok_hold] = v[li][ok_hold]
     else:
         inner = far & has_r & (t[ri] - t[li] <= max_gap_s)
-        w = dl / np.maximum(t[ri] - t[li], 1e-9)
-        out[inner] = (v[li] + w * (v[ri] - v[li]))[inner]
+        a, b = li[inner], ri[inner]
+        out[inner] = v[a] + (grid[inner] - t[a]) / np.maximum(t[b] - t[a], 1e-9) * (v[b] - v[a])
     return out
 
 

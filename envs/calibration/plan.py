@@ -8,9 +8,9 @@ identifiable, the step tests that move them into view:
 ================================  =======================================  ===============================
 parameters                        step test                                why it shows them
 ================================  =======================================  ===============================
-coil approach                     chilled water raised in steps toward     the coil limit binds: supply air
-                                  the supply-air setpoint                  rises above its setpoint by
-                                                                           chilled water + approach − SAT
+coil approach                     supply air lowered toward chilled water  the coil limit binds: supply air
+                                  (or chilled water raised toward the      stays above its setpoint by
+                                  supply air) in steps                     chilled water + approach − SAT
 recirculation, airflow margin,    CRAH fan speed stepped down              airflow near the servers' demand
 CRAH fan power                                                             separates recirculation from
                                                                            margin; fan power moves as n³
@@ -55,6 +55,7 @@ from coolpilot.envs.calibration.twin import ReplayInputs, replay, replay_inputs
 from coolpilot.envs.config import FacilityConfig
 from coolpilot.envs.contract import LEVERS, SETPOINT_SPECS
 from coolpilot.envs.facility import ALL_POINTS, build_params
+from coolpilot.envs.jsonsafe import json_safe
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_MINUTE
 
 PLAN_VERSION = 1
@@ -85,8 +86,9 @@ class StopRule:
 
     def as_dict(self) -> dict[str, Any]:
         """YAML-ready."""
-        return {k: v for k, v in (("point", self.point), ("above_k", self.above_k), ("setpoint", self.setpoint),
-                                  ("above_c", self.above_c)) if v is not None}
+        return {k: float(v) if isinstance(v, float) else v
+                for k, v in (("point", self.point), ("above_k", self.above_k), ("setpoint", self.setpoint),
+                             ("above_c", self.above_c)) if v is not None}
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class StepTest:
         """YAML-ready, with its expected duration."""
         out: dict[str, Any] = {
             "name": self.name, "setpoint": self.setpoint, "unit": self.unit,
-            "baseline": _round(baseline), "levels": [_round(v) for v in self.levels], "hold_min": self.hold_min,
+            "baseline": _round(baseline), "levels": [_round(v) for v in self.levels], "hold_min": float(self.hold_min),
             "rate_per_min": _round(self.rate_per_min), "expected_duration_min": round(self.duration_min(baseline), 1),
             "parameters": list(self.parameters), "purpose": self.purpose,
         }
@@ -187,9 +189,9 @@ class ExcitationPlan:
         """The plan file's content."""
         return {
             "plan_version": PLAN_VERSION, "facility": self.facility,
-            "window": {"start_hour": self.window_start_h, "hours": self.window_h,
+            "window": {"start_hour": float(self.window_start_h), "hours": float(self.window_h),
                        "start_only_if_hottest_inlet_below_c": round(self.guard_c - START_MARGIN_K, 2),
-                       "abort_if_hottest_inlet_at_or_above_c": self.guard_c},
+                       "abort_if_hottest_inlet_at_or_above_c": float(self.guard_c)},
             "baseline_setpoints": {k: _round(v) for k, v in self.baseline.items()},
             "nights": self.nights, "expected_duration_h": round(self.duration_min / 60.0, 2),
             "tests": [{"night": s.night, "start_after_window_opens_min": round(s.start_min, 1),
@@ -234,7 +236,7 @@ def _levels(values: Sequence[float], baseline: float, lo: float, hi: float, leas
     """``values`` clipped to the bounds, dropping repeats and levels too close to the baseline to show anything."""
     out: list[float] = []
     for v in values:
-        c = min(max(v, lo), hi)
+        c = _round(min(max(float(v), lo), hi))
         if abs(c - baseline) >= least_move and all(abs(c - o) >= least_move for o in out):
             out.append(c)
     return tuple(out)
@@ -262,17 +264,12 @@ def make_plan(cfg: FacilityConfig, history: History, unidentified: Sequence[str]
 
     sat, chw = baseline["supply_air_temp_c"], baseline["chw_supply_temp_c"]
     if "coil_approach" in families:
-        lo, hi = _bounds("chw_supply_temp_c", bounds)
-        top = min(sat - 0.5, hi)
-        levels = _levels([*np.arange(max(chw + 1.0, sat - 6.5), top + 1e-9, 1.5), top], chw, lo, hi, 0.5)
-        if levels:
-            tests.append(StepTest("coil-approach", "chw_supply_temp_c", "°C", levels, 20.0,
-                                  _rate("chw_supply_temp_c", rates), covered("coil_approach"),
-                                  "chilled water raised in steps toward the supply-air setpoint until the coils "
-                                  "cannot make it: the supply air's rise above its setpoint measures the approach",
-                                  StopRule("supply_air_temp_c", COIL_STOP_RISE_K, "supply_air_temp_c")))
+        coil = _coil_test(sat, chw, bounds, rates, covered("coil_approach"))
+        if coil is not None:
+            tests.append(coil)
         else:
-            not_excitable["coil_approach"] = "chilled water cannot be raised near the supply air within the bounds"
+            not_excitable["coil_approach"] = ("neither can the supply air be lowered nor the chilled water raised "
+                                              "near the other within the bounds")
     air = covered("recirculation", "airflow_margin", "crah_fan_pressure")
     if air:
         lo, hi = _bounds("crah_fan_speed_frac", bounds)
@@ -337,11 +334,11 @@ def make_plan(cfg: FacilityConfig, history: History, unidentified: Sequence[str]
                 continue
             lo, hi = _bounds(name, bounds)
             base = baseline[name]
-            levels = _levels([max(lo, base - 0.3)], base, lo, hi, 0.1)
+            levels = _levels([base + 0.3, base - 0.3], base, lo, hi, 0.1)
             if levels:
                 pump_tests.append(StepTest(label, name, "1", levels, HOLD_MIN, _rate(name, rates),
                                            covered("pump_power_scale"),
-                                           "pump setpoint stepped down: pump power moves along its curve"))
+                                           "pump setpoint stepped up and down: pump power moves along its curve"))
         if pump_tests:
             tests.extend(pump_tests)
         else:
@@ -354,6 +351,29 @@ def make_plan(cfg: FacilityConfig, history: History, unidentified: Sequence[str]
                           not_excitable)
 
 
+def _coil_test(sat: float, chw: float, bounds: Mapping[str, tuple[float, float]], rates: Mapping[str, float],
+               parameters: tuple[str, ...]) -> StepTest | None:
+    """Bring supply air and chilled water together until the coils cannot make the air: supply air lowered
+    toward chilled water (more cooling, preferred) or, where its bounds stop it short, chilled water raised
+    toward the supply air; in 1.5 K steps to 0.5 K apart."""
+    purpose = ("supply air and chilled water brought together in steps until the coils cannot make the air: its "
+               "rise above the supply-air setpoint measures the approach")
+    stop = StopRule("supply_air_temp_c", COIL_STOP_RISE_K, "supply_air_temp_c")
+    lo, hi = _bounds("supply_air_temp_c", bounds)
+    floor = max(lo, chw + 0.5)
+    if floor <= sat - 1.0 and floor - chw <= 1.0:
+        levels = _levels([*np.arange(sat - 1.5, floor - 1e-9, -1.5), floor], sat, lo, hi, 0.5)
+        return StepTest("coil-approach", "supply_air_temp_c", "°C", levels, 20.0, _rate("supply_air_temp_c", rates),
+                        parameters, purpose, stop)
+    lo, hi = _bounds("chw_supply_temp_c", bounds)
+    top = min(sat - 0.5, hi)
+    if top - chw < 1.0 or sat - top > 1.0:
+        return None
+    levels = _levels([*np.arange(max(chw + 1.5, sat - 6.5), top + 1e-9, 1.5), top], chw, lo, hi, 0.5)
+    return StepTest("coil-approach", "chw_supply_temp_c", "°C", levels, 20.0, _rate("chw_supply_temp_c", rates),
+                    parameters, purpose, stop)
+
+
 def _pack(tests: Sequence[StepTest], baseline: Mapping[str, float]) -> tuple[ScheduledTest, ...]:
     """Tests in order, each night filled up to the window's length (a test longer than a window gets its own)."""
     out: list[ScheduledTest] = []
@@ -362,7 +382,7 @@ def _pack(tests: Sequence[StepTest], baseline: Mapping[str, float]) -> tuple[Sch
         d = test.duration_min(baseline[test.setpoint])
         if used > 0.0 and used + d > WINDOW_H * 60.0:
             night, used = night + 1, 0.0
-        out.append(ScheduledTest(test, night, used))
+        out.append(ScheduledTest(test, night, round(used, 1)))
         used += d
     return tuple(out)
 
@@ -416,9 +436,9 @@ def _baseline(history: History, cfg: FacilityConfig, start_h: float) -> dict[str
                                                                               "condenser_water_temp_c"):
             series = history.points[spec.measured_by]
         if series is not None and np.isfinite(series[inside]).any():
-            out[name] = float(np.nanmedian(series[inside]))
+            out[name] = _round(float(np.nanmedian(series[inside])))
         else:
-            out[name] = float(local.get(name, spec.safe))
+            out[name] = _round(float(local.get(name, spec.safe)))
     return out
 
 
@@ -427,7 +447,7 @@ def write_plan(plan: ExcitationPlan, path: str | Path, header: str = "") -> Path
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"# {line}".rstrip() for line in header.splitlines()] if header else []
-    text = yaml.safe_dump(plan.as_dict(), sort_keys=False, allow_unicode=True, width=110)
+    text = yaml.safe_dump(json_safe(plan.as_dict()), sort_keys=False, allow_unicode=True, width=110)
     p.write_text("\n".join([*lines, text]), encoding="utf-8")
     return p
 
