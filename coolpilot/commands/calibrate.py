@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     unidentified = [e.name for e in result.estimates if not e.identifiable]
     if args.plan:
         bounds, rates, guard = _site_limits(args.site)
-        plan = make_plan(result.calibrated, history, unidentified, bounds, rates, guard)
+        plan = make_plan(load_facility(facility_path), history, unidentified, bounds, rates, guard)
         header = (f"Excitation plan of coolpilot calibrate for {facility_path.name}: step tests for the parameters "
                   f"{', '.join(unidentified) or '(none)'}\nthat {Path(history.source).name} could not identify. "
                   "Run it with the safety envelope on; every level is inside the site's limits.")
