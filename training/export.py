@@ -427,14 +427,36 @@ def load_run(run: Path, checkpoint: str = "best") -> tuple[TrainConfig, SB3Polic
     return cfg, policy, ranges
 
 
+def checkpoint_evaluation(run: Path, checkpoint: str, cfg: TrainConfig) -> dict[str, Any]:
+    """The held-out evaluation of the exported model: ``best/eval.json`` for ``best``, else the run's evaluation
+    (``metrics.jsonl``) of the same model: ``final`` is the last, a checkpoint ``model_N_steps.zip`` the one made
+    within one rollout after step N (SB3 saves a checkpoint at the first rollout end past N). Empty when the run
+    never evaluated that model, so a card never shows another model's figures."""
+    if checkpoint == "best":
+        eval_file = run / "best" / "eval.json"
+        return json.loads(eval_file.read_text(encoding="utf-8")) if eval_file.is_file() else {}
+    metrics_file = run / "metrics.jsonl"
+    if not metrics_file.is_file():
+        return {}
+    rows = [json.loads(line) for line in metrics_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        return {}
+    if checkpoint == "final":
+        return rows[-1]
+    match = re.fullmatch(r"(?:.*/)?model_(\d+)_steps\.zip", checkpoint)
+    if match is None:
+        return {}
+    steps = int(match.group(1))
+    rollout = cfg.env.num_envs * (cfg.ppo.n_steps if cfg.algo == "ppo" else cfg.sac.train_freq)
+    same = [r for r in rows if steps <= int(r["timesteps"]) < steps + rollout]
+    return same[0] if same else {}
+
+
 def make_card(name: str, cfg: TrainConfig, contract: Contract, ranges: dict[str, list[float]], sha256: str, run: Path,
               checkpoint: str, parity: dict[str, Any], residual: ResidualBase | None = None) -> dict[str, Any]:
     """The bundle's card (DESIGN.md section 2): ``contract_version`` 2, the contract, and its points and setpoints
     in the graph's order."""
-    evaluation: dict[str, Any] = {}
-    eval_file = run / "best" / "eval.json"
-    if checkpoint == "best" and eval_file.is_file():
-        evaluation = json.loads(eval_file.read_text(encoding="utf-8"))
+    evaluation = checkpoint_evaluation(run, checkpoint, cfg)
     summary_file = run / "summary.json"
     summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.is_file() else {}
     return {

@@ -499,3 +499,12 @@ def test_cost_objective_with_wear_and_a_write_deadband_trains_exports_and_runs_h
                                    "env": {**cfg.model_dump(mode="json")["env"],
                                            "action_deadband": {"cw_flow_frac": 0.1}}}),
               tmp_path / "bad", progress_bar=False)
+
+
+def test_card_describes_the_exported_checkpoint_not_the_best(tiny_run: Path, tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    final = json.loads((export(tiny_run, "final", tmp_path, checkpoint="final") / "card.json").read_text())
+    assert final["evaluation"]["timesteps"] == rows[-1]["timesteps"]
+    mid = json.loads((export(tiny_run, "mid", tmp_path, checkpoint="checkpoints/model_1024_steps.zip")
+                      / "card.json").read_text())
+    assert 1024 <= mid["evaluation"]["timesteps"] < 1024 + 8 * 64  # the evaluation made at that checkpoint
