@@ -362,6 +362,8 @@ class ParameterEstimate:
     """Values of other optima that explain the data as well (a second basin): the data cannot choose."""
     profile_reach: float = 0.0
     """How far from the value (in its unit) its profile stays within the 95 % threshold, over the steps tried."""
+    reason: str = ""
+    """Why it is not identifiable, in words (empty when it is)."""
 
     @property
     def interval95(self) -> tuple[float, float]:
@@ -377,7 +379,7 @@ class ParameterEstimate:
                 "identifiable": self.identifiable, "input_limited": self.input_limited, "shrinkage": self.shrinkage,
                 "sensitivity": self.sensitivity,
                 "informed_by": list(self.informed_by), "collinear_with": list(self.collinear_with),
-                "alternatives": list(self.alternatives), "profile_reach": self.profile_reach}
+                "alternatives": list(self.alternatives), "profile_reach": self.profile_reach, "reason": self.reason}
 
 
 def _autocorrelation(r: np.ndarray) -> float:
@@ -505,13 +507,21 @@ def identifiability(misfit: Misfit, x: np.ndarray, others: Sequence[np.ndarray] 
         partners = tuple(space.params[k].name for k in np.argsort(-np.abs(corr[j]))
                          if k != j and abs(corr[j, k]) >= COLLINEAR_CORRELATION)
         pinned = shrink <= IDENTIFIABLE_SHARE and not apart
+        if apart:
+            why = f"another fit with {', '.join(f'{a:.4g}' for a in apart)} {prm.unit} explains the data as well"
+        elif shrink > IDENTIFIABLE_SHARE and reach[j] > 0.0:
+            why = f"the data fit as well with it {reach[j]:.0%} of its range away (its profile is flat)"
+        elif shrink > IDENTIFIABLE_SHARE:
+            why = "the data carry too little information on it"
+        else:
+            why = ""
         out.append(ParameterEstimate(
             name=prm.name, label=prm.label, unit=prm.unit, draft=prm.draft, value=float(best[j]),
             sd=sd, sd_noise=float(sd_stat[j] * per_unit),
             sd_inputs=float(math.sqrt(max(cov_inputs[j, j], 0.0)) * per_unit), low=prm.low, high=prm.high,
             identifiable=pinned, input_limited=pinned and sd_unit[j] / prior_sd > INPUT_LIMITED_SHARE,
             shrinkage=shrink, sensitivity=float(sens[j]), informed_by=informed, collinear_with=partners,
-            alternatives=apart, profile_reach=float(reach[j] * per_unit),
+            alternatives=apart, profile_reach=float(reach[j] * per_unit), reason=why,
         ))
     return out
 

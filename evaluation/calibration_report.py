@@ -54,6 +54,9 @@ LIMITS = (
     "(n − p > 0) and are reported as undefined otherwise.",
 )
 """What the calibration cannot do, stated in every report."""
+SUSPECT_BIAS_K = 0.3
+"""A temperature the calibrated twin misses by a steady offset this large (K), in the fitted and the held-out period
+alike and making up most of its error, is reported as a suspected sensor bias."""
 
 
 # --- the facility file -----------------------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def write_facility(cal: Calibration, draft: str | Path, out: str | Path) -> tupl
     for e in cal.estimates:
         lo, hi = e.interval95
         fields = ", ".join(cal.space.params[[p.name for p in cal.space.params].index(e.name)].fields)
-        status = "identified" if e.identifiable else "NOT identifiable"
+        status = "identified" if e.identifiable else f"NOT identifiable: {e.reason}"
         informed = ", ".join(e.informed_by) or "no point"
         lines.append(f"  {fields} = {e.value:.5g} ± {e.sd:.2g} {e.unit} [{lo:.4g}, {hi:.4g}] ({status}; {informed})")
     lines.append(f"sidecar with the full table: {target.stem}.calibration.json")
@@ -158,6 +161,14 @@ def calibration_results(cal: Calibration, wall_s: float | None = None, facility_
             "draft": _hourly(np.where(np.isfinite(meas), cal.draft_predictions[name], np.nan), hours).tolist(),
         }
     n_p = len(cal.space.params)
+    biased = []
+    for name in cal.names:
+        train, held_fit = cal.train_calibrated[name], cal.heldout_calibrated[name]
+        if not is_temperature(unit_of(name)) or train.bias is None or held_fit.bias is None or train.rmse is None:
+            continue
+        if abs(train.bias) >= SUSPECT_BIAS_K and abs(train.bias) >= 0.8 * train.rmse and \
+                np.sign(train.bias) == np.sign(held_fit.bias):
+            biased.append({"name": name, "measured_minus_twin_k": -train.bias})
     held = {n: {"calibrated": cal.heldout_calibrated[n].as_dict(), "draft": cal.heldout_draft[n].as_dict()}
             for n in cal.names}
     return {
@@ -184,6 +195,7 @@ def calibration_results(cal: Calibration, wall_s: float | None = None, facility_
         "heldout": held,
         "train": {n: cal.train_calibrated[n].as_dict() for n in cal.names},
         "parameters": [e.as_dict() for e in cal.estimates],
+        "suspected_bias": biased,
         "series": {"day": hour_axis.tolist(), "points": series},
         "limits": list(LIMITS),
     }
@@ -269,6 +281,7 @@ def _parameter_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         "sd_inputs": _sig(p["sd_inputs"]), "low95": _sig(p["low95"]), "high95": _sig(p["high95"]),
         "bounds": f"{_sig(p['low'])} – {_sig(p['high'])}", "shrinkage": _fmt(p["shrinkage"], 2),
         "sensitivity": _sig(p["sensitivity"]), "identifiable": p["identifiable"], "input_limited": p["input_limited"],
+        "reason": p["reason"],
         "informed_by": ", ".join(p["informed_by"]) or "—", "collinear_with": ", ".join(p["collinear_with"]) or "—",
     } for p in results["parameters"]]
 

@@ -31,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--utc-offset", type=float, help="the site's standard-time offset from UTC (h), for "
                                                          "decisions.csv and epoch timestamps")
     parser.add_argument("--holdout-days", type=float, default=7.0, help="days held out at the end (default 7)")
-    parser.add_argument("--generations", type=int, default=60, help="CMA-ES generations at most (default 60)")
-    parser.add_argument("--popsize", type=int, default=16, help="CMA-ES population, one batch (default 16)")
+    parser.add_argument("--generations", type=int, default=120, help="CMA-ES generations at most (default 120)")
+    parser.add_argument("--popsize", type=int, default=16, help="CMA-ES population per search (default 16)")
+    parser.add_argument("--restarts", type=int, default=2, help="CMA-ES searches side by side, one batch (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="CMA-ES seed, 1 or more (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         sample = weather.sample(history.time_s)
         history = history.with_weather(sample.dry_bulb_c, sample.wet_bulb_c, f"climate {weather.name}")
     settings = FitSettings(holdout_days=args.holdout_days, max_generations=args.generations, popsize=args.popsize,
-                           seed=args.seed)
+                           restarts=args.restarts, seed=args.seed)
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
