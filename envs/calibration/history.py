@@ -694,6 +694,8 @@ def read_decisions_csv(path: str | Path, facility: FacilityConfig | None = None,
     for name in header:
         if name in DECISION_META or name.startswith("raw_"):
             continue
+        if not any(c.strip() for c in col[name]):
+            continue  # the export lists every contract point and setpoint, recorded or not
         if name.startswith("point_"):
             target = name.removeprefix("point_")
             q = point_quantity(target)

@@ -126,6 +126,39 @@ def test_the_command_writes_the_facility_its_provenance_the_report_and_the_plan(
     assert set(plan.not_excitable) <= {e["name"] for e in results["parameters"] if not e["identifiable"]}
 
 
+def test_the_audit_trails_export_reads_as_a_history(draft: FacilityConfig, tmp_path: Path) -> None:
+    """What ``coolpilot serve`` audits (a day in shadow, then active) exported by ``AuditStore.export_csv`` and read
+    back: points on the grid, setpoints only where the service wrote, the site's offset from its clock points."""
+    from coolpilot.controller.audit import AuditStore, DecisionRecord
+    from coolpilot.envs.calibration.history import read_decisions_csv
+    from coolpilot.envs.facility import ALL_POINTS
+
+    result = simulate(draft, load_climate("chicago"), make_policy("rule-based", draft), days=2.5, start_day=185,
+                      seed=15)
+    s = result.series
+    t0 = 1_751_328_000.0  # 1 July 2025 00:00 UTC; the site keeps UTC−6
+    with AuditStore(tmp_path / "audit.db") as store:
+        for k in range(result.n_steps):
+            unix = t0 + 300.0 * k
+            local_h = (unix / 3600.0 - 6.0) % 24.0
+            points = {"outdoor_drybulb_c": s["outdoor_drybulb_c"][k], "outdoor_wetbulb_c": s["outdoor_wetbulb_c"][k],
+                      "it_power_kw": s["it_power_kw"][k], "facility_power_kw": s["facility_kw"][k],
+                      "time_of_day_sin": math.sin(2 * math.pi * local_h / 24),
+                      "time_of_day_cos": math.cos(2 * math.pi * local_h / 24)}
+            setpoints = {n: float(s[f"setpoint_{n}"][k]) for n in draft.contract.setpoint_names}
+            active = k >= 288
+            store.record(DecisionRecord(k, "run-1", unix, "active" if active else "shadow", "policy",
+                                        {n: float(v) for n, v in points.items() if n in ALL_POINTS}, setpoints,
+                                        setpoints, [], None, 2.0, active))
+        store.export_csv(tmp_path / "decisions.csv")
+    h = read_decisions_csv(tmp_path / "decisions.csv", draft)
+    assert h.utc_offset_h == -6.0 and h.n_steps == result.n_steps
+    np.testing.assert_allclose(h.points["facility_power_kw"], s["facility_kw"], rtol=1e-12)
+    sat = h.setpoints["supply_air_temp_c"]
+    assert np.isnan(sat[:288]).all()  # shadow: decided, not written
+    np.testing.assert_allclose(sat[288:], s["setpoint_supply_air_temp_c"][288:], rtol=1e-12)
+
+
 def test_the_command_refuses_a_gzip_export_without_its_column_map(tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "trend.csv.gz"
