@@ -8,20 +8,24 @@ The method, in order:
    (:func:`coolpilot.envs.calibration.twin.replay`: recorded weather, setpoints and IT power; the whole
    population in one call) and is scored by its multi-step prediction error: for each recorded
    point, the mean squared error over the period in units of its misfit scale
-   (:func:`coolpilot.envs.calibration.targets.loss_scale`: 0.2 K, 2 % of a power's mean, 0.02 of a
-   fraction), summed over points. The twin is never reset to the measurements: a candidate must
-   carry its own state for weeks.
+   (:func:`coolpilot.envs.calibration.targets.loss_scale`: 0.2 K, 2 % of a power's root-mean-square,
+   0.02 of a fraction), summed over points. The twin is never reset to the measurements: a candidate
+   must carry its own state for weeks. A weak pull toward the draft's values (:data:`DRAFT_PULL`)
+   decides only where the data cannot (a maximum a posteriori estimate).
 3. **Search.** CMA-ES (Hansen's ``cma`` package) over the parameters scaled to the unit cube of their
-   physical bounds (log scale for masses and powers), from the draft's values, one population per
-   replay; then a few Levenberg–Marquardt steps on the same misfit with a finite-difference Jacobian
-   (one replay of P + 1 candidates per step) settle the directions CMA-ES left coarse.
-4. **What the data pinned.** At the optimum the Jacobian gives each point's sensitivity to each
-   parameter. A Laplace approximation (the bounds as a uniform prior of variance 1/12 in the unit
-   cube, each point's residual variance and lag-1 autocorrelation setting its effective number of
-   samples) gives each parameter's standard uncertainty; a parameter whose uncertainty the data
-   did not shrink below :data:`IDENTIFIABLE_SHARE` of its prior is **not identifiable**, and the
-   report says which other parameter it trades off with (their posterior correlation) and which
-   points informed each value.
+   physical bounds (log scale for masses and powers): :attr:`FitSettings.restarts` searches side by
+   side, their populations replayed together in one batch per generation; then Levenberg–Marquardt
+   steps on the same misfit with a central-difference Jacobian (one replay of 2P + 1 candidates per
+   step) settle the directions CMA-ES left coarse.
+4. **What the data pinned** (:func:`identifiability`). A Laplace approximation at the optimum (the
+   bounds as a uniform prior, each point's residual variance and lag-1 autocorrelation setting its
+   effective number of samples), profile likelihoods (each parameter held 5 % and 15 % of its range
+   away while the others are refitted) and the other searches' optima give each parameter's
+   statistical uncertainty; a parameter whose uncertainty the data did not shrink below
+   :data:`IDENTIFIABLE_SHARE` of its prior's, or that another equally good fit puts elsewhere, is
+   **not identifiable**, with the reason. The recorded inputs' accuracy (weather, IT power) adds its
+   part to the uncertainty. The report names the points that informed each value and the parameters
+   it trades off with.
 5. **Held-out check.** Calibrated and draft facilities replay the held-out period; per point,
    Guideline 14 statistics and RMSE in kelvin (:mod:`coolpilot.envs.calibration.metrics`).
 
