@@ -164,7 +164,7 @@ def make_certificates(folder: Path) -> dict[str, Path]:
 # --- an in-memory plant and a service on it ------------------------------------------
 
 REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "models" / "modern-hall-ppo"
+BUNDLE = REPO / "tests" / "data" / "bundles" / "contract1-modern-hall-ppo"
 """The shipped policy bundle."""
 CLOCK_START_S = 1_800_000_000.0
 """Where the tests' manual clock starts (unix time, s)."""

@@ -47,7 +47,7 @@ MODERN = load_facility("modern-hall").contract
 DEFAULT_POINT_OBJECTS = default_point_objects(CORE_CONTRACT)
 DEFAULT_SETPOINT_OBJECTS = default_setpoint_objects(CORE_CONTRACT)
 """The core block's default objects: what most tests map (on the modern-hall twin, a site mapping only some)."""
-BUNDLE = REPO / "models" / "modern-hall-ppo"
+BUNDLE = REPO / "tests" / "data" / "bundles" / "contract1-modern-hall-ppo"
 WRITE = {"supply_air_temp_c": 20.0, "crah_fan_speed_frac": 0.7, "chw_supply_temp_c": 12.0,
          "condenser_water_temp_c": 24.0}
 TIMEOUT_S = 0.3

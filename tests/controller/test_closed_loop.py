@@ -29,7 +29,7 @@ from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME
 from tests.controller.helpers import Broker
 
 REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "models" / "modern-hall-ppo"
+BUNDLE = REPO / "tests" / "data" / "bundles" / "contract1-modern-hall-ppo"
 WAIT_S = 10.0
 
 

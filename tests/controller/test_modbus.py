@@ -63,7 +63,7 @@ MODERN = load_facility("modern-hall").contract
 DEFAULT_POINT_MAP = default_point_map(CORE_CONTRACT)
 DEFAULT_SETPOINT_MAP = default_setpoint_map(CORE_CONTRACT)
 """The core block's default registers: what most tests map (on the modern-hall twin, a site mapping only some)."""
-BUNDLE = REPO / "models" / "modern-hall-ppo"
+BUNDLE = REPO / "tests" / "data" / "bundles" / "contract1-modern-hall-ppo"
 TYPES = ("int16", "uint16", "int32", "uint32", "float32")
 STRUCT = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f"}
 WRITE = {"supply_air_temp_c": 20.0, "crah_fan_speed_frac": 0.7, "chw_supply_temp_c": 12.0,

@@ -17,7 +17,8 @@ from coolpilot.controller.policies.onnx_policy import BundleError, OnnxPolicy, r
 from coolpilot.envs.config import load_facility
 from coolpilot.envs.contract import CORE_CONTRACT, POINT_NAMES, SETPOINT_NAMES
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "modern-hall-ppo"
+SHIPPED = Path(__file__).resolve().parents[2] / "tests" / "data" / "bundles" / "contract1-modern-hall-ppo"
+"""A contract-1 bundle (the core block), as shipped before contracts followed the equipment."""
 """The shipped default: a contract-1 bundle (the core block's 20 points and 4 setpoints)."""
 
 

@@ -67,7 +67,8 @@ def test_serve_killed_restarts_in_its_mode_and_hands_back_on_sigterm(
     port = free_port()
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump({
-        "name": "killtest", "model": str(REPO / "models" / "modern-hall-ppo"), "mode": "shadow",
+        "name": "killtest", "model": str(REPO / "tests" / "data" / "bundles" / "contract1-modern-hall-ppo"),
+        "mode": "shadow",
         "period_s": 0.1, "rate_period_s": 300,
         "adapter": {"kind": "mqtt", "mqtt": {"host": mosquitto.host, "port": mosquitto.port, "prefix": PREFIX,
                                              "timeout_s": 5, "reconnect_min_s": 1, "reconnect_max_s": 1}},

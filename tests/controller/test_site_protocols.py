@@ -157,7 +157,7 @@ def test_a_csv_site_has_no_twin() -> None:
 def test_twin_and_serve_processes_share_one_modbus_site_file(tmp_path: Path) -> None:
     """``coolpilot twin --site`` and ``coolpilot serve`` as processes, both reading the same Modbus site file."""
     data = yaml.safe_load((EXAMPLES / "site-modbus.yaml").read_text())
-    data["model"] = str(REPO / "models" / "modern-hall-ppo")
+    data["model"] = str(REPO / "tests" / "data" / "bundles" / "contract1-modern-hall-ppo")
     data["mode"] = "active"
     data["period_s"] = 0.2
     data["rate_period_s"] = 300

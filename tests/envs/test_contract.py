@@ -70,7 +70,7 @@ def test_card_round_trip_and_contract_1_bundles() -> None:
     assert contract_from_card(card) == modern
     assert bundle_fits(contract_from_card(card), modern, "b", "modern-hall") == []
     assert bundle_fits(contract_from_card(card), load_facility("legacy-hall").contract, "b", "legacy-hall")
-    shipped = json.loads((ROOT / "models" / "modern-hall-ppo" / "card.json").read_text())
+    shipped = json.loads((ROOT / "tests" / "data" / "bundles" / "contract1-modern-hall-ppo" / "card.json").read_text())
     v1 = contract_from_card(shipped)
     assert v1.version == 1 and v1.setpoint_names == CORE_CONTRACT.setpoint_names
     for preset in ("legacy-hall", "modern-hall", "campus"):  # the core block is in every contract

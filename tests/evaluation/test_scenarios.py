@@ -21,7 +21,7 @@ def write(tmp_path: Path, data: object, name: str = "s.yaml") -> Path:
 
 def test_defaults_are_inherited_field_by_field_and_periods_resolve(tmp_path: Path) -> None:
     data = {
-        "policies": ["legacy", "rule-based", "models/modern-hall-ppo"],
+        "policies": ["legacy", "rule-based", "tests/data/bundles/contract1-modern-hall-ppo"],
         "defaults": {"facility": "campus", "period": "summer", "tariff": {"price_per_mwh": 55.0},
                      "carbon": {"green_power_share": 0.5}},
         "scenarios": [
@@ -39,9 +39,10 @@ def test_defaults_are_inherited_field_by_field_and_periods_resolve(tmp_path: Pat
     assert b.tariff.currency == "EUR" and b.tariff.price_per_mwh == 80.0
     assert (b.facility, b.start_day, b.days) == ("legacy-hall", 10.0, 2.0)
     assert (c.start_day, c.days) == (181.0, 31.0)
-    assert s.baseline == "rule-based" and s.proposed == "modern-hall-ppo"
+    assert s.baseline == "rule-based" and s.proposed == "modern-hall-ppo"  # the card's name
     assert [p.kind for p in s.policies] == ["legacy", "rule-based", "bundle"]
-    assert Path(s.policy("modern-hall-ppo").spec) == (REPO / "models" / "modern-hall-ppo").resolve()
+    assert Path(s.policy("modern-hall-ppo").spec) == (
+        REPO / "tests" / "data" / "bundles" / "contract1-modern-hall-ppo").resolve()
 
 
 def test_relative_paths_resolve_against_the_scenario_file(tmp_path: Path) -> None:
@@ -211,8 +212,8 @@ def test_limits_cover_every_setpoint_of_every_block() -> None:
 
 def test_a_bundle_must_fit_every_scenarios_facility(tiny_bundle: Path) -> None:
     """A contract-2 bundle (modern-hall's nine setpoints) is refused for a legacy-hall scenario, naming the
-    difference; the shipped contract-1 bundle (the core block) fits every preset."""
-    data = {"policies": ["rule-based", str(tiny_bundle), "models/modern-hall-ppo"],
+    difference; a contract-1 bundle (the core block) fits every preset."""
+    data = {"policies": ["rule-based", str(tiny_bundle), "tests/data/bundles/contract1-modern-hall-ppo"],
             "scenarios": [{"name": "modern", "climate": "miami", "facility": "modern-hall"},
                           {"name": "old", "climate": "miami", "facility": "legacy-hall"},
                           {"name": "older", "climate": "chicago", "facility": "legacy-hall"},
