@@ -134,9 +134,15 @@ def test_local_executor_retries_and_reports_without_losing_tasks(tmp_path: Path,
     assert [o.ok for o in outs] == [True, True, True, False, True, True]
     crash = outs[3].error or ""
     assert outs[3].attempts == 2 and "worker died" in crash and "BrokenProcessPool" in crash
-    assert outs[4].attempts == 2 and outs[4].errors == ("RuntimeError: item 4 fails once",)
     if workers == 1:  # nothing else ran beside the crashes: every attempt is attributed exactly
+        assert outs[4].attempts == 2 and outs[4].errors == ("RuntimeError: item 4 fails once",)
         assert [o.attempts for o in outs] == [1, 2, 1, 2, 2, 1]
+    else:
+        # Beside a crash, a pool breaks with the results still in its queue: a task that raised there is rerun
+        # without its error ever reaching the executor (a crash never costs it an attempt), so its failure may
+        # or may not be on record; either way it succeeds on the rerun (seen once in CI under load).
+        assert outs[4].errors in ((), ("RuntimeError: item 4 fails once",))
+        assert outs[4].attempts == 1 + len(outs[4].errors)
     for o in outs:  # a crash never costs another task an attempt
         charged = [e for e in o.errors if not e.startswith("interrupted")]
         assert o.attempts == len(charged) + o.ok
