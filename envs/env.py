@@ -60,8 +60,6 @@ def bounds(contract: Contract | None = None) -> Bounds:
     return b
 
 
-_NO_WEAR = np.zeros(1)
-
 POINT_LOW = bounds().point_low
 POINT_HIGH = bounds().point_high
 """Ranges of the core block's points (float32)."""
@@ -100,6 +98,66 @@ def hold_within_deadband(setpoints: np.ndarray, last: np.ndarray, deadband: np.n
     The controller service's bundle policy applies the same rule against its own last output.
     """
     return np.where(np.abs(setpoints - last) < deadband, last, setpoints)
+
+
+class ActionPricing:
+    """Between a batch's setpoints and its reward: the write deadband and the objective's pricing.
+
+    Shared by the single and the vector env so that both hold, price and read signals the same
+    way (their bit-for-bit equivalence rests on it). ``last`` (N, K) is the setpoints each
+    sub-env last wrote: the deadband holds against it and setpoint travel (the wear term) is
+    measured from it. Steps are priced only when they must be (``priced``): with the default
+    energy objective and no grid_signals block, the cost is the step's facility kWh and wear is
+    zero, which skips the billing-peak window (a third of a single step's time).
+    """
+
+    def __init__(self, contract: Contract, objective: Objective, signals: GridSignals, it_design_kw: np.ndarray,
+                 dt_s: float, action_deadband: Mapping[str, float] | None) -> None:
+        b = bounds(contract)
+        self.objective = objective
+        self.dt_s = dt_s
+        self.cost = StepCost(objective, signals, it_design_kw, dt_s)
+        self.signals_block = "grid_signals" in contract.blocks
+        self.priced = self.signals_block or not objective.plain_energy
+        self.span = b.setpoint_high - b.setpoint_low
+        self.deadband_by_name = check_action_deadband(contract, action_deadband)
+        self.deadband = np.array([self.deadband_by_name.get(n, 0.0) for n in contract.setpoint_names])
+        self.holds = bool(self.deadband.any())
+        self.last = np.zeros((len(it_design_kw), len(contract.setpoints)))
+        self._no_wear = np.zeros(len(it_design_kw))
+
+    def reset(self, idx: np.ndarray, time_s: np.ndarray, setpoints: np.ndarray) -> None:
+        """Start sub-envs ``idx`` at ``time_s`` with ``setpoints`` (their actuators' commands) as last written."""
+        self.cost.reset(idx, time_s)
+        self.last[idx] = setpoints
+
+    def hold(self, setpoints: np.ndarray) -> np.ndarray:
+        """``setpoints`` with moves inside the deadband held at the last written value."""
+        return hold_within_deadband(setpoints, self.last, self.deadband) if self.holds else setpoints
+
+    def price(self, energy: np.ndarray, facility_kw: np.ndarray, time_s: np.ndarray, setpoints: np.ndarray,
+              starts: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The step's (energy reward, wear reward, cost in the objective's unit); records ``setpoints`` as written.
+
+        ``energy`` is the reward's energy term for the energy objective; cost and carbon replace it
+        with their priced term. ``keep`` (vector env) marks the sub-envs that stepped (the others reset).
+        """
+        if self.priced:
+            travel = (np.abs(setpoints - self.last) / self.span).sum(axis=1)
+            priced, wear, cost = self.cost.price(facility_kw, time_s, travel, starts, keep)
+            if self.objective.kind != "energy":
+                energy = priced
+        else:
+            wear, cost = self._no_wear, facility_kw * (self.dt_s / 3600.0)
+        self.last = setpoints if keep is None else np.where(keep[:, None], setpoints, self.last)
+        return energy, wear, cost
+
+    def with_signals(self, physical: np.ndarray, time_s: np.ndarray, idx: np.ndarray | slice = slice(None)
+                     ) -> np.ndarray:
+        """The physical points of sub-envs ``idx``, then (with the grid_signals block) their signal points."""
+        if not self.signals_block:
+            return physical
+        return np.concatenate([physical, self.cost.signals.sample(time_s), self.cost.peak_kw[idx][:, None]], axis=1)
 
 
 def check_episode_args(episode_days: float, dt_s: float, start_days: Sequence[float | None]) -> None:
@@ -276,16 +334,10 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._exo: ExoSeries | None = None
         self._k = 0
         self._points = np.zeros(len(self.contract.points))
-        self._cost = StepCost(self.objective, self.signals, self.it_design_kw, dt_s)
-        self._signals_block = "grid_signals" in self.contract.blocks
         self._columns = point_columns(self.contract)
-        self._priced = self._signals_block or not self.objective.plain_energy
-        """Whether steps need pricing (else: energy in kWh, no wear, no billing peak to track)."""
-        self._span = self.bounds.setpoint_high - self.bounds.setpoint_low
-        self.action_deadband = check_action_deadband(self.contract, action_deadband)
-        self._deadband = np.array([self.action_deadband.get(n, 0.0) for n in self.contract.setpoint_names])
-        self._holds = bool(self._deadband.any())
-        self._last_setpoints = np.zeros((1, len(self.contract.setpoints)))
+        self._pricing = ActionPricing(self.contract, self.objective, self.signals, self.it_design_kw, dt_s,
+                                      action_deadband)
+        self.action_deadband = self._pricing.deadband_by_name
         self.weather = self.weathers[0]
 
     @property
@@ -312,17 +364,10 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             self.params, self._exo.at(0), self._exo.rh_pct[0:1], self._exo.time_s[0:1], self.dt_s, self.it_design_kw,
             contract=self.contract,
         )
-        self._cost.reset(np.array([0]), self._exo.time_s[0:1])
-        self._points = self._with_signals(first, self._exo.time_s[0:1])[0]
-        self._last_setpoints = self._state.actuators[:, list(self.contract.levers)].copy()
+        self._pricing.reset(np.array([0]), self._exo.time_s[0:1], self._state.actuators[:, list(self.contract.levers)])
+        self._points = self._pricing.with_signals(first, self._exo.time_s[0:1])[0]
         self._k = 0
         return self._observation(), {"climate": self.weather.name, "start_day": day}
-
-    def _with_signals(self, physical: np.ndarray, time_s: np.ndarray) -> np.ndarray:
-        """The physical points, then (with the grid_signals block) the signal points."""
-        if not self._signals_block:
-            return physical
-        return np.concatenate([physical, self._cost.signal_points(time_s)], axis=1)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply setpoints for one control step."""
@@ -335,8 +380,7 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"action of shape {np.shape(action)}: expected {self.action_space.shape}, one per "
                              f"setpoint of the contract of {self.cfg.name} {list(self.contract.setpoint_names)}")
         setpoints = self.bounds.action_to_setpoints(action)[None, :]
-        if self._holds:
-            setpoints = hold_within_deadband(setpoints, self._last_setpoints, self._deadband)
+        setpoints = self._pricing.hold(setpoints)
         e = self._exo.at(k)
         self._state, out = step(self._state, command_array(self.contract, setpoints), e, self.params, self.dt_s)
         time_s = self._exo.time_s[k : k + 1]
@@ -345,17 +389,10 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             self.thermal_linear, self.thermal_quadratic,
             out.it_nominal_kw if self.energy_reward == "controllable" else 0.0,
         )
-        if self._priced:
-            travel = (np.abs(setpoints - self._last_setpoints) / self._span).sum(axis=1)
-            priced, wear, cost = self._cost.price(out.facility_kw, time_s, travel, out.chiller_starts)
-            if self.objective.kind != "energy":
-                energy = priced
-        else:
-            wear, cost = _NO_WEAR, out.facility_kw * (self.dt_s / 3600.0)
-        self._last_setpoints = setpoints
+        energy, wear, cost = self._pricing.price(energy, out.facility_kw, time_s, setpoints, out.chiller_starts)
         physical = out.measured[:, self._columns]  # the core block leads every contract: RH, sin, cos at 2..4
         physical[0, 2:5] = self._clock[k]
-        self._points = self._with_signals(physical, time_s)[0]
+        self._points = self._pricing.with_signals(physical, time_s)[0]
         self._k = k
         info = {
             "reward_energy": float(energy[0]),

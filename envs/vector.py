@@ -20,17 +20,16 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from coolpilot.envs.config import FacilityConfig, load_facility
 from coolpilot.envs.contract import Contract, ContractError
 from coolpilot.envs.env import (
+    ActionPricing,
     bounds,
-    check_action_deadband,
     check_energy_reward,
     check_episode_args,
-    hold_within_deadband,
     resolve_randomization,
     reward_terms,
 )
 from coolpilot.envs.facility import all_points_array, build_params, command_array, point_columns
 from coolpilot.envs.load import load_table
-from coolpilot.envs.objectives import GridSignals, Objective, StepCost
+from coolpilot.envs.objectives import GridSignals, Objective
 from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
 from coolpilot.envs.randomization import Randomization, apply_factors
 from coolpilot.envs.simulation import draw_episodes, start
@@ -153,14 +152,9 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._k = np.zeros(n, dtype=np.int64)
         self._state: PlantState | None = None
         self._points = np.zeros((n, len(self.contract.points)))
-        self._cost = StepCost(self.objective, self.signals, self.it_design_kw, dt_s)
-        self._signals_block = "grid_signals" in self.contract.blocks
-        self._priced = self._signals_block or not self.objective.plain_energy
-        self._span = self.bounds.setpoint_high - self.bounds.setpoint_low
-        self.action_deadband = check_action_deadband(self.contract, action_deadband)
-        self._deadband = np.array([self.action_deadband.get(n, 0.0) for n in self.contract.setpoint_names])
-        self._holds = bool(self._deadband.any())
-        self._last_setpoints = np.zeros((n, len(self.contract.setpoints)))
+        self._pricing = ActionPricing(self.contract, self.objective, self.signals, self.it_design_kw, dt_s,
+                                      action_deadband)
+        self.action_deadband = self._pricing.deadband_by_name
         self._needs_reset = np.zeros(n, dtype=bool)
         self.climate_names = [""] * n
         self.episode_start_days = np.zeros(n)
@@ -210,16 +204,9 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         else:
             for full, part in zip(self._state, state, strict=True):
                 full[idx] = part
-        self._cost.reset(idx, exo.time_s[:, 0])
-        self._points[idx] = self._with_signals(points, exo.time_s[:, 0], idx)
-        self._last_setpoints[idx] = state.actuators[:, list(self.contract.levers)]
+        self._pricing.reset(idx, exo.time_s[:, 0], state.actuators[:, list(self.contract.levers)])
+        self._points[idx] = self._pricing.with_signals(points, exo.time_s[:, 0], idx)
         self._k[idx] = 0
-
-    def _with_signals(self, physical: np.ndarray, time_s: np.ndarray, idx: np.ndarray | slice) -> np.ndarray:
-        """The physical points of sub-envs ``idx``, then (with the grid_signals block) their signal points."""
-        if not self._signals_block:
-            return physical
-        return np.concatenate([physical, self.signals.sample(time_s), self._cost.peak_kw[idx][:, None]], axis=1)
 
     def _reset_info(self) -> dict[str, Any]:
         return {"climate": np.array(self.climate_names), "start_day": self.episode_start_days.copy()}
@@ -239,8 +226,7 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             raise ValueError(f"actions of shape {acts.shape}: expected ({n}, {k_setpoints}), one per setpoint of the "
                              f"contract of {self.cfgs[0].name} {list(self.contract.setpoint_names)}")
         setpoints = self.bounds.action_to_setpoints(acts.reshape(n, k_setpoints))
-        if self._holds:
-            setpoints = hold_within_deadband(setpoints, self._last_setpoints, self._deadband)
+        setpoints = self._pricing.hold(setpoints)
         command = command_array(self.contract, setpoints)
         k = self._k + 1
         if k.min() == k.max():
@@ -256,15 +242,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                                        self.thermal_linear, self.thermal_quadratic,
                                        out.it_nominal_kw if self.energy_reward == "controllable" else 0.0)
         keep = ~resetting
-        if self._priced:
-            travel = (np.abs(setpoints - self._last_setpoints) / self._span).sum(axis=1)
-            priced, wear, cost = self._cost.price(out.facility_kw, time_s, travel, out.chiller_starts, keep)
-            if self.objective.kind != "energy":
-                energy = priced
-        else:
-            wear, cost = np.zeros(n), out.facility_kw * (self.dt_s / 3600.0)
-        self._last_setpoints = np.where(keep[:, None], setpoints, self._last_setpoints)
-        points = self._with_signals(points, time_s, slice(None))
+        energy, wear, cost = self._pricing.price(energy, out.facility_kw, time_s, setpoints, out.chiller_starts, keep)
+        points = self._pricing.with_signals(points, time_s)
         if resetting.any():
             for full, part in zip(self._state, new_state, strict=True):
                 full[keep] = part[keep]
