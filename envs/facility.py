@@ -194,6 +194,7 @@ def _points_columns(
     return pts
 
 
+@functools.lru_cache(maxsize=64)
 def point_columns(contract: Contract) -> np.ndarray:
     """Columns of ``contract``'s physical points in :func:`all_points_array`'s output (cached, read-only).
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -181,6 +181,7 @@ RECORDED_OUTPUTS = (
     "cw_flow_frac", "economizer_enabled",
 )
 """Plant outputs kept per step by :func:`simulate`."""
+_RECORDED_FIELDS = tuple(PlantOutputs._fields.index(name) for name in RECORDED_OUTPUTS)
 
 
 StepFn = Callable[[PlantState, np.ndarray, Exogenous, PlantParams, float], tuple[PlantState, PlantOutputs]]
@@ -233,6 +234,7 @@ def simulate(
     load_scale: float = 1.0,
     adjust_params: Callable[[PlantParams], PlantParams] | None = None,
     signals: GridSignals | None = None,
+    exogenous: ExoSeries | None = None,
 ) -> SimResult:
     """Run ``policy`` on facility ``cfg`` for ``days`` from ``start_day`` (0 = 1 January 00:00).
 
@@ -241,7 +243,9 @@ def simulate(
     ``adjust_params`` maps the plant arrays built from ``cfg`` to those simulated (the
     what-if evaluation uses it for equipment outages and the site's setpoint bounds, which
     have no facility-file field); a plant-aware policy is bound to the adjusted arrays. ``signals``
-    (default flat) feed the grid_signals block's points, for facilities that list it.
+    (default flat) feed the grid_signals block's points, for facilities that list it. ``exogenous``
+    (``n_steps + 1`` rows from ``start_day``, as :func:`exogenous_batch` makes them) replaces the weather
+    sampled from ``weather`` and the facility's load profiles: a site's recorded weather and IT load.
     """
     if days <= 0.0:
         raise ValueError(f"days = {days} must be > 0")
@@ -256,7 +260,10 @@ def simulate(
     shocks, x0 = np.empty((len(cfg.zones), n_steps + 1)), np.empty(len(cfg.zones))
     draw_noise(table, 0, rng, shocks, x0)
     exo = exogenous_batch([cfg], [weather], np.array([start_s]), dt_s, n_steps + 1, table, shocks[None], x0[None],
-                          np.array([load_scale])).row(0)
+                          np.array([load_scale])).row(0) if exogenous is None else exogenous
+    if exo.utilization.shape != (n_steps + 1, len(cfg.zones)) or abs(exo.time_s[0] - start_s) > 1e-6 * dt_s:
+        raise ValueError(f"exogenous series of {exo.utilization.shape} from {exo.time_s[0]:g} s do not fit "
+                         f"{n_steps + 1} steps of {len(cfg.zones)} zones from {start_s:g} s")
     params = build_params([cfg])
     if adjust_params is not None:
         params = adjust_params(params)
@@ -277,7 +284,7 @@ def simulate(
     planner = policy if isinstance(policy, PlantAwarePolicy) else None
     if planner is not None:
         planner.bind(params, exo, dt_s)
-    rec = {name: np.empty(n_steps) for name in RECORDED_OUTPUTS}
+    rec = np.empty((n_steps, len(RECORDED_OUTPUTS)))
     levers = list(contract.levers)
     sp_rec = np.empty((n_steps, len(levers)))
     zone_inlet = np.empty((n_steps, len(cfg.zones)))
@@ -292,7 +299,7 @@ def simulate(
         if with_signals:  # the billing peak is a point only with the grid_signals block
             meter.price(out.facility_kw, time_s, np.zeros(1), out.chiller_starts)
         pts = observed(points_array(out, e, exo.rh_pct[k + 1 : k + 2], time_s, it_design, contract), time_s)
-        _record(rec, out, k)
+        rec[k] = [out[i][0] for i in _RECORDED_FIELDS]
         # What the plant was told: the command, or for a lever left to the plant, the value it holds.
         sp_rec[k] = np.where(np.isnan(command[0, levers]), out.levers[0, levers], command[0, levers])
         zone_inlet[k] = out.inlet_temp_c[0, : len(cfg.zones)]
@@ -301,7 +308,7 @@ def simulate(
         "time_s": exo.time_s[1:],
         "outdoor_drybulb_c": exo.drybulb_c[1:],
         "outdoor_wetbulb_c": exo.wetbulb_c[1:],
-        **rec,
+        **{name: rec[:, j].copy() for j, name in enumerate(RECORDED_OUTPUTS)},
     }
     for j, name in enumerate(contract.setpoint_names):
         series[f"setpoint_{name}"] = sp_rec[:, j]
@@ -310,12 +317,6 @@ def simulate(
         it_design_kw=cfg.it_design_kw, series=series, zone_inlet_c=zone_inlet, zone_it_kw=zone_it,
         zone_names=tuple(z.name for z in cfg.zones),
     )
-
-
-def _record(rec: dict[str, np.ndarray], out: PlantOutputs, k: int) -> None:
-    values: Any = out._asdict()
-    for name, arr in rec.items():
-        arr[k] = values[name][0]
 
 
 def write_csv(result: SimResult, path: str | Path) -> None:
