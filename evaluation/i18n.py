@@ -149,6 +149,59 @@ MESSAGES: dict[str, dict[str, str]] = {
     # settings of a scenario
     "setting.facility": {"en": "facility", "zh-CN": "设施"},
     "setting.climate": {"en": "climate", "zh-CN": "气候"},
+    "setting.history": {"en": "history", "zh-CN": "历史数据"},
+    "history.weather": {"en": "recorded in the history", "zh-CN": "历史数据中的记录"},
+    "history.weather_gaps": {"en": "recorded in the history; what it lacks from {climate}",
+                             "zh-CN": "历史数据中的记录；缺失部分取自 {climate}"},
+    "history.load": {"en": "recorded IT power (the IT work done, at the recorded inlet temperatures)",
+                     "zh-CN": "记录的 IT 功率（按记录的进风温度折算的 IT 工作量）"},
+    "history.title": {"en": "The site's recorded control", "zh-CN": "站点记录的控制"},
+    "history.intro": {
+        "en": "Every policy of this scenario ran on the weather and IT load recorded in <b>{files}</b>, over its "
+              "period. {recorded}",
+        "zh-CN": "本场景的每个策略都在 <b>{files}</b> 记录的天气与 IT 负载下、于其时段内运行。{recorded}"},
+    "history.recorded_ran": {
+        "en": "The policy <b>recorded</b> replays the setpoints the site's BMS was told; each setpoint's source:",
+        "zh-CN": "策略 <b>recorded</b> 回放站点楼宇自控系统收到的设定值；各设定值的来源："},
+    "history.recorded_absent": {"en": "Add the policy recorded to replay the site's own setpoints beside them.",
+                                "zh-CN": "加入策略 recorded 即可同时回放站点自身的设定值。"},
+    "history.source.recorded": {"en": "recorded", "zh-CN": "记录值"},
+    "history.source.feedback": {"en": "not recorded: replayed from its feedback point {point}",
+                                "zh-CN": "未记录：按其反馈测点 {point} 回放"},
+    "history.source.legacy": {"en": "not recorded, nor its feedback point: held at the legacy value",
+                              "zh-CN": "未记录，亦无反馈测点：保持传统设定值"},
+    "history.source.local": {"en": "not recorded: runs on the plant's own local sequence",
+                             "zh-CN": "未记录：由设备自身的本地程序控制"},
+    "history.col_setpoint": {"en": "setpoint", "zh-CN": "设定值"},
+    "history.col_source": {"en": "replayed from", "zh-CN": "回放来源"},
+    "history.notes": {"en": "What was filled or bridged in the history (as read):",
+                      "zh-CN": "历史数据中被补齐或桥接的部分（原文）："},
+    "history.fit_title": {"en": "The recorded run beside the meters", "zh-CN": "回放运行与电表读数对比"},
+    "history.fit_intro": {
+        "en": "Energy the twin simulates under the recorded setpoints against what the site metered, over the steps "
+              "the meters recorded: the twin's fit on this period. ASHRAE Guideline 14 calls hourly CV(RMSE) ≤ 30 % "
+              "and |NMBE| ≤ 10 % calibrated (n − p denominators, p = {p}: {p_source}).",
+        "zh-CN": "在记录的设定值下孪生模型模拟的能耗与站点电表读数的对比（仅取电表有记录的时段）：即孪生模型在该时段的"
+                 "拟合度。ASHRAE Guideline 14 以逐时 CV(RMSE) ≤ 30%、|NMBE| ≤ 10% 为校准合格（分母 n − p，p = {p}："
+                 "{p_source}）。"},
+    "history.p_calibrated": {"en": "parameters the calibration fitted", "zh-CN": "校准所拟合的参数个数"},
+    "history.p_draft": {"en": "the facility file has no calibration sidecar: this is an uncalibrated model's fit",
+                        "zh-CN": "该设施文件没有校准附带文件：此为未校准模型的拟合度"},
+    "history.no_meter": {"en": "The history has no facility power meter: the recorded run cannot be checked "
+                               "against metered energy.",
+                         "zh-CN": "历史数据中没有设施总功率电表：无法将回放运行与实测能耗对比。"},
+    "history.col_quantity": {"en": "quantity", "zh-CN": "物理量"},
+    "history.col_metered": {"en": "metered (MWh)", "zh-CN": "实测（MWh）"},
+    "history.col_simulated": {"en": "simulated (MWh)", "zh-CN": "模拟（MWh）"},
+    "history.col_difference": {"en": "simulated − metered", "zh-CN": "模拟 − 实测"},
+    "history.col_cv": {"en": "CV(RMSE) hourly", "zh-CN": "逐时 CV(RMSE)"},
+    "history.col_nmbe": {"en": "NMBE hourly", "zh-CN": "逐时 NMBE"},
+    "history.col_g14": {"en": "Guideline 14 (hourly)", "zh-CN": "Guideline 14（逐时）"},
+    "history.col_coverage": {"en": "steps metered", "zh-CN": "有电表记录的步数占比"},
+    "history.q.facility_power_kw": {"en": "facility energy", "zh-CN": "设施总能耗"},
+    "history.q.non_it_power_kw": {"en": "non-IT energy (facility − IT)", "zh-CN": "非 IT 能耗（设施 − IT）"},
+    "history.pass": {"en": "passes", "zh-CN": "合格"},
+    "history.fail": {"en": "fails", "zh-CN": "不合格"},
     "setting.period": {"en": "period", "zh-CN": "时段"},
     "setting.load": {"en": "IT load", "zh-CN": "IT 负载"},
     "setting.limits": {"en": "limits", "zh-CN": "限值"},
@@ -159,6 +212,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "period.span": {"en": "{days} days from day {start}", "zh-CN": "自第 {start} 天起共 {days} 天"},
     "period.named": {"en": "{name} ({span})", "zh-CN": "{name}（{span}）"},
     "period.year": {"en": "year", "zh-CN": "全年"},
+    "period.history": {"en": "the history's period", "zh-CN": "历史数据时段"},
     "period.winter": {"en": "winter", "zh-CN": "冬季"},
     "period.spring": {"en": "spring", "zh-CN": "春季"},
     "period.summer": {"en": "summer", "zh-CN": "夏季"},
@@ -441,6 +495,10 @@ MESSAGES: dict[str, dict[str, str]] = {
               "and load): the best achievable found, not a deployable policy.",
         "zh-CN": "在模拟器本身上进行的全知滚动时域搜索（真实系统状态、未来天气与负载）：找到的最优可达水平，并非可部署"
                  "的策略。"},
+    "card.recorded": {
+        "en": "The site's own control: the setpoints its history recorded, replayed step by step through the "
+              "facility on the recorded weather and IT load.",
+        "zh-CN": "站点自身的控制：历史数据记录的设定值，在记录的天气与 IT 负载下逐步回放至该设施。"},
     "card.bundle": {"en": "bundle", "zh-CN": "策略包"},
     "card.sha256": {"en": "sha256 of policy.onnx", "zh-CN": "policy.onnx 的 sha256"},
     "card.facility": {"en": "trained for facility", "zh-CN": "训练所用设施"},

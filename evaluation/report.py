@@ -53,7 +53,7 @@ from coolpilot.evaluation.i18n import (
 from coolpilot.evaluation.kpis import DEADBANDS, MONTH_LABELS
 from coolpilot.evaluation.scenarios import DEFAULT_GRID_FACTOR_T_PER_MWH, DEFAULT_PRICE_PER_MWH
 
-KIND_COLORS = {"legacy": "#7f7f7f", "rule-based": "#1f77b4", "oracle": "#222222"}
+KIND_COLORS = {"legacy": "#7f7f7f", "rule-based": "#1f77b4", "oracle": "#222222", "recorded": "#8c6d31"}
 BUNDLE_COLORS = ("#e8710a", "#2ca02c", "#9467bd", "#d62728", "#17becf", "#8c564b")
 COMPONENT_COLORS = {
     "crah_fans": "#4e79a7", "chillers": "#e15759", "tower_fans": "#76b7b2", "chw_pumps": "#59a14f",
@@ -417,13 +417,18 @@ def _settings_items(sc: dict[str, Any], t: Translator) -> list[tuple[str, str]]:
     """The scenario's settings as (what, value) lines."""
     s = sc["settings"]
     load, lim, out, w = s["load"], s["limits"], s["outages"], s["weather"]
-    items = [
-        (t.text("setting.facility"), s["facility"]),
-        (t.text("setting.climate"), s["climate"]),
-        (t.text("setting.period"), _period_text(s, t)),
-        (t.text("setting.load"), t.text("load.text", level=t.num(load["level"], 2),
-                                        growth=t.num(100 * load["growth_per_year"], 0))),
-    ]
+    history = s.get("history")
+    items = [(t.text("setting.facility"), s["facility"])]
+    if history:
+        items += [(t.text("setting.history"), history["files"]),
+                  (t.text("setting.climate"), t.text("history.weather_gaps", climate=s["climate"])
+                   if history["climate_given"] else t.text("history.weather")),
+                  (t.text("setting.period"), _period_text(s, t)),
+                  (t.text("setting.load"), t.text("history.load"))]
+    else:
+        items += [(t.text("setting.climate"), s["climate"]), (t.text("setting.period"), _period_text(s, t)),
+                  (t.text("setting.load"), t.text("load.text", level=t.num(load["level"], 2),
+                                                  growth=t.num(100 * load["growth_per_year"], 0)))]
     ranges = [t.text("limits.range", name=t.setpoint(name), low=f"{r['low']:g}", high=f"{r['high']:g}")
               for name, r in lim.items() if isinstance(r, dict)]
     limit_text = t.text("limits.inlet", limit=t.num(lim["inlet_limit_c"], 1)) + (f"; {', '.join(ranges)}"
@@ -445,7 +450,8 @@ def _settings_items(sc: dict[str, Any], t: Translator) -> list[tuple[str, str]]:
                              days=f"{hw['days']:g}"))
     weather = (t.text("weather.shifted", shifts=", ".join(shifts), humidity=t.text(f"weather.{w['humidity']}"))
                if shifts else t.text("weather.as_recorded"))
-    items.append((t.text("setting.weather"), weather))
+    if not history:
+        items.append((t.text("setting.weather"), weather))
     items.append((t.text("setting.tariff"), _tariff_text(s["tariff"], t)))
     items.append((t.text("setting.carbon"), _carbon_text(s["carbon"], t)))
     return items
@@ -650,7 +656,34 @@ def _scenario(results: dict[str, Any], sc: dict[str, Any], colors: dict[str, str
         "legacy_reference": legacy if legacy and legacy != results["baseline"] else None,
         "charts": [_pue_chart(sc, colors, t), _energy_chart(sc, t), _inlet_chart(sc, colors, t)],
         "week": _week_charts(sc, colors, t),
+        "history": _history_view(sc.get("history"), t),
     }
+
+
+def _history_view(history: dict[str, Any] | None, t: Translator) -> dict[str, Any] | None:
+    """A scenario's history in words: each setpoint's source, what was filled, the recorded run beside the meters."""
+    if history is None:
+        return None
+    sources = [(t.setpoint(name), t.text(f"history.source.{src['kind']}", point=src.get("point", "")))
+               for name, src in history["setpoint_sources"].items()]
+    metered = history.get("metered")
+    fit = None
+    if metered is not None:
+        p = metered["calibrated_parameters"]
+        rows = []
+        for name, q in metered["quantities"].items():
+            f = q["fit"]
+            verdict = f["g14_hourly_pass"]
+            rows.append({"name": t.text(f"history.q.{name}"), "metered": t.num(q["metered_mwh"], 2),
+                         "simulated": t.num(q["simulated_mwh"], 2),
+                         "difference": f"{t.num(q['difference_mwh'], 2, sign=True)} MWh "
+                                       f"({t.pct(q['difference_pct'], 2, sign=True)})",
+                         "cv": t.pct(f["cv_rmse_hourly_pct"], 2), "nmbe": t.pct(f["nmbe_hourly_pct"], 2, sign=True),
+                         "g14": "—" if verdict is None else t.text("history.pass" if verdict else "history.fail"),
+                         "ok": verdict is not False, "coverage": t.pct(100.0 * q["coverage"], 1)})
+        fit = {"p": p or 0, "p_source": t.text("history.p_calibrated" if p else "history.p_draft"), "rows": rows}
+    return {"files": ", ".join(Path(f).name for f in history["files"]), "recorded_ran": history["recorded_ran"],
+            "sources": sources, "notes": history["notes"], "fit": fit}
 
 
 def _cards(results: dict[str, Any], t: Translator) -> list[dict[str, Any]]:

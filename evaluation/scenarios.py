@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINTS_BY_NAME, bundle_fits, contract_from_card
 from coolpilot.envs.validation import format_validation_error, read_yaml
 
-BUILTIN_POLICIES = ("legacy", "rule-based", "oracle")
+BUILTIN_POLICIES = ("legacy", "rule-based", "oracle", "recorded")
 
 DEFAULT_GRID_FACTOR_T_PER_MWH = 0.5703
 """Grid emission factor (t CO2/MWh): China's 2022 national grid average emission factor of the national
@@ -342,6 +342,31 @@ class Carbon(_Frozen):
                 "factor_source": f"{f.source_text} ({f.zh} {f.en}, {f.year})"}
 
 
+class HistorySpec(_Frozen):
+    """A site's trend history, as ``coolpilot calibrate`` reads it: the scenario then runs over its period.
+
+    Every policy of the scenario runs on the history's recorded weather and IT load, and the policy
+    ``recorded`` replays the setpoints the site's BMS was told (:mod:`coolpilot.evaluation.recorded`).
+    The period defaults to the whole history; a period given must lie inside it.
+    """
+
+    files: list[str] = Field(min_length=1, max_length=64,
+                             description="History files (relative to the scenario file): a coolpilot simulate CSV, "
+                                         "an audit decisions.csv, or BMS trend exports (CSV or .csv.gz).")
+    column_map: str | None = Field(None, description="Column map YAML of a BMS export (relative to the scenario "
+                                                     "file).")
+    format: Literal["auto", "simulate", "decisions", "bms"] = Field(
+        "auto", description="History format (auto: bms with a column map, else read from the header).")
+    utc_offset_h: float | None = _f(None, -12.0, 14.0, unit="h",
+                                    doc="The site's standard-time offset from UTC (default: the column map's, the "
+                                        "climate's, or read from the data).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_file(cls, data: Any) -> Any:
+        return {"files": [data]} if isinstance(data, str) else data
+
+
 class ScenarioSpec(_Frozen):
     """One scenario as written: every field optional (taken from ``defaults``, then the built-in default)."""
 
@@ -359,6 +384,9 @@ class ScenarioSpec(_Frozen):
     weather: WeatherShift | None = None
     tariff: Tariff | None = None
     carbon: Carbon | None = None
+    history: HistorySpec | None = Field(None, description="The site's trend history: the scenario runs over its "
+                                                          "period, weather and IT load (a file name, or files and "
+                                                          "a column map).")
 
     @field_validator("period", mode="before")
     @classmethod
@@ -378,8 +406,8 @@ class ScenarioFileModel(_Frozen):
     title: str = Field("What-if evaluation", min_length=1, description="Report title.")
     description: str = Field("", description="What the scenario set asks, for the report.")
     policies: list[str] = Field(min_length=1, max_length=16,
-                                description="legacy, rule-based, oracle, shipped bundles by name (coolpilot models) "
-                                            "or policy bundle folders.")
+                                description="legacy, rule-based, oracle, recorded (a history's own setpoints), "
+                                            "shipped bundles by name (coolpilot models) or policy bundle folders.")
     baseline: str = Field("rule-based", description="The site's current control: savings are measured against it.")
     proposed: str | None = Field(None, description="The policy the report is about; default the first bundle.")
     defaults: ScenarioSpec = Field(default_factory=ScenarioSpec, description="Fields every scenario inherits.")
@@ -405,7 +433,22 @@ class PolicyRef:
 
     spec: str
     label: str
-    kind: Literal["legacy", "rule-based", "oracle", "bundle"]
+    kind: Literal["legacy", "rule-based", "oracle", "recorded", "bundle"]
+
+
+@dataclass(frozen=True)
+class HistoryRef:
+    """A resolved scenario ``history``: absolute paths and how to read them."""
+
+    files: tuple[str, ...]
+    column_map: str | None = None
+    format: str = "auto"
+    utc_offset_h: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The files' names, for tables."""
+        return " + ".join(Path(f).name for f in self.files)
 
 
 @dataclass(frozen=True)
@@ -429,6 +472,10 @@ class Scenario:
     carbon: Carbon
     carbon_profile: tuple[float, ...] | None
     """The hourly grid factors of ``carbon.hourly_csv`` (t CO2e/MWh; 24 or 8760 values), read at load."""
+    history: HistoryRef | None = None
+    """The site's history the scenario runs over (paths absolute), or None for a climate scenario."""
+    climate_given: bool = True
+    """Whether the file names the climate (with a history: the weather the history lacks comes from it)."""
 
 
 @dataclass(frozen=True)
@@ -669,14 +716,82 @@ def _check_scenario(
                          f"the heat wave (days {hw.start_day:g}–{hw.start_day + hw.days:g}) does not overlap the "
                          f"simulated period (days {start_day:g}–{end:g})")
             ok = False
+    step_s = float(get("step_s"))
+    climate_given = _effective(spec, defaults, "climate")[1] != "built-in"
+    history: HistoryRef | None = None
+    if get("history") is not None and found is not None and climate is not None:
+        checked = _check_history(get("history"), where("history"), where("period"), base_dir, problems, found,
+                                 climate if climate_given else None,
+                                 None if _effective(spec, defaults, "period")[1] == "built-in" else (start_day, days),
+                                 None if _effective(spec, defaults, "step_s")[1] == "built-in" else step_s)
+        if checked is None:
+            ok = False
+        else:
+            history, (start_day, days), step_s = checked
+            if _effective(spec, defaults, "period")[1] == "built-in":
+                label = "history"
+        for field, value, default in (("load", load, LoadSpec()), ("weather", weather, WeatherShift())):
+            if value != default:
+                problems.add(where(field), value.model_dump(), "a scenario with a history runs the site's recorded "
+                                                               f"IT load and weather: leave {field} out (it applies "
+                                                               "to climate scenarios)")
+                ok = False
     if not ok or found is None or climate is None:
         return None
     return Scenario(
         name=name, description=get("description") or "", facility=found[0], climate=climate,
-        start_day=start_day, days=days, period_label=label, step_s=float(get("step_s")), seed=int(get("seed")),
+        start_day=start_day, days=days, period_label=label, step_s=step_s, seed=int(get("seed")),
         load=load, limits=get("limits"), outages=outages, weather=weather, tariff=get("tariff"), carbon=carbon,
-        carbon_profile=profile,
+        carbon_profile=profile, history=history, climate_given=climate_given,
     )
+
+
+def _check_history(spec: HistorySpec, field: str, period_field: str, base_dir: Path, problems: _Problems,
+                   facility: tuple[str, Any],
+                   climate: str | None, period: tuple[float, float] | None, step_s: float | None
+                   ) -> tuple[HistoryRef, tuple[float, float], float] | None:
+    """The history resolved and read (once per process), its period: the one given, which must lie inside the
+    history, else the whole history; its step. None (with the problems added) when it cannot run: a period outside
+    it, another step, a gap too long to bridge (the period is cut from it as the runs will cut it)."""
+    from coolpilot.envs.calibration.history import HistoryError, require_inputs
+    from coolpilot.evaluation.recorded import check_period, history_period, load_site_history, site_record
+
+    files = []
+    for j, text in enumerate(spec.files):
+        path = _find_path(text, base_dir)
+        if path is None:
+            problems.add(f"{field}.files[{j}]", text, "file not found (relative to the scenario file or the working "
+                                                      "directory)")
+        else:
+            files.append(str(path))
+    column_map = None
+    if spec.column_map is not None:
+        found_map = _find_path(spec.column_map, base_dir)
+        if found_map is None:
+            problems.add(f"{field}.column_map", spec.column_map, "file not found (relative to the scenario file or the "
+                                                                 "working directory)")
+            return None
+        column_map = str(found_map)
+    if len(files) < len(spec.files):
+        return None
+    ref = HistoryRef(tuple(files), column_map, spec.format, spec.utc_offset_h)
+    try:
+        history = load_site_history(ref, facility[0], climate)
+        require_inputs(history)
+    except HistoryError as err:
+        problems.add(field, ref.label, f"cannot be used: {err}")
+        return None
+    start_day, days = period if period is not None else history_period(history)
+    why = check_period(history, start_day, days, history.dt_s if step_s is None else step_s)
+    if why is not None:
+        problems.add(field if period is None else period_field, ref.label, why)
+        return None
+    try:
+        site_record(history, facility[1], start_day, days)
+    except HistoryError as err:
+        problems.add(field, ref.label, f"cannot run over the period: {err}")
+        return None
+    return ref, (start_day, days), history.dt_s
 
 
 def _policy_labels(policies: list[str], base_dir: Path, problems: _Problems) -> dict[str, PolicyRef]:
@@ -692,6 +807,26 @@ def _policy_labels(policies: list[str], base_dir: Path, problems: _Problems) -> 
         labels[ref.label] = spec
         refs[spec] = ref
     return refs
+
+
+def _check_recorded(policies: list[str], scenarios: list[Scenario], problems: _Problems) -> None:
+    """The policy ``recorded`` replays a history: every scenario must have one."""
+    if "recorded" not in policies:
+        return
+    from coolpilot.envs.config import load_facility
+    from coolpilot.evaluation.recorded import control_recorded, load_site_history
+
+    field = f"policies[{policies.index('recorded')}]"
+    lacking = [sc.name for sc in scenarios if sc.history is None]
+    if lacking:
+        problems.add(field, "recorded", f"replays a site's recorded setpoints, but scenarios {lacking} have no "
+                                        "history: give each a history (its files and column map), or drop recorded")
+    for sc in scenarios:
+        if sc.history is not None:
+            history = load_site_history(sc.history, sc.facility, sc.climate if sc.climate_given else None)
+            why = control_recorded(history, load_facility(sc.facility))
+            if why is not None:
+                problems.add(field, "recorded", f"cannot run in scenario {sc.name!r}: {why}")
 
 
 def _check_bundles_fit(policies: list[str], refs: dict[str, PolicyRef], scenarios: list[Scenario],
@@ -743,6 +878,7 @@ def scenario_set_from_mapping(data: Any, source: str = "<mapping>", base_dir: Pa
         if resolved is not None:
             scenarios.append(resolved)
     _check_bundles_fit(policies, refs, scenarios, problems)
+    _check_recorded(policies, scenarios, problems)
     raw = data.get("scenarios")
     names: dict[str, int] = {}
     for i, item in enumerate(raw if isinstance(raw, list) else []):
@@ -758,7 +894,7 @@ def scenario_set_from_mapping(data: Any, source: str = "<mapping>", base_dir: Pa
     proposed = model.proposed
     if proposed is None:
         bundles = [p for p in model.policies if refs[p].kind == "bundle"]
-        others = [p for p in model.policies if p not in (model.baseline, "oracle")]
+        others = [p for p in model.policies if p not in (model.baseline, "oracle", "recorded")]
         rest = [p for p in model.policies if p != model.baseline]
         candidates = bundles or others or rest
         proposed = candidates[0] if candidates else None

@@ -53,6 +53,13 @@ from coolpilot.evaluation.kpis import (
 )
 from coolpilot.evaluation.oracle import OraclePolicy
 from coolpilot.evaluation.policies import make_policy
+from coolpilot.evaluation.recorded import (
+    RecordedPolicy,
+    SiteRecord,
+    load_site_history,
+    metered_comparison,
+    site_record,
+)
 from coolpilot.evaluation.scenarios import Limits, PolicyRef, Scenario, ScenarioSet, WeatherShift
 
 logger = logging.getLogger(__name__)
@@ -64,7 +71,7 @@ MAGNUS_B_C = 243.04
 """Magnus dew-point coefficients (Alduchov & Eskridge 1996, J. Appl. Meteor. 35:601), for −40…50 °C."""
 HIST_EDGES_C = np.arange(14.0, 40.01, 0.5)
 """Bins of the hottest-inlet distribution (°C); hours below and above go to the end bins."""
-RELATIVE_COST = {"oracle": 12.0, "bundle": 1.3, "rule-based": 1.0, "legacy": 1.0}
+RELATIVE_COST = {"oracle": 12.0, "bundle": 1.3, "rule-based": 1.0, "legacy": 1.0, "recorded": 1.0}
 """Wall time per simulated day relative to rule-based (measured): orders jobs and weights the progress bar."""
 PLANT_SERIES = ("chillers_running", "tower_cells_running", "chw_flow_frac", "cw_flow_frac")
 """Recorded series of the plant's response to its levers that the report plots beside the setpoints."""
@@ -157,8 +164,14 @@ def site_rule_settings(cfg: FacilityConfig, limits: Limits) -> RuleBasedSettings
     return s
 
 
-def build_policy(ref: PolicyRef, cfg: FacilityConfig, limits: Limits) -> Policy | PlantAwarePolicy:
-    """The policy ``ref`` for facility ``cfg``: baselines commissioned with the site's limits; bundles as trained."""
+def build_policy(ref: PolicyRef, cfg: FacilityConfig, limits: Limits, record: SiteRecord | None = None
+                 ) -> Policy | PlantAwarePolicy:
+    """The policy ``ref`` for facility ``cfg``: baselines commissioned with the site's limits; bundles as trained;
+    ``recorded`` replaying ``record`` (the scenario's history)."""
+    if ref.kind == "recorded":
+        if record is None:
+            raise ValueError("the recorded policy needs a scenario with a history")
+        return RecordedPolicy(record, cfg.contract.setpoint_names)
     if ref.kind == "legacy":
         return LegacyPolicy()
     if ref.kind == "bundle":
@@ -257,15 +270,26 @@ def plot_data(result: SimResult, bounds: dict[str, tuple[float, float]]) -> dict
     }
 
 
+def scenario_record(sc: Scenario, cfg: FacilityConfig) -> SiteRecord | None:
+    """The scenario's history cut to its period for facility ``cfg`` (None for a climate scenario)."""
+    if sc.history is None:
+        return None
+    history = load_site_history(sc.history, sc.facility, sc.climate if sc.climate_given else None)
+    return site_record(history, cfg, sc.start_day, sc.days)
+
+
 def run_job(job: Job) -> dict[str, Any]:
-    """Simulate one policy in one scenario; its KPIs, plot series and wall time."""
+    """Simulate one policy in one scenario; its KPIs, plot series and wall time (and for a scenario with a history,
+    what was read from it; for the recorded policy, its run beside the history's meters)."""
     started = time.perf_counter()
     sc = job.scenario
     cfg = build_facility(sc)
     weather = shifted_weather(load_climate(sc.climate), sc.weather)
-    policy = build_policy(job.policy, cfg, sc.limits)
+    record = scenario_record(sc, cfg)
+    policy = build_policy(job.policy, cfg, sc.limits, record)
     result = simulate(cfg, weather, policy, days=sc.days, start_day=sc.start_day, dt_s=sc.step_s, seed=sc.seed,
-                      load_scale=sc.load.level, adjust_params=params_adjuster(sc))
+                      load_scale=sc.load.level, adjust_params=params_adjuster(sc),
+                      exogenous=None if record is None else record.exo)
     bounds = setpoint_bounds(cfg, sc)
     kpis = compute_whatif_kpis(result, tariff=sc.tariff, carbon=sc.carbon, carbon_profile=sc.carbon_profile,
                                inlet_limit_c=sc.limits.inlet_limit_c, setpoint_bounds=bounds)
@@ -273,13 +297,18 @@ def run_job(job: Job) -> dict[str, Any]:
         folder = Path(job.series_dir)
         folder.mkdir(parents=True, exist_ok=True)
         write_csv(result, folder / f"{sc.name}__{_file_label(job.policy.label)}.csv")
-    return {
+    row: dict[str, Any] = {
         "scenario_index": job.scenario_index,
         "policy_index": job.policy_index,
         "kpis": kpis.as_dict(),
         "plots": plot_data(result, bounds),
         "wall_s": time.perf_counter() - started,
     }
+    if record is not None:
+        row["history"] = record.describe()
+        if job.policy.kind == "recorded":
+            row["history"]["metered"] = metered_comparison(record, result, sc.facility)
+    return row
 
 
 def _file_label(label: str) -> str:
@@ -402,9 +431,20 @@ def run_whatif(scenario_set: ScenarioSet, workers: int | None = None, progress: 
     return out
 
 
+def _history_facts(sc: Scenario, rows: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
+    """What the scenario read from its history, and the recorded run beside the meters (when recorded ran)."""
+    facts: dict[str, Any] = {**rows[0]["history"], "metered": None, "recorded_ran": "recorded" in kinds}
+    for row, kind in zip(rows, kinds, strict=True):
+        if kind == "recorded":
+            facts["metered"] = row["history"]["metered"]
+    facts["files"] = list(sc.history.files) if sc.history is not None else []
+    return facts
+
+
 def _scenario_settings(sc: Scenario) -> dict[str, Any]:
+    history = None if sc.history is None else {"files": sc.history.label, "climate_given": sc.climate_given}
     return {
-        "facility": sc.facility, "climate": sc.climate, "start_day": sc.start_day, "days": sc.days,
+        "facility": sc.facility, "climate": sc.climate, "history": history, "start_day": sc.start_day, "days": sc.days,
         "period": sc.period_label, "step_s": sc.step_s, "seed": sc.seed,
         "load": sc.load.model_dump(), "limits": sc.limits.model_dump(), "outages": sc.outages.model_dump(),
         "weather": sc.weather.model_dump(), "tariff": sc.tariff.model_dump(), "carbon": sc.carbon.model_dump(),
@@ -474,8 +514,12 @@ def assemble(scenario_set: ScenarioSet, jobs: list[Job], rows: list[dict[str, An
                               "inlet_limit_c": k.inlet_limit_c, "inlet_temp_max_c": k.inlet_temp_max_c,
                               "degree_hours_above_limit": k.degree_hours_above_limit,
                               "hours_above_limit": k.hours_above_limit})
-        scenarios.append({"name": sc.name, "description": sc.description, "settings": _scenario_settings(sc),
-                          "runs": runs, "savings_vs_baseline": vs_baseline, "savings_vs_legacy": vs_legacy})
+        entry = {"name": sc.name, "description": sc.description, "settings": _scenario_settings(sc),
+                 "runs": runs, "savings_vs_baseline": vs_baseline, "savings_vs_legacy": vs_legacy}
+        if sc.history is not None:
+            entry["history"] = _history_facts(sc, [by_pair[(i, j)] for j in range(len(labels))],
+                                              [p.kind for p in scenario_set.policies])
+        scenarios.append(entry)
     return {
         "coolpilot_version": __version__,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),

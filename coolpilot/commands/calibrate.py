@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("auto", "simulate", "decisions", "bms")
+"""History formats (:data:`coolpilot.envs.calibration.history.HISTORY_FORMATS`, not imported: the CLI stays light)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,45 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _format_of(path: Path) -> str:
-    from coolpilot.envs.calibration.history import HistoryError
-
-    with path.open("rb") as fh:
-        head = fh.read(2)
-    if head == b"\x1f\x8b":
-        raise HistoryError(f"{path}: a gzip file is read as a BMS export: give --column-map")
-    with path.open(encoding="utf-8-sig") as fh:
-        header = fh.readline().strip().split(",")
-    if header and header[0] == "time_s" and "facility_kw" in header:
-        return "simulate"
-    if "wrote" in header and any(h.startswith("point_") for h in header):
-        return "decisions"
-    raise HistoryError(f"{path} line 1: neither a coolpilot simulate CSV (time_s, facility_kw, ...) nor an audit "
-                       "decisions.csv (time_s, wrote, point_*): for a BMS export give --column-map")
-
-
 def read_history(args: argparse.Namespace, facility: Any, utc_offset: float | None) -> Any:
     """The history the arguments name (format detected unless given)."""
-    from coolpilot.envs.calibration.history import (
-        HistoryError,
-        read_bms_export,
-        read_decisions_csv,
-        read_simulate_csv,
-    )
+    from coolpilot.envs.calibration.history import read_history as read
 
-    paths = [Path(p) for p in args.history]
-    fmt = args.format
-    if fmt == "auto":
-        fmt = "bms" if args.column_map else _format_of(paths[0])
-    if fmt == "bms":
-        if not args.column_map:
-            raise HistoryError("a BMS export needs --column-map")
-        return read_bms_export(paths, args.column_map, facility, utc_offset)
-    if len(paths) > 1:
-        raise HistoryError(f"give one {fmt} file (got {len(paths)}); several files are read as BMS exports")
-    if fmt == "simulate":
-        return read_simulate_csv(paths[0], facility)
-    return read_decisions_csv(paths[0], facility, utc_offset)
+    return read(args.history, facility, args.column_map, args.format, utc_offset)
 
 
 def _site_limits(path: str | None) -> tuple[dict[str, tuple[float, float]], dict[str, float], float]:

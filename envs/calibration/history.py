@@ -874,3 +874,54 @@ def require_inputs(history: History) -> None:
     if "outdoor_wetbulb_c" not in history.points and "outdoor_rh_pct" not in history.points:
         raise HistoryError(f"{history.source}: no outdoor wet bulb or relative humidity (points outdoor_wetbulb_c, "
                            "outdoor_rh_pct); record one or give --climate")
+
+
+# --- any of the three, by name ---------------------------------------------------------------------------------
+
+HISTORY_FORMATS = ("auto", "simulate", "decisions", "bms")
+"""Formats :func:`read_history` takes: ``auto`` (bms with a column map, else read from the header) or one named."""
+
+
+def history_format(path: str | Path) -> str:
+    """``simulate`` or ``decisions`` from a file's header; a BMS export (or gzip) is refused: it needs a column map."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(2)
+        if head == b"\x1f\x8b":
+            raise HistoryError(f"{p}: a gzip file is read as a BMS export: give --column-map (in a what-if "
+                               "scenario: history.column_map)")
+        with p.open(encoding="utf-8-sig") as fh:
+            header = fh.readline().strip().split(",")
+    except OSError as err:
+        raise HistoryError(f"{p}: cannot read the history: {err.strerror}") from None
+    if header and header[0] == "time_s" and "facility_kw" in header:
+        return "simulate"
+    if "wrote" in header and any(h.startswith("point_") for h in header):
+        return "decisions"
+    raise HistoryError(f"{p} line 1: neither a coolpilot simulate CSV (time_s, facility_kw, ...) nor an audit "
+                       "decisions.csv (time_s, wrote, point_*): for a BMS export give --column-map (in a what-if "
+                       "scenario: history.column_map)")
+
+
+def read_history(paths: Sequence[str | Path], facility: FacilityConfig | None = None,
+                 column_map: str | Path | ColumnMap | None = None, fmt: str = "auto",
+                 utc_offset_h: float | None = None) -> History:
+    """A history from ``paths`` in format ``fmt`` (:data:`HISTORY_FORMATS`): what ``coolpilot calibrate`` and a
+    what-if scenario's ``history`` read. Several files are read as one BMS export (with ``column_map``)."""
+    if fmt not in HISTORY_FORMATS:
+        raise HistoryError(f"history format {fmt!r} is not one of {', '.join(HISTORY_FORMATS)}")
+    files = [Path(p) for p in paths]
+    if not files:
+        raise HistoryError("no history file given")
+    if fmt == "auto":
+        fmt = "bms" if column_map is not None else history_format(files[0])
+    if fmt == "bms":
+        if column_map is None:
+            raise HistoryError("a BMS export needs --column-map (in a what-if scenario: history.column_map)")
+        return read_bms_export(files, column_map, facility, utc_offset_h)
+    if len(files) > 1:
+        raise HistoryError(f"give one {fmt} file (got {len(files)}); several files are read as BMS exports")
+    if fmt == "simulate":
+        return read_simulate_csv(files[0], facility)
+    return read_decisions_csv(files[0], facility, utc_offset_h)

@@ -198,6 +198,17 @@ def _utilization_for(it_kw: float, share: np.ndarray, inlet_c: np.ndarray, p: Pl
     return np.minimum(np.maximum(util, 0.0), 1.0)
 
 
+def recorded_utilization(params: PlantParams, it_kw: np.ndarray, share: np.ndarray, inlet_c: np.ndarray
+                         ) -> np.ndarray:
+    """(T, Z) utilization at which facility ``params`` (a batch of one) draws the recorded IT power ``it_kw`` (T,),
+    shared as ``share`` (T, Z), at the recorded inlet temperatures ``inlet_c`` (T, Z): the IT work the site did,
+    to drive a simulation in which each policy's inlets then set the server fans' power."""
+    out = np.empty(share.shape)
+    for k in range(share.shape[0]):
+        out[k] = _utilization_for(float(it_kw[k]), share[k], inlet_c[k : k + 1], params)[0, : share.shape[1]]
+    return out
+
+
 @jit
 def _replay_kernel(
     state: PlantState, p: PlantParams, command: np.ndarray, drybulb: np.ndarray, wetbulb: np.ndarray,
