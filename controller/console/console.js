@@ -10,8 +10,10 @@
  * The API token is typed into the page and kept in the variable `token` below, nowhere else:
  * never a cookie, never localStorage or sessionStorage. Without it the page is read-only.
  *
- * Every string the page shows is in MESSAGES, keyed by message id (add a language by adding
- * a table with the same ids, e.g. MESSAGES.zh). Reason meanings come from the service.
+ * Every string the page shows is in MESSAGES, keyed by message id, one table per language
+ * with the same ids ("en", and "zh-CN" in the field's Simplified Chinese terms, as the what-if
+ * report's catalogue coolpilot.evaluation.i18n uses them); `?lang=zh-CN` or the switch in the
+ * header picks one, else the browser's languages. Reason meanings come from the service.
  */
 "use strict";
 
@@ -21,10 +23,12 @@
     en: {
       "app.title": "coolpilot console",
       "nav.skipToActions": "Skip to actions",
+      "lang.label": "Language:",
       "live.ok": "LIVE: updated {time} (polled every {poll})",
       "live.waiting": "Connecting to the service…",
       "live.stale": "STALE: last answer {time}",
       "stale.prefix": "STALE:",
+      "title.stale": "STALE",
       "stale.noAnswer": "the service does not answer ({error}); last answer {time}.",
       "stale.noDecision": "no control cycle has completed yet.",
       "stale.oldDecision": "no control cycle for more than two periods ({limit}); the last decision was at {time}.",
@@ -198,11 +202,208 @@
       "error.timeout": "no answer within {s} s",
       "error.http": "HTTP {status}",
     },
+    "zh-CN": {
+      "app.title": "coolpilot 控制台",
+      "nav.skipToActions": "跳到操作",
+      "lang.label": "语言：",
+      "live.ok": "实时：更新于 {time}（每 {poll} 查询一次）",
+      "live.waiting": "正在连接服务…",
+      "live.stale": "数据过时：最后应答 {time}",
+      "stale.prefix": "数据过时：",
+      "title.stale": "数据过时",
+      "stale.noAnswer": "服务无应答（{error}）；最后应答 {time}。",
+      "stale.noDecision": "尚未完成任何控制周期。",
+      "stale.oldDecision": "超过两个周期（{limit}）没有控制周期；最后一次决策在 {time}。",
+      "stale.points": "现场数据过时：{total} 个测点中有 {n} 个早于 {after}（现场已停止发送）。",
+      "stale.missing": "现场数据缺失：{total} 个测点中有 {n} 个未收到。",
+      "stale.plant": "无法读取现场（适配器未连接）。",
+      "access.viewer": "查看者：只读（在“操作”中输入 API 令牌后方可操作）",
+      "access.operator": "操作员：令牌仅保存在本标签页的内存中",
+      "state.heading": "状态",
+      "mode.heading": "运行模式",
+      "mode.quickFallback": "回退…",
+      "mode.meaning.shadow": "每个周期都决策并记录，但从不写入现场。",
+      "mode.meaning.active": "经安全包络把设定值写入现场。",
+      "mode.meaning.fallback": "控制权交还现场：释放给楼宇自控系统（BMS），或写入安全设定值。",
+      "mode.meaning.off": "只记录已关闭；不做任何决策。",
+      "mode.since": "起始时间",
+      "mode.setBy": "设置人",
+      "mode.why": "原因",
+      "mode.fromSite": "站点文件（无变更记录）",
+      "model.heading": "模型",
+      "model.healthy": "正常",
+      "model.unhealthy": "异常：{detail}",
+      "model.none": "无模型：由回退策略决策",
+      "model.name": "名称",
+      "model.sha": "sha256",
+      "model.created": "创建时间",
+      "model.training": "训练",
+      "model.trainingValue": "{algo}，{steps} 步，随机种子 {seed}，气候：{climates}",
+      "model.evaluation": "模型卡估计",
+      "model.evaluationValue": "模拟中相对 {baseline}：设施能耗 {facility} %，制冷能耗 {cooling} %，PUE {pue}（基线 {basePue}）（{climates}）",
+      "model.facility": "设施",
+      "model.action": "控制对象",
+      "model.timeouts": "推理超时",
+      "model.timeoutsValue": "连续 {row} 次，载入以来共 {total} 次；连续 {after} 次即判为异常",
+      "plant.heading": "现场与服务",
+      "plant.reachable": "现场可达",
+      "plant.unreachable": "现场不可达",
+      "plant.cycle": "周期",
+      "plant.lastDecision": "最后一次决策",
+      "plant.ago": "{time}（{age} 前）",
+      "plant.sensors": "传感器",
+      "plant.sensorsOk": "所有测点有效",
+      "plant.sensorsBad": "有问题：见最后一次决策",
+      "plant.period": "控制周期",
+      "plant.limits": "进风温度保护值 / 限值",
+      "plant.limitsValue": "{guard} °C / {limit} °C",
+      "plant.hung": "挂起的推理线程",
+      "plant.run": "服务运行",
+      "plant.startedAt": "启动于 {time}",
+      "energy.heading": "今日能耗",
+      "energy.window": "自 00:00（{tz}，以服务时钟为准）起，{n} 个周期共记录 {hours}。",
+      "energy.facility_power_kw": "设施",
+      "energy.cooling_power_kw": "制冷",
+      "energy.it_power_kw": "IT",
+      "energy.pue": "PUE（实测）",
+      "energy.notMetered": "无电表",
+      "energy.metered": "电表记录 {hours}",
+      "energy.byMode": "按模式：{list}。",
+      "energy.modeItem": "{mode} {hours}，设施 {kwh}",
+      "energy.none": "今日尚无周期记录。",
+      "energy.counterfactual": "规则控制的反事实能耗：未计算。本服务不运行现场模型，无法得知今天若采用规则控制会用多少能耗；这里只显示电表记录的数据。",
+      "energy.cardEstimate": "模型卡在模拟中估计设施能耗比 {baseline} 控制低 {pct} %（{climates}）；这是模拟结果，不是本站点的实测值。",
+      "decision.heading": "最后一次决策",
+      "decision.none": "尚无决策。",
+      "decision.meta": "周期 {cycle}，{time}（{age} 前）：模式 {mode}，设定值来自 {source}，{written}，耗时 {latency} ms。",
+      "decision.wrote": "已写入现场",
+      "decision.notWritten": "未写入",
+      "decision.outputError": "策略输出：{text}",
+      "decision.writeError": "{name} 写入被拒绝：{error}",
+      "decision.setpoints": "设定值",
+      "decision.interventions": "安全包络的干预",
+      "decision.noInterventions": "无：策略的建议原样通过了所有规则。",
+      "decision.points": "读取的测点",
+      "written.shadow": "未写入（影子模式）",
+      "written.off": "未写入（已关闭）",
+      "written.relinquished": "已释放给楼宇自控系统",
+      "written.notWritten": "未写入",
+      "written.notCommanded": "不下发：由现场自身的控制程序控制",
+      "col.setpoint": "设定值",
+      "col.unit": "单位",
+      "col.siteBounds": "站点上下限",
+      "col.proposed": "策略建议",
+      "col.envelope": "经安全包络后",
+      "col.written": "已写入",
+      "col.override": "人工覆盖",
+      "col.point": "测点",
+      "col.value": "数值",
+      "col.trainingRange": "训练范围",
+      "col.check": "检查",
+      "col.timeLeft": "剩余时间",
+      "col.until": "截止",
+      "col.who": "操作人",
+      "col.why": "原因",
+      "col.action": "操作",
+      "check.ok": "正常",
+      "check.outside": "超出训练范围",
+      "check.noRange": "无训练范围",
+      "check.missing": "缺失",
+      "check.notRead": "服务未读取",
+      "check.reason": "{reason}",
+      "value.none": "—",
+      "value.never": "从未",
+      "unit.one": "比例",
+      "trends.heading": "趋势",
+      "trends.window": "时间窗：",
+      "trends.h1": "1 小时",
+      "trends.h6": "6 小时",
+      "trends.h24": "24 小时",
+      "trends.h168": "7 天",
+      "trends.note": "最近 {hours} 小时，每 {bucket} 一个区间：最热进风温度取区间最大值，其余取平均值；已写入值取区间内最后一次写入的值。底部 ▲ 标出 {marks} 次干预{left}。",
+      "trends.left": "（另有 {n} 次较早的未标出）",
+      "trends.empty": "此时间窗内没有决策记录。",
+      "chart.inlet": "服务器进风温度（°C）",
+      "chart.facility": "设施功率（kW）",
+      "chart.cooling": "制冷功率（kW）",
+      "chart.setpoint": "{name}（{unit}）",
+      "series.hottest": "最热进风温度（最大值）",
+      "series.mean": "平均进风温度",
+      "series.guard": "保护值 {value} °C",
+      "series.limit": "限值 {value} °C",
+      "series.facility": "设施功率",
+      "series.cooling": "制冷功率",
+      "series.proposed": "策略建议值",
+      "series.written": "写入现场的值",
+      "series.marks": "干预",
+      "chart.summary": "{title}：{items}。",
+      "chart.summaryItem": "{label} 最新值 {value}",
+      "chart.noData": "无数据",
+      "overrides.heading": "生效中的人工覆盖",
+      "overrides.none": "当前没有人工覆盖。",
+      "overrides.expiring": "即将失效（下一周期撤除）",
+      "overrides.clear": "清除…",
+      "overrides.clearLabel": "清除 {name} 的人工覆盖",
+      "drift.heading": "漂移监测",
+      "history.heading": "最近的操作员操作",
+      "history.none": "没有操作员操作记录。",
+      "history.mode": "{time}：{who} 将模式由 {old} 改为 {new}。原因：{why}",
+      "history.set": "{time}：{who} 设置人工覆盖 {name} = {value}，截止 {until}。原因：{why}",
+      "history.clear": "{time}：{who} 清除了 {name} 的人工覆盖。原因：{why}",
+      "history.nobody": "（未填写）",
+      "actions.heading": "操作",
+      "token.label": "API 令牌",
+      "token.use": "使用令牌",
+      "token.forget": "清除令牌",
+      "token.note": "仅保存在本标签页的内存中（不写入 Cookie 或浏览器存储）；关闭标签页即清除。没有令牌时页面为只读。",
+      "token.set": "本标签页已持有令牌。服务会在每次操作时校验。",
+      "token.forgotten": "令牌已清除：只读。",
+      "form.who": "操作人（姓名）",
+      "form.why": "原因",
+      "modeForm.legend": "切换模式",
+      "modeForm.mode": "新模式",
+      "modeForm.submit": "切换模式",
+      "overrideForm.legend": "人工覆盖设定值",
+      "overrideForm.setpoint": "设定值",
+      "overrideForm.value": "数值",
+      "overrideForm.minutes": "持续（分钟）",
+      "overrideForm.set": "设置人工覆盖",
+      "overrideForm.clear": "清除人工覆盖",
+      "overrideForm.hint": "{unit}：{low} 至 {high}。写入值仍受安全包络约束（站点上下限 {siteLow} 至 {siteHigh}、变化速率限制、热保护）。",
+      "result.mode": "模式已切换：{old} → {new}。",
+      "result.set": "已设置人工覆盖：{name} = {value}，截止 {until}。",
+      "result.cleared": "已清除 {name} 的人工覆盖。",
+      "result.noOverride": "{name} 没有人工覆盖。",
+      "result.unauthorized": "被拒绝（401）：服务不接受此令牌。请输入正确的令牌。",
+      "result.forbidden": "被拒绝（403）：本服务未配置 API 令牌，因此不接受任何操作。",
+      "result.invalid": "被拒绝（422）：{detail}",
+      "result.conflict": "被拒绝（409）：{detail}",
+      "result.other": "被拒绝（{status}）：{detail}",
+      "result.noAnswer": "服务无应答：{error}。可能没有任何改变；请查看上方状态。",
+      "result.noValue": "请输入要保持的数值。",
+      "error.timeout": "{s} 秒内无应答",
+      "error.http": "HTTP {status}",
+    },
   };
 
-  const LANG = (navigator.languages || [navigator.language || "en"])
-    .map((l) => String(l).toLowerCase().split("-")[0])
-    .find((l) => l in MESSAGES) || "en";
+  /**
+   * The language: `?lang=` in the page's address (the switch in the header sets it), else the
+   * browser's preferred languages, else English. A tag matches a table by its full name
+   * (case-insensitive) or by its primary language ("zh", "zh-Hans", "zh-SG" read Simplified Chinese).
+   */
+  function pickLanguage(tags) {
+    const tables = Object.keys(MESSAGES);
+    for (const tag of tags) {
+      const wanted = String(tag).toLowerCase();
+      const exact = tables.find((l) => l.toLowerCase() === wanted);
+      if (exact) return exact;
+      const primary = tables.find((l) => l.toLowerCase().split("-")[0] === wanted.split("-")[0]);
+      if (primary) return primary;
+    }
+    return "en";
+  }
+  const asked = new URLSearchParams(window.location.search).get("lang");
+  const LANG = pickLanguage([...(asked ? [asked] : []), ...(navigator.languages || [navigator.language || "en"])]);
 
   /** The UI string `id` with `{name}` placeholders filled from `params`. */
   function t(id, params) {
@@ -393,7 +594,7 @@
     if (banner.textContent !== text) banner.textContent = text;
     banner.hidden = !reasons.length;
     document.body.classList.toggle("is-stale", reasons.length > 0);
-    const title = `${reasons.length ? "STALE · " : ""}${t("app.title")}${state.info ? ` · ${state.info.site}` : ""}`;
+    const title = `${reasons.length ? `${t("title.stale")} · ` : ""}${t("app.title")}${state.info ? ` · ${state.info.site}` : ""}`;
     if (document.title !== title) document.title = title;
     if (state.lastAnswerS === null && !state.failure) setText("live", t("live.waiting"), "live");
     else if (reasons.length) setText("live", t("live.stale", { time: state.lastAnswerS ? fmtClock(state.lastAnswerS) : t("value.never") }), "live bad");
@@ -826,7 +1027,12 @@
   }
 
   function wire() {
+    document.documentElement.lang = LANG;
     document.querySelectorAll("[data-msg]").forEach((e) => { e.textContent = t(e.dataset.msg); });
+    document.querySelectorAll("#lang-switch a[hreflang]").forEach((a) => {
+      if (a.hreflang === LANG) a.setAttribute("aria-current", "true");
+      else a.removeAttribute("aria-current");
+    });
     $("token-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       const input = $("token-input");

@@ -52,7 +52,9 @@ from coolpilot.controller.safety import REASONS
 from coolpilot.controller.service import SERVICE_REASONS, ControllerService
 from coolpilot.controller.site import MODES, SiteConfig, site_from_mapping
 from coolpilot.envs.contract import POINT_NAMES, POINTS_BY_NAME, SETPOINT_NAMES, SETPOINTS_BY_NAME
+from coolpilot.evaluation.i18n import MESSAGES as REPORT_MESSAGES
 from tests.controller.helpers import BUNDLE, HOST, Broker, FakePlant, free_port, live_points, make, site_mapping
+from tests.evaluation.test_report_zh import MISSING_GLYPHS_JS
 
 REPO = Path(__file__).resolve().parents[2]
 CONSOLE_DIR = REPO / "controller" / "console"
@@ -218,8 +220,8 @@ def browser() -> Iterator[Any]:
 class Console:
     """One tab on the console, recording every request and every console error or warning."""
 
-    def __init__(self, browser: Any, stack: Stack) -> None:
-        self.context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-GB")
+    def __init__(self, browser: Any, stack: Stack, path: str = "/", locale: str = "en-GB") -> None:
+        self.context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale=locale)
         self.page = self.context.new_page()
         self.page.set_default_timeout(BOUND_MS)
         self.requests: list[str] = []
@@ -228,7 +230,7 @@ class Console:
         self.page.on("console", lambda m: self.problems.append(f"{m.type}: {m.text}")
                      if m.type in ("error", "warning") else None)
         self.page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
-        self.page.goto(stack.url + "/")
+        self.page.goto(stack.url + path)
         self.page.wait_for_selector("#decision-meta[data-cycle]")
 
     def text(self, selector: str) -> str:
@@ -254,13 +256,13 @@ def console(browser: Any, twin_stack: Stack) -> Iterator[Console]:
     tab.close()
 
 
-def _screenshot(page: Any, tmp_path: Path) -> Path:
-    shot = tmp_path / "console.png"
+def _screenshot(page: Any, tmp_path: Path, name: str = "console.png") -> Path:
+    shot = tmp_path / name
     page.screenshot(path=str(shot), full_page=True)
     artifacts = os.environ.get("COOLPILOT_ARTIFACTS")
     if artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(artifacts) / "console.png")
+        shutil.copy(shot, Path(artifacts) / name)
     return shot
 
 
@@ -463,6 +465,51 @@ def test_outside_the_training_range_and_levers_left_to_the_plant_are_said_in_wor
 # --- files, headers, strings ----------------------------------------------------------------------
 
 
+def test_the_console_in_simplified_chinese_renders_every_glyph_and_switches_back(browser: Any, twin_stack: Stack,
+                                                                                tmp_path: Path) -> None:
+    stack = twin_stack
+    tab = Console(browser, stack, path="/console?lang=zh-CN", locale="en-GB")  # the address wins over the browser
+    page = tab.page
+    try:
+        assert page.get_attribute("html", "lang") == "zh-CN"
+        assert tab.text("#h-state") == "状态" and tab.text("#h-decision") == "最后一次决策"
+        assert tab.text("#model-health") == "正常" and tab.text("#plant-health") == "现场可达"
+        assert tab.text("#access").startswith("查看者：只读")
+        tab.wait_text("#live", "实时：更新于")
+        page.wait_for_function("() => document.querySelector('#chart-inlet') !== null")
+        assert "服务器进风温度" in tab.text("#trends") and "规则控制的反事实能耗" in tab.text("#energy")
+        assert page.get_attribute("#lang-switch a[hreflang='zh-CN']", "aria-current") == "true"
+        body = tab.text("body")
+        assert "⟦" not in body
+        chars = sorted({c for c in body if "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f"
+                        or "\uff00" <= c <= "\uffef"})
+        assert len(chars) > 150, len(chars)
+        glyphs = page.evaluate(MISSING_GLYPHS_JS, [chars, "\u0378"])  # U+0378 is unassigned: always the box
+        assert glyphs["probeMissing"], glyphs
+        assert glyphs["missing"] == [] and glyphs["blank"] == [], (
+            f"drawn as the missing-glyph box in {glyphs['font']}: {''.join(glyphs['missing'])}; blank: "
+            f"{''.join(glyphs['blank'])} (install a CJK font: apt-get install fonts-wqy-microhei)")
+        assert _screenshot(page, tmp_path, "console-zh.png").stat().st_size > 20_000
+
+        # the switch, by keyboard: English again, from the page's own address
+        page.focus("#lang-switch a[hreflang='en']")
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => document.documentElement.lang === 'en'")
+        page.wait_for_selector("#decision-meta[data-cycle]")
+        assert page.url == stack.url + "/console?lang=en" and tab.text("#h-state") == "State"
+        assert tab.problems == []
+        assert all(u.startswith(stack.url + "/") for u in tab.requests), tab.requests
+    finally:
+        tab.close()
+
+    # a browser that prefers Chinese gets Chinese without asking
+    tab = Console(browser, stack, locale="zh-CN")
+    try:
+        assert tab.page.get_attribute("html", "lang") == "zh-CN" and tab.text("#h-state") == "状态"
+    finally:
+        tab.close()
+
+
 def test_the_console_files_ship_in_the_installed_package() -> None:
     package = resources.files("coolpilot.controller.console")
     for name in ASSETS:
@@ -510,10 +557,49 @@ def test_the_page_is_served_under_a_strict_content_security_policy(
     assert "/console" not in client.get("/openapi.json").json()["paths"], "the page is not an API operation"
 
 
+def _tables() -> dict[str, dict[str, str]]:
+    """The console's strings tables, by language: ``{"en": {id: text}, "zh-CN": {...}}``."""
+    js = (CONSOLE_DIR / "console.js").read_text(encoding="utf-8")
+    region = js[js.index("MESSAGES = {"):js.index("function pickLanguage")]
+    starts = list(re.finditer(r'^ {4}"?([\w-]+)"?: \{$', region, re.M))
+    tables = {}
+    for m, end in zip(starts, [*(n.start() for n in starts[1:]), len(region)], strict=True):
+        entries = re.findall(r'^ {6}"([\w.]+)": "((?:[^"\\]|\\.)*)",$', region[m.end():end], re.M)
+        tables[m.group(1)] = dict(entries)
+    return tables
+
+
 def _messages() -> set[str]:
-    js = (CONSOLE_DIR / "console.js").read_text()
-    table = js[js.index("MESSAGES = {"):js.index("const LANG")]
-    return set(re.findall(r'^\s*"([\w.]+)":', table, re.M))
+    return set(_tables()["en"])
+
+
+def test_every_string_has_both_languages_with_the_same_placeholders() -> None:
+    tables = _tables()
+    assert sorted(tables) == ["en", "zh-CN"]
+    english, chinese = tables["en"], tables["zh-CN"]
+    assert len(english) > 150 and set(chinese) == set(english), set(chinese) ^ set(english)
+
+    def fields(text: str) -> list[str]:
+        return sorted(re.findall(r"\{(\w+)\}", text))
+
+    assert {i: fields(chinese[i]) for i in english if fields(chinese[i]) != fields(english[i])} == {}
+    # translated, not copied: a Chinese string keeps no English words, only names, units and acronyms
+    kept = {"sha256", "HTTP", "API", "IT", "PUE", "BMS", "Cookie", "coolpilot", "kW", "ms"}
+    english_left = {i: words for i, text in chinese.items()
+                    if (words := set(re.findall(r"[A-Za-z][A-Za-z0-9]+", re.sub(r"\{\w+\}", "", text))) - kept)}
+    assert english_left == {}
+    same = {i for i in english if chinese[i] == english[i]}
+    assert same <= {"model.sha", "check.reason", "value.none", "plant.limitsValue", "energy.it_power_kw",
+                    "error.http"}, same
+    # one term per notion, the one the what-if report's catalogue uses where they overlap
+    report = " ".join(text["zh-CN"] for text in REPORT_MESSAGES.values())
+    glossary = {"setpoint": ("设定值", True), "inlet": ("进风温度", True), "policy": ("策略", True),
+                "cooling": ("制冷", True), "facility": ("设施", True), "training range": ("训练范围", True),
+                "override": ("人工覆盖", False), "envelope": ("安全包络", False), "intervention": ("干预", False)}
+    for english_term, (term, in_report) in glossary.items():
+        assert not in_report or term in report, (english_term, term)
+        uses = [i for i, text in english.items() if english_term in text.lower()]
+        assert uses and [i for i in uses if term not in chinese[i]] == [], (english_term, term)
 
 
 def test_every_ui_string_is_in_the_one_table() -> None:
