@@ -282,3 +282,26 @@ def test_china_regions_scenario_file_loads_and_one_region_runs_a_day() -> None:
     for run in runs.values():
         assert 1.0 < run["kpis"]["pue"] < 2.0
     assert runs["rule-based"]["kpis"]["pue"] < runs["legacy"]["kpis"]["pue"]
+
+
+def test_regional_table_averages_a_regions_stations_and_orders_them_beside_the_published_figures() -> None:
+    """The benchmark's grouping (``benchmarks/bench_regional_pue.py``) on made-up PUEs: stations to regions, means,
+    the modelled ordering from lowest to highest and the published ordering of the regions that have a figure."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_regional_pue.py"
+    spec = importlib.util.spec_from_file_location("bench_regional_pue", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    pue = {"dazhou": 1.30, "yueyang": 1.20, "changde": 1.30, "hongkong": 1.40}
+    runs = [{"climate": name, "facility": "facilities/modern-hall.yaml", "policy": "rule-based", "pue": value}
+            for name, value in pue.items()]
+    rows = {r["region"]: r for r in bench.regional_table(runs)}
+    assert sorted(rows) == ["Central", "South", "Southwest"]
+    assert rows["Central"]["stations"] == ["yueyang", "changde"] and rows["Central"]["pue"] == pytest.approx(1.25)
+    assert rows["South"]["published_2023_pue"] == 1.53 and rows["Southwest"]["published_2023_pue"] is None
+    assert rows["South"]["hub"] == ["Guangdong-Hong Kong-Macao Greater Bay Area"]
+    order = bench.orderings(list(rows.values()))["modern-hall / rule-based"]
+    assert order == {"modelled": ["Central", "Southwest", "South"], "published_2023": ["South", "Central"]}
+    assert bench.MODEL_SCOPE["represents"] and bench.MODEL_SCOPE["does_not_represent"]
