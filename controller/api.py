@@ -185,6 +185,50 @@ class ContractStatus(BaseModel):
                                                        "own sequence.")
 
 
+class PointDriftStatus(BaseModel):
+    """One watched point's rolling one-step prediction error (the calibrated twin against the plant)."""
+
+    cv_rmse_pct: float | None = Field(description="Rolling CV(RMSE) (%); null before two pairs or with a zero mean.")
+    nmbe_pct: float | None = Field(description="Rolling NMBE, measured minus predicted (%).")
+    n: int = Field(description="Pairs of prediction and reading in the window.")
+    threshold: dict[str, float] = Field(description="cv_rmse_pct and nmbe_pct (%) above which the point drifts.")
+    state: Literal["ok", "warming_up", "drift"]
+
+
+class DriftStatusModel(BaseModel):
+    """The drift monitor (the site file's ``drift`` section)."""
+
+    facility: str = Field(description="The calibrated facility the twin is built from.")
+    window_cycles: int
+    min_cycles: int
+    on_drift: str = Field(description="record, or fallback (an active service falls back at a drift event).")
+    events_total: int = Field(description="Drift episodes recorded since the service started.")
+    twin_errors: int = Field(description="Cycles the twin could not predict (logged; the cycle went on).")
+    last_twin_error: str
+    points: dict[str, PointDriftStatus]
+
+
+class ExcitationStatusModel(BaseModel):
+    """The excitation plan run in place of the model (``coolpilot serve --excitation``)."""
+
+    plan: str
+    facility: str
+    state: Literal["waiting", "running", "done", "aborted"]
+    test: str | None = Field(description="The test running, or the next one while waiting.")
+    test_index: int | None = Field(description="1-based, in the plan's order.")
+    tests_total: int
+    step: str = Field(description="The running test's phase, e.g. 'level 2 of 3'.")
+    setpoint: str | None
+    value: float | None = Field(description="What the plan commands for the test's setpoint now (its unit).")
+    elapsed_min: float = Field(description="Minutes of the plan's tests passed.")
+    total_min: float = Field(description="The plan's tests' total duration (min).")
+    test_elapsed_min: float | None
+    test_total_min: float | None
+    starts_in_min: float | None = Field(description="While waiting: minutes until the next test is due.")
+    reason: str = Field(description="Why the plan was aborted, or the last test stopped or skipped.")
+    tests: dict[str, str] = Field(description="Each test's state: pending, running, done, stopped, skipped, aborted.")
+
+
 class Status(BaseModel):
     site: str
     mode: str
@@ -197,6 +241,8 @@ class Status(BaseModel):
     overrides: dict[str, dict[str, Any]]
     envelope: dict[str, Any]
     last_decision: dict[str, Any] | None
+    drift: DriftStatusModel | None = Field(None, description="The drift monitor; null when the site watches none.")
+    excitation: ExcitationStatusModel | None = Field(None, description="The excitation plan; null when none runs.")
 
 
 TREND_BUCKETS = 600
@@ -315,7 +361,22 @@ def _status(service: ControllerService, snap: Snapshot) -> Status:
         envelope={"model_failures": snap.envelope.model_failures,
                   "last_written": json_safe(snap.envelope.last_written)},
         last_decision=outcome_json(snap.last),
+        drift=_drift_json(snap),
+        excitation=(ExcitationStatusModel.model_validate({**json_safe(asdict(snap.excitation)),
+                                                         "tests": dict(snap.excitation.tests)})
+                    if snap.excitation is not None else None),
     )
+
+
+def _drift_json(snap: Snapshot) -> DriftStatusModel | None:
+    d = snap.drift
+    if d is None:
+        return None
+    return DriftStatusModel(
+        facility=d.facility, window_cycles=d.window_cycles, min_cycles=d.min_cycles, on_drift=d.on_drift,
+        events_total=d.events_total, twin_errors=d.twin_errors, last_twin_error=d.last_twin_error,
+        points={p.name: PointDriftStatus(cv_rmse_pct=json_safe(p.cv_rmse_pct), nmbe_pct=json_safe(p.nmbe_pct), n=p.n,
+                                         threshold=p.threshold.model_dump(), state=p.state) for p in d.points})
 
 
 def create_app(service: ControllerService, token: str | None, metrics: ServiceMetrics | None = None) -> FastAPI:

@@ -44,6 +44,17 @@ class ServiceMetrics:
                                    "is loaded or it is marked unhealthy after repeated timeouts.", registry=r)
         self.hung_workers = Gauge("coolpilot_inference_workers_hung", "Inference threads abandoned past the time "
                                   "limit that are still running.", registry=r)
+        self.drift_cv = Gauge("coolpilot_drift_cv_rmse_pct", "Rolling CV(RMSE) of the calibrated twin's one-step "
+                              "prediction per watched point (%); NaN while undefined.", ["point"], registry=r)
+        self.drift_nmbe = Gauge("coolpilot_drift_nmbe_pct", "Rolling NMBE (measured minus predicted) of the calibrated "
+                                "twin's one-step prediction per watched point (%); NaN while undefined.", ["point"],
+                                registry=r)
+        self.drift_state = Gauge("coolpilot_drift_active", "1 while the watched point is in a drift episode.",
+                                 ["point"], registry=r)
+        self.drift_events = Counter("coolpilot_drift_events", "Drift episodes recorded, per watched point.", ["point"],
+                                    registry=r)
+        self.drift_twin_errors = Counter("coolpilot_drift_twin_errors", "Cycles the drift monitor's twin could not "
+                                         "predict.", registry=r)
         for m in MODES:
             self.mode.labels(m).set_function(_is_mode(service, m))
         self.model_healthy.set_function(lambda: _model_healthy(service.snapshot))
@@ -60,6 +71,7 @@ class ServiceMetrics:
             self.model_timeouts.inc()
         if outcome.write_errors:
             self.writes_refused.inc(len(outcome.write_errors))
+        self._observe_drift(outcome)
         if d is None:
             return
         failed = {i.target for i in d.interventions if i.reason.startswith("sensor_")}
@@ -73,6 +85,21 @@ class ServiceMetrics:
             for name in commanded.setpoint_names:  # NaN: handed back to the plant's own sequence
                 value = d.setpoints.get(name, math.nan)
                 self.setpoint.labels(name).set(value)
+
+
+    def _observe_drift(self, outcome: CycleOutcome) -> None:
+        """The drift monitor's figures per point, its events and twin errors."""
+        if outcome.drift is None:
+            return
+        for p in outcome.drift.points:
+            self.drift_cv.labels(p.name).set(math.nan if p.cv_rmse_pct is None else p.cv_rmse_pct)
+            self.drift_nmbe.labels(p.name).set(math.nan if p.nmbe_pct is None else p.nmbe_pct)
+            self.drift_state.labels(p.name).set(1.0 if p.state == "drift" else 0.0)
+        for e in outcome.drift_events:
+            if e.kind == "drift":
+                self.drift_events.labels(e.point.name).inc()
+        if outcome.twin_error:
+            self.drift_twin_errors.inc()
 
 
 def _is_mode(service: ControllerService, mode: str) -> Callable[[], float]:

@@ -47,6 +47,14 @@ shutdown. ``model_unhealthy_after`` timeouts in a row mark the model *unhealthy*
 longer called, every cycle records the ``model_unhealthy`` reason in the audit trail, the
 status and the metrics show it, and the envelope's fallback ladder decides, until a model
 is reloaded (the reload's trial inference must answer in time).
+
+**Drift and excitation.** A site's ``drift`` section runs the calibrated twin beside the plant
+(:mod:`coolpilot.controller.drift`, the only part of the loop that steps the simulator, compiled
+before the first cycle): each cycle compares the last prediction with the reading, then predicts
+the next one from the setpoints in force; ``on_drift: fallback`` switches an active service to
+fallback mode through :meth:`~ControllerService.set_mode`'s path. ``excitation`` (``coolpilot serve
+--excitation PLAN``) runs an excitation plan in place of the model
+(:mod:`coolpilot.controller.policies.excitation`), its proposals through the same envelope.
 """
 
 from __future__ import annotations
@@ -62,18 +70,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coolpilot.controller.adapters.base import Adapter, AdapterError, Reading, WriteResult
 from coolpilot.controller.audit import AuditStore, DecisionRecord
+from coolpilot.controller.drift import DriftEvent, DriftMonitor, DriftStatus, held_setpoints
 from coolpilot.controller.inference import InferenceRunner, WorkersExhaustedError
+from coolpilot.controller.plantclock import local_time_s
 from coolpilot.controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
 from coolpilot.controller.policies.onnx_policy import BundleError, OnnxPolicy
 from coolpilot.controller.policies.rule_based import LEVERS, rule_based_settings
 from coolpilot.controller.safety import Decision, EnvelopeState, ModelError, decide, initial_state, sub_contract
 from coolpilot.controller.site import MODES, SiteConfig, facility_of
-from coolpilot.envs.config import FacilityConfig
-from coolpilot.envs.contract import Contract
+from coolpilot.envs.config import FacilityConfig, load_facility
+from coolpilot.envs.contract import SETPOINT_NAMES, Contract
+
+if TYPE_CHECKING:  # the plan's module reads plan files with the calibration's readers: imported when a plan runs
+    from coolpilot.controller.policies.excitation import ExcitationRun, ExcitationStatus
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +94,20 @@ SERVICE_REASONS: dict[str, str] = {
     "write_refused": "The plant refused to write a setpoint (the adapter's error is the detail).",
     "model_unhealthy": "The model is marked unhealthy after repeated inference timeouts; it is not called "
                        "until a model is reloaded.",
+    "drift": "The calibrated twin's one-step prediction of a point drifted past its CV(RMSE) or NMBE threshold "
+             "(one record per episode; the detail gives the figures and thresholds).",
+    "drift_cleared": "A point's drift episode ended: both figures back under the clearing share of their thresholds.",
+    "drift_twin_error": "The drift monitor's twin could not predict this cycle (logged and counted; the cycle went "
+                        "on).",
+    "excitation": "An excitation plan's step test is running: the plan's test, phase and setpoint (the proposal).",
+    "excitation_started": "An excitation plan's step test started (the hottest inlet was below the start margin).",
+    "excitation_test_done": "An excitation plan's step test ran to its end.",
+    "excitation_stopped": "An excitation plan's step test ended early by its stop rule; the fallback policy decides "
+                          "until the next test.",
+    "excitation_skipped": "An excitation plan's step test was not started (the hottest inlet too close to the guard, "
+                          "or its time passed).",
+    "excitation_aborted": "The thermal guard aborted the excitation plan; the fallback policy decides from then on.",
+    "excitation_done": "The excitation plan has finished; the fallback policy decides from then on.",
 }
 """Reason codes the service adds to a decision's audit record.
 
@@ -142,6 +169,16 @@ class CycleOutcome:
     """The model's health after this cycle."""
     points: dict[str, float | None] = field(default_factory=dict)
     """The points as read this cycle (contract units; None for a reading that was not a number)."""
+    drift: DriftStatus | None = None
+    """The drift monitor after this cycle (None without one)."""
+    drift_events: tuple[DriftEvent, ...] = ()
+    """Drift episodes that started or ended this cycle."""
+    twin_error: str = ""
+    """The drift monitor's twin error this cycle ("" if none)."""
+    excitation: ExcitationStatus | None = None
+    """The excitation plan after this cycle (None without one)."""
+    notes: tuple[tuple[str, str, str], ...] = ()
+    """Service records of this cycle beyond the envelope's: (reason, target, detail) of :data:`SERVICE_REASONS`."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +196,10 @@ class Snapshot:
     last: CycleOutcome | None
     commanded: Contract
     """What the service commands now: the points it reads and the setpoints it writes."""
+    drift: DriftStatus | None = None
+    """The drift monitor's state (None when the site watches no drift)."""
+    excitation: ExcitationStatus | None = None
+    """The excitation plan's progress (None when none runs)."""
 
 
 def _finite_points(values: Mapping[str, object], names: Sequence[str]) -> dict[str, float]:
@@ -207,7 +248,7 @@ class ControllerService:
     """
 
     def __init__(self, site: SiteConfig, adapter: Adapter, audit: AuditStore | None = None,
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, excitation: str | Path | None = None) -> None:
         self.site = site
         self.adapter = adapter
         self.audit = audit or AuditStore(site.audit.path)
@@ -228,7 +269,18 @@ class ControllerService:
                                           if site.model else None)
         self.model_health = HEALTHY
         self.fallback = self._make_fallback(self.policy)
+        self.excitation: ExcitationRun | None = None
+        """The excitation plan run in place of the model (``coolpilot serve --excitation``), if any."""
         self.commanded = self._commanded(self.policy, self.fallback)
+        if excitation is not None:
+            self.excitation = self._make_excitation(excitation)
+            self.commanded = self._commanded(self.policy, self.fallback)
+        self.drift: DriftMonitor | None = None
+        """The drift monitor (the site's ``drift`` section), if any."""
+        if site.drift is not None:
+            drift_facility = load_facility(site.drift.facility) if site.drift.facility else self.facility
+            assert drift_facility is not None  # the site file's validation requires one
+            self.drift = DriftMonitor(site.drift, drift_facility, site.rate_period_s or site.period_s)
         self._runner = InferenceRunner()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -244,6 +296,21 @@ class ControllerService:
         if self.site.fallback_policy == "legacy":
             return LegacyPolicy()
         return None
+
+    def _make_excitation(self, path: str | Path) -> ExcitationRun:
+        """The plan at ``path`` checked against the site (:func:`load_excitation`), run with the fallback policy."""
+        from coolpilot.controller.policies.excitation import ExcitationError, ExcitationRun, load_excitation
+
+        if self.fallback is None:
+            raise ExcitationError(f"{path}: an excitation plan needs a fallback policy to hold the setpoints the plan "
+                                  f"leaves and to take over after it; site {self.site.name} has fallback_policy: none")
+        mapped = self.site.adapter.setpoint_names or self.contract.setpoint_names
+        plan = load_excitation(path, self.contract, mapped, self.site.safety)
+        fallback_names = (self.fallback.settings.setpoint_names if isinstance(self.fallback, RuleBasedPolicy)
+                          else SETPOINT_NAMES)
+        names = tuple(n for n in self.contract.setpoint_names if n in mapped
+                      and (n in plan.baseline or n in fallback_names))
+        return ExcitationRun(plan, str(path), self.fallback.name, names, self.site.safety.guard_c)
 
     def _commanded(self, policy: OnnxPolicy | None,
                    fallback: RuleBasedPolicy | LegacyPolicy | None) -> Contract:
@@ -261,6 +328,8 @@ class ControllerService:
                 problems.append(f"{who} reads points {missing}, which the site's adapter.{self.site.adapter.kind} map "
                                 "leaves out")
         proposed = policy.setpoint_names if policy is not None else self.contract.setpoint_names
+        if self.excitation is not None:  # the plan proposes in place of the model
+            proposed = self.excitation.setpoint_names
         setpoints = [n for n in proposed if n in mapped_setpoints]
         if not setpoints:
             problems.append(f"the site maps none of the setpoints {list(proposed)}")
@@ -290,7 +359,9 @@ class ControllerService:
     def _snapshot(self) -> Snapshot:
         return Snapshot(mode=self.mode, cycle=self.cycle, connected=self.connected, policy=self.policy,
                         model_health=self.model_health, overrides=MappingProxyType(dict(self.overrides)),
-                        envelope=self.state, last=self.last, commanded=self.commanded)
+                        envelope=self.state, last=self.last, commanded=self.commanded,
+                        drift=self.drift.status() if self.drift is not None else None,
+                        excitation=self.last.excitation if self.last is not None else None)
 
     def _publish(self) -> None:
         """Make the current state what readers see (called under the lock, at the end of a cycle or command)."""
@@ -305,13 +376,18 @@ class ControllerService:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: choose one of {', '.join(MODES)}")
         async with self._lock:
-            old = self.mode
-            self.audit.record_mode_change(self.clock(), self.run_id, old, mode, who, why)
-            self.mode = mode
-            log.info("mode %s -> %s by %s: %s", old, mode, who, why)
+            old = self._change_mode(mode, who, why)
             if old == "active" and mode in ("shadow", "off", "fallback") and self.connected:
                 await self._relinquish_all()
             self._publish()
+        return old
+
+    def _change_mode(self, mode: str, who: str, why: str) -> str:
+        """Record and make the mode change (under the lock; the caller hands setpoints back). Returns the old mode."""
+        old = self.mode
+        self.audit.record_mode_change(self.clock(), self.run_id, old, mode, who, why)
+        self.mode = mode
+        log.info("mode %s -> %s by %s: %s", old, mode, who, why)
         return old
 
     async def set_override(self, name: str, value: float, duration_s: float, who: str, why: str) -> Override:
@@ -488,19 +564,31 @@ class ControllerService:
         decision: Decision | None = None
         raw: dict[str, float] | str | None = None
         timed_out = False
+        notes: list[tuple[str, str, str]] = []
+        drift_events: tuple[DriftEvent, ...] = ()
+        if self.drift is not None and mode != "off" and reading.values:
+            drift_events = tuple(self.drift.observe(reading.values, now, self.site.period_s))
+            notes += [(e.kind if e.kind == "drift" else "drift_cleared", e.point.name, e.detail) for e in drift_events]
+            mode = self._fall_back_on_drift(mode, drift_events)
+        excitation = None
         if mode != "off":
             points = _finite_points(reading.values, self.commanded.point_names)
             proposal: object
+            ranges = self.policy.training_ranges if self.policy is not None else None
             bad = [n for n in policy_points(policy) if n not in points]
-            if bad:
-                proposal = ModelError(f"not inferred: points missing or not finite: {', '.join(bad)}")
-            else:
-                proposal, timed_out = await self._propose(policy, points, now)
             fallback_sp = None
             if self.fallback is not None and all(n in points for n in policy_points(self.fallback)):
                 fallback_sp = self.fallback.act(points)
+            if self.excitation is not None:  # the plan proposes in place of the model (no training ranges)
+                step = self.excitation.step(points, local_time_s(now, reading.values), self.state.last_written,
+                                            fallback_sp)
+                proposal, ranges, excitation = step.setpoints, None, step.status
+                notes += step.notes
+            elif bad:
+                proposal = ModelError(f"not inferred: points missing or not finite: {', '.join(bad)}")
+            else:
+                proposal, timed_out = await self._propose(policy, points, now)
             raw = proposal.message if isinstance(proposal, ModelError) else _jsonable(proposal)
-            ranges = self.policy.training_ranges if self.policy is not None else None
             decision = decide(reading.values, reading.times_s, now, proposal, self.state, self.site.safety,
                               self.site.rate_period_s or self.site.period_s, ranges, fallback_sp,
                               self.active_overrides(),
@@ -511,14 +599,41 @@ class ControllerService:
         wrote, errors = await self._act(mode, decision)
         points_read = {n: (v if isinstance(v, int | float) and not isinstance(v, bool) else None)
                        for n, v in reading.values.items()}
+        twin_error = self._predict(mode, reading, decision if wrote else None, now)
+        if twin_error:
+            notes.append(("drift_twin_error", "twin", twin_error))
         outcome = CycleOutcome(self.cycle, now, mode, decision, raw, wrote, errors, latency_ms,
-                               model_sha256=policy.sha256 if policy is not None else None,
-                               model_timed_out=timed_out, model_health=self.model_health, points=points_read)
+                               model_sha256=(policy.sha256 if policy is not None and self.excitation is None
+                                             else None),
+                               model_timed_out=timed_out, model_health=self.model_health, points=points_read,
+                               drift=self.drift.status() if self.drift is not None else None,
+                               drift_events=drift_events, twin_error=twin_error, excitation=excitation,
+                               notes=tuple(notes))
         self._record(outcome)
         self.last = outcome
         for listener in self.listeners:
             listener(outcome)
         return outcome
+
+    def _fall_back_on_drift(self, mode: str, events: tuple[DriftEvent, ...]) -> str:
+        """With ``on_drift: fallback``, an active service goes to fallback mode at a drift event, recorded as an
+        operator's change would be (who: ``drift-monitor``); returns the mode this cycle runs in."""
+        started = [e for e in events if e.kind == "drift"]
+        if not started or mode != "active" or self.site.drift is None or self.site.drift.on_drift != "fallback":
+            return mode
+        self._change_mode("fallback", "drift-monitor", started[0].reason)
+        return "fallback"
+
+    def _predict(self, mode: str, reading: Reading, written: Decision | None, now: float) -> str:
+        """The drift monitor's prediction of the next reading under the setpoints in force; its twin error or ""."""
+        if self.drift is None:
+            return ""
+        if mode == "off" or not reading.values:
+            self.drift.forget_prediction()
+            return ""
+        held = held_setpoints(reading.values, written.setpoints if written is not None else None,
+                              self.contract.setpoint_names)
+        return self.drift.predict(reading.values, held, now, local_time_s(now, reading.values))
 
     async def _act(self, mode: str, decision: Decision | None) -> tuple[bool, dict[str, str]]:
         """Write what the mode allows; returns whether anything was written and the refusals."""
@@ -555,6 +670,7 @@ class ControllerService:
         if not outcome.model_health.healthy:
             interventions.append({"reason": "model_unhealthy", "target": "model",
                                   "detail": outcome.model_health.detail})
+        interventions += [{"reason": r, "target": t, "detail": detail} for r, t, detail in outcome.notes]
         self.audit.record(DecisionRecord(
             cycle=outcome.cycle, run_id=self.run_id, time_s=outcome.time_s, mode=outcome.mode,
             source=d.source if d is not None else "off", points=outcome.points,

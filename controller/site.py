@@ -14,6 +14,7 @@ Example (``examples/site.yaml``)::
     safety: {guard_c: 26.0, limit_c: 27.0}
     api: {host: 127.0.0.1, port: 8080, token_env: COOLPILOT_TOKEN}
     audit: {path: coolpilot-audit.sqlite}
+    drift: {facility: calibrated-site.yaml, on_drift: fallback}   # optional: the calibrated twin beside the plant
 
 **The facility determines the contract** (``coolpilot.envs.contract``, contract version 2: its
 equipment blocks' points and setpoints). The adapter's maps (MQTT names, Modbus registers,
@@ -38,6 +39,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, model_validator
 
+from coolpilot.controller.drift import DriftSettings
 from coolpilot.controller.policies.bundles import find_bundle
 from coolpilot.controller.protocols.bacnet import BacnetSettings
 from coolpilot.controller.protocols.contract_maps import context_contract
@@ -170,6 +172,7 @@ class SiteConfig(_Section):
     safety: SafetyLimits = Field(default_factory=SafetyLimits, description="Safety envelope limits.")
     api: ApiSection = Field(default_factory=ApiSection, description=ApiSection.__doc__)
     audit: AuditSection = Field(default_factory=AuditSection, description=AuditSection.__doc__)
+    drift: DriftSettings | None = Field(None, description=DriftSettings.__doc__)
 
     _contract: Contract = PrivateAttr(default=CORE_CONTRACT)
 
@@ -242,7 +245,46 @@ def site_from_mapping(data: Any, source: str = "<mapping>", base_dir: Path | Non
     if site.adapter.csv is not None:
         csv = site.adapter.csv.model_copy(update={"path": resolve(site.adapter.csv.path)})
         updates["adapter"] = site.adapter.model_copy(update={"csv": csv})
+    if site.drift is not None:
+        updates["drift"] = _drift_facility(site, facility, contract, source, base)
     return site.model_copy(update=updates)
+
+
+def _drift_facility(site: SiteConfig, facility: str | None, contract: Contract, source: str, base: Path
+                    ) -> DriftSettings:
+    """The drift section with its facility resolved (default the site's), checked to have the site's contract, and
+    the points the monitor needs checked to be mapped."""
+    assert site.drift is not None
+    drift = site.drift
+
+    def problem(what: str) -> SiteConfigError:
+        return SiteConfigError(f"{source}: 1 problem(s) in the site file:\n  - field 'drift{what}")
+
+    name = drift.facility
+    if name is None and facility is None:
+        raise problem(".facility': the drift monitor runs the site's calibrated twin: give drift.facility (the "
+                      "calibrated facility YAML from coolpilot calibrate) or the site's facility")
+    resolved = facility
+    if name is not None:
+        path = Path(name).expanduser()
+        local = path if path.is_absolute() else base / path
+        resolved = str(local) if local.is_file() else name
+        try:
+            twin_contract = load_facility(resolved).contract
+        except FacilityConfigError as err:
+            raise problem(f".facility' = {name!r}: {err}") from None
+        if twin_contract.fingerprint != contract.fingerprint:
+            raise problem(f".facility' = {name!r}: its contract is not the site's (points "
+                          f"{list(twin_contract.point_names)}, setpoints {list(twin_contract.setpoint_names)}; the "
+                          f"site's: points {list(contract.point_names)}, setpoints {list(contract.setpoint_names)})")
+    mapped = site.adapter.point_names
+    missing = [n for n in drift.needed_points() if mapped is not None and n not in mapped]
+    if mapped is not None and not {"outdoor_wetbulb_c", "outdoor_rh_pct"} & set(mapped):
+        missing.append("outdoor_wetbulb_c or outdoor_rh_pct")
+    if missing:
+        raise problem(f".points': the drift monitor reads {missing}, which the site's adapter.{site.adapter.kind} "
+                      "map leaves out; map them")
+    return drift.model_copy(update={"facility": resolved})
 
 
 def load_site(path: str | Path) -> SiteConfig:

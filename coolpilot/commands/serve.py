@@ -16,9 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("site", help="site YAML file (model, fallback, adapter, safety, mode, api, audit)")
     parser.add_argument("--cycles", type=int, help="stop after this many control cycles (default: run until stopped)")
     parser.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")
+    parser.add_argument("--excitation", metavar="PLAN.yaml",
+                        help="run an excitation plan (coolpilot calibrate --plan) in place of the model: its step "
+                             "tests in its nightly windows, the fallback policy otherwise and after it; every write "
+                             "through the safety envelope, aborted on the thermal guard")
 
 
-async def serve(site_path: str, cycles: int | None, api: bool) -> int:
+async def serve(site_path: str, cycles: int | None, api: bool, excitation: str | None = None) -> int:
     """Run the service (and its API) until a signal or ``cycles`` cycles."""
     import uvicorn
 
@@ -28,7 +32,7 @@ async def serve(site_path: str, cycles: int | None, api: bool) -> int:
     from coolpilot.controller.site import load_site
 
     site = load_site(site_path)
-    service = ControllerService(site, build_adapter(site.adapter))
+    service = ControllerService(site, build_adapter(site.adapter), excitation=excitation)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
@@ -56,4 +60,4 @@ async def serve(site_path: str, cycles: int | None, api: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run until stopped."""
-    return asyncio.run(serve(args.site, args.cycles, not args.no_api))
+    return asyncio.run(serve(args.site, args.cycles, not args.no_api, args.excitation))
