@@ -10,6 +10,7 @@ allowed range. Bundled presets live in ``envs/presets/``.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -167,6 +168,51 @@ class ElectricalConfig(_Frozen):
     lighting_w_per_m2: float = _f(8.0, 0.0, 50.0, unit="W/m²", doc="Lighting power density.")
 
 
+class StorageConfig(_Frozen):
+    """A stratified chilled-water storage tank in parallel with the chillers (coolpilot.envs.physics.storage).
+
+    Its capacity is ``volume_m3 × ρ·c_p × design_delta_t_k`` (kWh of cold between a fully charged and a
+    fully discharged tank). Default rates empty or fill it in ``hours_at_rated``; heat leaks in through
+    ``insulation_m`` of insulation of conductivity 0.04 W/(m·K) (Modelica Buildings' ``kIns`` default)
+    over a cylinder as tall as it is wide.
+    """
+
+    volume_m3: float = _f(0.0, 0.0, 200_000.0, unit="m³", doc="Tank water volume; 0: no tank.")
+    design_delta_t_k: float | None = _f(None, 2.0, 15.0, unit="K",
+                                        doc="Return minus supply temperature the tank is rated at; default the "
+                                            "chilled-water loop's design ΔT.")
+    hours_at_rated: float = _f(4.0, 0.5, 24.0, unit="h",
+                               doc="Hours a full tank lasts at its rated discharge rate (sets default rates).")
+    max_charge_kw: float | None = _f(None, 1.0, 1_000_000.0, unit="kW",
+                                     doc="Rated charge rate (kW of cold); default capacity / hours_at_rated.")
+    max_discharge_kw: float | None = _f(None, 1.0, 1_000_000.0, unit="kW",
+                                        doc="Rated discharge rate (kW of cold); default capacity / hours_at_rated.")
+    insulation_m: float = _f(0.1, 0.01, 1.0, unit="m", doc="Insulation thickness (k = 0.04 W/(m·K)).")
+    thermocline_w_per_m2k: float = _f(3.0, 0.0, 100.0, unit="W/(m²·K)",
+                                      doc="Effective conductance across the thermocline per m² of cross-section "
+                                          "(mixing and conduction between the cold and warm zones).")
+    initial_soc: float = _f(0.5, 0.0, 1.0, unit="1", doc="State of charge at the start of a simulation.")
+
+    @property
+    def installed(self) -> bool:
+        """Whether there is a tank."""
+        return self.volume_m3 > 0.0
+
+    def diameter_m(self) -> float:
+        """Diameter of a cylinder as tall as it is wide holding ``volume_m3`` (m)."""
+        return (4.0 * self.volume_m3 / math.pi) ** (1.0 / 3.0)
+
+    def loss_ua_kw_k(self) -> float:
+        """Insulation conductance to ambient over the tank's surface (sides, top, bottom: 1.5·π·D²), kW/K."""
+        d = self.diameter_m()
+        return 0.04 / self.insulation_m * 1.5 * math.pi * d * d / 1000.0
+
+    def mixing_ua_kw_k(self) -> float:
+        """Thermocline conductance over the cross-section (π·D²/4), kW/K."""
+        d = self.diameter_m()
+        return self.thermocline_w_per_m2k * math.pi * d * d / 4.0 / 1000.0
+
+
 class FacilityConfig(_Frozen):
     """A whole facility. Derived quantities are properties, not stored copies."""
 
@@ -182,6 +228,7 @@ class FacilityConfig(_Frozen):
     economizer: EconomizerConfig = Field(default_factory=EconomizerConfig)
     towers: TowerConfig = Field(default_factory=TowerConfig)
     electrical: ElectricalConfig = Field(default_factory=ElectricalConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     blocks: list[str] | None = Field(
         None, description="Equipment blocks whose setpoints a policy may command (default: every block the "
                           "equipment has, see equipment_blocks); 'core' is always included.")
@@ -212,7 +259,8 @@ class FacilityConfig(_Frozen):
 
         ``chiller_staging`` with two or more chillers; ``tower_cells`` with two or more cells on
         variable-speed fans; ``chw_dp_reset`` with variable-flow chilled-water pumps; ``cw_flow``
-        with variable-speed condenser pumps; ``economizer`` with a waterside economizer.
+        with variable-speed condenser pumps; ``economizer`` with a waterside economizer;
+        ``thermal_storage`` with a chilled-water storage tank.
         """
         has = {
             "core": True,
@@ -221,6 +269,7 @@ class FacilityConfig(_Frozen):
             "chw_dp_reset": self.chilled_water.variable_flow,
             "cw_flow": self.towers.pump_variable_speed,
             "economizer": self.economizer.enabled,
+            "thermal_storage": self.storage.installed,
         }
         return tuple(name for name in BLOCKS if has.get(name, False))
 
@@ -270,6 +319,25 @@ class FacilityConfig(_Frozen):
         return self.chillers.count * self.chillers.capacity_kw / (
             WATER_RHO_CP_KJ_M3_K * self.chilled_water.design_delta_t_k
         )
+
+    @property
+    def tes_delta_t_k(self) -> float:
+        """The storage tank's rated ΔT (K): configured or the chilled-water loop's design ΔT."""
+        dt = self.storage.design_delta_t_k
+        return self.chilled_water.design_delta_t_k if dt is None else dt
+
+    @property
+    def tes_capacity_kwh(self) -> float:
+        """Cold a full tank holds over its rated ΔT (kWh; 0 without a tank)."""
+        return self.storage.volume_m3 * WATER_RHO_CP_KJ_M3_K * self.tes_delta_t_k / 3600.0
+
+    @property
+    def tes_rates_kw(self) -> tuple[float, float]:
+        """The tank's rated (charge, discharge) rates, kW of cold: configured or capacity / hours_at_rated."""
+        default = self.tes_capacity_kwh / self.storage.hours_at_rated
+        st = self.storage
+        return (default if st.max_charge_kw is None else st.max_charge_kw,
+                default if st.max_discharge_kw is None else st.max_discharge_kw)
 
     @property
     def chw_loop_volume_m3(self) -> float:

@@ -12,8 +12,9 @@ plant has (20 points, 4 setpoints: contract version 1 was exactly this block), t
 ``chiller_staging`` (the sequencer's stage-up threshold, with minimum run and off times),
 ``tower_cells`` (how far the flow is spread over tower cells), ``chw_dp_reset`` (the
 chilled-water differential-pressure setpoint of variable-flow pumps), ``cw_flow`` (the
-condenser-water flow of variable-speed condenser pumps) and ``economizer`` (the waterside
-economizer's enable). A facility's contract is the ordered union of its blocks
+condenser-water flow of variable-speed condenser pumps), ``economizer`` (the waterside
+economizer's enable) and ``thermal_storage`` (a chilled-water tank's signed charge or discharge
+rate). A facility's contract is the ordered union of its blocks
 (``coolpilot.envs.config.FacilityConfig.contract``); two contracts that differ are never
 silently matched (:meth:`Contract.differences` names what differs). A setpoint no policy
 commands runs on the plant's own local sequence.
@@ -239,6 +240,31 @@ ECONOMIZER = Block(
     ),
 )
 
+THERMAL_STORAGE = Block(
+    "thermal_storage",
+    "A stratified chilled-water storage tank piped in parallel with the chillers: the policy sets its signed "
+    "charge or discharge rate, so the plant can make cold when power is cheap or clean and spend it at the peak.",
+    points=(
+        PointSpec("tes_soc", "1", 0.0, 1.0, "Storage state of charge: the cold zone's share of the tank volume."),
+        PointSpec("tes_cold_temp_c", "°C", 0.0, 60.0, "Storage tank bottom (cold zone) temperature."),
+        PointSpec("tes_warm_temp_c", "°C", 0.0, 60.0, "Storage tank top (warm zone) temperature."),
+        PointSpec("tes_discharge_kw", "kW", -1.0e6, 1.0e6,
+                  "Cold the tank gives the loop (> 0) or takes from the plant to charge (< 0), kW of cold."),
+        PointSpec("tes_rate_frac", "1", -1.0, 1.0, "Storage rate the tank's valves and pump hold now (commanded "
+                  "or its own), fraction of the rated discharge (> 0) or charge (< 0) rate."),
+    ),
+    setpoints=(
+        SetpointSpec(
+            "tes_rate_frac", "1", -1.0, 1.0, 1.0,
+            "Signed storage rate, fraction of the tank's rated rate: > 0 discharges (the tank covers that much of "
+            "the loop's load and the chillers the rest), < 0 charges (the plant makes that much extra cold into "
+            "the tank, after the hall's need), 0 idles. Charging and discharging are never simultaneous. At the "
+            "thermal limit the envelope may discharge, never charge (a discharging tank is more cooling).",
+            cooling_direction=+1, safe=1.0, measured_by="tes_rate_frac", deadband=0.05,
+        ),
+    ),
+)
+
 GRID_SIGNALS = Block(
     "grid_signals",
     "What the site knows of its electricity ahead: the tariff's price and the grid's carbon factor now and over "
@@ -255,7 +281,7 @@ GRID_SIGNALS = Block(
 )
 
 BLOCKS: dict[str, Block] = {b.name: b for b in (CORE, CHILLER_STAGING, TOWER_CELLS, CHW_DP_RESET, CW_FLOW, ECONOMIZER,
-                                                GRID_SIGNALS)}
+                                                THERMAL_STORAGE, GRID_SIGNALS)}
 """Every equipment block, in contract order."""
 
 LEVERS: tuple[str, ...] = tuple(s.name for b in BLOCKS.values() for s in b.setpoints)

@@ -9,6 +9,7 @@ import numpy as np
 
 from coolpilot.envs.config import FacilityConfig
 from coolpilot.envs.contract import GRID_SIGNALS, LEVERS, POINT_SPECS, SETPOINT_SPECS, Contract
+from coolpilot.envs.physics import storage
 from coolpilot.envs.physics.coefficients import (
     CHILLER_MODELS,
     FAN_CURVES,
@@ -70,7 +71,7 @@ def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
     slew = np.array([s.slew_per_min / SECONDS_PER_MINUTE for s in specs])
     nan = float("nan")
     local = [nan, nan, nan, nan, c.chillers.stage_up_plr, c.towers.sequence_cell_flow_frac,
-             c.chilled_water.dp_setpoint_frac, 1.0, 1.0]
+             c.chilled_water.dp_setpoint_frac, 1.0, 1.0, 0.0]  # a tank left to the plant idles
     low = [s.low for s in specs]
     low[LEVERS.index("cw_flow_frac")] = max(low[LEVERS.index("cw_flow_frac")], c.towers.pump_min_flow_frac)
     a = np.asarray
@@ -141,6 +142,7 @@ def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
             c.electrical.ups_loss_proportional_frac,
             c.electrical.ups_loss_square_frac,
         ]),
+        "tes": a(_tank_row(c)),
         "setpoint_low": a(low),
         "setpoint_high": a([s.high for s in specs]),
         "slew_per_s": slew,
@@ -148,12 +150,27 @@ def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
     }
 
 
+def _tank_row(c: FacilityConfig) -> list[float]:
+    """The storage tank's parameters in ``PlantParams.tes`` column order (all zero without a tank)."""
+    row = [0.0] * storage.N_TANK_PARAMS
+    if c.storage.installed:
+        row[storage.VOLUME] = c.storage.volume_m3
+        row[storage.CHARGE_KW], row[storage.DISCHARGE_KW] = c.tes_rates_kw
+        row[storage.MIXING_UA] = c.storage.mixing_ua_kw_k()
+        row[storage.LOSS_UA] = c.storage.loss_ua_kw_k()
+        row[storage.DELTA_T] = c.tes_delta_t_k
+        row[storage.INITIAL_SOC] = c.storage.initial_soc
+    return row
+
+
 def initial_state(params: PlantParams, setpoints: np.ndarray | None = None) -> PlantState:
     """A plant at rest under core ``setpoints`` (N, 4) (default the legacy ones), its levers on local sequence.
 
     Zone nodes start near their loaded steady state for supply air at the setpoint; a
     warm-up of a few steps settles the rest (the env runs one hour of warm-up). One chiller
-    runs, with its timers long expired, and the economizer is enabled.
+    runs, with its timers long expired, and the economizer is enabled. A storage tank starts at
+    its configured state of charge, its cold zone at the chilled-water setpoint and its warm zone
+    its rated ΔT above.
     """
     n, z = params.it_design_kw.shape
     sp = np.broadcast_to(LEGACY_SETPOINTS if setpoints is None else setpoints, (n, 4)).astype(np.float64).copy()
@@ -162,8 +179,14 @@ def initial_state(params: PlantParams, setpoints: np.ndarray | None = None) -> P
     inlet = np.repeat(sp[:, 0:1] + 1.0, z, axis=1)
     zone = inlet + 20.0
     long_ago = np.full(n, 1.0e6)
+    tank = params.tes
+    has_tank = tank[:, storage.VOLUME] > 0.0
+    tes = np.zeros((n, 3))  # a facility without a tank reports zeros
+    tes[:, storage.COLD_FRAC] = tank[:, storage.INITIAL_SOC]
+    tes[:, storage.COLD_C] = np.where(has_tank, sp[:, 2], 0.0)
+    tes[:, storage.WARM_C] = np.where(has_tank, sp[:, 2] + tank[:, storage.DELTA_T], 0.0)
     return PlantState(zone, inlet, sp[:, 2].copy(), act, np.ones(n), long_ago, long_ago.copy(), np.ones(n),
-                      long_ago.copy())
+                      long_ago.copy(), tes)
 
 
 SIGNAL_POINTS: tuple[str, ...] = tuple(p.name for p in GRID_SIGNALS.points)

@@ -178,7 +178,8 @@ RECORDED_OUTPUTS = (
     "condenser_water_c", "coil_load_kw", "economizer_kw", "chiller_load_kw", "chillers_running", "chiller_plr",
     "heat_rejected_kw", "envelope_gain_kw", "stored_heat_change_kj", "water_evaporation_m3", "water_drift_m3",
     "water_blowdown_m3", "tower_shortfall_k", "chiller_starts", "tower_cells_running", "chw_flow_frac",
-    "cw_flow_frac", "economizer_enabled",
+    "cw_flow_frac", "economizer_enabled", "tes_discharge_kw", "tes_soc", "tes_heat_change_kj",
+    "tes_ambient_gain_kw",
 )
 """Plant outputs kept per step by :func:`simulate`."""
 _RECORDED_FIELDS = tuple(PlantOutputs._fields.index(name) for name in RECORDED_OUTPUTS)

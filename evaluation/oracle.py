@@ -61,7 +61,7 @@ from coolpilot.envs.objectives import BILLING_PERIOD_S, DEMAND_WINDOW_S, GridSig
 from coolpilot.envs.physics._jit import jit
 from coolpilot.envs.physics.plant import FAN, SAT, Exogenous, PlantParams, PlantState, step
 from coolpilot.envs.simulation import ExoSeries
-from coolpilot.envs.units import SECONDS_PER_HOUR
+from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from coolpilot.envs.vector import PARALLEL_MIN_ENVS, take_params
 
 INFEASIBLE = 1.0e12
@@ -72,11 +72,11 @@ INFEASIBLE = 1.0e12
 _ADD, _SUB, _MUL, _MIN, _MAX, _GT, _LT, _WHERE = range(8)
 
 RULE_INPUTS = ("inlet_temp_max_c", "supply_air_temp_c", "sat_prev", "fan_prev", "outdoor_wetbulb_c",
-               "chw_return_temp_c", "chw_flow_frac")
+               "chw_return_temp_c", "chw_flow_frac", "tes_soc", "time_of_day_sin", "time_of_day_cos")
 """Tape input registers, in order: the points the rule-based law reads and its two integrator states."""
 
 RULE_POINT_OUTPUTS = {"inlet_temp_max_c": "inlet_temp_max_c", "supply_air_temp_c": "supply_air_temp_c",
-                      "chw_return_temp_c": "chw_return_c", "chw_flow_frac": "chw_flow_frac"}
+                      "chw_return_temp_c": "chw_return_c", "chw_flow_frac": "chw_flow_frac", "tes_soc": "tes_soc"}
 """The plant output behind each point the rule-based law reads (``outdoor_wetbulb_c`` is the weather's);
 tests check these against :func:`coolpilot.envs.facility.points_array`."""
 
@@ -162,10 +162,12 @@ def rule_tape(settings: RuleBasedSettings) -> RuleTape:
     rule-based controller's closed loop inside its compiled rollout.
     """
     ops = _TapeOps(len(RULE_INPUTS))
-    inlet, supply, sat_prev, fan_prev, wetbulb, chw_return, chw_flow = (Reg(i) for i in range(len(RULE_INPUTS)))
+    inlet, supply, sat_prev, fan_prev, wetbulb, chw_return, chw_flow, soc, sin, cos = (
+        Reg(i) for i in range(len(RULE_INPUTS)))
     core = rule_based_law(ops, settings, inlet, supply, sat_prev, fan_prev, wetbulb, chw_return)
     flow = chw_flow if "chw_dp_setpoint_frac" in settings.levers else None
-    levers = plant_lever_law(ops, settings, ops.greater(inlet, settings.guard_c), wetbulb, chw_return, flow)
+    storage = (soc, sin, cos) if "tes_rate_frac" in settings.levers else None
+    levers = plant_lever_law(ops, settings, ops.greater(inlet, settings.guard_c), wetbulb, chw_return, flow, storage)
     outputs = [ops.ref(v) for v in (*core, *levers.values())]
     registers = np.zeros(ops.n_registers)
     for value, index in ops.constants.items():
@@ -217,8 +219,8 @@ _WEAR_MOVE, _WEAR_START, _DEMAND_RATE, _PEAK0, _FILLED, _LIMIT = range(6)
 def _rollout(
     state: PlantState, params: PlantParams, commands: np.ndarray, dt_s: np.ndarray, drybulb: np.ndarray,
     wetbulb: np.ndarray, utilization: np.ndarray, weight: np.ndarray, new_period: np.ndarray, last_hour: np.ndarray,
-    lever_cols: np.ndarray, span: np.ndarray, last: np.ndarray, code: np.ndarray, registers: np.ndarray,
-    outputs: np.ndarray, rule_lane: int, coefficients: np.ndarray, window: np.ndarray,
+    clock: np.ndarray, lever_cols: np.ndarray, span: np.ndarray, last: np.ndarray, code: np.ndarray,
+    registers: np.ndarray, outputs: np.ndarray, rule_lane: int, coefficients: np.ndarray, window: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cost, worst inlet excess (K), stored heat (kJ) and the last hour's plant energy and heat (kWh) of P lanes.
 
@@ -226,8 +228,9 @@ def _rollout(
     sequence); lane ``rule_lane`` (if ≥ 0) is driven by the rule-based tape instead, closed loop, and
     its commands are written back into ``commands``. Per step: ``dt_s`` (s), the step-mean weather and
     utilization, ``weight`` (objective units per kWh), ``new_period`` (a billing period starts),
-    ``last_hour`` (the step is in the horizon's last hour). ``last`` (P, K) are the setpoints commanded
-    before the plan (for travel), ``span`` (K,) their spans. The cost is
+    ``last_hour`` (the step is in the horizon's last hour), ``clock`` (H, 2) the sin and cos of the time of
+    day at the step's end (what the rule-based lane's storage schedule reads). ``last`` (P, K) are the
+    setpoints commanded before the plan (for travel), ``span`` (K,) their spans. The cost is
     :class:`coolpilot.envs.objectives.StepCost`'s: energy × weight, the demand rate on each rise of the
     billing peak (the 15-minute mean power, over the meter's ``window`` of plant-step powers, the last
     ``coefficients[_FILLED]`` of them filled, for steps shorter than 15 minutes), wear per move and per
@@ -271,6 +274,9 @@ def _rollout(
             registers[4] = wetbulb[t]
             registers[5] = out.chw_return_c[rule_lane]
             registers[6] = out.chw_flow_frac[rule_lane]
+            registers[7] = out.tes_soc[rule_lane]
+            registers[8] = clock[t, 0]
+            registers[9] = clock[t, 1]
         if new_period[t]:
             peak[:] = 0.0
         hours = dt_s[t] / 3600.0
@@ -448,6 +454,8 @@ class _Horizon(NamedTuple):
     """A billing period starts with the step."""
     last_hour: np.ndarray
     """The step starts in the horizon's last hour."""
+    clock: np.ndarray
+    """(H, 2) sin and cos of the time of day at the step's end (2π·hour/24)."""
 
 
 def _check(name: str, value: float, low: float, high: float, unit: str) -> None:
@@ -620,8 +628,9 @@ class OraclePolicy:
         first = idx[g.fine_start]
         crossing = exo.time_s[first] - self._meter.period_start_s[0] >= BILLING_PERIOD_S
         new_period = crossing & ~np.concatenate([[False], crossing[:-1]])
+        angle = (2.0 * np.pi / SECONDS_PER_DAY) * (exo.time_s[idx[g.fine_start + g.fine_count - 1]] % SECONDS_PER_DAY)
         return _Horizon(mean(exo.drybulb_c), mean(exo.wetbulb_c), mean(exo.utilization), mean(self._weight),
-                        new_period, g.last_hour)
+                        new_period, g.last_hour, np.stack([np.sin(angle), np.cos(angle)], axis=1))
 
     def _commands(self, knots: np.ndarray) -> np.ndarray:
         """Commands (n, H, K) of plans given by knots (n, M, K)."""
@@ -650,13 +659,14 @@ class OraclePolicy:
         registers[: len(RULE_INPUTS)] = [points["inlet_temp_max_c"], points["supply_air_temp_c"],
                                          float(state.actuators[0, SAT]), float(state.actuators[0, FAN]),
                                          points["outdoor_wetbulb_c"], points["chw_return_temp_c"],
-                                         points.get("chw_flow_frac", 1.0)]
+                                         points.get("chw_flow_frac", 1.0), points.get("tes_soc", 0.0),
+                                         points["time_of_day_sin"], points["time_of_day_cos"]]
         coefficients = self._coefficients.copy()
         coefficients[_PEAK0] = self._meter.peak_kw[0]
         coefficients[_FILLED] = self._meter.filled[0]
         window = self._meter.window[0].copy()
         common = (self._bound[4].dt_s, exo.drybulb_c, exo.wetbulb_c, exo.utilization, exo.weight, exo.new_period,
-                  exo.last_hour, self._cols, self._span)
+                  exo.last_hour, exo.clock, self._cols, self._span)
         tape = (self._tape.code, registers, self._tape.outputs)
         if n < PARALLEL_MIN_ENVS:
             cost, excess, stored, plant, heat = _rollout(starts, params, commands, *common, last, *tape,

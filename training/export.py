@@ -186,7 +186,9 @@ def rule_based_nodes(s: RuleBasedSettings, x: str, point_names: tuple[str, ...]
     supply, inlet = cols["supply_air_temp_c"], cols["inlet_temp_max_c"]
     wetbulb, chw_return = cols["outdoor_wetbulb_c"], cols["chw_return_temp_c"]
     core = rule_based_law(ops, s, inlet, supply, supply, cols["crah_fan_speed_frac"], wetbulb, chw_return)
-    levers = plant_lever_law(ops, s, ops.greater(inlet, s.guard_c), wetbulb, chw_return, cols.get("chw_flow_frac"))
+    storage = (cols["tes_soc"], cols["time_of_day_sin"], cols["time_of_day_cos"]) if "tes_soc" in cols else None
+    levers = plant_lever_law(ops, s, ops.greater(inlet, s.guard_c), wetbulb, chw_return, cols.get("chw_flow_frac"),
+                             storage)
     outputs = list(core)
     if levers:
         ops.nodes.append(helper.make_node("Shape", [inlet], ["rb_column_shape"], name="rule_based_column_shape"))

@@ -43,6 +43,18 @@ The plant's levers, where the facility's equipment has them (:func:`plant_lever_
    cooling is out of reach. A stricter lock-out (return 1 K above wet bulb + approach) cost
    0.4 % of overhead energy in a Las Vegas July week: partial free cooling pays for the
    towers' and pumps' full flow in this plant, so the margin sits on the permissive side.
+10. **Storage on the tariff's clock** (a chilled-water tank): the conventional demand-limiting
+    partial-storage schedule. Charge in the valley hours (``tes_charge_hours``: cheap power, and
+    cool nights make cold cheaply) until the tank is full, at the rate that fills it over the valley
+    (``tes_charge_rate``, with 15 % to spare for losses) rather than at full rate, which would set a
+    new demand peak at night; discharge in the peak hours (``tes_discharge_hours``) at the rate that
+    spreads the usable cold over the peak (``tes_discharge_rate``: the chillers carry the rest, so
+    the afternoon's demand drops evenly), down to a reserve (``tes_reserve_soc``) that it never
+    spends: the cold an operator keeps for a chiller trip (0.15 of a 4-hour tank carries the design
+    load for 36 minutes); idle otherwise.
+    The thermal guard never charges: above ``guard_c`` the tank discharges whatever it holds.
+    The windows come from the site's tariff (:func:`storage_windows`) or default to a common
+    peak/valley split (peak 12–18 h, valley 23–7 h).
 
 The law is written once, :func:`rule_based_law`, in a small set of elementwise operations
 (:class:`LawOps`): :func:`rule_based_batch` runs it on numpy arrays,
@@ -64,10 +76,11 @@ from coolpilot.envs.contract import POINT_NAMES, SETPOINT_NAMES
 RULE_BASED_POINTS = ("inlet_temp_max_c", "supply_air_temp_c", "crah_fan_speed_frac", "outdoor_wetbulb_c",
                      "chw_return_temp_c")
 """The points the core law reads; every other point is ignored."""
-LEVER_POINTS: dict[str, tuple[str, ...]] = {"chw_dp_setpoint_frac": ("chw_flow_frac",)}
+LEVER_POINTS: dict[str, tuple[str, ...]] = {"chw_dp_setpoint_frac": ("chw_flow_frac",),
+                                            "tes_rate_frac": ("tes_soc", "time_of_day_sin", "time_of_day_cos")}
 """Points the lever law reads beyond :data:`RULE_BASED_POINTS`, per lever."""
 LEVERS = ("chiller_stage_up_plr", "tower_cell_flow_min_frac", "chw_dp_setpoint_frac", "cw_flow_frac",
-          "economizer_enable")
+          "economizer_enable", "tes_rate_frac")
 """The plant levers the rule-based controller commands when the facility has them, in contract order."""
 
 @dataclass(frozen=True)
@@ -114,11 +127,36 @@ class RuleBasedSettings:
     """Condenser flow per chiller (design)."""
     economizer_margin_k: float = -1.0
     """The economizer is enabled while wet bulb + tower approach + this margin is below the return (K)."""
+    tes_charge_hours: tuple[tuple[float, float], ...] = ((23.0, 7.0),)
+    """Hours of the day (start, end; local standard time, may wrap midnight) the tank charges: the valley."""
+    tes_discharge_hours: tuple[tuple[float, float], ...] = ((12.0, 18.0),)
+    """Hours of the day the tank discharges: the peak."""
+    tes_reserve_soc: float = 0.15
+    """State of charge the schedule never spends (kept for a chiller trip)."""
+    tes_full_soc: float = 0.98
+    """State of charge at which charging stops."""
+    tes_charge_rate: float = 1.0
+    """Charge rate in the valley, fraction of the tank's rated charge rate."""
+    tes_discharge_rate: float = 1.0
+    """Discharge rate in the peak, fraction of the tank's rated discharge rate."""
 
     def __post_init__(self) -> None:
         unknown = [n for n in self.levers if n not in LEVERS]
         if unknown:
             raise ValueError(f"rule-based levers {unknown} are not levers it knows ({list(LEVERS)})")
+        for label, windows in (("tes_charge_hours", self.tes_charge_hours),
+                               ("tes_discharge_hours", self.tes_discharge_hours)):
+            for start, end in windows:
+                length = (end - start) % 24.0
+                if not (0.0 <= start < 24.0 and 0.0 <= end <= 24.0 and 0.0 < length <= 12.0):
+                    raise ValueError(f"{label}: window ({start:g}, {end:g}) h must lie in 0..24 h and last more than "
+                                     f"0 and at most 12 hours")
+        if not (0.0 < self.tes_charge_rate <= 1.0 and 0.0 < self.tes_discharge_rate <= 1.0):
+            raise ValueError(f"tes_charge_rate = {self.tes_charge_rate:g} and tes_discharge_rate = "
+                             f"{self.tes_discharge_rate:g} must lie in (0, 1] of the tank's rated rates")
+        if not 0.0 <= self.tes_reserve_soc < self.tes_full_soc <= 1.0:
+            raise ValueError(f"tes_reserve_soc = {self.tes_reserve_soc:g} and tes_full_soc = {self.tes_full_soc:g} "
+                             "must satisfy 0 <= reserve < full <= 1")
 
     @property
     def setpoint_names(self) -> tuple[str, ...]:
@@ -137,6 +175,9 @@ def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
     worst_recirc = max(z.recirculation_frac for z in cfg.zones)
     contract = cfg.contract
     cell_low = contract.setpoints_by_name.get("tower_cell_flow_min_frac")
+    defaults = RuleBasedSettings()
+    charge, discharge = storage_rates(cfg, defaults.tes_charge_hours, defaults.tes_discharge_hours,
+                                      defaults.tes_reserve_soc)
     return RuleBasedSettings(
         coil_approach_k=cfg.crah.coil_approach_k,
         fan_min_frac=cfg.crah.min_speed_frac,
@@ -147,7 +188,29 @@ def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
         stage_up_plr=staging_crossover_plr(cfg),
         tower_cell_flow_min_frac=max(cfg.towers.cell_min_flow_frac, cell_low.low if cell_low else 0.0),
         cw_flow_frac=1.0,
+        tes_charge_rate=charge, tes_discharge_rate=discharge,
     )
+
+
+def _hours(windows: tuple[tuple[float, float], ...]) -> float:
+    return sum((end - start) % 24.0 for start, end in windows)
+
+
+def storage_rates(cfg: FacilityConfig, charge_hours: tuple[tuple[float, float], ...],
+                  discharge_hours: tuple[tuple[float, float], ...], reserve_soc: float) -> tuple[float, float]:
+    """The schedule's charge and discharge rates (fractions of the rated ones) for the facility's tank.
+
+    Charge: fill the tank over the valley hours with 15 % to spare; discharge: spread the cold above
+    the reserve over the peak hours. Capacity and rated rates from the facility file (a facility
+    without a tank gets full rates, unused).
+    """
+    if not cfg.storage.installed:
+        return 1.0, 1.0
+    charge_kw, discharge_kw = cfg.tes_rates_kw
+    capacity = cfg.tes_capacity_kwh
+    charge = 1.15 * capacity / (_hours(charge_hours) * charge_kw)
+    discharge = (1.0 - reserve_soc) * capacity / (_hours(discharge_hours) * discharge_kw)
+    return min(max(charge, 0.05), 1.0), min(max(discharge, 0.05), 1.0)
 
 
 def staging_crossover_plr(cfg: FacilityConfig, cap: float = 0.9) -> float:
@@ -311,13 +374,48 @@ def rule_based_law(ops: LawOps[T], s: RuleBasedSettings, inlet_max: T, supply: T
     return sat, fan, chw, cw
 
 
+def _in_window(ops: LawOps[T], sin: T, cos: T, start_h: float, end_h: float) -> T:
+    """1 where the clock (sin, cos of 2π·hour/24) is in [start, end) hours (a window of at most 12 h), else 0.
+
+    On the clock circle, θ lies in the arc from a to b (shorter than π) when sin(θ − a) ≥ 0 and
+    sin(b − θ) > 0; both are linear in (sin θ, cos θ), so the test needs no arctangent. The result
+    is a 0/1 number, not a boolean, so that the exported graph selects only between numbers.
+    """
+    a = 2.0 * np.pi * start_h / 24.0
+    b = 2.0 * np.pi * end_h / 24.0
+    zero = ops.mul(sin, 0.0)
+    after_start = ops.greater(ops.sub(ops.mul(sin, float(np.cos(a))), ops.mul(cos, float(np.sin(a)))), -1e-12)
+    before_end = ops.greater(ops.sub(ops.mul(cos, float(np.sin(b))), ops.mul(sin, float(np.cos(b)))), 1e-12)
+    return ops.where(after_start, ops.where(before_end, 1.0, zero), zero)
+
+
+def _in_any(ops: LawOps[T], sin: T, cos: T, windows: tuple[tuple[float, float], ...]) -> T:
+    """1 where the clock is in any of ``windows``, else 0."""
+    inside = _in_window(ops, sin, cos, *windows[0])
+    for start, end in windows[1:]:
+        inside = ops.where(ops.greater(inside, 0.5), 1.0, _in_window(ops, sin, cos, start, end))
+    return inside
+
+
+def storage_law(ops: LawOps[T], s: RuleBasedSettings, guard: T, soc: T, sin: T, cos: T) -> T:
+    """Sequence 10 of the module docstring: the tank's signed rate (> 0 discharge, < 0 charge)."""
+    zero = ops.mul(soc, 0.0)
+    charging = ops.greater(_in_any(ops, sin, cos, s.tes_charge_hours), 0.5)
+    discharging = ops.greater(_in_any(ops, sin, cos, s.tes_discharge_hours), 0.5)
+    charge = ops.where(charging, ops.where(ops.less(soc, ops.add(zero, s.tes_full_soc)), -s.tes_charge_rate, zero),
+                       zero)
+    rate = ops.where(discharging, ops.where(ops.greater(soc, s.tes_reserve_soc), s.tes_discharge_rate, zero), charge)
+    return ops.where(guard, ops.where(ops.greater(soc, 0.0), 1.0, zero), rate)
+
+
 def plant_lever_law(ops: LawOps[T], s: RuleBasedSettings, guard: T, wetbulb: T, chw_return: T,
-                    chw_flow: T | None) -> dict[str, T | float]:
-    """Sequences 5–9 of the module docstring: the plant levers of ``s.levers``, by name.
+                    chw_flow: T | None, storage: tuple[T, T, T] | None = None) -> dict[str, T | float]:
+    """Sequences 5–10 of the module docstring: the plant levers of ``s.levers``, by name.
 
     ``guard`` is the thermal guard's condition (hottest inlet above ``guard_c``), ``wetbulb``
     and ``chw_return`` in °C, ``chw_flow`` the measured chilled-water flow fraction (needed
-    with ``chw_dp_setpoint_frac``). Constant levers come back as plain numbers.
+    with ``chw_dp_setpoint_frac``), ``storage`` the tank's state of charge and the clock's sin
+    and cos (needed with ``tes_rate_frac``). Constant levers come back as plain numbers.
     """
     out: dict[str, T | float] = {}
     if "chiller_stage_up_plr" in s.levers:
@@ -335,6 +433,10 @@ def plant_lever_law(ops: LawOps[T], s: RuleBasedSettings, guard: T, wetbulb: T, 
     if "economizer_enable" in s.levers:
         free = ops.less(ops.add(ops.add(wetbulb, s.tower_approach_k), s.economizer_margin_k), chw_return)
         out["economizer_enable"] = ops.where(free, 1.0, ops.mul(wetbulb, 0.0))
+    if "tes_rate_frac" in s.levers:
+        if storage is None:
+            raise ValueError("the storage schedule needs the tes_soc, time_of_day_sin and time_of_day_cos points")
+        out["tes_rate_frac"] = storage_law(ops, s, guard, *storage)
     return out
 
 
@@ -357,8 +459,9 @@ def rule_based_batch(points: np.ndarray, settings: RuleBasedSettings, sat_prev: 
     fan0 = col["crah_fan_speed_frac"] if fan_prev is None else np.asarray(fan_prev, dtype=np.float64)
     inlet, wetbulb, chw_return = col["inlet_temp_max_c"], col["outdoor_wetbulb_c"], col["chw_return_temp_c"]
     core = rule_based_law(NUMPY_OPS, settings, inlet, supply, sat0, fan0, wetbulb, chw_return)
+    storage = (col["tes_soc"], col["time_of_day_sin"], col["time_of_day_cos"]) if "tes_soc" in col else None
     levers = plant_lever_law(NUMPY_OPS, settings, np.greater(inlet, settings.guard_c), wetbulb, chw_return,
-                             col.get("chw_flow_frac"))
+                             col.get("chw_flow_frac"), storage)
     n = p.shape[0]
     return np.stack([*core, *(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in levers.values())],
                     axis=1)

@@ -15,10 +15,10 @@ the facility: its contract is the ordered union of its equipment blocks'
   a site file without a facility runs: contract version 1), and names must belong to some
   block.
 
-Default addresses are per name, in block order over every block (:data:`ALL_POINTS`,
-:data:`ALL_SETPOINTS`), so a name keeps its default register or object whatever the
-facility: the core block's 20 points and 4 setpoints keep the addresses they had when the
-contract was only the core block.
+Default addresses are per name, over every block in the order the blocks were added to
+coolpilot (:data:`ALL_POINTS`, :data:`ALL_SETPOINTS`), so a name keeps its default register or
+object whatever the facility and whatever block a later version adds: the core block's 20 points
+and 4 setpoints keep the addresses they had when the contract was only the core block.
 """
 
 from __future__ import annotations
@@ -28,10 +28,16 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationInfo
 
-from coolpilot.envs.contract import LEVERS, POINT_SPECS, Contract
+from coolpilot.envs.contract import BLOCKS, LEVERS, Contract
 
-ALL_POINTS: tuple[str, ...] = tuple(POINT_SPECS)
-"""Every point any block defines, in block order: the order of default point addresses."""
+ADDRESS_ORDER: tuple[str, ...] = ("core", "chiller_staging", "tower_cells", "chw_dp_reset", "cw_flow", "economizer",
+                                  "grid_signals", "thermal_storage")
+"""Blocks in the order they were added to coolpilot: default addresses follow it, so a block added later
+takes addresses after every earlier one and no existing point moves (a new block goes at the end)."""
+if sorted(ADDRESS_ORDER) != sorted(BLOCKS):
+    raise RuntimeError("controller.protocols.contract_maps.ADDRESS_ORDER must list every block of the contract")
+ALL_POINTS: tuple[str, ...] = tuple(p.name for b in ADDRESS_ORDER for p in BLOCKS[b].points)
+"""Every point any block defines, in :data:`ADDRESS_ORDER`: the order of default point addresses."""
 ALL_SETPOINTS: tuple[str, ...] = LEVERS
 """Every setpoint any block defines, in block order: the order of default setpoint addresses."""
 

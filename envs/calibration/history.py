@@ -589,7 +589,8 @@ SIMULATE_COLUMNS: dict[str, str | None] = {
     "lighting_kw": None, "coil_load_kw": None, "economizer_kw": None, "chiller_load_kw": None,
     "heat_rejected_kw": None, "envelope_gain_kw": None, "stored_heat_change_kj": None,
     "water_evaporation_m3": None, "water_drift_m3": None, "water_blowdown_m3": None, "tower_shortfall_k": None,
-    "chiller_starts": None,
+    "chiller_starts": None, "tes_heat_change_kj": None, "tes_ambient_gain_kw": None,
+    "tes_soc": "tes_soc", "tes_discharge_kw": "tes_discharge_kw",
 }
 """Column of ``coolpilot simulate --csv`` -> the point or meter it is (None: not used)."""
 

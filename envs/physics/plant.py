@@ -18,6 +18,7 @@ import numpy as np
 from coolpilot.envs.physics._jit import jit
 from coolpilot.envs.physics.air import fan_power_kw, it_power_kw, recirculation_frac, zone_step
 from coolpilot.envs.physics.electrical import distribution_loss_kw
+from coolpilot.envs.physics.storage import COLD_C, COLD_FRAC, WARM_C, tank_request, tank_update
 from coolpilot.envs.physics.water import (
     chiller_capacity_kw,
     chiller_plant,
@@ -31,13 +32,13 @@ from coolpilot.envs.physics.water import (
 )
 from coolpilot.envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
 
-SAT, FAN, CHW, CW, STAGE, CELLS, DP, CWF, WSE = 0, 1, 2, 3, 4, 5, 6, 7, 8
+SAT, FAN, CHW, CW, STAGE, CELLS, DP, CWF, WSE, TES = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
 """Column of each lever in command arrays (the order of coolpilot.envs.contract.LEVERS).
 
-A command is (N, 9): every lever any block defines. NaN in a column means "not commanded":
+A command is (N, 10): every lever any block defines. NaN in a column means "not commanded":
 the plant's own local sequence runs that lever (``PlantParams.lever_local``), and a core
 setpoint not commanded holds where its actuator is."""
-N_LEVERS = 9
+N_LEVERS = 10
 
 MEASURED_POINTS = (
     "outdoor_drybulb_c", "outdoor_wetbulb_c", "outdoor_rh_pct", "time_of_day_sin", "time_of_day_cos",
@@ -48,6 +49,7 @@ MEASURED_POINTS = (
     "chiller_plr", "chiller_stage_up_plr", "chiller_stage_timer_min",
     "tower_cells_running", "tower_cell_flow_min_frac", "tower_fan_speed_frac",
     "chw_flow_frac", "chw_dp_setpoint_frac", "cw_flow_frac", "economizer_enable",
+    "tes_soc", "tes_cold_temp_c", "tes_warm_temp_c", "tes_discharge_kw", "tes_rate_frac",
 )
 """Columns of ``PlantOutputs.measured``: the BMS points of every block (the grid_signals block aside)."""
 
@@ -122,10 +124,11 @@ class PlantParams(NamedTuple):
     tower_coefficients: np.ndarray  # (27,) YorkCalc, shared
     ups_rated_kw: np.ndarray  # (N,)
     ups_loss_coefficients: np.ndarray  # (N, 3)
-    setpoint_low: np.ndarray  # (N, 9) every lever's bounds
-    setpoint_high: np.ndarray  # (N, 9)
-    slew_per_s: np.ndarray  # (N, 9)
-    lever_local: np.ndarray  # (N, 9) each lever's value under the plant's own sequence (NaN: hold)
+    tes: np.ndarray  # (N, 7) chilled-water storage tank, columns in coolpilot.envs.physics.storage (volume 0: none)
+    setpoint_low: np.ndarray  # (N, 10) every lever's bounds
+    setpoint_high: np.ndarray  # (N, 10)
+    slew_per_s: np.ndarray  # (N, 10)
+    lever_local: np.ndarray  # (N, 10) each lever's value under the plant's own sequence (NaN: hold)
 
 
 class PlantState(NamedTuple):
@@ -134,12 +137,13 @@ class PlantState(NamedTuple):
     zone_temp_c: np.ndarray  # (N, Z) lumped IT equipment + room air node
     inlet_temp_c: np.ndarray  # (N, Z) server inlet at the end of the last step
     chw_supply_c: np.ndarray  # (N,) chilled-water loop (supply) temperature
-    actuators: np.ndarray  # (N, 9) every lever as the plant holds it now
+    actuators: np.ndarray  # (N, 10) every lever as the plant holds it now
     chillers_on: np.ndarray  # (N,) chillers running
     since_start_s: np.ndarray  # (N,) time since the last chiller start
     since_stop_s: np.ndarray  # (N,) time since the last chiller stop
     economizer_on: np.ndarray  # (N,) 1: economizer enabled, 0: locked out
     economizer_hold_s: np.ndarray  # (N,) time since the enable last changed
+    tes: np.ndarray  # (N, 3) storage tank: state of charge, cold and warm zone temperatures (storage.COLD_FRAC...)
 
 
 class Exogenous(NamedTuple):
@@ -180,11 +184,11 @@ class PlantOutputs(NamedTuple):
     cw_flow_frac: np.ndarray
     economizer_enabled: np.ndarray
     levers: np.ndarray
-    """(N, 9) every lever as the plant holds it at the end of the step (commanded or its own)."""
+    """(N, 10) every lever as the plant holds it at the end of the step (commanded or its own)."""
     stage_timer_s: np.ndarray
     """Time since the last chiller start or stop, at the end of the step (s)."""
     measured: np.ndarray
-    """(N, 30) every point the physics measures, in :data:`MEASURED_POINTS` order; the outdoor RH and
+    """(N, 35) every point the physics measures, in :data:`MEASURED_POINTS` order; the outdoor RH and
     time-of-day columns (2, 3, 4) are left zero for the caller, who knows the clock and the humidity."""
     heat_rejected_kw: np.ndarray
     crah_fan_kw: np.ndarray
@@ -203,6 +207,14 @@ class PlantOutputs(NamedTuple):
     water_blowdown_m3: np.ndarray
     tower_air_flow_ratio: np.ndarray
     tower_shortfall_k: np.ndarray
+    tes_discharge_kw: np.ndarray
+    """Cold the storage tank gave the loop (> 0) or took from the plant to charge (< 0), step mean (kW)."""
+    tes_soc: np.ndarray
+    """The tank's state of charge at the end of the step: its cold zone's share of the volume (0–1)."""
+    tes_heat_change_kj: np.ndarray
+    """Heat the tank's water gained over the step (kJ; part of ``stored_heat_change_kj``)."""
+    tes_ambient_gain_kw: np.ndarray
+    """Heat the tank gained from the outdoor air (kW; part of ``envelope_gain_kw``)."""
 
 
 @jit
@@ -249,7 +261,7 @@ def economizer_latch(
 def step(
     state: PlantState, command: np.ndarray, exo: Exogenous, p: PlantParams, dt_s: float
 ) -> tuple[PlantState, PlantOutputs]:
-    """Advance N facilities by ``dt_s`` seconds under the lever ``command`` (N, 9; NaN: local sequence).
+    """Advance N facilities by ``dt_s`` seconds under the lever ``command`` (N, 10; NaN: local sequence).
 
     Order within a step: actuators move (and the economizer's enable latches); IT power and
     server airflow (fans react to the last inlet temperature); chilled-water flow from the
@@ -260,7 +272,9 @@ def step(
     (stage-up threshold, minimum run and off times, soft-loading); economizer and chillers
     sharing the load needed to bring the loop to its setpoint (capacity-limited: a short plant
     lets the loop warm); towers (cells sharing the flow, fan affinity), their fans and water;
-    distribution losses and lighting.
+    distribution losses and lighting. A chilled-water storage tank (``coolpilot.envs.physics.storage``)
+    discharges before the plant is sequenced (the chillers see the rest of the loop's need) and
+    charges from what the plant delivers beyond the hall's need.
     """
     act = move_actuators(state.actuators, command, p.setpoint_low, p.setpoint_high, p.slew_per_s, dt_s,
                          p.lever_local)
@@ -329,6 +343,10 @@ def step(
     chw_return = state.chw_supply_c + chw_in / (chw_flow * WATER_RHO_CP_KJ_M3_K)
     loop_cap = p.chw_loop_heat_capacity_kj_k
     plant_need = np.maximum(chw_in + loop_cap * (state.chw_supply_c - act[:, CHW]) / dt_s, 0.0)
+    tes_out, tes_in_asked = tank_request(act[:, TES], p.tes, state.tes, plant_need, chw_return, act[:, CHW],
+                                         WATER_RHO_CP_KJ_M3_K, dt_s)
+    hall_need = plant_need - tes_out
+    plant_asked = hall_need + tes_in_asked
 
     # --- economizer, chillers, towers (one refinement pass on the tower range) --------
     cells_units = p.tower_cells * p.tower_cell_flow_m3s / p.cw_unit_flow_m3s
@@ -356,12 +374,12 @@ def step(
             chw_return, cw_temp, chw_flow, p.economizer_effectiveness, p.economizer_min_delta_t_k,
             wse_enabled, WATER_RHO_CP_KJ_M3_K,
         )
-        q_wse = np.minimum(wse_cap, plant_need)
+        q_wse = np.minimum(wse_cap, plant_asked)
         ecw = np.maximum(cw_temp, p.chiller_min_condenser_c)
         q_avail = chiller_capacity_kw(act[:, CHW], ecw, p.chiller_capacity_kw, p.chiller_capft,
                                       p.chiller_chws_range_c, p.chiller_ecw_range_c)
         n_on = chiller_sequencer(
-            plant_need - q_wse, q_avail, state.chillers_on, state.since_start_s, state.since_stop_s,
+            plant_asked - q_wse, q_avail, state.chillers_on, state.since_start_s, state.since_stop_s,
             p.chillers_available, act[:, STAGE], p.chiller_stage_down_hysteresis, p.chiller_plr_max,
             p.chiller_min_run_s, p.chiller_min_off_s,
         )
@@ -373,7 +391,7 @@ def step(
         # curve (fitted at design flow on entering water) sees entering water raised by the extra range.
         ecw_lift = ecw + (1.0 - cw_frac) * range_k
         q_ch, p_ch, plr = chiller_plant(
-            plant_need - q_wse, act[:, CHW], ecw_lift, n_on, ramp, p.chiller_capacity_kw,
+            plant_asked - q_wse, act[:, CHW], ecw_lift, n_on, ramp, p.chiller_capacity_kw,
             p.chiller_cop_ref, p.chiller_capft, p.chiller_eirft, p.chiller_eirfplr,
             p.chiller_chws_range_c, p.chiller_ecw_range_c, p.chiller_plr_min, p.chiller_plr_max,
             p.chiller_min_unloading,
@@ -415,7 +433,11 @@ def step(
         p.tower_concentration_ratio, dt_s, WATER_RHO_CP_KJ_M3_K,
     )
 
-    plant_kw = q_wse + q_ch
+    # The hall is served first: the tank charges with what the plant delivered beyond the hall's need.
+    tes_new, tes_net, plant_kw, tes_gained, tes_ambient = tank_update(
+        p.tes, state.tes, tes_out, tes_in_asked, q_wse + q_ch, hall_need, chw_return, act[:, CHW], exo.drybulb_c,
+        WATER_RHO_CP_KJ_M3_K, dt_s,
+    )
     chw_new = state.chw_supply_c + (chw_in - plant_kw) * dt_s / loop_cap
 
     # --- sequencer timers ---------------------------------------------------------
@@ -434,7 +456,7 @@ def step(
 
     stored = (p.zone_heat_capacity_kj_k * (zone_new - state.zone_temp_c) * mask).sum(axis=1) + loop_cap * (
         chw_new - state.chw_supply_c
-    )
+    ) + tes_gained
     masked_inlet = np.where(mask > 0.5, inlet, -np.inf)
     weights = it_kw * mask
     crah_weights = crah_mcp * mask
@@ -445,7 +467,7 @@ def step(
     supply_mean = (supply * crah_weights).sum(axis=1) / crah_weights.sum(axis=1)
     return_mean = (return_air * crah_weights).sum(axis=1) / crah_weights.sum(axis=1)
     stage_timer = np.minimum(since_start_new, since_stop_new)
-    measured = np.zeros((it_total.shape[0], 30))
+    measured = np.zeros((it_total.shape[0], 35))
     measured[:, 0] = exo.drybulb_c
     measured[:, 1] = exo.wetbulb_c
     measured[:, 5] = it_total
@@ -473,10 +495,15 @@ def step(
     measured[:, 27] = act[:, DP]
     measured[:, 28] = act[:, CWF]
     measured[:, 29] = wse_enabled
+    measured[:, 30] = tes_new[:, COLD_FRAC]
+    measured[:, 31] = tes_new[:, COLD_C]
+    measured[:, 32] = tes_new[:, WARM_C]
+    measured[:, 33] = tes_net
+    measured[:, 34] = act[:, TES]
 
     new_state = PlantState(
         zone_new, np.where(mask > 0.5, inlet, state.inlet_temp_c), chw_new, act, n_on, since_start_new,
-        since_stop_new, wse_on, wse_hold,
+        since_stop_new, wse_on, wse_hold, tes_new,
     )
     outputs = PlantOutputs(
         inlet_temp_c=inlet,
@@ -515,12 +542,16 @@ def step(
         lighting_kw=lighting,
         cooling_kw=cooling,
         facility_kw=facility,
-        envelope_gain_kw=(envelope).sum(axis=1),
+        envelope_gain_kw=(envelope).sum(axis=1) + tes_ambient,
         stored_heat_change_kj=stored,
         water_evaporation_m3=evap,
         water_drift_m3=drift,
         water_blowdown_m3=blowdown,
         tower_air_flow_ratio=fr_air,
         tower_shortfall_k=shortfall,
+        tes_discharge_kw=tes_net,
+        tes_soc=tes_new[:, COLD_FRAC],
+        tes_heat_change_kj=tes_gained,
+        tes_ambient_gain_kw=tes_ambient,
     )
     return new_state, outputs

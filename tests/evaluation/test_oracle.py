@@ -147,7 +147,10 @@ def test_the_rule_tape_is_the_rule_based_law_bit_for_bit(preset: str) -> None:
     for _ in range(300):
         row = {"inlet_temp_max_c": rng.uniform(18.0, 30.0), "supply_air_temp_c": rng.uniform(14.0, 26.0),
                "crah_fan_speed_frac": rng.uniform(0.3, 1.0), "outdoor_wetbulb_c": rng.uniform(-20.0, 30.0),
-               "chw_return_temp_c": rng.uniform(8.0, 24.0), "chw_flow_frac": rng.uniform(0.2, 1.2)}
+               "chw_return_temp_c": rng.uniform(8.0, 24.0), "chw_flow_frac": rng.uniform(0.2, 1.2),
+               "tes_soc": rng.uniform(0.0, 1.0)}
+        hour = rng.choice([rng.uniform(0.0, 24.0), float(rng.integers(0, 24))])  # window edges included
+        row["time_of_day_sin"], row["time_of_day_cos"] = np.sin(np.pi * hour / 12.0), np.cos(np.pi * hour / 12.0)
         sat, fan = rng.uniform(14.0, 26.0), rng.uniform(0.3, 1.0)
         expected = rule_based_batch(np.array([[row[n] for n in names]]), settings, np.array([sat]), np.array([fan]),
                                     point_names=names)[0]
@@ -156,7 +159,7 @@ def test_the_rule_tape_is_the_rule_based_law_bit_for_bit(preset: str) -> None:
 
 
 def test_the_points_the_rule_lane_reads_are_the_plant_points() -> None:
-    cfg = load_facility("modern-hall")
+    cfg = load_facility("modern-hall-tes")
     params = build_params([cfg])
     state = initial_state(params)
     exo = Exogenous(np.array([31.0]), np.array([19.0]), np.full((1, 3), 0.7))

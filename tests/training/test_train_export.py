@@ -223,7 +223,7 @@ def _untrained(preset: str, algo: str, residual: bool) -> tuple[Contract, SB3Pol
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 @pytest.mark.parametrize("action", ["absolute", "residual"])
 @pytest.mark.parametrize(("preset", "widths"), [("modern-hall", (30, 9)), ("legacy-hall", (23, 5)),
-                                                ("campus", (29, 8))])
+                                                ("campus", (29, 8)), ("modern-hall-tes", (35, 10))])
 def test_export_parity_holds_for_every_setpoint_of_the_presets_contract(preset: str, widths: tuple[int, int],
                                                                         algo: str, action: str) -> None:
     """The graph reads the contract's points and writes every one of its setpoints within 1e-4 of SB3."""
@@ -396,12 +396,12 @@ def _random_points(n: int, seed: int, contract: Contract) -> np.ndarray:
 
 def _site_settings() -> list[tuple[str, RuleBasedSettings, Contract]]:
     cases = []
-    for preset in ("modern-hall", "legacy-hall", "campus"):
+    for preset in ("modern-hall", "legacy-hall", "campus", "modern-hall-tes"):
         cfg = load_facility(preset)
         cases.append((preset, rule_based_settings(cfg), cfg.contract))
     cases.append(("defaults", RuleBasedSettings(), CORE_CONTRACT))
     strict = RuleBasedSettings(economizer=False, guard_c=24.5, inlet_target_c=23.5, sat_max_c=22.0, fan_gain=0.25,
-                               sat_gain=2.0, levers=LEVERS, stage_up_plr=0.7, dp_valve_target=0.9, dp_min_frac=0.3,
+                               sat_gain=2.0, levers=LEVERS[:-1], stage_up_plr=0.7, dp_valve_target=0.9, dp_min_frac=0.3,
                                cw_flow_frac=0.8, tower_cell_flow_min_frac=0.5)
     cases.append(("no-economizer-strict-all-levers", strict, MODERN))
     return cases
@@ -437,6 +437,9 @@ def test_exported_rule_based_base_is_the_law_on_random_and_edge_points(label: st
         assert (dp == settings.dp_min_frac).any() and (dp == 1.0).any() and trimmed.any()
     if "economizer_enable" in column:
         assert set(np.unique(column["economizer_enable"])) == {0.0, 1.0}
+    if "tes_rate_frac" in column:  # the storage schedule charges, idles and discharges over random points
+        rate = rule_based_batch(_random_points(20_000, 7, contract), settings, point_names=contract.point_names)
+        assert set(np.unique(np.sign(rate[:, contract.setpoint_names.index("tes_rate_frac")]))) == {-1.0, 0.0, 1.0}
 
 
 def test_the_shipped_bundles_base_is_the_law() -> None:
