@@ -2,7 +2,7 @@
 
 The per-setpoint rules (bounds, rate, cooling direction, safe value, feedback point, whole steps,
 free-cooling hold) come from the contract's setpoint specs, so the properties are checked for
-the core block alone (contract version 1), legacy-hall, modern-hall and campus, on the whole
+the core block alone (contract version 1), legacy-hall, modern-hall, campus and modern-hall-tes, on the whole
 contract and on the part a contract-1 bundle commands. Whatever the model, the fallback and the
 operator send, what is written is finite, in bounds, a whole step where discrete, rate-limited
 (a discrete setpoint: at most one change per its minimum time), only toward more cooling near
@@ -42,7 +42,8 @@ TOL = 1e-9
 """Floating-point slack on bounds and rate limits (in the setpoint's unit)."""
 
 CONTRACTS: dict[str, Contract] = {"core": CORE_CONTRACT, **{name: load_facility(name).contract
-                                                            for name in ("legacy-hall", "modern-hall", "campus")}}
+                                                            for name in ("legacy-hall", "modern-hall", "campus",
+                                                                         "modern-hall-tes")}}
 """Every preset's contract and the core block alone (what a site file without a facility runs)."""
 
 ECONOMIZER_EVERY_20_MIN = {"rate_per_min": {"economizer_enable": 0.05}}
@@ -313,6 +314,20 @@ def test_at_the_limit_each_lever_gets_the_more_cooling_of_its_safe_value_and_whe
     assert d.setpoints["tower_cell_flow_min_frac"] == 0.33, "all cells"
     assert d.setpoints["chw_dp_setpoint_frac"] == 1.0 and d.setpoints["cw_flow_frac"] == 1.0, "full flow"
     assert d.setpoints["economizer_enable"] == 1.0, "free cooling enabled"
+
+
+def test_the_thermal_guard_may_discharge_the_tank_never_charge_it() -> None:
+    """A discharging tank is more cooling: near the limit a charge is blocked, at the limit the tank discharges."""
+    contract = CONTRACTS["modern-hall-tes"]
+    charging = {**_start(contract), "tes_rate_frac": -0.6}
+    limits = SafetyLimits.for_contract(contract)
+    near = decide(_healthy(contract, inlet_temp_max_c=26.5, tes_rate_frac=-0.6), None, NOW_S,
+                  {**charging, "tes_rate_frac": -1.0}, EnvelopeState(charging, {}, 0), limits, 300.0)
+    assert near.setpoints is not None and near.setpoints["tes_rate_frac"] >= -0.6, "no deeper charge when hot"
+    hot = decide(_healthy(contract, inlet_temp_max_c=27.5, tes_rate_frac=-0.6), None, NOW_S, charging,
+                 EnvelopeState(charging, {}, 0), limits, 300.0)
+    assert hot.source == "safe" and hot.setpoints is not None
+    assert hot.setpoints["tes_rate_frac"] > 0.0, "at the limit the tank discharges (its safe value)"
 
 
 def test_a_decision_on_a_sub_contract_never_writes_the_other_setpoints() -> None:
