@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from coolpilot import __version__
 from coolpilot.controller.policies import LegacyPolicy, RuleBasedPolicy, RuleBasedSettings
-from coolpilot.controller.policies.rule_based import rule_based_settings
+from coolpilot.controller.policies.rule_based import rule_based_settings, storage_rates
 from coolpilot.envs.config import FacilityConfig, load_facility
 from coolpilot.envs.contract import INLET_LIMIT_C, LEVERS, SETPOINTS_BY_NAME
 from coolpilot.envs.facility import build_params
@@ -50,6 +50,7 @@ from coolpilot.evaluation.kpis import (
     compute_whatif_kpis,
     recorded_setpoints,
     savings,
+    step_prices,
 )
 from coolpilot.evaluation.oracle import OraclePolicy
 from coolpilot.evaluation.policies import make_policy
@@ -60,7 +61,7 @@ from coolpilot.evaluation.recorded import (
     metered_comparison,
     site_record,
 )
-from coolpilot.evaluation.scenarios import Limits, PolicyRef, Scenario, ScenarioSet, WeatherShift
+from coolpilot.evaluation.scenarios import Limits, PolicyRef, Scenario, ScenarioSet, Tariff, WeatherShift
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +138,60 @@ def shifted_weather(weather: Weather, shift: WeatherShift) -> Weather:
                    dry_bulb_c=dry, dew_point_c=dew, rel_humidity_pct=rh, wet_bulb_c=wet_bulb_c(dry, rh))
 
 
-def site_rule_settings(cfg: FacilityConfig, limits: Limits) -> RuleBasedSettings:
+def _runs(hours: np.ndarray) -> list[tuple[float, float]]:
+    """Contiguous runs of the flagged hours of a day (24 flags, wrapping midnight) as (start, end) windows of at
+    most 12 hours (a longer run keeps its last 12: for the valley, the hours closest to the morning peak)."""
+    if hours.all():
+        return [(12.0, 24.0)]
+    first = int(np.argmin(hours))  # start scanning at an unflagged hour so no run is split by midnight
+    runs: list[tuple[float, float]] = []
+    length = 0
+    for k in range(1, 25):
+        h = (first + k) % 24
+        if hours[h]:
+            length += 1
+        elif length:
+            end = float(h)
+            runs.append(((end - min(length, 12)) % 24.0, end))
+            length = 0
+    return runs
+
+
+def tariff_storage_windows(tariff: Tariff) -> tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]:
+    """The storage schedule's (charge, discharge) windows from a tariff: its valley and peak hours of a weekday.
+
+    Prices are averaged per hour of day over the year's weekdays (a template's months included), so the
+    windows are the tariff's valley and peak as an engineer reads them off the tariff sheet. A flat tariff
+    gives the rule-based defaults (valley 23–7 h, peak 12–18 h: the tank then only shifts demand).
+    """
+    t = (np.arange(365 * 24) + 0.5) * 3600.0
+    weekday = np.mod(np.floor(t / 86400.0), 7) < 5
+    price = step_prices(tariff, t[weekday]).reshape(-1, 24).mean(axis=0)
+    low, mid, high = float(price.min()), float(np.median(price)), float(price.max())
+    defaults = RuleBasedSettings()
+    if high - low <= 1e-9 * max(abs(high), 1.0):
+        return defaults.tes_charge_hours, defaults.tes_discharge_hours
+    # Valley: hours priced below halfway from the median down to the cheapest; peak: above halfway up to the
+    # dearest (a tariff's peak and sharp-peak periods both count; its flat hours do not).
+    valley = price < 0.5 * (low + mid) if mid > low else price <= low
+    peak = price > 0.5 * (mid + high) if high > mid else price >= high
+    return tuple(_runs(valley)), tuple(_runs(peak))
+
+
+def site_rule_settings(cfg: FacilityConfig, limits: Limits, tariff: Tariff | None = None) -> RuleBasedSettings:
     """Rule-based settings of the facility, moved with the scenario's inlet limit and kept inside its setpoint ranges.
 
     The supply-air target and the thermal guard keep their margins under the limit (25 and
-    26 °C under 27 °C); the supply-air ceiling rises with the limit, up to the contract's.
+    26 °C under 27 °C); the supply-air ceiling rises with the limit, up to the contract's. A
+    facility with a storage tank charges in the ``tariff``'s valley and discharges in its peak
+    (:func:`tariff_storage_windows`), at the rates that fit the tank to those hours.
     """
     s = rule_based_settings(cfg)
+    if tariff is not None and cfg.storage.installed:
+        charge, discharge = tariff_storage_windows(tariff)
+        charge_rate, discharge_rate = storage_rates(cfg, charge, discharge, s.tes_reserve_soc)
+        s = replace(s, tes_charge_hours=charge, tes_discharge_hours=discharge, tes_charge_rate=charge_rate,
+                    tes_discharge_rate=discharge_rate)
     shift = limits.inlet_limit_c - INLET_LIMIT_C
     sat_high = SETPOINTS_BY_NAME["supply_air_temp_c"].high
     s = replace(s, inlet_target_c=s.inlet_target_c + shift, guard_c=s.guard_c + shift,
@@ -164,10 +212,11 @@ def site_rule_settings(cfg: FacilityConfig, limits: Limits) -> RuleBasedSettings
     return s
 
 
-def build_policy(ref: PolicyRef, cfg: FacilityConfig, limits: Limits, record: SiteRecord | None = None
-                 ) -> Policy | PlantAwarePolicy:
-    """The policy ``ref`` for facility ``cfg``: baselines commissioned with the site's limits; bundles as trained;
-    ``recorded`` replaying ``record`` (the scenario's history)."""
+def build_policy(ref: PolicyRef, cfg: FacilityConfig, limits: Limits, record: SiteRecord | None = None,
+                 tariff: Tariff | None = None) -> Policy | PlantAwarePolicy:
+    """The policy ``ref`` for facility ``cfg``: baselines commissioned with the site's limits (and, for a storage
+    tank, the ``tariff``'s valley and peak); bundles as trained; ``recorded`` replaying ``record`` (the scenario's
+    history)."""
     if ref.kind == "recorded":
         if record is None:
             raise ValueError("the recorded policy needs a scenario with a history")
@@ -176,7 +225,7 @@ def build_policy(ref: PolicyRef, cfg: FacilityConfig, limits: Limits, record: Si
         return LegacyPolicy()
     if ref.kind == "bundle":
         return make_policy(ref.spec, cfg)
-    settings = site_rule_settings(cfg, limits)
+    settings = site_rule_settings(cfg, limits, tariff)
     if ref.kind == "rule-based":
         return RuleBasedPolicy(settings)
     # The oracle keeps inlets under INLET_LIMIT_C − margin_k: move that limit to the scenario's.
@@ -286,7 +335,7 @@ def run_job(job: Job) -> dict[str, Any]:
     cfg = build_facility(sc)
     weather = shifted_weather(load_climate(sc.climate), sc.weather)
     record = scenario_record(sc, cfg)
-    policy = build_policy(job.policy, cfg, sc.limits, record)
+    policy = build_policy(job.policy, cfg, sc.limits, record, sc.tariff)
     result = simulate(cfg, weather, policy, days=sc.days, start_day=sc.start_day, dt_s=sc.step_s, seed=sc.seed,
                       load_scale=sc.load.level, adjust_params=params_adjuster(sc),
                       exogenous=None if record is None else record.exo)

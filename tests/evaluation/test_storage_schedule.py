@@ -1,0 +1,53 @@
+"""The rule-based storage schedule commissioned from a tariff (what-if baselines on a facility with a tank)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coolpilot.controller.policies.rule_based import RuleBasedSettings, rule_based_batch, storage_rates
+from coolpilot.envs.config import load_facility
+from coolpilot.evaluation.scenarios import Limits, Tariff
+from coolpilot.evaluation.whatif import site_rule_settings, tariff_storage_windows
+
+TOU = Tariff(price_per_mwh=60.0, time_of_use=[
+    {"name": "on-peak", "start_hour": 12, "end_hour": 18, "price_per_mwh": 150.0},
+    {"name": "night", "start_hour": 23, "end_hour": 7, "price_per_mwh": 40.0}])
+
+
+def test_windows_are_the_tariffs_valley_and_peak() -> None:
+    assert tariff_storage_windows(TOU) == (((23.0, 7.0),), ((12.0, 18.0),))
+    defaults = RuleBasedSettings()
+    assert tariff_storage_windows(Tariff()) == (defaults.tes_charge_hours, defaults.tes_discharge_hours)
+    # Jiangsu's template has a midday valley beside the night one (solar): both are charge windows.
+    charge, discharge = tariff_storage_windows(Tariff(template="jiangsu", price_per_mwh=650.0))
+    assert len(charge) == 2 and all((end - start) % 24 <= 12 for start, end in (*charge, *discharge))
+
+
+def test_a_tank_facility_is_commissioned_to_the_tariff_and_others_are_not() -> None:
+    tes = site_rule_settings(load_facility("modern-hall-tes"), Limits(), TOU)
+    assert tes.tes_charge_hours == ((23.0, 7.0),) and tes.tes_discharge_hours == ((12.0, 18.0),)
+    assert "tes_rate_frac" in tes.levers
+    # 4 hours of tank over an 8-hour valley (15 % to spare) and 85 % of it over a 6-hour peak.
+    assert tes.tes_charge_rate == pytest.approx(1.15 * 4.0 / 8.0)
+    assert tes.tes_discharge_rate == pytest.approx(0.85 * 4.0 / 6.0)
+    plain = site_rule_settings(load_facility("modern-hall"), Limits(), TOU)
+    assert "tes_rate_frac" not in plain.levers
+    assert storage_rates(load_facility("modern-hall"), ((23.0, 7.0),), ((12.0, 18.0),), 0.15) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize(("hour", "soc", "inlet", "expected"), [
+    (2.0, 0.5, 24.0, -1), (2.0, 0.99, 24.0, 0), (14.0, 0.5, 24.0, 1), (14.0, 0.1, 24.0, 0), (9.0, 0.5, 24.0, 0),
+    (2.0, 0.5, 26.5, 1), (9.0, 0.0, 26.5, 0), (12.0, 0.5, 24.0, 1), (18.0, 0.5, 24.0, 0), (7.0, 0.5, 24.0, 0),
+])
+def test_the_schedule_charges_in_the_valley_discharges_in_the_peak_and_never_charges_when_hot(
+        hour: float, soc: float, inlet: float, expected: int) -> None:
+    cfg = load_facility("modern-hall-tes")
+    s = site_rule_settings(cfg, Limits(), TOU)
+    names = s.point_names
+    values = {"inlet_temp_max_c": inlet, "supply_air_temp_c": 20.0, "crah_fan_speed_frac": 0.6,
+              "outdoor_wetbulb_c": 18.0, "chw_return_temp_c": 16.0, "chw_flow_frac": 0.6, "tes_soc": soc,
+              "time_of_day_sin": np.sin(np.pi * hour / 12.0), "time_of_day_cos": np.cos(np.pi * hour / 12.0)}
+    out = rule_based_batch(np.array([[values[n] for n in names]]), s, point_names=names)[0]
+    rate = out[s.setpoint_names.index("tes_rate_frac")]
+    assert np.sign(rate) == expected, (hour, soc, inlet, rate)
