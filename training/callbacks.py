@@ -18,9 +18,18 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, Vec
 from coolpilot.controller.policies.deadband import WriteDeadband
 from coolpilot.envs.config import FacilityConfig
 from coolpilot.envs.kpis import Kpis, compute_kpis
+from coolpilot.envs.objectives import GridSignals
 from coolpilot.envs.simulation import simulate
+from coolpilot.envs.units import SECONDS_PER_HOUR
 from coolpilot.envs.weather import load_climate
-from coolpilot.evaluation.kpis import applied_setpoints, peak_demand_kw, recorded_setpoints, setpoint_changes
+from coolpilot.evaluation.kpis import (
+    applied_setpoints,
+    monthly_demand_cost,
+    peak_demand_kw,
+    recorded_setpoints,
+    setpoint_changes,
+    step_midpoints_s,
+)
 from coolpilot.training.residual import ResidualBase
 from coolpilot.training.sb3_policy import ObsNormalization, SB3Policy
 
@@ -105,6 +114,9 @@ class EvalResult:
     peak_facility_power_kw: float
     """The highest 15-minute average facility power of any case (kW)."""
     per_case: list[dict[str, Any]] = field(default_factory=list)
+    cost: float | None = None
+    """With grid signals: facility energy at each hour's price plus each case's demand charge on its peak
+    15-minute power (a case is its own billing period), summed over the cases (currency)."""
 
     @property
     def pue(self) -> float:
@@ -112,14 +124,27 @@ class EvalResult:
         return self.facility_kwh / self.it_kwh
 
 
-def evaluate_policy(policy: Any, cfg: FacilityConfig, cases: list[EvalCase], seed: int) -> EvalResult:
+def _cost(facility_kw: np.ndarray, t_s: np.ndarray, dt_s: float, signals: GridSignals) -> float:
+    """Energy at each hour's price plus the demand charge on each calendar month's peak 15-minute power."""
+    hour = np.mod(np.floor(t_s / SECONDS_PER_HOUR).astype(np.int64), len(signals.price_per_mwh))
+    mwh = facility_kw * dt_s / SECONDS_PER_HOUR / 1000.0
+    energy = float(np.sum(mwh * signals.price_per_mwh[hour]))
+    return energy + monthly_demand_cost(facility_kw, t_s, dt_s, signals.demand_charge_per_kw_month)
+
+
+def evaluate_policy(policy: Any, cfg: FacilityConfig, cases: list[EvalCase], seed: int,
+                    signals: GridSignals | None = None) -> EvalResult:
     """Run ``policy`` over every case with ``simulate`` and total the KPIs, wear (setpoint changes of every contract
-    setpoint, chiller starts) and peak demand included."""
+    setpoint, chiller starts) and peak demand included. ``signals`` (the training tariff's) feed the grid_signals
+    points of facilities that read them and price the runs (:attr:`EvalResult.cost`)."""
     kpis: list[tuple[EvalCase, Kpis]] = []
     wear: list[tuple[int, float, float]] = []
+    costs: list[float] = []
     for case in cases:
         result = simulate(cfg, load_climate(case.climate), policy, days=case.days, start_day=case.start_day,
-                          seed=seed)
+                          seed=seed, signals=signals)
+        if signals is not None:
+            costs.append(_cost(result.series["facility_kw"], step_midpoints_s(result), result.dt_s, signals))
         kpis.append((case, compute_kpis(result)))
         names = recorded_setpoints(result)
         changes = sum(setpoint_changes(applied_setpoints(result, {}, names), names).values())
@@ -141,13 +166,17 @@ def evaluate_policy(policy: Any, cfg: FacilityConfig, cases: list[EvalCase], see
                    "setpoint_changes_per_day": w[0] / k.days, "chiller_starts_per_day": w[1] / k.days,
                    "peak_facility_power_kw": w[2]}
                   for (c, k), w in zip(kpis, wear, strict=True)],
+        cost=sum(costs) if signals is not None else None,
     )
 
 
 def compare(policy: EvalResult, baseline: EvalResult) -> dict[str, float]:
     """Savings of ``policy`` against ``baseline`` (percent), its thermal KPIs, and its wear and peak beside the
     baseline's (setpoint changes and chiller starts per day, peak 15-minute facility power in kW)."""
+    costs = ({"cost_saving_pct": 100.0 * (1.0 - policy.cost / baseline.cost)}
+             if policy.cost is not None and baseline.cost is not None else {})
     return {
+        **costs,
         "facility_saving_pct": 100.0 * (1.0 - policy.facility_kwh / baseline.facility_kwh),
         "cooling_saving_pct": 100.0 * (1.0 - policy.cooling_kwh / baseline.cooling_kwh),
         "pue": policy.pue,
@@ -170,13 +199,18 @@ class HeldOutEvalCallback(BaseCallback):
     with the largest facility-energy saving (the reward's objective; IT fan power rises
     with inlet temperature, so facility energy is what counts) among those within the
     thermal tolerance in
-    ``best/`` (model and VecNormalize statistics), with ``best/eval.json``.
+    ``best/`` (model and VecNormalize statistics), with ``best/eval.json``. With ``signals``
+    (the training tariff's) the runs read and are priced by them, and with ``select="cost_saving_pct"``
+    (a cost objective) the largest cost saving makes the best model.
     """
 
     def __init__(self, cfg: FacilityConfig, cases: list[EvalCase], baseline: EvalResult, run_dir: Path,
                  every: int, thermal_tolerance_kh: float, seed: int, vecnormalize: VecNormalize | None,
-                 residual: ResidualBase | None = None, deadband: dict[str, float] | None = None) -> None:
+                 residual: ResidualBase | None = None, deadband: dict[str, float] | None = None,
+                 signals: GridSignals | None = None, select: str = "facility_saving_pct") -> None:
         super().__init__()
+        self.signals = signals
+        self.select = select
         self.deadband = dict(deadband or {})
         self.cfg = cfg
         self.cases = cases
@@ -213,13 +247,13 @@ class HeldOutEvalCallback(BaseCallback):
         policy: Any = SB3Policy(self.model, norm, contract, residual=self.residual)
         if self.deadband:  # judged as it will run: with the write deadband it trains under
             policy = WriteDeadband(policy, self.deadband)
-        result = evaluate_policy(policy, self.cfg, self.cases, self.seed)
+        result = evaluate_policy(policy, self.cfg, self.cases, self.seed, self.signals)
         row: dict[str, Any] = {"timesteps": int(self.num_timesteps), **compare(result, self.baseline),
                                "eval_s": time.perf_counter() - start, "elapsed_s": start - self._created}
         if label:
             row["label"] = label
         ok = row["degree_hours_above_27c"] <= self.tolerance
-        if ok and (self.best is None or row["facility_saving_pct"] > self.best["facility_saving_pct"]):
+        if ok and (self.best is None or row[self.select] > self.best[self.select]):
             self.best = row
             best_dir = self.run_dir / "best"
             best_dir.mkdir(exist_ok=True)

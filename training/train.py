@@ -204,11 +204,13 @@ def _train(cfg: TrainConfig, run_dir: Path, progress_bar: bool) -> dict[str, Any
              len(facility.contract.points), list(facility.contract.setpoint_names), device, cfg.env.num_envs,
              cfg.total_timesteps, cfg.training_climates, cfg.eval.climates)
     start = time.perf_counter()
-    baseline = evaluate_policy(make_policy("rule-based", facility), facility, cases, cfg.seed)
+    signals = training_signals(cfg)
+    baseline = evaluate_policy(make_policy("rule-based", facility), facility, cases, cfg.seed, signals)
     baseline_info = {"policy": "rule-based", "facility_kwh": baseline.facility_kwh, "cooling_kwh": baseline.cooling_kwh,
                      "pue": baseline.pue, "setpoint_changes_per_day": baseline.setpoint_changes / baseline.days,
                      "chiller_starts_per_day": baseline.chiller_starts / baseline.days,
-                     "peak_facility_power_kw": baseline.peak_facility_power_kw, "per_case": baseline.per_case}
+                     "peak_facility_power_kw": baseline.peak_facility_power_kw, "cost": baseline.cost,
+                     "per_case": baseline.per_case}
     (run_dir / "baseline.json").write_text(json.dumps(baseline_info, indent=2) + "\n")
     env, ranges = make_env(cfg, cfg.seed)
     model = make_model(cfg, env, device, run_dir / "tb")
@@ -216,7 +218,9 @@ def _train(cfg: TrainConfig, run_dir: Path, progress_bar: bool) -> dict[str, Any
     if cfg.pretrain.teacher != "none":
         _pretrain(cfg, facility, model, env, ranges, run_dir)
     evaluator = HeldOutEvalCallback(facility, cases, baseline, run_dir, cfg.eval.every_timesteps,
-                                    cfg.eval.thermal_tolerance_kh, cfg.seed, env, base, cfg.env.action_deadband)
+                                    cfg.eval.thermal_tolerance_kh, cfg.seed, env, base, cfg.env.action_deadband,
+                                    signals, "cost_saving_pct" if cfg.env.objective.kind == "cost" else
+                                    "facility_saving_pct")
     evaluator.init_callback(model)
     evaluator.evaluate("pretrained" if cfg.pretrain.teacher != "none" else "initial")
     callbacks: list[BaseCallback] = [evaluator]

@@ -1,0 +1,73 @@
+"""The shipped cost-objective bundle (models/modern-hall-cost-ppo): intact, reproducible from its config, safe on
+held-out days under its tariff.
+
+It was trained on modern-hall with the grid_signals block (training/configs/modern-hall-grid.yaml): it reads the
+tariff's price and the billing peak as points, so it runs only where a facility's contract has that block, and every
+run here feeds it the tariff it was trained on. What it saves on the bill is measured by
+``benchmarks/bench_policy_cost.py``; here the checks are the card, safety and wear.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coolpilot.controller.policies.onnx_policy import BundleError, OnnxPolicy
+from coolpilot.envs.config import load_facility
+from coolpilot.envs.contract import contract_from_card
+from coolpilot.envs.simulation import simulate
+from coolpilot.envs.weather import load_climate
+from coolpilot.evaluation.kpis import compute_whatif_kpis, grid_signals
+from coolpilot.evaluation.policies import make_policy
+from coolpilot.evaluation.scenarios import Carbon, Tariff
+from coolpilot.training.config import load_train_config
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "models" / "modern-hall-cost-ppo"
+CONFIG = REPO / "training" / "configs" / "modern-hall-cost-ppo.yaml"
+FACILITY = "training/configs/modern-hall-grid.yaml"
+"""The facility the card names: a path from the repository root."""
+
+
+def test_cost_bundle_verifies_and_describes_itself() -> None:
+    facility = load_facility(REPO / FACILITY)
+    policy = OnnxPolicy(BUNDLE, facility.contract, facility.name)
+    card = policy.card
+    assert card["facility"] == FACILITY and card["training"]["algo"] == "ppo"
+    assert card["contract_version"] == 2 and contract_from_card(card) == facility.contract
+    assert "grid_signals" in card["contract"]["blocks"]
+    assert card["parity"]["samples"] >= 10_000 and card["parity"]["max_abs_diff"] <= 1e-4
+    rand = card["training"]["config"]["env"]["randomization"]
+    assert card["evaluation"]["climates"] and not set(card["evaluation"]["climates"]) & set(rand["climates"])
+    assert card["evaluation"]["degree_hours_above_27c"] == 0.0
+    committed = load_train_config(CONFIG).model_dump(mode="json")
+    trained = card["training"]["config"]
+    for section in ("env", "policy", "ppo", "normalize", "pretrain", "eval"):
+        assert trained[section] == committed[section], f"{section} differs from the committed config"
+    assert committed["seed"] == trained["seed"] and card["training"]["timesteps"] >= committed["total_timesteps"]
+    assert committed["total_timesteps"] <= 1_000_000
+    env = committed["env"]
+    assert env["objective"]["kind"] == "cost" and env["tariff"]["demand_charge_per_kw_month"] > 0.0
+    assert env["tariff"]["time_of_use"], "a time-of-use tariff"
+    assert policy.deadband == env["action_deadband"]
+
+
+def test_cost_bundle_is_refused_on_a_facility_without_grid_signals() -> None:
+    plain = load_facility("modern-hall")
+    with pytest.raises(BundleError, match="grid_price_per_mwh"):
+        OnnxPolicy(BUNDLE, plain.contract, plain.name)
+
+
+@pytest.mark.parametrize(("climate", "start_day"), [("las-vegas", 200.0), ("oklahoma-city", 105.0)])
+def test_cost_policy_is_safe_and_smooth_on_held_out_days_under_its_tariff(climate: str, start_day: float) -> None:
+    cfg = load_facility(REPO / FACILITY)
+    tariff = Tariff.model_validate(load_train_config(CONFIG).model_dump(mode="json")["env"]["tariff"])
+    signals = grid_signals(tariff, Carbon())
+    runs = {name: compute_whatif_kpis(simulate(cfg, load_climate(climate), make_policy(name, cfg), days=2,
+                                               start_day=start_day, signals=signals), tariff=tariff, carbon=Carbon())
+            for name in (str(BUNDLE), "rule-based")}
+    shipped, rule = runs[str(BUNDLE)], runs["rule-based"]
+    assert shipped.degree_hours_above_27c == 0.0 and shipped.inlet_temp_max_c < 27.0
+    assert shipped.setpoint_changes_per_day <= 2.0 * rule.setpoint_changes_per_day
+    assert shipped.chiller_starts_per_day <= 1.5 * rule.chiller_starts_per_day + 1.0
