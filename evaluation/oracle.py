@@ -46,6 +46,7 @@ iteration shows whether more search would still pay.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,7 @@ from coolpilot.envs.contract import INLET_LIMIT_C, LEVERS, SETPOINT_SPECS
 from coolpilot.envs.objectives import BILLING_PERIOD_S, DEMAND_WINDOW_S, GridSignals, Objective, StepCost
 from coolpilot.envs.physics._jit import jit
 from coolpilot.envs.physics.plant import FAN, SAT, Exogenous, PlantParams, PlantState, step
+from coolpilot.envs.physics.storage import VOLUME as TANK_VOLUME
 from coolpilot.envs.simulation import ExoSeries
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from coolpilot.envs.vector import PARALLEL_MIN_ENVS, take_params
@@ -551,6 +553,11 @@ class OraclePolicy:
         """Perfect knowledge: the plant's parameters and the whole future of weather and load."""
         if params.it_design_kw.shape[0] != 1:
             raise ValueError("the oracle plans one facility at a time")
+        if (params.tes[:, TANK_VOLUME] > 0.0).any():
+            logging.getLogger(__name__).warning(
+                "the oracle does not value thermal storage yet: its terminal charge prices the tank's cold at the "
+                "horizon's last-hour cost, so on a facility with a tank it is no ceiling (it can end above the "
+                "conventional storage schedule; see README, storage)")
         for name, seconds in (("exact_h", self._exact_h * SECONDS_PER_HOUR), ("step_min", self.step_min * 60.0),
                               ("tail_step_min", self.tail_step_min * 60.0)):
             ratio = seconds / dt_s
