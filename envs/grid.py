@@ -14,24 +14,50 @@ Two bundled data files, each figure with its source and year (``envs/data/grid/R
 
 A name resolves by its slug (``guangdong``, ``north-china``), its Chinese name (``广东``,
 ``广东省``, ``华北``) or its English name (``Guangdong``, ``North China``), ignoring case, spaces,
-hyphens and underscores; an unknown name is refused with the list of valid ones. The module is
-pure data (standard library and pydantic): the simulator will read price and carbon as points
-from it, and ``coolpilot.evaluation`` prices what-if runs with it.
+hyphens and underscores; an unknown name is refused with the list of valid ones.
+
+Two more things a grid scenario needs, each an hourly year (hour 0 = 1 January 00:00 local standard time):
+
+- **BOPTEST's price archetypes** (``tariffs_boptest.json``, :func:`archetype_prices_per_mwh`):
+  ``constant``, ``dynamic`` (day/night time of use) and ``highly_dynamic`` (spot-like), with the
+  figures of BOPTEST's testcase ``multizone_office_complex_air`` (ComEd's Chicago tariffs; the
+  hourly spot-like year ships as ``boptest_highly_dynamic_chicago.csv``, its sha256 checked at load).
+- **A synthetic grid-carbon profile for a solar-heavy grid** (:func:`solar_carbon_profile`): the
+  hourly intensity of a grid whose PV would supply ``solar_share`` of a flat demand over the year,
+  its output following the climate's global horizontal irradiance. What it is: average (not
+  marginal) intensity with solar displacing the rest of the mix pro rata, the rest at one constant
+  intensity, PV beyond demand curtailed, scaled so the year's mean is the given factor (a region's
+  published annual factor keeps its meaning; only its timing changes). What it is not: a dispatch
+  model (no merit order, must-run units, wind, hydro seasons, imports or demand shape), nor a
+  forecast of any real grid. Irradiance is read through :func:`climate_ghi_w_m2`.
+
+The module holds data and the small numpy constructions on it: the simulator reads price and
+carbon as points built from it, and ``coolpilot.evaluation`` prices what-if runs with it.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
+import math
 import re
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from coolpilot.envs.units import HOURS_PER_YEAR
 
 GRID_DATA_DIR = Path(__file__).parent / "data" / "grid"
 GRID_FACTORS_FILE = GRID_DATA_DIR / "grid_factors_cn.json"
 TARIFFS_FILE = GRID_DATA_DIR / "tariffs_cn.json"
+ARCHETYPES_FILE = GRID_DATA_DIR / "tariffs_boptest.json"
+ARCHETYPE_NAMES = ("constant", "dynamic", "highly_dynamic")
+"""BOPTEST's electricity price scenarios, by the names its ``/scenario`` API takes."""
+N_HOURS = int(HOURS_PER_YEAR)
 PERIOD_NAMES = ("critical_peak", "peak", "flat", "valley", "deep_valley")
 """Time-of-use periods, dearest first: 尖峰, 高峰, 平段, 低谷, 深谷."""
 HOUR_RESOLUTION_H = 0.5
@@ -39,6 +65,7 @@ HOUR_RESOLUTION_H = 0.5
 SLOTS_PER_DAY = round(24 / HOUR_RESOLUTION_H)
 
 PeriodName = Literal["critical_peak", "peak", "flat", "valley", "deep_valley"]
+ArchetypeName = Literal["constant", "dynamic", "highly_dynamic"]
 
 
 class GridDataError(ValueError):
@@ -301,8 +328,274 @@ def tariff_template(name: str) -> TariffTemplate:
     return by_name[slug]
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+HOUR_MONTH = np.repeat(np.repeat(np.arange(1, 13), _MONTH_DAYS), 24)
+"""Month (1-12) of each hour of the 365-day year."""
+HOUR_OF_DAY = np.tile(np.arange(24), N_HOURS // 24)
+"""Hour of the day (0-23) of each hour of the year."""
+
+
+class DynamicSeason(_Frozen):
+    """The months a set of ComEd RTOUPP retail charges applies in."""
+
+    months: tuple[int, ...] = Field(min_length=1)
+    retail_per_mwh: dict[str, float] = Field(description="Retail purchased-electricity charge per period "
+                                                         "(currency/MWh).")
+
+
+class TariffArchetype(_Frozen):
+    """One of BOPTEST's price scenarios, as its testcase defines it."""
+
+    name: ArchetypeName
+    description: str
+    price_per_mwh: float | None = Field(None, gt=0.0, description="constant: the price (currency/MWh).")
+    components_per_mwh: dict[str, float] = Field(default_factory=dict, description="constant: the charges summed.")
+    adders_per_mwh: float | None = Field(None, ge=0.0, description="dynamic: charges added to every period's "
+                                                                   "retail charge (currency/MWh).")
+    seasons: tuple[DynamicSeason, ...] = ()
+    periods: dict[str, tuple[tuple[float, float], ...]] = Field(default_factory=dict,
+                                                                description="dynamic: [start, end) hours per period.")
+    hourly_csv: str | None = Field(None, description="highly_dynamic: file of 8760 hourly prices (currency/MWh).")
+    sha256: str | None = None
+
+
+class _ArchetypeFile(_Frozen):
+    about: str
+    currency: str
+    reference_price_per_mwh: float = Field(gt=0.0)
+    source: dict[str, str]
+    archetypes: tuple[TariffArchetype, ...]
+
+
+@cache
+def _archetype_file() -> _ArchetypeFile:
+    try:
+        data = _ArchetypeFile.model_validate(_read(ARCHETYPES_FILE))
+    except ValidationError as err:
+        raise GridDataError(f"{ARCHETYPES_FILE}: {err}") from None
+    if tuple(a.name for a in data.archetypes) != ARCHETYPE_NAMES:
+        raise GridDataError(f"{ARCHETYPES_FILE}: archetypes must be {ARCHETYPE_NAMES} in that order")
+    return data
+
+
+def tariff_archetype(name: str) -> TariffArchetype:
+    """BOPTEST's price scenario ``name`` (``constant``, ``dynamic`` or ``highly_dynamic``) with its source text."""
+    for a in _archetype_file().archetypes:
+        if a.name == name:
+            return a
+    raise GridDataError(f"unknown tariff archetype {name!r}; use one of {', '.join(ARCHETYPE_NAMES)}")
+
+
+def archetype_source() -> str:
+    """Where the archetypes' figures come from, for reports."""
+    src = _archetype_file().source
+    return (f"BOPTEST testcase multizone_office_complex_air ({src['repository']} at {src['commit'][:10]}), "
+            f"{src['tariffs']}")
+
+
+def archetype_reference_price_per_mwh() -> float:
+    """The ``constant`` archetype's price (currency/MWh): a scenario's price scales every archetype by it."""
+    return _archetype_file().reference_price_per_mwh
+
+
+def _dynamic_prices(a: TariffArchetype) -> np.ndarray:
+    """Hourly prices of the day/night archetype: per hour, the adders plus its season's retail charge of its
+    period; every hour of the day must belong to exactly one period."""
+    by_hour: dict[int, str] = {}
+    for period, spans in a.periods.items():
+        for start, end in spans:
+            for h in range(math.floor(start), math.ceil(end)):
+                if h in by_hour:
+                    raise GridDataError(f"{ARCHETYPES_FILE}: dynamic hour {h} is in {by_hour[h]!r} and {period!r}")
+                by_hour[h] = period
+    if sorted(by_hour) != list(range(24)):
+        raise GridDataError(f"{ARCHETYPES_FILE}: dynamic periods cover hours {sorted(by_hour)}, not 0..23")
+    month_table = np.zeros((13, 24))
+    for season in a.seasons:
+        for month in season.months:
+            for h, period in by_hour.items():
+                month_table[month, h] = (a.adders_per_mwh or 0.0) + season.retail_per_mwh[period]
+    if sorted(m for season in a.seasons for m in season.months) != list(range(1, 13)):
+        raise GridDataError(f"{ARCHETYPES_FILE}: the dynamic seasons must list each month 1..12 once")
+    return month_table[HOUR_MONTH, HOUR_OF_DAY]
+
+
+def _hourly_file_prices(a: TariffArchetype) -> np.ndarray:
+    path = GRID_DATA_DIR / str(a.hourly_csv)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise GridDataError(f"{path}: cannot read the bundled prices: {err.strerror}") from None
+    if hashlib.sha256(raw).hexdigest() != a.sha256:
+        raise GridDataError(f"{path}: sha256 differs from {ARCHETYPES_FILE.name}'s: the bundled file was changed")
+    lines = raw.decode("utf-8").split()
+    try:
+        values = np.array([float(v) for v in lines[1:]])
+    except ValueError as err:
+        raise GridDataError(f"{path}: {err}") from None
+    if values.shape != (N_HOURS,) or not np.all(np.isfinite(values)) or values.min() < 0.0:
+        raise GridDataError(f"{path}: needs {N_HOURS} finite prices ≥ 0 (currency/MWh), one per hour")
+    return values
+
+
+@cache
+def _archetype_prices(name: str) -> np.ndarray:
+    a = tariff_archetype(name)
+    if a.name == "constant":
+        prices = np.full(N_HOURS, float(a.price_per_mwh or 0.0))
+    elif a.name == "dynamic":
+        prices = _dynamic_prices(a)
+    else:
+        prices = _hourly_file_prices(a)
+    prices.setflags(write=False)
+    return prices
+
+
+def archetype_prices_per_mwh(name: str, price_per_mwh: float | None = None) -> np.ndarray:
+    """BOPTEST price scenario ``name`` for every hour of the year (currency/MWh, 8760 values).
+
+    With ``price_per_mwh`` every hour is scaled by it over BOPTEST's constant price (94 USD/MWh),
+    so a site's own price level keeps the archetype's shape: ``constant`` is then that price, and
+    ``dynamic`` and ``highly_dynamic`` keep their ratios to it.
+    """
+    prices = _archetype_prices(name)
+    if price_per_mwh is None:
+        return prices
+    if not (math.isfinite(price_per_mwh) and price_per_mwh >= 0.0):
+        raise GridDataError(f"price_per_mwh = {price_per_mwh} currency/MWh: must be finite and ≥ 0")
+    return prices * (price_per_mwh / archetype_reference_price_per_mwh())
+
+
+EPW_GHI_COLUMN = 14
+"""EPW field 14: global horizontal radiation, Wh/m² over the hour ending at the row's time (= mean W/m²)."""
+_EPW_HEADER_LINES = 8
+_EPW_MISSING_GHI = 9999.0
+GHI_MAX_W_M2 = 1500.0
+"""Largest hourly GHI accepted from a file (W/m²; the solar constant is 1361 W/m²)."""
+HAURWITZ_A_W_M2 = 1098.0
+"""Haurwitz (1945) clear-sky model GHI = 1098 cos z exp(-0.057 / cos z) W/m² (Reno et al. 2012, SAND2012-2389)."""
+
+
+def read_epw_ghi(path: str | Path) -> np.ndarray:
+    """Hourly global horizontal irradiance (W/m², 8760 values, 29 February dropped) from an EPW file (or .gz).
+
+    Row ``i`` is the mean over hour ``[i, i + 1)`` h of the year. Missing values (9999) are filled by
+    linear interpolation in time; a file with more than 5 % missing, a value outside 0..1500 W/m² or
+    a row count that is not a year is refused naming the file, line, field, value, unit and range.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+        text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("latin-1")
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise GridDataError(f"{p}: cannot read the weather file's irradiance: {err}") from None
+    values: list[float] = []
+    for line_no, line in enumerate(text.splitlines()[_EPW_HEADER_LINES:], start=_EPW_HEADER_LINES + 1):
+        parts = line.split(",")
+        if len(parts) < EPW_GHI_COLUMN:
+            if line.strip():
+                raise GridDataError(f"{p} line {line_no}: {len(parts)} fields, field {EPW_GHI_COLUMN} (global "
+                                    "horizontal radiation) is missing")
+            continue
+        if parts[1].strip() == "2" and parts[2].strip() == "29":
+            continue
+        try:
+            v = float(parts[EPW_GHI_COLUMN - 1])
+        except ValueError:
+            raise GridDataError(f"{p} line {line_no}: field 'global horizontal radiation' = "
+                                f"{parts[EPW_GHI_COLUMN - 1]!r} is not a number (Wh/m²)") from None
+        if v != _EPW_MISSING_GHI and not 0.0 <= v <= GHI_MAX_W_M2:
+            raise GridDataError(f"{p} line {line_no}: field 'global horizontal radiation' = {v:g} Wh/m² is outside "
+                                f"the allowed range 0..{GHI_MAX_W_M2:g} Wh/m²")
+        values.append(v)
+    if len(values) != N_HOURS:
+        raise GridDataError(f"{p}: {len(values)} hourly rows (29 February dropped), a year has {N_HOURS}")
+    ghi = np.array(values)
+    missing = ghi == _EPW_MISSING_GHI
+    if missing.mean() > 0.05:
+        raise GridDataError(f"{p}: global horizontal radiation is missing (9999) in {missing.mean():.1%} of hours, "
+                            "at most 5 % can be filled")
+    if missing.any():
+        hours = np.arange(N_HOURS)
+        ghi[missing] = np.interp(hours[missing], hours[~missing], ghi[~missing])
+    return ghi
+
+
+def clear_sky_ghi_w_m2(latitude_deg: float, longitude_deg: float, timezone_h: float) -> np.ndarray:
+    """Clear-sky GHI (W/m², 8760 values, at each hour's middle, local standard time) by Haurwitz's model.
+
+    Sun position: Cooper's (1969) declination, Spencer's (1971) equation of time, the hour angle
+    from local standard time corrected to solar time by the longitude's offset from the time zone's
+    meridian (Duffie & Beckman, Solar Engineering of Thermal Processes, 4th ed., sections 1.5-1.6).
+    """
+    hours = np.arange(N_HOURS) + 0.5
+    day = np.floor(hours / 24.0) + 1.0
+    b = 2.0 * np.pi * (day - 1.0) / 365.0
+    eot_min = 229.2 * (0.000075 + 0.001868 * np.cos(b) - 0.032077 * np.sin(b) - 0.014615 * np.cos(2 * b)
+                       - 0.04089 * np.sin(2 * b))
+    solar_h = np.mod(hours, 24.0) + (4.0 * (longitude_deg - 15.0 * timezone_h) + eot_min) / 60.0
+    omega = np.radians(15.0 * (solar_h - 12.0))
+    decl = np.radians(23.45 * np.sin(2.0 * np.pi * (284.0 + day) / 365.0))
+    lat = np.radians(latitude_deg)
+    cos_z = np.sin(lat) * np.sin(decl) + np.cos(lat) * np.cos(decl) * np.cos(omega)
+    up = cos_z > 0.0
+    ghi = np.zeros(N_HOURS)
+    ghi[up] = HAURWITZ_A_W_M2 * cos_z[up] * np.exp(-0.057 / cos_z[up])
+    return ghi
+
+
+@cache
+def climate_ghi_w_m2(climate: str) -> np.ndarray:
+    """Hourly global horizontal irradiance (W/m², 8760 values, row i = hour [i, i + 1)) of a climate.
+
+    The one accessor for irradiance here: the climate's :class:`coolpilot.envs.weather.Weather`
+    field ``ghi_w_m2`` where it has one; else field 14 of its EPW file; else (a synthetic climate
+    generated from monthly normals, which has no irradiance) Haurwitz's clear-sky GHI at its
+    station, so its profile has no cloudy days.
+    """
+    from coolpilot.envs.weather import load_climate
+
+    weather = load_climate(climate)
+    ghi = getattr(weather, "ghi_w_m2", None)
+    if ghi is not None:
+        values = np.asarray(ghi, dtype=np.float64)
+    elif Path(weather.source).is_file():
+        values = read_epw_ghi(weather.source)
+    else:
+        values = clear_sky_ghi_w_m2(weather.latitude_deg, weather.longitude_deg, weather.timezone_h)
+    values = np.array(values, dtype=np.float64)
+    values.setflags(write=False)
+    return values
+
+
+def solar_carbon_profile(ghi_w_m2: np.ndarray, mean_t_per_mwh: float, solar_share: float) -> np.ndarray:
+    """Hourly grid intensity (t CO2/MWh) of a grid whose PV would supply ``solar_share`` of a flat demand.
+
+    PV output follows GHI (``ghi / mean(ghi)`` is its ratio to the year's mean); the rest of the
+    mix meets the remaining demand, ``max(1 − solar_share × ghi / mean(ghi), 0)`` of it (PV beyond
+    demand is curtailed), at one intensity chosen so the year's mean is ``mean_t_per_mwh``:
+    ``intensity = mean × rest / mean(rest)``. See the module docstring for what it is and is not.
+    """
+    ghi = np.asarray(ghi_w_m2, dtype=np.float64)
+    if ghi.shape != (N_HOURS,) or not np.all(np.isfinite(ghi)) or ghi.min() < 0.0 or ghi.max() <= 0.0:
+        raise GridDataError(f"ghi_w_m2: needs {N_HOURS} finite values ≥ 0 W/m², some above 0")
+    if not (math.isfinite(solar_share) and 0.0 < solar_share <= 1.0):
+        raise GridDataError(f"solar_share = {solar_share}: must be in (0, 1] (share of the year's demand)")
+    if not (math.isfinite(mean_t_per_mwh) and 0.0 <= mean_t_per_mwh <= 2.0):
+        raise GridDataError(f"mean_t_per_mwh = {mean_t_per_mwh} t CO2/MWh: must be in 0..2 t CO2/MWh")
+    rest = np.maximum(1.0 - solar_share * ghi / ghi.mean(), 0.0)
+    return mean_t_per_mwh * rest / rest.mean()
+
+
+def solar_carbon_profile_of_climate(climate: str, mean_t_per_mwh: float, solar_share: float) -> np.ndarray:
+    """:func:`solar_carbon_profile` on the irradiance of ``climate`` (a bundled name or an EPW path)."""
+    return solar_carbon_profile(climate_ghi_w_m2(climate), mean_t_per_mwh, solar_share)
+
+
 __all__ = [
-    "GRID_DATA_DIR", "HOUR_RESOLUTION_H", "PERIOD_NAMES", "GridDataError", "GridFactor", "Season", "Source",
-    "TariffTemplate", "default_grid_factor", "factor_source", "grid_factor", "grid_factor_names", "tariff_template",
-    "tariff_template_names",
+    "ARCHETYPE_NAMES", "GRID_DATA_DIR", "HOUR_RESOLUTION_H", "PERIOD_NAMES", "GridDataError", "GridFactor", "Season",
+    "Source", "TariffArchetype", "TariffTemplate", "archetype_prices_per_mwh", "archetype_reference_price_per_mwh",
+    "archetype_source", "clear_sky_ghi_w_m2", "climate_ghi_w_m2", "default_grid_factor", "factor_source",
+    "grid_factor", "grid_factor_names", "read_epw_ghi", "solar_carbon_profile", "solar_carbon_profile_of_climate",
+    "tariff_archetype", "tariff_template", "tariff_template_names",
 ]

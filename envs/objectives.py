@@ -21,8 +21,27 @@ Grid signals (:class:`GridSignals`) are an hourly year of price and grid factor 
 hour 0 = 1 January 00:00 local standard time, the weather file's clock), built from a what-if
 scenario's tariff and carbon fields by ``coolpilot.evaluation.scenarios`` or given flat. The
 ``grid_signals`` block turns them into points a policy reads: the price and factor now and
-their means over the next :data:`AHEAD_H` hours (the tariff's schedule and a day-ahead
-forecast), and the billing period's peak so far.
+their means over the next :data:`AHEAD_H` hours of the day-ahead forecast, and the billing
+period's peak so far. A demand charge may count only the hours of a peak window
+(``demand_hours``).
+
+**Day-ahead forecasts** (:meth:`GridSignals.forecast`, up to :data:`FORECAST_HORIZON_H` hours)
+are issued at the start of each hour, as BOPTEST's forecaster issues its uncertain forecasts,
+at one of BOPTEST's uncertainty levels ``none``, ``low``, ``medium``, ``high`` (``none``: the
+signal itself). BOPTEST (``forecast/error_emulator.py`` and ``forecast_uncertainty_params.json``
+of ibpsa/project1-boptest at 0f8a467; Zheng et al. 2025, J. Build. Perform. Simul.,
+doi:10.1080/19401493.2025.2453537) draws a forecast's error over the horizon as an AR(1),
+``e_1 ~ N(F0, K0)``, ``e_τ+1 = F·e_τ + N(mu, K)``, and forecasts ``X − e``; it parameterizes the
+dry-bulb temperature (K) and the irradiance, not prices or emissions. Here each signal's error is
+that process with BOPTEST's temperature parameters of the level (:data:`FORECAST_LEVELS`, verbatim),
+read as a relative error, :data:`RELATIVE_ERROR_PER_K` per kelvin: ``X̂ = max(X·(1 − r·e), 0)``.
+The error's standard deviation at lead τ is then ``r·sqrt(F^(2(τ−1))·K0² + K²·(1 − F^(2(τ−1)))/(1 − F²))``
+(:func:`forecast_error_std`): at 24 h about 5 % (low), 8 % (medium) and 11 % (high, with BOPTEST's
+negative drift, a forecast biased about 2 % high). The choice of ``r`` is coolpilot's: BOPTEST
+gives no price or carbon figure; at 5 %/K the high level is of the order of day-ahead spot-price
+forecast errors and low of a well-forecast grid-carbon signal. Errors are drawn once per signal
+from the seed (a ``numpy`` generator on ``[seed, signal]``), for every issue hour of the year,
+so runs are reproducible and the single and vector envs read the same forecast.
 """
 
 from __future__ import annotations
@@ -37,7 +56,19 @@ from coolpilot.envs.units import SECONDS_PER_HOUR
 
 HOURS_PER_YEAR = 8760
 AHEAD_H = 6
-"""Hours the ``*_ahead`` signal points average over."""
+"""Hours the ``*_ahead`` signal points average over (of the forecast issued at the current hour)."""
+FORECAST_HORIZON_H = 48
+"""Longest forecast (h): BOPTEST's limit for uncertain forecasts, the horizon its error models were fitted on."""
+ForecastLevel = Literal["none", "low", "medium", "high"]
+FORECAST_LEVEL_NAMES: tuple[str, ...] = ("none", "low", "medium", "high")
+FORECAST_LEVELS: dict[str, dict[str, float]] = {
+    "low": {"F0": 0.0, "K0": 0.6, "F": 0.92, "K": 0.4, "mu": 0.0},
+    "medium": {"F0": 0.15, "K0": 1.2, "F": 0.93, "K": 0.6, "mu": 0.0},
+    "high": {"F0": -0.58, "K0": 1.5, "F": 0.95, "K": 0.7, "mu": -0.015},
+}
+"""BOPTEST's AR(1) parameters of its dry-bulb forecast error per level (K; forecast_uncertainty_params.json)."""
+RELATIVE_ERROR_PER_K = 0.05
+"""Relative forecast error of price or carbon per kelvin of BOPTEST's temperature error process (1/K)."""
 DEMAND_WINDOW_S = 900.0
 """Peak demand is the maximum 15-minute average power (BOPTEST's and most tariffs' definition)."""
 BILLING_PERIOD_S = 30.0 * 24.0 * SECONDS_PER_HOUR
@@ -80,8 +111,18 @@ class GridSignals:
     demand_charge_per_kw_month: float = 0.0
     currency: str = "USD"
     source: str = "flat"
+    demand_hours: np.ndarray | None = None
+    """Hours of the year (8760 booleans) whose 15-minute demand the demand charge counts; None: every hour."""
+    price_forecast: ForecastLevel = "none"
+    """Uncertainty of the price forecast (BOPTEST's level)."""
+    carbon_forecast: ForecastLevel = "none"
+    """Uncertainty of the grid-factor forecast (BOPTEST's level)."""
+    forecast_seed: int = 0
+    """Seed of the forecast errors."""
     _ahead_price: np.ndarray = field(init=False, repr=False, compare=False)
     _ahead_carbon: np.ndarray = field(init=False, repr=False, compare=False)
+    _error_price: np.ndarray | None = field(init=False, repr=False, compare=False)
+    _error_carbon: np.ndarray | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("price_per_mwh", "carbon_t_per_mwh"):
@@ -94,8 +135,24 @@ class GridSignals:
             object.__setattr__(self, name, values)
         if not np.isfinite(self.demand_charge_per_kw_month) or self.demand_charge_per_kw_month < 0.0:
             raise ValueError(f"GridSignals.demand_charge_per_kw_month = {self.demand_charge_per_kw_month}: must be ≥ 0")
-        object.__setattr__(self, "_ahead_price", _ahead_mean(self.price_per_mwh))
-        object.__setattr__(self, "_ahead_carbon", _ahead_mean(self.carbon_t_per_mwh))
+        if self.demand_hours is not None:
+            hours = np.asarray(self.demand_hours)
+            if hours.shape != (HOURS_PER_YEAR,) or hours.dtype != np.bool_:
+                raise ValueError(f"GridSignals.demand_hours: {hours.shape} {hours.dtype} values; give one boolean per "
+                                 f"hour of a year ({HOURS_PER_YEAR})")
+        for name in ("price_forecast", "carbon_forecast"):
+            level = getattr(self, name)
+            if level not in FORECAST_LEVEL_NAMES:
+                raise ValueError(f"GridSignals.{name} = {level!r}: use one of {', '.join(FORECAST_LEVEL_NAMES)} "
+                                 "(BOPTEST's forecast uncertainty levels)")
+        if isinstance(self.forecast_seed, bool) or not isinstance(self.forecast_seed, int | np.integer) \
+                or not 0 <= self.forecast_seed < 2**63:
+            raise ValueError(f"GridSignals.forecast_seed = {self.forecast_seed!r}: an integer in 0..2^63 − 1")
+        for stream, (values, level, name) in enumerate(((self.price_per_mwh, self.price_forecast, "price"),
+                                                        (self.carbon_t_per_mwh, self.carbon_forecast, "carbon"))):
+            errors = None if level == "none" else forecast_errors(level, int(self.forecast_seed), stream)
+            object.__setattr__(self, f"_error_{name}", errors)
+            object.__setattr__(self, f"_ahead_{name}", _ahead_mean(values, errors))
 
     @classmethod
     def flat(cls, price_per_mwh: float = DEFAULT_PRICE_PER_MWH, carbon_t_per_mwh: float = DEFAULT_GRID_T_PER_MWH,
@@ -115,16 +172,84 @@ class GridSignals:
         return float(self.carbon_t_per_mwh.mean())
 
     def sample(self, time_s: np.ndarray) -> np.ndarray:
-        """(…, 4) at times ``time_s`` (s since 1 January 00:00): price now, price ahead, factor now, factor ahead."""
+        """(…, 4) at times ``time_s`` (s since 1 January 00:00): price now, price ahead, factor now, factor ahead.
+
+        "Ahead" is the mean of the next :data:`AHEAD_H` hours of the forecast issued at the current hour.
+        """
         hour = (np.floor(np.asarray(time_s) / SECONDS_PER_HOUR).astype(np.int64)) % HOURS_PER_YEAR
         return np.stack([self.price_per_mwh[hour], self._ahead_price[hour], self.carbon_t_per_mwh[hour],
                          self._ahead_carbon[hour]], axis=-1)
 
+    def forecast(self, time_s: float, horizon_h: int = 24) -> tuple[np.ndarray, np.ndarray]:
+        """Price (currency/MWh) and grid factor (t CO2e/MWh) forecast for the next ``horizon_h`` hours.
 
-def _ahead_mean(hourly: np.ndarray) -> np.ndarray:
-    """Mean over hours h+1 … h+AHEAD_H of each hour h (the year wraps)."""
+        Issued at the start of the hour holding ``time_s``: element ``τ − 1`` is hour ``h + τ``
+        (τ = 1 … horizon_h, the year wraps), at the signals' forecast levels (the signal itself at
+        ``none``). The same forecast the ``*_ahead`` points average.
+        """
+        if isinstance(horizon_h, bool) or not isinstance(horizon_h, int | np.integer) \
+                or not 1 <= horizon_h <= FORECAST_HORIZON_H:
+            raise ValueError(f"horizon_h = {horizon_h!r} h: an integer in 1..{FORECAST_HORIZON_H} h (BOPTEST's "
+                             "limit for uncertain forecasts)")
+        if not np.isfinite(time_s):
+            raise ValueError(f"time_s = {time_s} s: must be finite")
+        hour = int(np.floor(time_s / SECONDS_PER_HOUR)) % HOURS_PER_YEAR
+        ahead = (hour + np.arange(1, horizon_h + 1)) % HOURS_PER_YEAR
+        return (_forecast_values(self.price_per_mwh[ahead], self._error_price, hour, horizon_h),
+                _forecast_values(self.carbon_t_per_mwh[ahead], self._error_carbon, hour, horizon_h))
+
+
+def forecast_errors(level: str, seed: int, stream: int) -> np.ndarray:
+    """BOPTEST's AR(1) error (K) of level ``level`` for every issue hour: (8760, FORECAST_HORIZON_H), lead 1 first.
+
+    Row ``k`` is the error path of the forecast issued at hour ``k``: ``e_1 ~ N(F0, K0)``,
+    ``e_τ+1 = F·e_τ + N(mu, K)``; ``stream`` separates the signals drawn from one seed.
+    """
+    p = FORECAST_LEVELS[level]
+    rng = np.random.default_rng([seed, stream])
+    errors = np.empty((HOURS_PER_YEAR, FORECAST_HORIZON_H))
+    errors[:, 0] = rng.normal(p["F0"], p["K0"], HOURS_PER_YEAR)
+    for lead in range(1, FORECAST_HORIZON_H):
+        errors[:, lead] = p["F"] * errors[:, lead - 1] + rng.normal(p["mu"], p["K"], HOURS_PER_YEAR)
+    errors.setflags(write=False)
+    return errors
+
+
+def forecast_error_std(level: str, lead_h: int) -> float:
+    """Standard deviation of the relative forecast error at lead ``lead_h`` (1 = the next hour) of ``level``."""
+    if level == "none":
+        return 0.0
+    p = FORECAST_LEVELS[level]
+    n = lead_h - 1
+    var = p["F"] ** (2 * n) * p["K0"] ** 2 + p["K"] ** 2 * (1.0 - p["F"] ** (2 * n)) / (1.0 - p["F"] ** 2)
+    return RELATIVE_ERROR_PER_K * float(np.sqrt(var))
+
+
+def forecast_error_mean(level: str, lead_h: int) -> float:
+    """Mean of the relative forecast error ``(X − X̂)/X`` at lead ``lead_h`` of ``level`` (the drift of BOPTEST's high
+    level: a forecast biased high when negative)."""
+    if level == "none":
+        return 0.0
+    p = FORECAST_LEVELS[level]
+    n = lead_h - 1
+    mean = p["F"] ** n * p["F0"] + p["mu"] * (1.0 - p["F"] ** n) / (1.0 - p["F"])
+    return RELATIVE_ERROR_PER_K * float(mean)
+
+
+def _forecast_values(truth: np.ndarray, errors: np.ndarray | None, hour: int | np.ndarray, horizon_h: int
+                     ) -> np.ndarray:
+    """``truth`` (the next hours) as forecast at ``hour`` with the error table (None: perfect)."""
+    if errors is None:
+        return truth
+    return np.maximum(truth * (1.0 - RELATIVE_ERROR_PER_K * errors[hour, :horizon_h]), 0.0)
+
+
+def _ahead_mean(hourly: np.ndarray, errors: np.ndarray | None = None) -> np.ndarray:
+    """Mean over hours h+1 … h+AHEAD_H of each hour h (the year wraps), of the forecast issued at h."""
     rolled = np.stack([np.roll(hourly, -k) for k in range(1, AHEAD_H + 1)])
-    return rolled.mean(axis=0)
+    if errors is None:
+        return rolled.mean(axis=0)
+    return _forecast_values(rolled.T, errors, np.arange(HOURS_PER_YEAR), AHEAD_H).mean(axis=1)
 
 
 SIGNAL_POINTS = ("grid_price_per_mwh", "grid_price_ahead_per_mwh", "grid_carbon_t_per_mwh",
@@ -154,6 +279,7 @@ class StepCost:
         self.filled = np.zeros(n, dtype=np.int64)
         self._rows = np.arange(n)
         self.period_start_s = np.zeros(n)
+        self._demand_hours = signals.demand_hours
         kind = objective.kind
         self.unit_per_kwh = {"energy": 1.0, "cost": signals.mean_price_per_mwh / 1000.0,
                              "carbon": signals.mean_carbon_t_per_mwh / 1000.0}[kind]
@@ -188,6 +314,9 @@ class StepCost:
         self.filled = np.where(keep, np.minimum(self.filled + 1, width), self.filled)
         self.slot = np.where(keep, (self.slot + 1) % width, self.slot)
         demand = self.window.sum(axis=1) / np.maximum(self.filled, 1)
+        if self._demand_hours is not None:  # a peak window: only its hours' demand counts
+            counted = self._demand_hours[(np.floor(time_s / SECONDS_PER_HOUR).astype(np.int64)) % HOURS_PER_YEAR]
+            demand = np.where(counted, demand, 0.0)
         rise = np.where(peak <= 0.0, 0.0, np.maximum(demand - peak, 0.0))
         self.peak_kw = np.where(keep, np.maximum(peak, demand), self.peak_kw)
         if o.kind == "energy":

@@ -16,9 +16,10 @@ components) with what a what-if report adds. Definitions (units in the names):
   that hour (GHG Protocol Scope 2 Guidance, 2015); after green power (market-based) =
   location-based × (1 − green-power share).
 - **Cost** (currency): Σ facility energy per step × the tariff price of that hour (a flat price,
-  time-of-use windows, or a provincial template's period ratios on the flat price), plus water × the
-  water price when one is given, plus the demand charge: each calendar month's peak 15-minute
-  facility power × the tariff's rate per kW-month (:func:`monthly_demand_cost`).
+  time-of-use windows, a provincial template's period ratios on the flat price, or a BOPTEST
+  archetype's hourly price), plus water × the water price when one is given, plus the demand charge:
+  each calendar month's peak 15-minute facility power (within the tariff's peak window when it has
+  one) × the tariff's rate per kW-month (:func:`monthly_demand_cost`).
 - **Thermal risk**: degree-hours (K·h) = Σ over steps and zones of the inlet's excess over
   27 °C (ASHRAE recommended) × step hours; also above the scenario's own inlet limit;
   hours with any inlet above; the hottest inlet (°C).
@@ -58,7 +59,7 @@ from coolpilot.envs.kpis import Kpis, compute_kpis, water_m3_per_step
 from coolpilot.envs.objectives import DEMAND_WINDOW_S, HOURS_PER_YEAR, GridSignals
 from coolpilot.envs.simulation import SimResult
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
-from coolpilot.evaluation.scenarios import Carbon, Tariff
+from coolpilot.evaluation.scenarios import Carbon, HourWindow, Scenario, Tariff
 
 DEADBANDS: dict[str, float] = {name: spec.deadband for name, spec in SETPOINT_SPECS.items()}
 """Smallest move counted as a setpoint change (setpoint units), every setpoint of every block: the contract's
@@ -146,6 +147,11 @@ def step_prices(tariff: Tariff, t_s: np.ndarray) -> np.ndarray:
     hour's period in that month), every day of the week. Otherwise the first matching time-of-use window,
     else the flat price.
     """
+    if tariff.archetype is not None:
+        from coolpilot.envs.grid import archetype_prices_per_mwh
+
+        hourly = archetype_prices_per_mwh(tariff.archetype, tariff.price_per_mwh)
+        return hourly[np.mod(np.floor(t_s / SECONDS_PER_HOUR).astype(np.int64), HOURS_PER_YEAR)]
     if tariff.template is not None:
         from coolpilot.envs.grid import HOUR_RESOLUTION_H, tariff_template
 
@@ -155,46 +161,84 @@ def step_prices(tariff: Tariff, t_s: np.ndarray) -> np.ndarray:
         return tariff.price_per_mwh * (1.0 - tariff.tou_share + tariff.tou_share * ratio)
     price = np.full(t_s.shape, tariff.price_per_mwh)
     taken = np.zeros(t_s.shape, dtype=bool)
-    hour = _hour_of_day(t_s)
-    weekday = np.mod(np.floor(t_s / SECONDS_PER_DAY), 7) < 5
-    month = _month_index(t_s) + 1
     for w in tariff.time_of_use:
-        if w.start_hour < w.end_hour:
-            inside = (hour >= w.start_hour) & (hour < w.end_hour)
-        else:
-            inside = (hour >= w.start_hour) | (hour < w.end_hour)
-        if w.weekdays_only:
-            inside &= weekday
-        if w.months is not None:
-            inside &= np.isin(month, w.months)
-        inside &= ~taken
+        inside = in_window(w, t_s) & ~taken
         price[inside] = w.price_per_mwh
         taken |= inside
     return price
 
 
-def monthly_demand_cost(power_kw: np.ndarray, t_s: np.ndarray, dt_s: float, rate_per_kw_month: float) -> float:
-    """Σ over the calendar months of the run of the month's peak 15-minute power (kW) × the rate."""
+def in_window(window: HourWindow, t_s: np.ndarray) -> np.ndarray:
+    """Whether each time ``t_s`` lies in ``window`` (its hours, wrapping midnight; weekdays; months)."""
+    hour = _hour_of_day(t_s)
+    if window.start_hour < window.end_hour:
+        inside = (hour >= window.start_hour) & (hour < window.end_hour)
+    else:
+        inside = (hour >= window.start_hour) | (hour < window.end_hour)
+    if window.weekdays_only:
+        inside &= np.mod(np.floor(t_s / SECONDS_PER_DAY), 7) < 5
+    if window.months is not None:
+        inside &= np.isin(_month_index(t_s) + 1, window.months)
+    return inside
+
+
+def demand_counted(tariff: Tariff, t_s: np.ndarray) -> np.ndarray | None:
+    """Whether each time's power counts toward the demand charge's peak: in the tariff's peak window (None without
+    one: every time counts)."""
+    return None if tariff.demand_window is None else in_window(tariff.demand_window, t_s)
+
+
+def monthly_demand_cost(power_kw: np.ndarray, t_s: np.ndarray, dt_s: float, rate_per_kw_month: float,
+                        counted: np.ndarray | None = None) -> float:
+    """Σ over the calendar months of the run of the month's peak 15-minute power (kW) × the rate.
+
+    With ``counted`` (a peak window, :func:`demand_counted`) only the 15-minute averages that end in a
+    counted step set a month's peak; a month with none pays nothing.
+    """
     if rate_per_kw_month <= 0.0 or len(power_kw) == 0:
         return 0.0
     month = _month_index(t_s)
     total = 0.0
     for m in np.unique(month):
-        total += peak_demand_kw(power_kw[month == m], dt_s) * rate_per_kw_month
+        sel = month == m
+        total += peak_demand_kw(power_kw[sel], dt_s, counted=None if counted is None else counted[sel]) \
+            * rate_per_kw_month
     return float(total)
 
 
-def grid_signals(tariff: Tariff, carbon: Carbon, profile: tuple[float, ...] | None = None) -> GridSignals:
+def grid_signals(tariff: Tariff, carbon: Carbon, profile: tuple[float, ...] | None = None, *,
+                 climate: str | None = None, seed: int = 0) -> GridSignals:
     """The simulator's grid signals (an hourly year of price and carbon) from a scenario's tariff and carbon.
 
     Training (``env.tariff``/``env.carbon`` of a training config) and the what-if KPIs then price the
     same thing: each hour's price and factor at its midpoint, by :func:`step_prices` and
-    :func:`step_grid_factors`, and the tariff's demand rate.
+    :func:`step_grid_factors`, the tariff's demand rate and peak window, and the forecast
+    uncertainty levels of both, their errors drawn from ``seed``. A carbon with ``solar_share`` and no
+    ``profile`` derives its profile from ``climate`` (a bundled name or an EPW path).
     """
+    if profile is None and carbon.solar_share is not None:
+        if climate is None:
+            raise ValueError(f"carbon.solar_share = {carbon.solar_share:g}: the solar-heavy grid's profile is derived "
+                             "from a climate's irradiance; give the climate (or the derived profile)")
+        from coolpilot.envs.grid import solar_carbon_profile_of_climate
+
+        profile = tuple(solar_carbon_profile_of_climate(climate, carbon.grid_t_co2_per_mwh,
+                                                        carbon.solar_share).tolist())
     mid = (np.arange(HOURS_PER_YEAR, dtype=np.float64) + 0.5) * SECONDS_PER_HOUR
+    source = (f"BOPTEST {tariff.archetype}" if tariff.archetype else tariff.template
+              or ("time-of-use" if tariff.time_of_use else "flat"))
     return GridSignals(step_prices(tariff, mid), step_grid_factors(carbon, profile, mid),
                        demand_charge_per_kw_month=tariff.demand_charge_per_kw_month or 0.0, currency=tariff.currency,
-                       source=tariff.template or ("time-of-use" if tariff.time_of_use else "flat"))
+                       source=source, demand_hours=demand_counted(tariff, mid),
+                       price_forecast=tariff.forecast_uncertainty, carbon_forecast=carbon.forecast_uncertainty,
+                       forecast_seed=seed)
+
+
+def scenario_signals(sc: Scenario) -> GridSignals:
+    """The grid signals of a resolved what-if scenario: its tariff, its carbon (with the profile read or derived at
+    load), its forecast levels drawn from the scenario's seed. Feed them to ``simulate(signals=...)`` so a policy's
+    price and carbon points are the scenario's."""
+    return grid_signals(sc.tariff, sc.carbon, sc.carbon_profile, climate=sc.climate, seed=sc.seed)
 
 
 def step_grid_factors(carbon: Carbon, profile: tuple[float, ...] | None, t_s: np.ndarray) -> np.ndarray:
@@ -245,13 +289,20 @@ def applied_setpoints(result: SimResult, bounds: Mapping[str, tuple[float, float
     return np.stack(cols, axis=1)
 
 
-def peak_demand_kw(power_kw: np.ndarray, dt_s: float, window_s: float = DEMAND_WINDOW_S) -> float:
+def peak_demand_kw(power_kw: np.ndarray, dt_s: float, window_s: float = DEMAND_WINDOW_S,
+                   counted: np.ndarray | None = None) -> float:
     """Highest average of ``power_kw`` (step means, kW) over a sliding window of ``window_s`` (whole steps, at least
-    one); a series shorter than the window gives its mean."""
+    one); a series shorter than the window gives its mean. With ``counted`` (one boolean per step), only the
+    averages ending at a counted step (0 when none is)."""
     p = np.asarray(power_kw, dtype=np.float64)
     width = min(max(round(window_s / dt_s), 1), len(p))
     sums = np.cumsum(np.concatenate(([0.0], p)))
-    return float(((sums[width:] - sums[:-width]) / width).max())
+    means = (sums[width:] - sums[:-width]) / width
+    if counted is not None:
+        means = means[np.asarray(counted, dtype=bool)[width - 1:]]
+        if means.size == 0:
+            return 0.0
+    return float(means.max())
 
 
 def _slices(label_keys: np.ndarray, labels: list[str], starts: list[float], result: SimResult, h: float,
@@ -310,7 +361,8 @@ def compute_whatif_kpis(
     location = float((step_mwh * factors).sum())
     energy_cost = float((step_mwh * step_prices(tariff, t)).sum())
     water_cost = None if tariff.water_price_per_m3 is None else base.water_m3 * tariff.water_price_per_m3
-    demand_cost = monthly_demand_cost(s["facility_kw"], t, result.dt_s, tariff.demand_charge_per_kw_month or 0.0)
+    demand_cost = monthly_demand_cost(s["facility_kw"], t, result.dt_s, tariff.demand_charge_per_kw_month or 0.0,
+                                      demand_counted(tariff, t))
     excess_limit = np.maximum(result.zone_inlet_c - inlet_limit_c, 0.0)
     names = recorded_setpoints(result)
     changes = setpoint_changes(applied_setpoints(result, setpoint_bounds or {}, names), names)
@@ -403,7 +455,7 @@ def savings(reference: WhatIfKpis, candidate: WhatIfKpis, oracle: WhatIfKpis | N
 
 __all__ = [
     "DEADBANDS", "PeriodKpis", "Savings", "WhatIfKpis", "applied_setpoints",
-    "compute_whatif_kpis", "grid_signals", "monthly_and_daily", "monthly_demand_cost", "peak_demand_kw",
-    "recorded_setpoints", "savings", "setpoint_changes",
+    "compute_whatif_kpis", "demand_counted", "grid_signals", "in_window", "monthly_and_daily", "monthly_demand_cost",
+    "peak_demand_kw", "recorded_setpoints", "savings", "scenario_signals", "setpoint_changes",
     "step_grid_factors", "step_midpoints_s", "step_prices",
 ]

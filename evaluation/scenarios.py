@@ -5,8 +5,11 @@ baseline), optional ``defaults`` and a list of scenarios. Each scenario sets any
 facility, climate (bundled name or EPW file), period (a season, a month, a year, or
 ``{start_day, days}``), IT load level and growth, setpoint limits and the inlet limit,
 equipment outages, weather shifts (a hotter year, a heat wave), the electricity tariff
-(flat, time-of-use windows, or a Chinese provincial template by name), the grid carbon factor
-(constant, a Chinese region or province by name, or an hourly profile) and the green-power share.
+(flat, time-of-use windows, a Chinese provincial template by name, or a BOPTEST price archetype
+``constant``/``dynamic``/``highly_dynamic``; a demand charge, optionally in a peak window), the grid
+carbon factor (constant, a Chinese region or province by name, an hourly profile, or a solar-heavy
+grid's synthetic profile from the climate's irradiance), the green-power share, and the uncertainty of
+the price and carbon forecasts a policy reads (BOPTEST's levels none/low/medium/high, seeded by ``seed``).
 A field a scenario leaves out is taken, as a whole, from ``defaults``,
 then from the built-in default. Example::
 
@@ -153,10 +156,13 @@ class Limits(_Frozen):
     economizer_enable: SetpointRange | None = Field(
         None, description="Economizer enable range (1; on at ≥ 0.5: a high below 0.5 locks it out, a low of 0.5 or "
                           "more keeps it enabled).")
+    tes_rate_frac: SetpointRange | None = Field(
+        None, description="Thermal-storage rate range (1, of the tank's rated rate; > 0 discharges, < 0 charges: a "
+                          "high of 0 never discharges, a low of 0 never charges).")
 
     @field_validator("supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "condenser_water_temp_c",
                      "chiller_stage_up_plr", "tower_cell_flow_min_frac", "chw_dp_setpoint_frac", "cw_flow_frac",
-                     "economizer_enable")
+                     "economizer_enable", "tes_rate_frac")
     @classmethod
     def _within_contract(cls, rng: SetpointRange | None, info: ValidationInfo) -> SetpointRange | None:
         spec = SETPOINTS_BY_NAME[str(info.field_name)]
@@ -223,18 +229,16 @@ class WeatherShift(_Frozen):
         "constant_rh", description="What stays fixed while the dry bulb rises.")
 
 
-class TouWindow(_Frozen):
-    """A time-of-use window with its own price; hours in local standard time of the weather file."""
+class HourWindow(_Frozen):
+    """Hours of the day (local standard time of the weather file), on weekdays or every day, in some months."""
 
-    name: str = Field("peak", description="Label of the window (e.g. peak, shoulder).")
     start_hour: float = _f(..., 0.0, lt=24.0, unit="h", doc="Window start (hour of day).")
     end_hour: float = _f(..., gt=0.0, le=24.0, unit="h", doc="Window end (hour of day; may wrap past midnight).")
-    price_per_mwh: float = _f(..., 0.0, 10_000.0, unit="currency/MWh", doc="Energy price in the window.")
     weekdays_only: bool = Field(True, description="Only Monday to Friday (day 0 of the year is a Monday).")
     months: list[int] | None = Field(None, description="Months (1–12) the window applies in; default all.")
 
     @model_validator(mode="after")
-    def _check(self) -> TouWindow:
+    def _check(self) -> HourWindow:
         if self.start_hour == self.end_hour:
             raise ValueError("start_hour equals end_hour: an empty window")
         bad = [m for m in self.months or [] if not 1 <= m <= 12]
@@ -243,15 +247,28 @@ class TouWindow(_Frozen):
         return self
 
 
-class Tariff(_Frozen):
-    """Electricity tariff: a flat energy price, time-of-use windows, or a provincial time-of-use template.
+class TouWindow(HourWindow):
+    """A time-of-use window with its own price; hours in local standard time of the weather file."""
 
-    Without a template, the first matching window sets the price of an hour, else the flat price.
+    name: str = Field("peak", description="Label of the window (e.g. peak, shoulder).")
+    price_per_mwh: float = _f(..., 0.0, 10_000.0, unit="currency/MWh", doc="Energy price in the window.")
+
+
+class Tariff(_Frozen):
+    """Electricity tariff: a flat energy price, time-of-use windows, a provincial template or a BOPTEST archetype.
+
+    Without a template or archetype, the first matching window sets the price of an hour, else the flat price.
     With ``template`` (a bundled provincial template of :mod:`coolpilot.envs.grid`, by pinyin, Chinese or
     English name), ``price_per_mwh`` is the contract's flat (平段) price and the price of an hour is
     ``price_per_mwh × (1 − tou_share + tou_share × ratio)``, ``ratio`` being the template's price of that
-    hour's period (尖峰, 高峰, 平段, 低谷, 深谷) over the flat price; the currency defaults to CNY. A demand
-    (capacity) charge is priced on each calendar month's peak 15-minute power.
+    hour's period (尖峰, 高峰, 平段, 低谷, 深谷) over the flat price; the currency defaults to CNY.
+    With ``archetype`` (BOPTEST's price scenarios ``constant``, ``dynamic`` day/night, ``highly_dynamic``
+    spot-like, as its Chicago testcase multizone_office_complex_air defines them: :mod:`coolpilot.envs.grid`),
+    every hour is BOPTEST's price × ``price_per_mwh`` / 94 (BOPTEST's constant price, USD/MWh, the default
+    ``price_per_mwh``): a site's own price level with the archetype's shape. A demand (capacity) charge is
+    priced on each calendar month's peak 15-minute power, over the hours of ``demand_window`` when one is
+    given. ``forecast_uncertainty`` sets what a policy is told of the hours ahead (BOPTEST's levels:
+    :mod:`coolpilot.envs.objectives`); the tariff's actual prices are what is paid.
     """
 
     currency: str = Field("USD", min_length=1, max_length=8, description="Currency label of every price.")
@@ -271,12 +288,30 @@ class Tariff(_Frozen):
                                                       "tariff), priced on each calendar month's peak 15-minute power.")
     template_source: str | None = Field(None, description="The template's notice and issuer (filled from "
                                                           "template).")
+    archetype: Literal["constant", "dynamic", "highly_dynamic"] | None = Field(
+        None, description="BOPTEST price scenario: constant, dynamic (day/night) or highly_dynamic (spot-like); "
+                          "price_per_mwh (default 94, BOPTEST's constant price) scales it.")
+    archetype_source: str | None = Field(None, description="The archetype's source (filled from archetype).")
+    demand_window: HourWindow | None = Field(
+        None, description="Peak window of the demand charge: only these hours' 15-minute power sets the month's "
+                          "billed peak (default: every hour).")
+    forecast_uncertainty: Literal["none", "low", "medium", "high"] = Field(
+        "none", description="Uncertainty of the price forecast a policy reads (BOPTEST's levels; none = perfect).")
+
+    @model_validator(mode="after")
+    def _window_has_a_charge(self) -> Tariff:
+        if self.demand_window is not None and not self.demand_charge_per_kw_month:
+            raise ValueError("demand_window is the peak window of a demand charge: give demand_charge_per_kw_month "
+                             "(> 0 currency/(kW·month)) too")
+        return self
 
     @model_validator(mode="before")
     @classmethod
     def _resolve_template(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        if data.get("archetype") is not None:
+            return cls._resolve_archetype(data)
         if data.get("template") is None:
             if "tou_share" in data and data["tou_share"] != 1.0:
                 raise ValueError("tou_share applies to a template's periods: give template too")
@@ -299,6 +334,22 @@ class Tariff(_Frozen):
             out["demand_charge_per_kw_month"] = t.demand_charge_per_kw_month
         return out
 
+    @classmethod
+    def _resolve_archetype(cls, data: dict[str, Any]) -> dict[str, Any]:
+        from coolpilot.envs.grid import ARCHETYPE_NAMES, archetype_reference_price_per_mwh, archetype_source
+
+        name = data["archetype"]
+        if name not in ARCHETYPE_NAMES:
+            return data  # the field's own check names the allowed values
+        others = [key for key in ("template", "time_of_use") if data.get(key)]
+        if "tou_share" in data and data["tou_share"] != 1.0:
+            others.append("tou_share")
+        if others:
+            raise ValueError(f"archetype {name!r} sets every hour's price: leave out {', '.join(others)}")
+        out = {**data, "archetype_source": archetype_source()}
+        out.setdefault("price_per_mwh", archetype_reference_price_per_mwh())
+        return out
+
 
 class Carbon(_Frozen):
     """Grid carbon and green power.
@@ -306,8 +357,11 @@ class Carbon(_Frozen):
     Location-based emissions use the grid factor: a constant, the factor of a named Chinese region
     or province (``region``: pinyin, Chinese or English name; :mod:`coolpilot.envs.grid`, each with its
     source and year), or an hourly profile read from ``hourly_csv`` (a column ``t_co2_per_mwh`` of 24
-    rows, a day repeated, or 8760 rows, a year). The figure after green power multiplies them by
-    ``1 − green_power_share`` (market-based, with certificates or PPAs covering that share of the energy).
+    rows, a day repeated, or 8760 rows, a year). With ``solar_share`` the constant (or region's) factor
+    becomes the year's mean of a synthetic hourly profile of a solar-heavy grid, derived from the
+    scenario climate's irradiance (:func:`coolpilot.envs.grid.solar_carbon_profile`: clean middays,
+    what it is and is not). The figure after green power multiplies them by ``1 − green_power_share``
+    (market-based, with certificates or PPAs covering that share of the energy).
     """
 
     grid_t_co2_per_mwh: float = _f(DEFAULT_GRID_FACTOR_T_PER_MWH, 0.0, 2.0, unit="t CO2e/MWh",
@@ -320,6 +374,19 @@ class Carbon(_Frozen):
     green_power_share: float = _f(0.0, 0.0, 1.0, unit="1", doc="Share of the energy bought as green power.")
     factor_source: str | None = Field(None, description="Where the factor comes from (filled from region; cite "
                                                         "your own with a constant).")
+    solar_share: float | None = _f(None, unit="1", gt=0.0, le=1.0,
+                                   doc="Share of the year's demand the grid's PV would supply (its output following "
+                                       "the climate's irradiance, curtailed beyond demand): the grid factor becomes "
+                                       "the year's mean of an hourly profile with clean middays.")
+    forecast_uncertainty: Literal["none", "low", "medium", "high"] = Field(
+        "none", description="Uncertainty of the grid-factor forecast a policy reads (BOPTEST's levels; none = "
+                            "perfect).")
+
+    @model_validator(mode="after")
+    def _one_profile(self) -> Carbon:
+        if self.solar_share is not None and self.hourly_csv is not None:
+            raise ValueError("solar_share and hourly_csv both set the hourly grid factor: give one")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -471,7 +538,8 @@ class Scenario:
     tariff: Tariff
     carbon: Carbon
     carbon_profile: tuple[float, ...] | None
-    """The hourly grid factors of ``carbon.hourly_csv`` (t CO2e/MWh; 24 or 8760 values), read at load."""
+    """The hourly grid factors (t CO2e/MWh; 24 or 8760 values) of ``carbon.hourly_csv``, read at load, or of
+    ``carbon.solar_share``, derived at load from the climate's irradiance."""
     history: HistoryRef | None = None
     """The site's history the scenario runs over (paths absolute), or None for a climate scenario."""
     climate_given: bool = True
@@ -706,6 +774,16 @@ def _check_scenario(
                 problems.add(field, carbon.hourly_csv, str(err))
                 ok = False
             carbon = carbon.model_copy(update={"hourly_csv": str(path)})
+    if carbon.solar_share is not None and climate is not None:
+        from coolpilot.envs.grid import GridDataError, solar_carbon_profile_of_climate
+
+        try:
+            profile = tuple(solar_carbon_profile_of_climate(climate, carbon.grid_t_co2_per_mwh,
+                                                            carbon.solar_share).tolist())
+        except GridDataError as err:
+            problems.add(f"{where('carbon')}.solar_share", carbon.solar_share, f"cannot be derived from the climate "
+                                                                               f"{climate!r}: {err}")
+            ok = False
     hw = weather.heat_wave
     if hw is not None:
         end = start_day + days
@@ -932,7 +1010,8 @@ def load_scenarios(path: str | Path) -> ScenarioSet:
 
 __all__ = [
     "A1_ALLOWABLE_MAX_C", "BUILTIN_POLICIES", "DEFAULT_GRID_FACTOR_T_PER_MWH", "DEFAULT_PRICE_PER_MWH", "SEASONS",
-    "Carbon", "CrahOutage", "HeatWave", "Limits", "LoadSpec", "Outages", "Period", "PolicyRef", "Scenario",
+    "Carbon", "CrahOutage", "HeatWave", "HourWindow", "Limits", "LoadSpec", "Outages", "Period", "PolicyRef",
+    "Scenario",
     "ScenarioFileError", "ScenarioFileModel", "ScenarioSet", "ScenarioSpec", "SetpointRange", "Tariff",
     "TouWindow", "WeatherShift", "load_scenarios", "read_carbon_profile", "scenario_set_from_mapping",
 ]
