@@ -50,6 +50,7 @@ from coolpilot.evaluation.kpis import (
     compute_whatif_kpis,
     recorded_setpoints,
     savings,
+    scenario_signals,
     step_prices,
 )
 from coolpilot.evaluation.oracle import OraclePolicy
@@ -229,7 +230,8 @@ def build_policy(ref: PolicyRef, cfg: FacilityConfig, limits: Limits, record: Si
     if ref.kind == "rule-based":
         return RuleBasedPolicy(settings)
     # The oracle keeps inlets under INLET_LIMIT_C − margin_k: move that limit to the scenario's.
-    return OraclePolicy(settings, margin_k=INLET_LIMIT_C - limits.inlet_limit_c + ORACLE_MARGIN_K)
+    return OraclePolicy(settings, margin_k=INLET_LIMIT_C - limits.inlet_limit_c + ORACLE_MARGIN_K,
+                        **({"horizon_h": 24.0} if cfg.storage.installed else {}))  # a tank's value shows over a day
 
 
 def params_adjuster(scenario: Scenario) -> Callable[[PlantParams], PlantParams]:
@@ -337,7 +339,7 @@ def run_job(job: Job) -> dict[str, Any]:
     record = scenario_record(sc, cfg)
     policy = build_policy(job.policy, cfg, sc.limits, record, sc.tariff)
     result = simulate(cfg, weather, policy, days=sc.days, start_day=sc.start_day, dt_s=sc.step_s, seed=sc.seed,
-                      load_scale=sc.load.level, adjust_params=params_adjuster(sc),
+                      load_scale=sc.load.level, adjust_params=params_adjuster(sc), signals=scenario_signals(sc),
                       exogenous=None if record is None else record.exo)
     bounds = setpoint_bounds(cfg, sc)
     kpis = compute_whatif_kpis(result, tariff=sc.tariff, carbon=sc.carbon, carbon_profile=sc.carbon_profile,
