@@ -84,13 +84,15 @@ def residual_base(cfg: TrainConfig, facility: FacilityConfig | None = None) -> R
 
 def training_signals(cfg: TrainConfig) -> GridSignals:
     """The grid signals of the training config's tariff and carbon (the what-if defaults where not given): the same
-    prices the what-if KPIs use (coolpilot.evaluation.kpis.grid_signals)."""
+    prices the what-if KPIs use (coolpilot.evaluation.kpis.grid_signals). Forecast errors (the tariff's and carbon's
+    ``forecast_uncertainty``) are drawn from the run's seed; a solar-heavy grid (``carbon.solar_share``) takes its
+    hourly profile from the first training climate's irradiance (one profile serves every sub-env)."""
     from coolpilot.evaluation.kpis import grid_signals
     from coolpilot.evaluation.scenarios import Carbon, Tariff, read_carbon_profile
 
     carbon = cfg.env.carbon or Carbon()
     profile = read_carbon_profile(Path(carbon.hourly_csv)) if carbon.hourly_csv else None
-    return grid_signals(cfg.env.tariff or Tariff(), carbon, profile)
+    return grid_signals(cfg.env.tariff or Tariff(), carbon, profile, climate=cfg.training_climates[0], seed=cfg.seed)
 
 
 def make_env(cfg: TrainConfig, seed: int) -> tuple[VecNormalize, PointRangeWrapper]:

@@ -402,3 +402,21 @@ def test_the_grid_scenario_file_validates() -> None:
     solar = next(sc for sc in sset.scenarios if sc.name == "solar-heavy-grid")
     assert solar.carbon.solar_share is not None and solar.carbon_profile is not None
     assert all(sc.tariff.archetype == "dynamic" and sc.tariff.demand_charge_per_kw_month for sc in sset.scenarios)
+
+
+def test_a_training_config_chooses_the_archetype_the_solar_grid_and_the_forecast_levels() -> None:
+    from coolpilot.training.config import load_train_config
+    from coolpilot.training.train import training_signals
+
+    cfg = load_train_config(REPO / "training/configs/tiny.yaml", [
+        "env.tariff={archetype: highly_dynamic, forecast_uncertainty: medium, demand_charge_per_kw_month: 12, "
+        "demand_window: {start_hour: 12, end_hour: 20}}",
+        "env.carbon={solar_share: 0.3, forecast_uncertainty: low}", "seed=9"])
+    signals = training_signals(cfg)
+    assert np.array_equal(signals.price_per_mwh, archetype_prices_per_mwh("highly_dynamic"))
+    assert (signals.price_forecast, signals.carbon_forecast, signals.forecast_seed) == ("medium", "low", 9)
+    assert signals.demand_hours is not None and signals.demand_hours.sum() == 8 * 261
+    expected = solar_carbon_profile(climate_ghi_w_m2(cfg.training_climates[0]), 0.5703, 0.3)
+    assert np.array_equal(signals.carbon_t_per_mwh, expected)
+    with pytest.raises(ValueError, match=r"env.tariff.forecast_uncertainty' = 'often'"):
+        load_train_config(REPO / "training/configs/tiny.yaml", ["env.tariff={forecast_uncertainty: often}"])
