@@ -8,7 +8,8 @@ a discrete lever (``economizer_enable``) holds each knot's 0/1 until the next. T
 the objective (:class:`coolpilot.envs.objectives.Objective`: energy, cost with the demand charge on
 rises of the billing peak, or carbon, each with wear per setpoint move and per chiller start, priced
 as :class:`coolpilot.envs.objectives.StepCost` prices them, a billing period's first demand included)
-plus a terminal charge for heat left in the plant's thermal masses, subject to a hard thermal limit:
+plus a terminal charge for heat left in the plant's thermal masses (a storage tank's cold at the cheapest cost
+of making cold over the horizon: a tank recharges in the cheap hours), subject to a hard thermal limit:
 a plan whose hottest server inlet exceeds ``27 °C − margin_k`` at any planning step loses to every plan that does not.
 
 The terminal charge prices the heat a plan leaves stored (or the cold it borrows) at what the plant
@@ -223,8 +224,10 @@ def _rollout(
     wetbulb: np.ndarray, utilization: np.ndarray, weight: np.ndarray, new_period: np.ndarray, last_hour: np.ndarray,
     clock: np.ndarray, lever_cols: np.ndarray, span: np.ndarray, last: np.ndarray, code: np.ndarray,
     registers: np.ndarray, outputs: np.ndarray, rule_lane: int, coefficients: np.ndarray, window: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Cost, worst inlet excess (K), stored heat (kJ) and the last hour's plant energy and heat (kWh) of P lanes.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cost, worst inlet excess (K), stored heat (kJ), the last hour's plant energy and heat (kWh), the heat stored
+    in a storage tank (kJ, part of the stored heat) and the cheapest cost of removing heat (objective units per
+    kWh, the plant's energy × weight over the heat it removed, lowest over the steps) of P lanes.
 
     ``commands`` (H, P, 9) are the lanes' lever commands over H planning steps (NaN: the plant's own
     sequence); lane ``rule_lane`` (if ≥ 0) is driven by the rule-based tape instead, closed loop, and
@@ -249,6 +252,8 @@ def _rollout(
     stored = np.zeros(n_lanes)
     plant_kwh = np.zeros(n_lanes)
     heat_kwh = np.zeros(n_lanes)
+    tank = np.zeros(n_lanes)
+    cheapest = np.full(n_lanes, np.inf)
     peak = np.full(n_lanes, coefficients[_PEAK0])
     width = window.shape[0]
     windows = np.empty((n_lanes, width))
@@ -301,12 +306,16 @@ def _rollout(
             cost[p] += (power * hours * weight[t] + coefficients[_DEMAND_RATE] * rise
                         + coefficients[_WEAR_MOVE] * travel + coefficients[_WEAR_START] * out.chiller_starts[p])
             stored[p] += out.stored_heat_change_kj[p]
+            tank[p] += out.tes_heat_change_kj[p]
             excess[p] = max(excess[p], out.inlet_temp_max_c[p] - coefficients[_LIMIT])
+            plant_step = (out.chiller_kw[p] + out.tower_fan_kw[p] + out.chw_pump_kw[p] + out.cw_pump_kw[p]) * hours
+            heat_step = (out.economizer_kw[p] + out.chiller_load_kw[p]) * hours
+            if heat_step > 1e-6:
+                cheapest[p] = min(cheapest[p], plant_step * weight[t] / heat_step)
             if last_hour[t]:
-                plant_kwh[p] += (out.chiller_kw[p] + out.tower_fan_kw[p] + out.chw_pump_kw[p]
-                                 + out.cw_pump_kw[p]) * hours
-                heat_kwh[p] += (out.economizer_kw[p] + out.chiller_load_kw[p]) * hours
-    return cost, excess, stored, plant_kwh, heat_kwh
+                plant_kwh[p] += plant_step
+                heat_kwh[p] += heat_step
+    return cost, excess, stored, plant_kwh, heat_kwh, tank, cheapest
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -553,11 +562,11 @@ class OraclePolicy:
         """Perfect knowledge: the plant's parameters and the whole future of weather and load."""
         if params.it_design_kw.shape[0] != 1:
             raise ValueError("the oracle plans one facility at a time")
-        if (params.tes[:, TANK_VOLUME] > 0.0).any():
+        if (params.tes[:, TANK_VOLUME] > 0.0).any() and self.horizon_h < 24.0:
             logging.getLogger(__name__).warning(
-                "the oracle does not value thermal storage yet: its terminal charge prices the tank's cold at the "
-                "horizon's last-hour cost, so on a facility with a tank it is no ceiling (it can end above the "
-                "conventional storage schedule; see README, storage)")
+                "the oracle plans %g h ahead on a facility with a storage tank: a tank's value shows over a day "
+                "(charge in the valley, discharge at the peak); plan 24 h ahead (horizon_h=24) for a ceiling",
+                self.horizon_h)
         for name, seconds in (("exact_h", self._exact_h * SECONDS_PER_HOUR), ("step_min", self.step_min * 60.0),
                               ("tail_step_min", self.tail_step_min * 60.0)):
             ratio = seconds / dt_s
@@ -649,11 +658,14 @@ class OraclePolicy:
         return np.where(self._discrete, np.where(held >= 0.5, 1.0, 0.0), np.clip(linear, self._lower, self._upper))
 
     def _evaluate(self, state: PlantState, lanes: np.ndarray, exo: _Horizon, rule: bool,
-                  points: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-        """Cost (P,), worst excess (P,), stored heat (P,, kJ) and commands (P, H, K) of plans (P, H, K).
+                  points: Mapping[str, float]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray, float]:
+        """Cost (P,), worst excess (P,), stored heat (P,, kJ), commands (P, H, K) of plans (P, H, K), the plant's
+        energy per unit heat over the last hour, the heat stored in a storage tank (P,, kJ) and the cheapest cost
+        of removing heat over the horizon (objective units per kWh).
 
-        With ``rule``, lane 0 follows the rule-based tape closed loop instead of its commands, and the
-        last value is the plant's energy per unit heat over its last hour (kWh/kWh), else NaN.
+        With ``rule``, lane 0 follows the rule-based tape closed loop instead of its commands, and the two
+        prices are lane 0's (the plant's energy per unit heat in kWh/kWh); else they are NaN.
         """
         assert self._bound is not None and self._last is not None and self._meter is not None
         _, params, _, _, _ = self._bound
@@ -676,7 +688,7 @@ class OraclePolicy:
                   exo.last_hour, exo.clock, self._cols, self._span)
         tape = (self._tape.code, registers, self._tape.outputs)
         if n < PARALLEL_MIN_ENVS:
-            cost, excess, stored, plant, heat = _rollout(starts, params, commands, *common, last, *tape,
+            cost, excess, stored, plant, heat, tank, cheapest = _rollout(starts, params, commands, *common, last, *tape,
                                                          0 if rule else -1, coefficients, window)
         else:
             # Two halves on two threads (the compiled loop releases the GIL); lane 0, the rule-based one, is in
@@ -688,10 +700,12 @@ class OraclePolicy:
                                       window)
                        for i, s in enumerate(halves)]
             parts = [f.result() for f in futures]
-            cost, excess, stored, plant, heat = (np.concatenate([p[i] for p in parts]) for i in range(5))
+            cost, excess, stored, plant, heat, tank, cheapest = (np.concatenate([p[i] for p in parts])
+                                                                 for i in range(7))
             commands[:, halves[0]] = split[0]
         per_heat = float(plant[0] / heat[0]) if rule and heat[0] > 0.0 else (0.0 if rule else math.nan)
-        return cost, excess, stored, commands[:, :, self._cols].transpose(1, 0, 2), per_heat
+        tank_price = (float(cheapest[0]) if np.isfinite(cheapest[0]) else 0.0) if rule else math.nan
+        return (cost, excess, stored, commands[:, :, self._cols].transpose(1, 0, 2), per_heat, tank, tank_price)
 
     def evaluate(self, state: PlantState, k: int, points: Mapping[str, float],
                  plans: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -706,7 +720,7 @@ class OraclePolicy:
             raise RuntimeError("call bind() before evaluate()")
         if self._last is None:
             self._last = state.actuators[0, self._cols].copy()
-        cost, excess, _, commands, _ = self._evaluate(state, plans, self._exogenous(k), True, points)
+        cost, excess, _, commands, _, _, _ = self._evaluate(state, plans, self._exogenous(k), True, points)
         return cost, excess, commands
 
     @property
@@ -758,6 +772,7 @@ class OraclePolicy:
         history: list[float] = []
         rule_score = math.inf
         per_heat = 0.0
+        tank_price = 0.0
         combined: np.ndarray | None = None
         for it in range(self.iterations):
             fixed = [np.stack(seeds)] if it == 0 else []
@@ -772,10 +787,16 @@ class OraclePolicy:
                                           + 0.71 * self._rng.standard_normal((n_draw, len(g.knots_h), kk)))
             draws = np.clip(draws, self._lower, self._upper)
             lanes = np.concatenate([*fixed, center, self._commands(moved), self._commands(draws)])
-            cost, excess, stored, evaluated, heat_price = self._evaluate(state, lanes, exo, it == 0, points)
+            cost, excess, stored, evaluated, heat_price, tank, cheapest = self._evaluate(state, lanes, exo, it == 0,
+                                                                                       points)
             if it == 0:
-                per_heat = heat_price
-            score = cost + per_heat * self._unit_per_kwh * stored / SECONDS_PER_HOUR
+                per_heat, tank_price = heat_price, cheapest
+            # Heat left in the zones and the loop is removed next at the horizon's last-hour cost; cold taken
+            # from (or left in) a storage tank is remade when cold is cheapest over the horizon: a tank
+            # recharges in the cheap hours, so pricing its cold at the last hour's cost (an evening peak)
+            # would make every discharge look dear and the planner never use the tank.
+            score = (cost + per_heat * self._unit_per_kwh * (stored - tank) / SECONDS_PER_HOUR
+                     + tank_price * tank / SECONDS_PER_HOUR)
             score = np.where(excess > 0.0, INFEASIBLE * (1.0 + excess), score)
             if it == 0:
                 rule_score = float(score[0])

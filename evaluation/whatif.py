@@ -231,7 +231,7 @@ def build_policy(ref: PolicyRef, cfg: FacilityConfig, limits: Limits, record: Si
         return RuleBasedPolicy(settings)
     # The oracle keeps inlets under INLET_LIMIT_C − margin_k: move that limit to the scenario's.
     return OraclePolicy(settings, margin_k=INLET_LIMIT_C - limits.inlet_limit_c + ORACLE_MARGIN_K,
-                        **({"horizon_h": 24.0} if cfg.storage.installed else {}))  # a tank's value shows over a day
+                        horizon_h=24.0 if cfg.storage.installed else OraclePolicy.horizon_h)  # a tank: over a day
 
 
 def params_adjuster(scenario: Scenario) -> Callable[[PlantParams], PlantParams]:
