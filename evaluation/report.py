@@ -370,7 +370,9 @@ def _template_name(name: str, t: Translator) -> str:
 def _tariff_text(tariff: dict[str, Any], t: Translator) -> str:
     cur = t.currency(tariff["currency"])
     price = f"{tariff['price_per_mwh']:g}"
-    if tariff.get("template"):
+    if tariff.get("archetype"):
+        text = t.text("tariff.archetype", name=t.text(f"archetype.{tariff['archetype']}"), price=price, currency=cur)
+    elif tariff.get("template"):
         text = t.text("tariff.flat_price_of_template", price=price, currency=cur) + t.text(
             "tariff.template", name=_template_name(tariff["template"], t), share=f"{100 * tariff['tou_share']:g}",
             source=tariff.get("template_source") or "")
@@ -382,6 +384,12 @@ def _tariff_text(tariff: dict[str, Any], t: Translator) -> str:
                                                                  if windows else "")
     if tariff.get("demand_charge_per_kw_month") is not None:
         text += t.text("tariff.demand", price=f"{tariff['demand_charge_per_kw_month']:g}", currency=cur)
+        window = tariff.get("demand_window")
+        if window:
+            text += t.text("tariff.demand_window", start=f"{window['start_hour']:g}", end=f"{window['end_hour']:g}") \
+                + (t.text("tariff.weekdays") if window["weekdays_only"] else "")
+    if tariff.get("forecast_uncertainty", "none") != "none":
+        text += t.text("tariff.forecast", level=t.text(f"forecast.{tariff['forecast_uncertainty']}"))
     if tariff["water_price_per_m3"] is not None:
         return text + t.text("tariff.water", price=f"{tariff['water_price_per_m3']:g}", currency=cur)
     return text + t.text("tariff.water_none")
@@ -410,6 +418,10 @@ def _carbon_text(carbon: dict[str, Any], t: Translator) -> str:
         grid = t.text("carbon.region", factor=factor, region=region, source=source)
     else:
         grid = t.text("carbon.constant", factor=factor)
+    if carbon.get("solar_share"):
+        grid += t.text("carbon.solar", share=f"{100 * carbon['solar_share']:.0f}")
+    if carbon.get("forecast_uncertainty", "none") != "none":
+        grid += t.text("carbon.forecast", level=t.text(f"forecast.{carbon['forecast_uncertainty']}"))
     return t.text("carbon.green", grid=grid, share=f"{100 * carbon['green_power_share']:.0f}")
 
 
