@@ -213,6 +213,66 @@ class StorageConfig(_Frozen):
         return self.thermocline_w_per_m2k * math.pi * d * d / 4.0 / 1000.0
 
 
+class PvConfig(_Frozen):
+    """An on-site photovoltaic array behind the facility's meter (coolpilot.envs.pv): it offsets grid power, not
+    facility power, and changes no thermal physics.
+
+    The model is PVWatts v5's (Dobos 2014, NREL/TP-6A20-62641) on plane-of-array irradiance from the weather
+    file: DC power ∝ POA irradiance × (1 + γ·(T_cell − 25 °C)), less the system losses, through the PVWatts
+    inverter curve clipped at the AC rating. Defaults: PVWatts v5's 14.08 % system losses, 96 % nominal inverter
+    efficiency and DC/AC ratio 1.2; γ = −0.40 %/K, mid-range of crystalline-silicon datasheets (−0.35 to
+    −0.45 %/K; PVWatts v5 lists −0.47 standard, −0.35 premium); Faiman (2008) cell temperature with
+    U0 = 25 W/(m²·K), U1 = 6.84 W·s/(m³·K) (pvlib's and IEC 61853-2's free-standing defaults); ASHRAE incidence
+    modifier b0 = 0.05 (Souka & Safwat 1966); ground albedo 0.2.
+    """
+
+    dc_capacity_kwp: float = _f(0.0, 0.0, 1_000_000.0, unit="kWp",
+                                doc="Array DC nameplate at standard test conditions (1000 W/m², 25 °C); 0: no array.")
+    tilt_deg: float = _f(25.0, 0.0, 90.0, unit="°", doc="Module tilt from horizontal.")
+    azimuth_deg: float = _f(180.0, 0.0, 360.0, unit="°",
+                            doc="Direction the modules face, clockwise from north (180: south).")
+    module_efficiency: float = _f(0.20, 0.05, 0.30, unit="1",
+                                  doc="Module efficiency at standard test conditions (sets the array area).")
+    temp_coeff_pct_per_k: float = _f(-0.40, -1.0, 0.0, unit="%/K",
+                                     doc="Power temperature coefficient γ (c-Si typically −0.35 to −0.45 %/K).")
+    cell_temperature_model: Literal["faiman", "noct"] = Field(
+        "faiman", description="faiman: T_cell = T_air + E/(U0 + U1·wind) (needs the weather's wind speed); noct: "
+                              "T_cell = T_air + (NOCT − 20 °C)·E/800 W/m².")
+    faiman_u0_w_m2k: float = _f(25.0, 5.0, 60.0, unit="W/(m²·K)", doc="Faiman constant heat-loss coefficient.")
+    faiman_u1_w_s_m3k: float = _f(6.84, 0.0, 20.0, unit="W·s/(m³·K)", doc="Faiman wind heat-loss coefficient.")
+    noct_c: float = _f(45.0, 30.0, 60.0, unit="°C",
+                       doc="Nominal operating cell temperature (800 W/m², 20 °C air, 1 m/s), for the noct model.")
+    system_losses_frac: float = _f(0.1408, 0.0, 0.5, unit="1",
+                                   doc="DC losses: soiling, shading, mismatch, wiring, LID, nameplate, availability "
+                                       "(PVWatts v5 default 14.08 %).")
+    inverter_efficiency: float = _f(0.96, 0.8, 0.995, unit="1", doc="Nominal inverter efficiency (PVWatts v5).")
+    dc_ac_ratio: float = _f(1.2, 0.5, 2.0, unit="1",
+                            doc="Array DC over inverter AC rating; output clips at the AC rating.")
+    albedo: float = _f(0.2, 0.0, 0.9, unit="1", doc="Ground reflectance seen by the modules.")
+    iam_b0: float = _f(0.05, 0.0, 0.2, unit="1",
+                       doc="ASHRAE incidence-angle modifier on beam irradiance, 1 − b0·(1/cos θ − 1).")
+    transposition: Literal["hay_davies", "isotropic"] = Field(
+        "hay_davies", description="Sky-diffuse model on the tilted plane: Hay & Davies (1980) or isotropic "
+                                  "(Liu & Jordan 1963).")
+    export_allowed: bool = Field(False, description="Surplus PV is exported (net-metered at the hour's price "
+                                                    "and factor); default it is curtailed and reported.")
+
+    @property
+    def installed(self) -> bool:
+        """Whether there is an array."""
+        return self.dc_capacity_kwp > 0.0
+
+    @property
+    def ac_capacity_kw(self) -> float:
+        """Inverter AC rating (kW): the DC nameplate over the DC/AC ratio."""
+        return self.dc_capacity_kwp / self.dc_ac_ratio
+
+    @property
+    def array_area_m2(self) -> float:
+        """Module area the nameplate needs at its efficiency (m²): kWp / (η × 1 kW/m²)."""
+        return self.dc_capacity_kwp / self.module_efficiency
+
+
 class FacilityConfig(_Frozen):
     """A whole facility. Derived quantities are properties, not stored copies."""
 
@@ -229,6 +289,7 @@ class FacilityConfig(_Frozen):
     towers: TowerConfig = Field(default_factory=TowerConfig)
     electrical: ElectricalConfig = Field(default_factory=ElectricalConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    pv: PvConfig = Field(default_factory=PvConfig)
     blocks: list[str] | None = Field(
         None, description="Equipment blocks whose setpoints a policy may command (default: every block the "
                           "equipment has, see equipment_blocks); 'core' is always included.")
@@ -240,7 +301,7 @@ class FacilityConfig(_Frozen):
         if dupes:
             raise ValueError(f"zone names must be unique; repeated: {dupes}")
         if self.blocks is not None:
-            has = (*self.equipment_blocks, "grid_signals")
+            has = (*self.equipment_blocks, "grid_signals", *(("pv",) if self.pv.installed else ()))
             missing = [b for b in self.blocks if b not in has]
             if missing:
                 raise ValueError(f"blocks {missing} are not blocks this equipment has; it has {list(has)} "
@@ -277,7 +338,10 @@ class FacilityConfig(_Frozen):
     def contract(self) -> Contract:
         """The facility's contract: the points and setpoints of its blocks (``blocks`` or all its equipment has).
 
-        ``grid_signals`` (price, carbon and peak-demand points) is no equipment: it joins only when listed.
+        ``grid_signals`` (price, carbon and peak-demand points) is no equipment: it joins only when listed. Nor
+        does ``pv`` (the array's output as a point), though the array is equipment: it has no setpoint and changes
+        no plant physics, so a policy trained without it runs unchanged on the same hall with an array; it joins
+        when listed (a cost or carbon policy that should see the sun).
         """
         return _contract_of(self.equipment_blocks if self.blocks is None else ("core", *self.blocks))
 

@@ -14,7 +14,8 @@ plant has (20 points, 4 setpoints: contract version 1 was exactly this block), t
 chilled-water differential-pressure setpoint of variable-flow pumps), ``cw_flow`` (the
 condenser-water flow of variable-speed condenser pumps), ``economizer`` (the waterside
 economizer's enable) and ``thermal_storage`` (a chilled-water tank's signed charge or discharge
-rate). A facility's contract is the ordered union of its blocks
+rate); ``grid_signals`` and ``pv`` are points only (the tariff and grid factor, the on-site array's
+output). A facility's contract is the ordered union of its blocks
 (``coolpilot.envs.config.FacilityConfig.contract``); two contracts that differ are never
 silently matched (:meth:`Contract.differences` names what differs). A setpoint no policy
 commands runs on the plant's own local sequence.
@@ -280,8 +281,18 @@ GRID_SIGNALS = Block(
     ),
 )
 
+PV = Block(
+    "pv",
+    "An on-site photovoltaic array behind the facility meter: its AC output offsets grid power (the facility's own "
+    "power and PUE are unchanged). Points only; a facility with a `pv` section lists it in `blocks` when its policy "
+    "should see the sun (a cost or carbon objective prices grid power, facility minus PV).",
+    points=(
+        PointSpec("pv_power_kw", "kW", 0.0, 1.0e6, "AC power of the on-site PV array (inverter output) this step."),
+    ),
+)
+
 BLOCKS: dict[str, Block] = {b.name: b for b in (CORE, CHILLER_STAGING, TOWER_CELLS, CHW_DP_RESET, CW_FLOW, ECONOMIZER,
-                                                THERMAL_STORAGE, GRID_SIGNALS)}
+                                                THERMAL_STORAGE, GRID_SIGNALS, PV)}
 """Every equipment block, in contract order."""
 
 LEVERS: tuple[str, ...] = tuple(s.name for b in BLOCKS.values() for s in b.setpoints)

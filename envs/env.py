@@ -14,6 +14,7 @@ from coolpilot.envs.facility import build_params, command_array, point_columns
 from coolpilot.envs.load import load_table
 from coolpilot.envs.objectives import GridSignals, Objective, StepCost
 from coolpilot.envs.physics.plant import PlantParams, PlantState, step
+from coolpilot.envs.pv import grid_power_kw
 from coolpilot.envs.randomization import Randomization, apply_factors, load_randomization
 from coolpilot.envs.simulation import ExoSeries, draw_episodes, start
 from coolpilot.envs.units import SECONDS_PER_DAY
@@ -109,15 +110,23 @@ class ActionPricing:
     measured from it. Steps are priced only when they must be (``priced``): with the default
     energy objective and no grid_signals block, the cost is the step's facility kWh and wear is
     zero, which skips the billing-peak window (a third of a single step's time).
+
+    With on-site PV (``pv_export``: per facility, whether surplus PV is exported; None without any
+    array) price, carbon and the demand register read grid power, facility − PV
+    (:func:`coolpilot.envs.pv.grid_power_kw`), and the pv block's point follows the signal points.
     """
 
     def __init__(self, contract: Contract, objective: Objective, signals: GridSignals, it_design_kw: np.ndarray,
-                 dt_s: float, action_deadband: Mapping[str, float] | None) -> None:
+                 dt_s: float, action_deadband: Mapping[str, float] | None,
+                 pv_export: np.ndarray | None = None) -> None:
         b = bounds(contract)
         self.objective = objective
         self.dt_s = dt_s
         self.cost = StepCost(objective, signals, it_design_kw, dt_s)
         self.signals_block = "grid_signals" in contract.blocks
+        self.pv_block = "pv" in contract.blocks
+        self.pv_export = pv_export
+        self.appends = self.signals_block or self.pv_block
         self.priced = self.signals_block or not objective.plain_energy
         self.span = b.setpoint_high - b.setpoint_low
         self.deadband_by_name = check_action_deadband(contract, action_deadband)
@@ -136,15 +145,20 @@ class ActionPricing:
         return hold_within_deadband(setpoints, self.last, self.deadband) if self.holds else setpoints
 
     def price(self, energy: np.ndarray, facility_kw: np.ndarray, time_s: np.ndarray, setpoints: np.ndarray,
-              starts: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              starts: np.ndarray, keep: np.ndarray | None = None, pv_kw: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The step's (energy reward, wear reward, cost in the objective's unit); records ``setpoints`` as written.
 
         ``energy`` is the reward's energy term for the energy objective; cost and carbon replace it
         with their priced term. ``keep`` (vector env) marks the sub-envs that stepped (the others reset).
+        ``pv_kw`` the step's PV output, with an array.
         """
         if self.priced:
             travel = (np.abs(setpoints - self.last) / self.span).sum(axis=1)
-            priced, wear, cost = self.cost.price(facility_kw, time_s, travel, starts, keep)
+            grid_kw = None
+            if pv_kw is not None and self.pv_export is not None:
+                grid_kw = grid_power_kw(facility_kw, pv_kw, self.pv_export)[0]
+            priced, wear, cost = self.cost.price(facility_kw, time_s, travel, starts, keep, grid_kw=grid_kw)
             if self.objective.kind != "energy":
                 energy = priced
         else:
@@ -152,12 +166,20 @@ class ActionPricing:
         self.last = setpoints if keep is None else np.where(keep[:, None], setpoints, self.last)
         return energy, wear, cost
 
-    def with_signals(self, physical: np.ndarray, time_s: np.ndarray, idx: np.ndarray | slice = slice(None)
-                     ) -> np.ndarray:
-        """The physical points of sub-envs ``idx``, then (with the grid_signals block) their signal points."""
-        if not self.signals_block:
+    def with_signals(self, physical: np.ndarray, time_s: np.ndarray, idx: np.ndarray | slice = slice(None),
+                     pv_kw: np.ndarray | None = None) -> np.ndarray:
+        """The physical points of sub-envs ``idx``, then (with the grid_signals block) their signal points, then
+        (with the pv block) their PV output ``pv_kw``."""
+        if not self.appends:
             return physical
-        return np.concatenate([physical, self.cost.signals.sample(time_s), self.cost.peak_kw[idx][:, None]], axis=1)
+        parts = [physical]
+        if self.signals_block:
+            parts += [self.cost.signals.sample(time_s), self.cost.peak_kw[idx][:, None]]
+        if self.pv_block:
+            if pv_kw is None:
+                raise ValueError("the pv block's point needs the facility's PV output (pv_kw)")
+            parts.append(pv_kw[:, None])
+        return np.concatenate(parts, axis=1)
 
 
 def check_episode_args(episode_days: float, dt_s: float, start_days: Sequence[float | None]) -> None:
@@ -336,7 +358,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._points = np.zeros(len(self.contract.points))
         self._columns = point_columns(self.contract)
         self._pricing = ActionPricing(self.contract, self.objective, self.signals, self.it_design_kw, dt_s,
-                                      action_deadband)
+                                      action_deadband,
+                                      np.array([self.cfg.pv.export_allowed]) if self.cfg.pv.installed else None)
         self.action_deadband = self._pricing.deadband_by_name
         self.weather = self.weathers[0]
 
@@ -365,7 +388,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             contract=self.contract,
         )
         self._pricing.reset(np.array([0]), self._exo.time_s[0:1], self._state.actuators[:, list(self.contract.levers)])
-        self._points = self._pricing.with_signals(first, self._exo.time_s[0:1])[0]
+        pv = None if self._exo.pv_kw is None else self._exo.pv_kw[0:1]
+        self._points = self._pricing.with_signals(first, self._exo.time_s[0:1], pv_kw=pv)[0]
         self._k = 0
         return self._observation(), {"climate": self.weather.name, "start_day": day}
 
@@ -389,10 +413,12 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             self.thermal_linear, self.thermal_quadratic,
             out.it_nominal_kw if self.energy_reward == "controllable" else 0.0,
         )
-        energy, wear, cost = self._pricing.price(energy, out.facility_kw, time_s, setpoints, out.chiller_starts)
+        pv = None if self._exo.pv_kw is None else self._exo.pv_kw[k : k + 1]
+        energy, wear, cost = self._pricing.price(energy, out.facility_kw, time_s, setpoints, out.chiller_starts,
+                                                 pv_kw=pv)
         physical = out.measured[:, self._columns]  # the core block leads every contract: RH, sin, cos at 2..4
         physical[0, 2:5] = self._clock[k]
-        self._points = self._pricing.with_signals(physical, time_s)[0]
+        self._points = self._pricing.with_signals(physical, time_s, pv_kw=pv)[0]
         self._k = k
         info = {
             "reward_energy": float(energy[0]),
@@ -407,6 +433,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
             "setpoints": dict(zip(self.contract.setpoint_names, setpoints[0].tolist(), strict=True)),
             "chiller_starts": float(out.chiller_starts[0]),
         }
+        if pv is not None:
+            info["pv_kw"] = float(pv[0])
         return self._observation(), float(energy[0] + thermal[0] + wear[0]), False, k >= self.n_steps, info
 
     def _observation(self) -> np.ndarray:

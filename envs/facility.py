@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from coolpilot.envs.config import FacilityConfig
-from coolpilot.envs.contract import GRID_SIGNALS, LEVERS, POINT_SPECS, SETPOINT_SPECS, Contract
+from coolpilot.envs.contract import GRID_SIGNALS, LEVERS, POINT_SPECS, PV, SETPOINT_SPECS, Contract
 from coolpilot.envs.physics import storage
 from coolpilot.envs.physics.coefficients import (
     CHILLER_MODELS,
@@ -189,8 +189,9 @@ def initial_state(params: PlantParams, setpoints: np.ndarray | None = None) -> P
                       long_ago.copy(), tes)
 
 
-SIGNAL_POINTS: tuple[str, ...] = tuple(p.name for p in GRID_SIGNALS.points)
-"""Points of the grid_signals block: computed by the envs from grid signals, not by the physics."""
+SIGNAL_POINTS: tuple[str, ...] = tuple(p.name for b in (GRID_SIGNALS, PV) for p in b.points)
+"""Points of the grid_signals and pv blocks: appended by the envs from exogenous series, not computed by the
+physics."""
 ALL_POINTS: tuple[str, ...] = tuple(name for name in POINT_SPECS if name not in SIGNAL_POINTS)
 """Every point the physics measures, in block order: the columns :func:`all_points_array` computes."""
 
@@ -221,7 +222,7 @@ def _points_columns(
 def point_columns(contract: Contract) -> np.ndarray:
     """Columns of ``contract``'s physical points in :func:`all_points_array`'s output (cached, read-only).
 
-    The grid_signals block's points (last in any contract) are left out: the envs append them.
+    The grid_signals and pv blocks' points (last in any contract) are left out: the envs append them.
     """
     cols = np.array([_POINT_COLUMNS.index(name) for name in contract.point_names if name not in SIGNAL_POINTS])
     cols.setflags(write=False)

@@ -294,15 +294,20 @@ class StepCost:
         self.period_start_s[idx] = time_s
 
     def price(self, facility_kw: np.ndarray, time_s: np.ndarray, travel: np.ndarray, starts: np.ndarray,
-              keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              keep: np.ndarray | None = None, grid_kw: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Reward terms (energy, wear) and the step's cost for N facilities.
 
         ``facility_kw`` step-mean power, ``time_s`` the step's time, ``travel`` setpoint travel
         over span summed per facility (1), ``starts`` chiller starts in the step. Facilities not
         in ``keep`` (a vector env's sub-envs that reset instead) leave their billing state as it was.
+        ``grid_kw`` is the power through the grid meter where on-site PV offsets some (default the
+        facility's): price, grid factor and the demand register apply to it, the energy objective to the facility.
         """
         o, s = self.objective, self.signals
         kwh = facility_kw * self.dt_s / SECONDS_PER_HOUR
+        metered = facility_kw if grid_kw is None else grid_kw
+        grid_kwh = kwh if grid_kw is None else grid_kw * self.dt_s / SECONDS_PER_HOUR
         sig = s.sample(time_s)
         keep = np.ones(facility_kw.shape[0], dtype=bool) if keep is None else keep
         new_period = keep & (time_s - self.period_start_s >= BILLING_PERIOD_S)
@@ -310,7 +315,7 @@ class StepCost:
         self.period_start_s = np.where(new_period, time_s, self.period_start_s)
         width = self.window.shape[1]
         rows = self._rows[keep]
-        self.window[rows, self.slot[rows]] = facility_kw[keep]
+        self.window[rows, self.slot[rows]] = metered[keep]
         self.filled = np.where(keep, np.minimum(self.filled + 1, width), self.filled)
         self.slot = np.where(keep, (self.slot + 1) % width, self.slot)
         demand = self.window.sum(axis=1) / np.maximum(self.filled, 1)
@@ -322,11 +327,11 @@ class StepCost:
         if o.kind == "energy":
             cost = kwh.copy()
         elif o.kind == "cost":
-            cost = kwh * sig[..., 0] / 1000.0
+            cost = grid_kwh * sig[..., 0] / 1000.0
             if o.demand_charge:
                 cost = cost + rise * s.demand_charge_per_kw_month
         else:
-            cost = kwh * sig[..., 2] / 1000.0
+            cost = grid_kwh * sig[..., 2] / 1000.0
         wear_kwh = o.wear_kwh_per_move * travel + o.wear_kwh_per_start * starts
         wear_cost = wear_kwh * self.unit_per_kwh
         return -cost * self.scale, -wear_cost * self.scale, cost + wear_cost

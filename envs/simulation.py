@@ -7,7 +7,7 @@ the same batched :func:`coolpilot.envs.physics.plant.step` as the gymnasium envs
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +19,7 @@ from coolpilot.envs.facility import build_params, command_array, initial_state, 
 from coolpilot.envs.load import LoadTable, draw_noise, load_table, load_trace, synthetic_utilization_batch
 from coolpilot.envs.objectives import GridSignals, Objective, StepCost
 from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
+from coolpilot.envs.pv import grid_power_kw, pv_output, pv_power_batch
 from coolpilot.envs.randomization import Randomization
 from coolpilot.envs.units import SECONDS_PER_DAY
 from coolpilot.envs.weather import Weather
@@ -58,13 +59,15 @@ class PlantAwarePolicy(Protocol):
 
 @dataclass(frozen=True)
 class ExoSeries:
-    """Exogenous inputs of one facility over an episode: weather (T,) and utilization (T, Z)."""
+    """Exogenous inputs of one facility over an episode: weather (T,), utilization (T, Z) and PV output (T,) or None."""
 
     time_s: np.ndarray
     drybulb_c: np.ndarray
     wetbulb_c: np.ndarray
     rh_pct: np.ndarray
     utilization: np.ndarray
+    pv_kw: np.ndarray | None = None
+    """AC output of the facility's on-site PV (kW, coolpilot.envs.pv) at each row's time; None without an array."""
 
     def at(self, k: int) -> Exogenous:
         """Step ``k`` as a batch of one facility."""
@@ -73,24 +76,27 @@ class ExoSeries:
 
 @dataclass(frozen=True)
 class ExoBatch:
-    """Exogenous inputs of n facilities over an episode: weather (n, T) and utilization (n, T, Z)."""
+    """Exogenous inputs of n facilities over an episode: weather (n, T), utilization (n, T, Z), PV (n, T) or None."""
 
     time_s: np.ndarray
     drybulb_c: np.ndarray
     wetbulb_c: np.ndarray
     rh_pct: np.ndarray
     utilization: np.ndarray
+    pv_kw: np.ndarray | None = None
+    """PV output (kW; zeros for a facility without an array); None when no facility of the batch has one."""
 
     def row(self, i: int) -> ExoSeries:
         """Facility ``i`` as an :class:`ExoSeries`."""
-        return ExoSeries(self.time_s[i], self.drybulb_c[i], self.wetbulb_c[i], self.rh_pct[i], self.utilization[i])
+        return ExoSeries(self.time_s[i], self.drybulb_c[i], self.wetbulb_c[i], self.rh_pct[i], self.utilization[i],
+                         None if self.pv_kw is None else self.pv_kw[i])
 
 
 def exogenous_batch(
     cfgs: Sequence[FacilityConfig], weathers: Sequence[Weather], start_s: np.ndarray, dt_s: float, n_steps: int,
     table: LoadTable, shocks: np.ndarray, x0: np.ndarray, load_scale: np.ndarray,
 ) -> ExoBatch:
-    """Weather interpolated to the step and zone utilization of n facilities, ``n_steps`` from ``start_s``.
+    """Weather interpolated to the step, zone utilization and PV output of n facilities, ``n_steps`` from ``start_s``.
 
     ``shocks`` (n, Z, n_steps) and ``x0`` (n, Z) are the standard-normal draws of
     :func:`coolpilot.envs.load.draw_noise`; ``load_scale`` (n,) multiplies utilization.
@@ -113,7 +119,8 @@ def exogenous_batch(
                 util[i, :, j] = trace.utilization(zone.load.trace_column or "", zone.it_design_kw, float(start_s[i]),
                                                   dt_s, n_steps)
     util *= load_scale[:, None, None]
-    return ExoBatch(t, drybulb, wetbulb, rh, np.minimum(np.maximum(util, 0.0, out=util), 1.0, out=util))
+    return ExoBatch(t, drybulb, wetbulb, rh, np.minimum(np.maximum(util, 0.0, out=util), 1.0, out=util),
+                    pv_power_batch(cfgs, weathers, t))
 
 
 def draw_episodes(
@@ -151,7 +158,11 @@ def draw_episodes(
 
 @dataclass
 class SimResult:
-    """Per-step series of one simulation (powers in kW as step means, temperatures in °C)."""
+    """Per-step series of one simulation (powers in kW as step means, temperatures in °C).
+
+    A facility with on-site PV adds ``pv_kw`` (the array's AC output), ``grid_kw`` (facility − PV
+    through the meter, never below zero unless export is allowed) and ``pv_curtailed_kw``.
+    """
 
     facility: str
     climate: str
@@ -246,7 +257,9 @@ def simulate(
     have no facility-file field); a plant-aware policy is bound to the adjusted arrays. ``signals``
     (default flat) feed the grid_signals block's points, for facilities that list it. ``exogenous``
     (``n_steps + 1`` rows from ``start_day``, as :func:`exogenous_batch` makes them) replaces the weather
-    sampled from ``weather`` and the facility's load profiles: a site's recorded weather and IT load.
+    sampled from ``weather`` and the facility's load profiles: a site's recorded weather and IT load (a
+    facility with PV then takes its output from ``weather``'s irradiance, unless ``exogenous`` carries it).
+    Cost, carbon and the demand register read grid power, facility − PV (:func:`coolpilot.envs.pv.grid_power_kw`).
     """
     if days <= 0.0:
         raise ValueError(f"days = {days} must be > 0")
@@ -265,6 +278,9 @@ def simulate(
     if exo.utilization.shape != (n_steps + 1, len(cfg.zones)) or abs(exo.time_s[0] - start_s) > 1e-6 * dt_s:
         raise ValueError(f"exogenous series of {exo.utilization.shape} from {exo.time_s[0]:g} s do not fit "
                          f"{n_steps + 1} steps of {len(cfg.zones)} zones from {start_s:g} s")
+    if cfg.pv.installed and exo.pv_kw is None:
+        exo = replace(exo, pv_kw=pv_output(weather, cfg.pv, exo.time_s).ac_kw)
+    pv = exo.pv_kw if cfg.pv.installed else None
     params = build_params([cfg])
     if adjust_params is not None:
         params = adjust_params(params)
@@ -274,13 +290,17 @@ def simulate(
     meter = StepCost(Objective(), signals or GridSignals.flat(), it_design, dt_s)
     meter.reset(np.array([0]), exo.time_s[0:1])
     with_signals = "grid_signals" in contract.blocks
+    pv_point = "pv" in contract.blocks
 
-    def observed(physical: np.ndarray, time_s: np.ndarray) -> np.ndarray:
-        if not with_signals:
-            return physical[0]
-        return np.concatenate([physical[0], meter.signal_points(time_s)[0]])
+    def observed(physical: np.ndarray, time_s: np.ndarray, k: int) -> np.ndarray:
+        parts = [physical[0]]
+        if with_signals:
+            parts.append(meter.signal_points(time_s)[0])
+        if pv_point and pv is not None:
+            parts.append(pv[k : k + 1])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    pts = observed(first, exo.time_s[0:1])
+    pts = observed(first, exo.time_s[0:1], 0)
     policy.reset()
     planner = policy if isinstance(policy, PlantAwarePolicy) else None
     if planner is not None:
@@ -290,6 +310,7 @@ def simulate(
     sp_rec = np.empty((n_steps, len(levers)))
     zone_inlet = np.empty((n_steps, len(cfg.zones)))
     zone_it = np.empty((n_steps, len(cfg.zones)))
+    grid_rec = np.empty((n_steps, 2))
     for k in range(n_steps):
         named = dict(zip(contract.point_names, pts.tolist(), strict=True))
         setpoints = policy.act(named) if planner is None else planner.plan(state, k, named)
@@ -297,9 +318,13 @@ def simulate(
         e = exo.at(k + 1)
         state, out = step(state, command, e, params, dt_s)
         time_s = exo.time_s[k + 1 : k + 2]
+        grid_kw = None
+        if pv is not None:
+            grid_kw, curtailed = grid_power_kw(out.facility_kw, pv[k + 1 : k + 2], cfg.pv.export_allowed)
+            grid_rec[k] = grid_kw[0], curtailed[0]
         if with_signals:  # the billing peak is a point only with the grid_signals block
-            meter.price(out.facility_kw, time_s, np.zeros(1), out.chiller_starts)
-        pts = observed(points_array(out, e, exo.rh_pct[k + 1 : k + 2], time_s, it_design, contract), time_s)
+            meter.price(out.facility_kw, time_s, np.zeros(1), out.chiller_starts, grid_kw=grid_kw)
+        pts = observed(points_array(out, e, exo.rh_pct[k + 1 : k + 2], time_s, it_design, contract), time_s, k + 1)
         rec[k] = [out[i][0] for i in _RECORDED_FIELDS]
         # What the plant was told: the command, or for a lever left to the plant, the value it holds.
         sp_rec[k] = np.where(np.isnan(command[0, levers]), out.levers[0, levers], command[0, levers])
@@ -311,6 +336,8 @@ def simulate(
         "outdoor_wetbulb_c": exo.wetbulb_c[1:],
         **{name: rec[:, j].copy() for j, name in enumerate(RECORDED_OUTPUTS)},
     }
+    if pv is not None:
+        series.update(pv_kw=pv[1:].copy(), grid_kw=grid_rec[:, 0], pv_curtailed_kw=grid_rec[:, 1])
     for j, name in enumerate(contract.setpoint_names):
         series[f"setpoint_{name}"] = sp_rec[:, j]
     return SimResult(

@@ -149,11 +149,15 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._wetbulb = np.zeros((t, n))
         self._rh = np.zeros((t, n))
         self._util = np.zeros((t, n, self.n_zones))
+        has_pv = [c.pv.installed for c in self.cfgs]
+        self._pv = np.zeros((t, n)) if any(has_pv) else None
+        """PV output per step and sub-env (kW), time-major like the weather; None when no facility has an array."""
         self._k = np.zeros(n, dtype=np.int64)
         self._state: PlantState | None = None
         self._points = np.zeros((n, len(self.contract.points)))
         self._pricing = ActionPricing(self.contract, self.objective, self.signals, self.it_design_kw, dt_s,
-                                      action_deadband)
+                                      action_deadband,
+                                      None if self._pv is None else np.array([c.pv.export_allowed for c in self.cfgs]))
         self.action_deadband = self._pricing.deadband_by_name
         self._needs_reset = np.zeros(n, dtype=bool)
         self.climate_names = [""] * n
@@ -196,6 +200,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._time[:, idx], self._drybulb[:, idx], self._wetbulb[:, idx], self._rh[:, idx] = (
             exo.time_s.T, exo.drybulb_c.T, exo.wetbulb_c.T, exo.rh_pct.T)
         self._util[:, idx] = exo.utilization.transpose(1, 0, 2)
+        if self._pv is not None:
+            self._pv[:, idx] = 0.0 if exo.pv_kw is None else exo.pv_kw.T
         exo0 = Exogenous(exo.drybulb_c[:, 0].copy(), exo.wetbulb_c[:, 0].copy(), exo.utilization[:, 0].copy())
         state, points = start(take_params(self.params, idx), exo0, exo.rh_pct[:, 0].copy(), exo.time_s[:, 0].copy(),
                               self.dt_s, self.it_design_kw[idx], step_fn=threaded_step, contract=self.contract)
@@ -205,7 +211,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             for full, part in zip(self._state, state, strict=True):
                 full[idx] = part
         self._pricing.reset(idx, exo.time_s[:, 0], state.actuators[:, list(self.contract.levers)])
-        self._points[idx] = self._pricing.with_signals(points, exo.time_s[:, 0], idx)
+        self._points[idx] = self._pricing.with_signals(points, exo.time_s[:, 0], idx,
+                                                       None if exo.pv_kw is None else exo.pv_kw[:, 0])
         self._k[idx] = 0
 
     def _reset_info(self) -> dict[str, Any]:
@@ -233,17 +240,20 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             at = int(k[0])
             exo = Exogenous(self._drybulb[at], self._wetbulb[at], self._util[at])
             rh, time_s = self._rh[at], self._time[at]
+            pv = None if self._pv is None else self._pv[at]
         else:
             rows = np.arange(n)
             exo = Exogenous(self._drybulb[k, rows], self._wetbulb[k, rows], self._util[k, rows])
             rh, time_s = self._rh[k, rows], self._time[k, rows]
+            pv = None if self._pv is None else self._pv[k, rows]
         new_state, out, points = self._physics(command, exo, rh, time_s)
         energy, thermal = reward_terms(out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
                                        self.thermal_linear, self.thermal_quadratic,
                                        out.it_nominal_kw if self.energy_reward == "controllable" else 0.0)
         keep = ~resetting
-        energy, wear, cost = self._pricing.price(energy, out.facility_kw, time_s, setpoints, out.chiller_starts, keep)
-        points = self._pricing.with_signals(points, time_s)
+        energy, wear, cost = self._pricing.price(energy, out.facility_kw, time_s, setpoints, out.chiller_starts, keep,
+                                                 pv)
+        points = self._pricing.with_signals(points, time_s, pv_kw=pv)
         if resetting.any():
             for full, part in zip(self._state, new_state, strict=True):
                 full[keep] = part[keep]
@@ -262,6 +272,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             "facility_kw": np.where(keep, out.facility_kw, np.nan),  # NaN: the sub-env reset instead
             "inlet_temp_max_c": np.where(keep, out.inlet_temp_max_c, np.nan),
         }
+        if pv is not None:
+            infos["pv_kw"] = np.where(keep, pv, np.nan)
         obs = self._observations()
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             self._needs_reset = truncated.copy()

@@ -8,6 +8,11 @@ COMMENTS 2, DATA PERIODS), then one comma-separated row per hour: year, month, d
 relative humidity (%, column 9), station pressure (Pa, column 10), ... Those four fields
 are read; the wet bulb is computed from dry bulb and humidity with Stull (2011)
 (PHYSICS.md section 8). Field limits and "missing" sentinels are the data dictionary's.
+For on-site PV (:mod:`coolpilot.envs.pv`) the solar fields are read too where the file has them:
+global horizontal, direct normal and diffuse horizontal radiation (columns 14–16, Wh/m² over the
+hour ending at the row's time, i.e. the hour's mean W/m²) and wind speed (column 22, m/s). They
+are optional: a file without them, or with them missing beyond repair, loads with them None
+and the reason in :attr:`Weather.irradiance_note`; only a PV array refuses such weather.
 
 Bundled climates live in ``envs/data/weather/``: ``climates.json`` is the catalogue and
 ``README.md`` names each file's source (NREL TMY3, public domain). China's stations have no
@@ -19,6 +24,7 @@ public-domain hourly year: ``normals_cn.json`` holds their published monthly nor
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
@@ -116,6 +122,15 @@ BUNDLED_CLIMATES: dict[str, ClimateInfo] = {**CLIMATES, **SYNTHETIC_CLIMATES}
 """Every climate selectable by name."""
 
 
+class IrradianceSample(NamedTuple):
+    """Solar fields at given times; float64 arrays of the times' shape (None where the weather lacks the field)."""
+
+    ghi_w_m2: FloatArray
+    dni_w_m2: FloatArray | None
+    dhi_w_m2: FloatArray | None
+    wind_speed_m_s: FloatArray | None
+
+
 class WeatherSample(NamedTuple):
     """Weather at given times; float64 arrays of the shape of the times."""
 
@@ -172,6 +187,16 @@ class Weather:
     """Atmospheric station pressure (Pa)."""
     wet_bulb_c: FloatArray
     """Computed with :func:`wet_bulb_c` from dry bulb and relative humidity."""
+    ghi_w_m2: FloatArray | None = None
+    """Global horizontal irradiance (W/m²), row i the mean over hour [i, i + 1) h (EPW field 14); None: not given."""
+    dni_w_m2: FloatArray | None = None
+    """Direct normal irradiance (W/m², EPW field 15, hour means as ``ghi_w_m2``); None: not given."""
+    dhi_w_m2: FloatArray | None = None
+    """Diffuse horizontal irradiance (W/m², EPW field 16, hour means as ``ghi_w_m2``); None: not given."""
+    wind_speed_m_s: FloatArray | None = None
+    """Wind speed (m/s, EPW field 22, at the row's time like the temperatures); None: not given."""
+    irradiance_note: str = ""
+    """Why the irradiance is None, for a file that has some solar fields missing or unusable ('' otherwise)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -207,6 +232,37 @@ class Weather:
             pressure_pa=interp(self.pressure_pa),
         )
 
+    def sample_irradiance(self, t_s: npt.ArrayLike) -> IrradianceSample:
+        """Irradiance (W/m²) and wind speed (m/s) at times ``t_s`` (s since 1 January 00:00, any shape).
+
+        An EPW row's radiation is the mean over the hour ending at the row's time, so it is placed
+        at that hour's middle, ((d − 1)·24 + h − 0.5)·3600 s, and interpolated linearly from there
+        (wrapping around the year); the wind speed, a value at the row's time, as :meth:`sample`.
+        Raises ValueError when the weather has no global horizontal irradiance.
+        """
+        if self.ghi_w_m2 is None:
+            raise ValueError(f"weather {self.name!r} has no irradiance: {self.irradiance_note or 'not given'}")
+        t = np.asarray(t_s, dtype=np.float64)
+        if not np.all(np.isfinite(t)):
+            raise ValueError("Weather.sample_irradiance: times t_s must be finite (s)")
+        t_h = np.mod(t / SECONDS_PER_HOUR - 0.5, HOURS_PER_YEAR)
+        whole_h = np.floor(t_h)
+        frac = t_h - whole_h
+        lo = whole_h.astype(np.int64) % N_HOURS
+        hi = (lo + 1) % N_HOURS
+
+        def centred(values: FloatArray | None) -> FloatArray | None:
+            return None if values is None else values[lo] + (values[hi] - values[lo]) * frac
+
+        ghi = centred(self.ghi_w_m2)
+        assert ghi is not None
+        wind = None
+        if self.wind_speed_m_s is not None:
+            wind = np.interp(np.mod(t / SECONDS_PER_HOUR, HOURS_PER_YEAR),
+                             np.arange(N_HOURS + 1, dtype=np.float64),
+                             np.concatenate(([self.wind_speed_m_s[-1]], self.wind_speed_m_s)))
+        return IrradianceSample(ghi, centred(self.dni_w_m2), centred(self.dhi_w_m2), wind)
+
 
 @dataclass(frozen=True)
 class _Field:
@@ -227,6 +283,14 @@ _FIELDS = (
     _Field("rel_humidity_pct", 9, "%", 0.0, 110.0, 999.0),
     _Field("pressure_pa", 10, "Pa", 31_000.0, 120_000.0, 999_999.0),
 )
+_SOLAR_FIELDS = (
+    _Field("ghi_w_m2", 14, "Wh/m²", 0.0, 1500.0, 9999.0),
+    _Field("dni_w_m2", 15, "Wh/m²", 0.0, 1400.0, 9999.0),
+    _Field("dhi_w_m2", 16, "Wh/m²", 0.0, 1000.0, 9999.0),
+    _Field("wind_speed_m_s", 22, "m/s", 0.0, 40.0, 999.0),
+)
+"""Optional fields (PV): limits of the EPW data dictionary where it gives them (wind 0..40 m/s), else physical
+(GHI ≤ 1500, DNI ≤ 1400, DHI ≤ 1000 Wh/m² in an hour; the solar constant is about 1366 W/m²)."""
 _CALENDAR = (("month", 2), ("day", 3), ("hour", 4))
 """Calendar columns (name, 1-based EPW column)."""
 _MIN_COLUMNS = max(f.column for f in _FIELDS)
@@ -294,10 +358,12 @@ def _check_data_periods(path: Path, lines: list[str]) -> None:
                        f"only hourly files (1) are supported")
 
 
-def _parse_rows(path: Path, rows: list[str]) -> tuple[npt.NDArray[np.int64], FloatArray]:
-    """Calendar (n, 3: month, day, hour) and field values (n, 4, in :data:`_FIELDS` order) of the data rows."""
+def _parse_rows(path: Path, rows: list[str]) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
+    """Calendar (n, 3: month, day, hour), field values (n, 4, :data:`_FIELDS` order) and the optional solar fields
+    (n, 4, :data:`_SOLAR_FIELDS` order; NaN where a row lacks the column or it is not a number) of the data rows."""
     calendar = np.empty((len(rows), len(_CALENDAR)), dtype=np.int64)
     values = np.empty((len(rows), len(_FIELDS)))
+    solar = np.full((len(rows), len(_SOLAR_FIELDS)), np.nan)
     for i, row in enumerate(rows):
         line = _HEADER_LINES + 1 + i
         parts = row.split(",")
@@ -316,7 +382,11 @@ def _parse_rows(path: Path, rows: list[str]) -> tuple[npt.NDArray[np.int64], Flo
             except ValueError:
                 raise EPWError(f"{path} line {line}: field '{field.name}' = {parts[field.column - 1]!r} is not a "
                                f"number ({field.unit})") from None
-    return calendar, values
+        for j, field in enumerate(_SOLAR_FIELDS):
+            if len(parts) >= field.column:
+                with contextlib.suppress(ValueError):  # not a number: NaN, reported as unusable
+                    solar[i, j] = float(parts[field.column - 1])
+    return calendar, values, solar
 
 
 def _expected_calendar(leap: bool) -> npt.NDArray[np.int64]:
@@ -385,6 +455,35 @@ def _clean_field(path: Path, field: _Field, series: FloatArray, line_no: npt.NDA
     return repaired
 
 
+def _solar_columns(path: Path, solar: FloatArray, line_no: npt.NDArray[np.int64]
+                   ) -> tuple[dict[str, FloatArray | None], str]:
+    """The optional solar fields, checked and repaired like the others; a field that cannot be is None.
+
+    Returns the fields by name and why the irradiance is unusable ('' when GHI is usable). A missing
+    direct normal or diffuse field leaves both None (PV then splits GHI itself).
+    """
+    out: dict[str, FloatArray | None] = {}
+    notes = []
+    for j, field in enumerate(_SOLAR_FIELDS):
+        series = solar[:, j]
+        if np.isnan(series).all():
+            out[field.name] = None
+            notes.append(f"field '{field.name}' (column {field.column}) is absent")
+            continue
+        try:
+            out[field.name] = _readonly(_clean_field(path, field, np.where(np.isnan(series), field.missing, series),
+                                                     line_no))
+        except EPWError as err:
+            out[field.name] = None
+            notes.append(str(err))
+    if out["dni_w_m2"] is None or out["dhi_w_m2"] is None:
+        out["dni_w_m2"] = out["dhi_w_m2"] = None
+    note = "; ".join(notes) if out["ghi_w_m2"] is None else ""
+    if notes:
+        logger.info("%s: solar fields not usable (PV needs them): %s", path, "; ".join(notes))
+    return out, note
+
+
 def _readonly(values: FloatArray) -> FloatArray:
     values.flags.writeable = False
     return values
@@ -403,7 +502,7 @@ def load_epw(path: str | os.PathLike[str], name: str | None = None) -> Weather:
     lines = _read_lines(p)
     location = _parse_location(p, lines)
     _check_data_periods(p, lines)
-    calendar, values = _parse_rows(p, lines[_HEADER_LINES:])
+    calendar, values, solar = _parse_rows(p, lines[_HEADER_LINES:])
     keep = _check_calendar(p, calendar)
     line_no = (_HEADER_LINES + 1 + np.arange(len(calendar)))[keep]
     columns = {f.name: _clean_field(p, f, values[keep, j], line_no) for j, f in enumerate(_FIELDS)}
@@ -414,6 +513,7 @@ def load_epw(path: str | os.PathLike[str], name: str | None = None) -> Weather:
         raise EPWError(f"{p} line {line_no[i]}: field 'dew_point_c' = {float(dew_point[i])} °C is above the dry "
                        f"bulb {float(dry_bulb[i])} °C by more than the allowed {DEW_POINT_EXCESS_MAX_K} K")
     rel_humidity = np.minimum(columns["rel_humidity_pct"], 100.0)
+    solar_columns, irradiance_note = _solar_columns(p, solar[keep], line_no)
     logger.debug("%s: loaded %s, %d hourly rows", p, location.place, N_HOURS)
     return Weather(
         name=name or p.name.removesuffix(".gz").removesuffix(".epw"),
@@ -428,6 +528,8 @@ def load_epw(path: str | os.PathLike[str], name: str | None = None) -> Weather:
         rel_humidity_pct=_readonly(rel_humidity),
         pressure_pa=_readonly(columns["pressure_pa"]),
         wet_bulb_c=_readonly(wet_bulb_c(dry_bulb, rel_humidity)),
+        **solar_columns,
+        irradiance_note=irradiance_note,
     )
 
 
@@ -465,5 +567,5 @@ def climate_description(name_or_path: str) -> str:
 
 __all__ = [
     "BUNDLED_CLIMATES", "CLIMATES", "CLIMATE_CLASSES", "DATA_DIR", "SYNTHETIC_CLIMATES", "ClimateInfo", "EPWError",
-    "Weather", "WeatherSample", "climate_description", "load_climate", "load_epw", "wet_bulb_c",
+    "IrradianceSample", "Weather", "WeatherSample", "climate_description", "load_climate", "load_epw", "wet_bulb_c",
 ]

@@ -20,6 +20,14 @@ components) with what a what-if report adds. Definitions (units in the names):
   archetype's hourly price), plus water × the water price when one is given, plus the demand charge:
   each calendar month's peak 15-minute facility power (within the tariff's peak window when it has
   one) × the tariff's rate per kW-month (:func:`monthly_demand_cost`).
+- **On-site PV** (:mod:`coolpilot.envs.pv`, behind the meter): PV energy (MWh, the array's AC
+  output), self-consumed (used on site), curtailed (surplus without export) or exported, grid
+  energy = facility − PV (never below zero without export), self-consumption = self-consumed / PV
+  energy (%), solar share = self-consumed / facility energy (%), peak grid power (kW). **PV does not
+  change PUE**: PUE is facility / IT energy however the facility is supplied (The Green Grid WP #49).
+  Cost (energy and demand charge) and carbon apply to *grid* power; without PV grid = facility.
+  With export allowed, exported energy is net-metered: it earns the hour's price and counts at the
+  hour's factor.
 - **Thermal risk**: degree-hours (K·h) = Σ over steps and zones of the inlet's excess over
   27 °C (ASHRAE recommended) × step hours; also above the scenario's own inlet limit;
   hours with any inlet above; the hottest inlet (°C).
@@ -112,6 +120,22 @@ class WhatIfKpis(Kpis):
     setpoint_changes_per_day: float
     chiller_starts: float
     chiller_starts_per_day: float
+    grid_energy_mwh: float
+    """Energy through the grid meter: facility − PV (= facility without PV; negative steps are export)."""
+    peak_grid_power_kw: float
+    """Highest 15-minute average of grid power (kW): what the demand charge bills."""
+    pv_energy_mwh: float
+    """AC energy of the on-site PV array (0 without one)."""
+    pv_self_consumed_mwh: float
+    """PV energy used on site (PV less curtailed and exported)."""
+    pv_curtailed_mwh: float
+    """PV surplus over the facility's power, thrown away without export."""
+    pv_exported_mwh: float
+    """PV surplus sent to the grid with export allowed."""
+    pv_self_consumption_pct: float | None
+    """Self-consumed / PV energy (%); None without PV."""
+    pv_share_of_facility_pct: float
+    """Self-consumed PV / facility energy (%): the share of the facility's energy the sun supplied."""
     monthly: list[PeriodKpis]
     daily: list[PeriodKpis]
 
@@ -356,12 +380,15 @@ def compute_whatif_kpis(
     s = result.series
     h = result.dt_s / SECONDS_PER_HOUR
     t = step_midpoints_s(result)
-    step_mwh = s["facility_kw"] * h / 1000.0
+    pv_kw = s.get("pv_kw")
+    grid_kw = s["facility_kw"] if pv_kw is None else s["grid_kw"]
+    curtailed_kw = None if pv_kw is None else s["pv_curtailed_kw"]
+    step_mwh = grid_kw * h / 1000.0
     factors = step_grid_factors(carbon, carbon_profile, t)
     location = float((step_mwh * factors).sum())
     energy_cost = float((step_mwh * step_prices(tariff, t)).sum())
     water_cost = None if tariff.water_price_per_m3 is None else base.water_m3 * tariff.water_price_per_m3
-    demand_cost = monthly_demand_cost(s["facility_kw"], t, result.dt_s, tariff.demand_charge_per_kw_month or 0.0,
+    demand_cost = monthly_demand_cost(grid_kw, t, result.dt_s, tariff.demand_charge_per_kw_month or 0.0,
                                       demand_counted(tariff, t))
     excess_limit = np.maximum(result.zone_inlet_c - inlet_limit_c, 0.0)
     names = recorded_setpoints(result)
@@ -369,13 +396,18 @@ def compute_whatif_kpis(
     starts = float(s["chiller_starts"].sum())
     economizer = s["economizer_kw"] > 0.0
     monthly, daily = monthly_and_daily(result, water_m3_per_step(result))
+    grid_mwh = float(step_mwh.sum())
+    pv_mwh = 0.0 if pv_kw is None else float(pv_kw.sum() * h / 1000.0)
+    curtailed_mwh = 0.0 if curtailed_kw is None else float(curtailed_kw.sum() * h / 1000.0)
+    exported_mwh = float(np.maximum(-grid_kw, 0.0).sum() * h / 1000.0)
+    self_consumed_mwh = pv_mwh - curtailed_mwh - exported_mwh
     return WhatIfKpis(
         **{f.name: getattr(base, f.name) for f in fields(Kpis)},
         non_it_energy_mwh=base.facility_energy_mwh - base.it_energy_mwh,
         peak_facility_power_kw=peak_demand_kw(s["facility_kw"], result.dt_s),
         carbon_location_t_co2e=location,
         carbon_after_green_t_co2e=location * (1.0 - carbon.green_power_share),
-        grid_factor_mean_t_per_mwh=location / base.facility_energy_mwh,
+        grid_factor_mean_t_per_mwh=location / grid_mwh if grid_mwh > 0.0 else float("nan"),
         energy_cost=energy_cost,
         demand_cost=demand_cost,
         water_cost=water_cost,
@@ -390,6 +422,14 @@ def compute_whatif_kpis(
         setpoint_changes_per_day=sum(changes.values()) / base.days,
         chiller_starts=starts,
         chiller_starts_per_day=starts / base.days,
+        grid_energy_mwh=grid_mwh,
+        peak_grid_power_kw=peak_demand_kw(grid_kw, result.dt_s),
+        pv_energy_mwh=pv_mwh,
+        pv_self_consumed_mwh=self_consumed_mwh,
+        pv_curtailed_mwh=curtailed_mwh,
+        pv_exported_mwh=exported_mwh,
+        pv_self_consumption_pct=100.0 * self_consumed_mwh / pv_mwh if pv_mwh > 0.0 else None,
+        pv_share_of_facility_pct=100.0 * self_consumed_mwh / base.facility_energy_mwh,
         monthly=monthly,
         daily=daily,
     )

@@ -36,9 +36,10 @@ def test_every_setpoint_has_its_safety_rules_and_feedback_point() -> None:
 
 def test_contract_follows_the_equipment() -> None:
     modern = load_facility("modern-hall")
-    assert modern.contract.blocks == tuple(BLOCKS)[:-2]  # every equipment block but storage; grid_signals if listed
+    # every equipment block but storage; grid_signals and pv (points only) if listed
+    assert modern.contract.blocks == tuple(BLOCKS)[:-3]
     tes = load_facility("modern-hall-tes")
-    assert tes.contract.blocks == tuple(BLOCKS)[:-1]  # the same hall with a tank adds the storage block
+    assert tes.contract.blocks == tuple(BLOCKS)[:-2]  # the same hall with a tank adds the storage block
     assert tes.contract.setpoint_names[-1] == "tes_rate_frac"
     assert tes.contract.differences(modern.contract, "tes", "modern") == [
         "points ['tes_soc', 'tes_cold_temp_c', 'tes_warm_temp_c', 'tes_discharge_kw', 'tes_rate_frac'] are in tes "
