@@ -129,7 +129,7 @@ def test_peak_demand_windows() -> None:
     assert peak_demand_kw(power, 900.0) == pytest.approx(400.0)  # one 15-minute step
     assert peak_demand_kw(power, 3600.0) == pytest.approx(400.0)  # an hourly step is its own 15-minute average
     assert peak_demand_kw(power[:2], 60.0) == pytest.approx(250.0)  # shorter than the window: the mean
-    assert set(DEADBANDS) == set(load_facility("modern-hall").contract.setpoint_names)
+    assert set(DEADBANDS) == set(load_facility("modern-hall-tes").contract.setpoint_names)  # every block's
 
 
 def test_hourly_carbon_profile_and_weekend_prices() -> None:
