@@ -284,7 +284,10 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
     default flat) give price and carbon; facilities listing the ``grid_signals`` block read
     them, and their billing peak, as points. ``action_deadband`` (setpoint units, by name) holds a
     setpoint where it is when the action would move it less than that: a BMS write deadband
-    on the policy's output, which the served bundle applies the same way.
+    on the policy's output, which the served bundle applies the same way. A facility with on-site PV
+    (``pv:``) pays price, carbon and demand on grid power, facility − PV (``info["pv_kw"]``); its
+    facility power, PUE and the energy objective are unchanged; listing the ``pv`` block adds the
+    array's output as the last point.
 
     ## Starting state
     A random day of the year (or ``start_day``) at midnight, the climate drawn from

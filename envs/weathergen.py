@@ -5,8 +5,9 @@ Weather Data are not public domain), coolpilot generates a typical year (8760 h)
 relative humidity (hence dew point and wet bulb, :func:`coolpilot.envs.weather.wet_bulb_c`) and
 station pressure from a station's published monthly normals: mean, mean daily maximum and mean
 daily minimum dry bulb, mean relative humidity and, when given, the monthly extreme maximum and
-minimum. Global horizontal irradiance is not produced: :class:`~coolpilot.envs.weather.Weather`
-does not carry it. Every year made here is marked synthetic (its ``source`` says so, and the
+minimum. Irradiance is not produced (the normals hold no sunshine or radiation), so its
+:class:`~coolpilot.envs.weather.Weather` has none and on-site PV refuses it. Every year made here
+is marked synthetic (its ``source`` says so, and the
 catalogue's ``synthetic`` flag, :data:`coolpilot.envs.weather.SYNTHETIC_CLIMATES`).
 
 The model, step by step (each step a named function below):

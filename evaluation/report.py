@@ -495,6 +495,16 @@ KPI_ROWS: tuple[tuple[str, str, int], ...] = (
 )
 """The KPI table: (key, dotted into a run's KPIs; unit, or ``currency`` for the scenario's; digits). Row names are
 the catalogue's ``kpi.<key>`` (``component.<name>`` for the energy components, indented)."""
+PV_KPI_ROWS: tuple[tuple[str, str, int], ...] = (
+    ("pv_energy_mwh", "MWh", 1),
+    ("pv_self_consumption_pct", "%", 1),
+    ("pv_share_of_facility_pct", "%", 1),
+    ("pv_curtailed_mwh", "MWh", 1),
+    ("grid_energy_mwh", "MWh", 1),
+    ("peak_grid_power_kw", "kW", 0),
+)
+"""Rows added to the KPI table when a run of the scenario has on-site PV (cost and carbon are then on grid power;
+PUE stays facility / IT)."""
 
 
 def _get(k: dict[str, Any], key: str) -> Any:
@@ -513,7 +523,8 @@ def _kpi_table(sc: dict[str, Any], t: Translator) -> dict[str, Any]:
     """Every KPI of every policy in the scenario, formatted; a degree-hour above the limit marked bad."""
     labels = list(sc["runs"])
     rows = []
-    for key, unit, digits in KPI_ROWS:
+    has_pv = any(sc["runs"][label]["kpis"].get("pv_energy_mwh", 0.0) > 0.0 for label in labels)
+    for key, unit, digits in KPI_ROWS + (PV_KPI_ROWS if has_pv else ()):
         cells = []
         for label in labels:
             k = sc["runs"][label]["kpis"]

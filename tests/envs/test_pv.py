@@ -364,3 +364,25 @@ def test_pv_lowers_grid_cost_and_carbon_but_not_pue() -> None:
     assert k["pv"].carbon_location_t_co2e < k["none"].carbon_location_t_co2e
     assert k["pv"].peak_grid_power_kw <= k["none"].peak_grid_power_kw
     assert k["pv"].peak_facility_power_kw == k["none"].peak_facility_power_kw
+
+
+def test_the_report_shows_pv_rows_only_for_a_scenario_with_pv() -> None:
+    from coolpilot.evaluation.i18n import translator
+    from coolpilot.evaluation.kpis import compute_whatif_kpis
+    from coolpilot.evaluation.report import PV_KPI_ROWS, _kpi_table
+    from coolpilot.evaluation.scenarios import Carbon, Tariff
+
+    cfg = load_facility(EXAMPLE)
+    w = load_climate("chicago")
+    kpis = {name: compute_whatif_kpis(simulate(c, w, RuleBasedPolicy(), days=1, start_day=180), tariff=Tariff(),
+                                      carbon=Carbon()).as_dict()
+            for name, c in (("pv", cfg), ("none", _with_pv(cfg, dc_capacity_kwp=0.0)))}
+    for lang in ("en", "zh-CN"):
+        t = translator(lang)
+        mixed = _kpi_table({"runs": {name: {"kpis": k} for name, k in kpis.items()}}, t)
+        plain = _kpi_table({"runs": {"none": {"kpis": kpis["none"]}}}, t)
+        assert len(mixed["rows"]) == len(plain["rows"]) + len(PV_KPI_ROWS)
+        pv_row = mixed["rows"][len(plain["rows"])]
+        assert pv_row["unit"] == "MWh" and pv_row["cells"][1]["text"] == "0.0" and pv_row["cells"][0]["text"] != "0.0"
+        self_use = mixed["rows"][len(plain["rows"]) + 1]
+        assert self_use["cells"][1]["text"] == "—"  # no PV: no self-consumption
