@@ -170,4 +170,4 @@ def test_single_and_vector_env_agree_bit_for_bit_with_a_tank() -> None:
             obs, rew, _, _, _ = env.step(actions[i])
             assert obs.tobytes() == obs_v[i].tobytes() and rew == rew_v[i], f"sub-env {i} diverged"
     soc = obs_v[:, vec.contract.point_names.index("tes_soc")]
-    assert ((0.0 <= soc) & (soc <= 1.0)).all()
+    assert ((soc >= 0.0) & (soc <= 1.0)).all()
