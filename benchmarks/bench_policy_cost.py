@@ -107,9 +107,10 @@ def result_months(kpis: dict[str, Any]) -> list[Any]:
 
 def build(controller: str, cfg: FacilityConfig, spec: str, tariff: Tariff) -> Policy | PlantAwarePolicy:
     """The controller of one job."""
-    if controller == "planner-cost":
+    if controller == "planner-cost":  # a storage tank's value shows over a day: plan a day ahead with one
         return OraclePolicy(rule_based_settings(cfg), objective=Objective(kind="cost"),
-                        signals=grid_signals(tariff, CARBON), name="planner-cost")
+                            signals=grid_signals(tariff, CARBON), name="planner-cost",
+                            horizon_h=24.0 if cfg.storage.installed else OraclePolicy.horizon_h)
     return make_policy("rule-based" if controller == "rule-based" else spec, cfg)
 
 
@@ -164,9 +165,10 @@ def _sum(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def summarize(rows: list[dict[str, Any]], climates: list[str]) -> dict[str, Any]:
     """Per climate and over all climates: each controller's figures against rule-based."""
     by = {(r["controller"], r["climate"]): r for r in rows}
-    per_climate = {c: {ctl: _figures(by[(ctl, c)], by[("rule-based", c)]) for ctl in CONTROLLERS} for c in climates}
-    sums = {ctl: _sum([by[(ctl, c)] for c in climates]) for ctl in CONTROLLERS}
-    overall = {ctl: _figures(sums[ctl], sums["rule-based"]) for ctl in CONTROLLERS}
+    ran = [ctl for ctl in CONTROLLERS if any(r["controller"] == ctl for r in rows)]
+    per_climate = {c: {ctl: _figures(by[(ctl, c)], by[("rule-based", c)]) for ctl in ran} for c in climates}
+    sums = {ctl: _sum([by[(ctl, c)] for c in climates]) for ctl in ran}
+    overall = {ctl: _figures(sums[ctl], sums["rule-based"]) for ctl in ran}
     return {"per_climate": per_climate, "all_climates": overall}
 
 
@@ -188,7 +190,9 @@ def main() -> None:
     """Run the four controllers on each climate, write JSON, print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cost-policy", default="modern-hall-cost-ppo")
-    parser.add_argument("--energy-policy", default="modern-hall-ppo")
+    parser.add_argument("--energy-policy", default="modern-hall-ppo",
+                        help="an energy-objective bundle on the same equipment, or 'none' (no such bundle yet: the "
+                             "storage hall)")
     parser.add_argument("--climates", nargs="+", help="default: the cost policy's held-out evaluation climates")
     parser.add_argument("--days", type=float, default=365.0)
     parser.add_argument("--start-day", type=float, default=0.0)
@@ -196,8 +200,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "policy_cost.json")
     args = parser.parse_args()
     cost_path = bundle_path(args.cost_policy, (REPO, Path.cwd()))
-    energy_path = bundle_path(args.energy_policy, (REPO, Path.cwd()))
-    cost_card, energy_card = read_card(cost_path), read_card(energy_path)
+    cost_card = read_card(cost_path)
+    with_energy = args.energy_policy != "none"
+    energy_path = bundle_path(args.energy_policy, (REPO, Path.cwd())) if with_energy else cost_path
+    energy_card = read_card(energy_path) if with_energy else cost_card
     env = cost_card["training"]["config"]["env"]
     if env["objective"]["kind"] != "cost" or not env.get("tariff"):
         raise SystemExit(f"{args.cost_policy}: its card's training objective is {env['objective']['kind']!r} with "
@@ -218,7 +224,8 @@ def main() -> None:
              "energy-policy": f"{energy_card['facility']}|{energy_path}",
              "cost-policy": f"{cost_card['facility']}|{cost_path}"}
     tariff_map = tariff.model_dump(mode="json")
-    jobs: list[Job] = [(ctl, specs[ctl], c, args.days, args.start_day, tariff_map) for ctl in CONTROLLERS
+    controllers = [c for c in CONTROLLERS if with_energy or c != "energy-policy"]
+    jobs: list[Job] = [(ctl, specs[ctl], c, args.days, args.start_day, tariff_map) for ctl in controllers
                        for c in climates]
     jobs.sort(key=lambda j: j[0] != "planner-cost")  # the slowest first
     start = time.perf_counter()

@@ -81,6 +81,6 @@ def test_make_policy_and_scenario_files_take_the_name(tmp_path: Path, monkeypatc
         "modern-hall-ppo")
     with pytest.raises(ScenarioFileError,
                        match=r"policies\[1\]'.*a shipped bundle \(legacy-hall-ppo, modern-hall-cost-ppo, "
-                             r"modern-hall-ppo\)"):
+                             r"modern-hall-ppo, modern-hall-tes-cost-ppo\)"):
         scenario_set_from_mapping({"policies": ["rule-based", "nope"], "scenarios": [{"name": "a"}]}, "s.yaml",
                                   tmp_path)

@@ -1,9 +1,10 @@
-"""The shipped cost-objective bundle (models/modern-hall-cost-ppo): intact, reproducible from its config, safe on
-held-out days under its tariff.
+"""The shipped cost-objective bundles (models/modern-hall-cost-ppo, models/modern-hall-tes-cost-ppo): intact,
+reproducible from their configs, safe on held-out days under their tariff.
 
-It was trained on modern-hall with the grid_signals block (training/configs/modern-hall-grid.yaml): it reads the
-tariff's price and the billing peak as points, so it runs only where a facility's contract has that block, and every
-run here feeds it the tariff it was trained on. What it saves on the bill is measured by
+They were trained on modern-hall and modern-hall-tes with the grid_signals block
+(training/configs/modern-hall-grid.yaml, training/configs/modern-hall-tes-grid.yaml): they read the tariff's price
+and the billing peak as points, so they run only where a facility's contract has that block, and every run here
+feeds them the tariff they were trained on. What they save on the bill is measured by
 ``benchmarks/bench_policy_cost.py``; here the checks are the card, safety and wear.
 """
 
@@ -21,16 +22,18 @@ from coolpilot.envs.weather import load_climate
 from coolpilot.evaluation.kpis import compute_whatif_kpis, grid_signals
 from coolpilot.evaluation.policies import make_policy
 from coolpilot.evaluation.scenarios import Carbon, Tariff
-from coolpilot.training.config import load_train_config
+from coolpilot.training.config import config_from_mapping, load_train_config
 
 REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "models" / "modern-hall-cost-ppo"
-CONFIG = REPO / "training" / "configs" / "modern-hall-cost-ppo.yaml"
-FACILITY = "training/configs/modern-hall-grid.yaml"
-"""The facility the card names: a path from the repository root."""
+CASES = [(REPO / "models" / name, REPO / "training" / "configs" / f"{name}.yaml", f"training/configs/{grid}.yaml")
+         for name, grid in (("modern-hall-cost-ppo", "modern-hall-grid"), ("modern-hall-tes-cost-ppo",
+                                                                          "modern-hall-tes-grid"))]
+"""(bundle, its training config, the facility the card names: a path from the repository root)."""
+IDS = ["modern-hall", "modern-hall-tes"]
 
 
-def test_cost_bundle_verifies_and_describes_itself() -> None:
+@pytest.mark.parametrize(("BUNDLE", "CONFIG", "FACILITY"), CASES, ids=IDS)
+def test_cost_bundle_verifies_and_describes_itself(BUNDLE: Path, CONFIG: Path, FACILITY: str) -> None:
     facility = load_facility(REPO / FACILITY)
     policy = OnnxPolicy(BUNDLE, facility.contract, facility.name)
     card = policy.card
@@ -42,7 +45,8 @@ def test_cost_bundle_verifies_and_describes_itself() -> None:
     assert card["evaluation"]["climates"] and not set(card["evaluation"]["climates"]) & set(rand["climates"])
     assert card["evaluation"]["degree_hours_above_27c"] == 0.0
     committed = load_train_config(CONFIG).model_dump(mode="json")
-    trained = card["training"]["config"]
+    # The card's config read through today's schema: fields added since (with their defaults) compare equal.
+    trained = config_from_mapping(card["training"]["config"], "card", REPO).model_dump(mode="json")
     for section in ("env", "policy", "ppo", "normalize", "pretrain", "eval"):
         assert trained[section] == committed[section], f"{section} differs from the committed config"
     assert committed["seed"] == trained["seed"] and card["training"]["timesteps"] >= committed["total_timesteps"]
@@ -53,14 +57,17 @@ def test_cost_bundle_verifies_and_describes_itself() -> None:
     assert policy.deadband == env["action_deadband"]
 
 
-def test_cost_bundle_is_refused_on_a_facility_without_grid_signals() -> None:
+@pytest.mark.parametrize(("BUNDLE", "CONFIG", "FACILITY"), CASES, ids=IDS)
+def test_cost_bundle_is_refused_on_a_facility_without_grid_signals(BUNDLE: Path, CONFIG: Path, FACILITY: str) -> None:
     plain = load_facility("modern-hall")
     with pytest.raises(BundleError, match="grid_price_per_mwh"):
         OnnxPolicy(BUNDLE, plain.contract, plain.name)
 
 
+@pytest.mark.parametrize(("BUNDLE", "CONFIG", "FACILITY"), CASES, ids=IDS)
 @pytest.mark.parametrize(("climate", "start_day"), [("las-vegas", 200.0), ("oklahoma-city", 105.0)])
-def test_cost_policy_is_safe_and_smooth_on_held_out_days_under_its_tariff(climate: str, start_day: float) -> None:
+def test_cost_policy_is_safe_and_smooth_on_held_out_days_under_its_tariff(climate: str, start_day: float, BUNDLE: Path,
+                                                                         CONFIG: Path, FACILITY: str) -> None:
     cfg = load_facility(REPO / FACILITY)
     tariff = Tariff.model_validate(load_train_config(CONFIG).model_dump(mode="json")["env"]["tariff"])
     signals = grid_signals(tariff, Carbon())
