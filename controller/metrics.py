@@ -92,6 +92,7 @@ class ServiceMetrics:
         if outcome.drift is None:
             return
         for p in outcome.drift.points:
+            self.drift_events.labels(p.name)  # every watched point's counter exists from the first cycle, at 0
             self.drift_cv.labels(p.name).set(math.nan if p.cv_rmse_pct is None else p.cv_rmse_pct)
             self.drift_nmbe.labels(p.name).set(math.nan if p.nmbe_pct is None else p.nmbe_pct)
             self.drift_state.labels(p.name).set(1.0 if p.state == "drift" else 0.0)

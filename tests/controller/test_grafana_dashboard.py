@@ -208,8 +208,12 @@ def dashboard() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def exposition(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """``GET /metrics`` of a service after three active cycles: one refused write, one NaN sensor in the last."""
-    service, plant, clock = make(tmp_path_factory.mktemp("grafana"), mode="active")
+    """``GET /metrics`` of a service after three active cycles: one refused write, one NaN sensor in the last,
+    and a drift monitor watching the twin (its series exist from the first cycle)."""
+    folder = tmp_path_factory.mktemp("grafana")
+    hall = folder / "hall.yaml"  # the modern hall on the core contract, as the fake plant's site reads it
+    hall.write_text((REPO / "envs" / "presets" / "modern-hall.yaml").read_text() + "blocks: []\n")
+    service, plant, clock = make(folder, mode="active", drift={"facility": str(hall)})
     try:
         client = TestClient(create_app(service, None))
         plant.refuse = {"chw_supply_temp_c"}
