@@ -607,8 +607,11 @@ WEEK_PLANT_PANELS: dict[str, tuple[str, str]] = {
     "tower_cells_running": ("chart.week_tower_cells", "unit.count"),
     "chw_flow_frac": ("chart.week_chw_flow_plant", "unit.fraction"),
     "cw_flow_frac": ("chart.week_cw_flow_plant", "unit.fraction"),
+    "tes_soc": ("chart.week_tes_soc", "unit.fraction"),
+    "tes_discharge_kw": ("chart.week_tes_discharge", "kW"),
 }
-"""Peak-week panels of the plant's response to its levers (coolpilot.evaluation.whatif.PLANT_SERIES)."""
+"""Peak-week panels of the plant's response to its levers (coolpilot.evaluation.whatif.PLANT_SERIES) and of a
+storage tank (coolpilot.evaluation.whatif.STORAGE_SERIES, present only for a facility with one)."""
 
 
 def _week_panels(week: dict[str, Any], t: Translator) -> list[tuple[str, str, str]]:

@@ -77,6 +77,8 @@ RELATIVE_COST = {"oracle": 12.0, "bundle": 1.3, "rule-based": 1.0, "legacy": 1.0
 """Wall time per simulated day relative to rule-based (measured): orders jobs and weights the progress bar."""
 PLANT_SERIES = ("chillers_running", "tower_cells_running", "chw_flow_frac", "cw_flow_frac")
 """Recorded series of the plant's response to its levers that the report plots beside the setpoints."""
+STORAGE_SERIES = ("tes_soc", "tes_discharge_kw")
+"""Recorded series of a storage tank the report plots for a facility with one: state of charge, cold delivered."""
 
 
 # --- building a scenario's plant, weather and policies ------------------------------------------
@@ -294,9 +296,10 @@ def peak_week(result: SimResult) -> slice:
     return slice(first * per_day, (first + 7) * per_day)
 
 
-def plot_data(result: SimResult, bounds: dict[str, tuple[float, float]]) -> dict[str, Any]:
+def plot_data(result: SimResult, bounds: dict[str, tuple[float, float]], storage: bool = False) -> dict[str, Any]:
     """The small series the report plots: the hottest-inlet distribution and the peak week, hourly: weather, inlet,
-    facility power, every recorded setpoint as the plant applied it, and :data:`PLANT_SERIES`."""
+    facility power, every recorded setpoint as the plant applied it, :data:`PLANT_SERIES` and, for a facility
+    with a storage tank (``storage``), :data:`STORAGE_SERIES`."""
     h = result.dt_s / SECONDS_PER_HOUR
     inlet = result.series["inlet_temp_max_c"]
     clipped = np.clip(inlet, HIST_EDGES_C[0], HIST_EDGES_C[-1] - 1e-9)
@@ -317,6 +320,7 @@ def plot_data(result: SimResult, bounds: dict[str, tuple[float, float]]) -> dict
             "facility_kw": _hourly(s["facility_kw"][week], per_hour),
             **{f"setpoint_{name}": _hourly(applied[:, j], per_hour) for j, name in enumerate(names)},
             **{key: _hourly(s[key][week], per_hour) for key in PLANT_SERIES},
+            **({key: _hourly(s[key][week], per_hour) for key in STORAGE_SERIES} if storage else {}),
         },
     }
 
@@ -352,7 +356,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "scenario_index": job.scenario_index,
         "policy_index": job.policy_index,
         "kpis": kpis.as_dict(),
-        "plots": plot_data(result, bounds),
+        "plots": plot_data(result, bounds, cfg.storage.installed),
         "wall_s": time.perf_counter() - started,
     }
     if record is not None:

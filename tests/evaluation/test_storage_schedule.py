@@ -81,3 +81,25 @@ def test_the_planner_a_day_ahead_beats_the_storage_schedule_on_cost() -> None:
             assert result.series["tes_discharge_kw"].max() > 100.0, "the planner runs the tank"
             assert result.series["inlet_temp_max_c"].max() <= 27.0
     assert costs["planner"] < costs["schedule"] < costs["idle"], costs
+
+
+def test_the_report_plots_the_tank_only_for_a_facility_with_one() -> None:
+    from coolpilot.evaluation.i18n import Translator
+    from coolpilot.evaluation.report import _week_panels
+    from coolpilot.evaluation.scenarios import scenario_set_from_mapping
+    from coolpilot.evaluation.whatif import STORAGE_SERIES, Job, run_job
+
+    sset = scenario_set_from_mapping({"policies": ["rule-based"], "scenarios": [
+        {"name": "tank", "facility": "modern-hall-tes", "climate": "phoenix",
+         "period": {"start_day": 190, "days": 2}},
+        {"name": "plain", "facility": "modern-hall", "climate": "phoenix", "period": {"start_day": 190, "days": 2}}]},
+        "s.yaml")
+    weeks = {sc.name: run_job(Job(i, 0, sc, sset.policy("rule-based")))["plots"]["week"]
+             for i, sc in enumerate(sset.scenarios)}
+    assert all(key in weeks["tank"] for key in STORAGE_SERIES)
+    assert not any(key in weeks["plain"] for key in STORAGE_SERIES)
+    soc = weeks["tank"]["tes_soc"]
+    assert min(soc) >= 0.0 and max(soc) <= 1.0 and max(soc) - min(soc) > 0.1, "the schedule cycles the tank"
+    for lang in ("en", "zh-CN"):
+        titles = [title for key, title, _ in _week_panels(weeks["tank"], Translator(lang)) if key in STORAGE_SERIES]
+        assert len(titles) == 2 and all(titles)
