@@ -55,11 +55,11 @@ from coolpilot.envs.weather import load_climate
 from coolpilot.evaluation.kpis import (
     compute_whatif_kpis,
     grid_signals,
+    it_load_cost,
     monthly_demand_cost,
     step_midpoints_s,
-    step_prices,
 )
-from coolpilot.evaluation.oracle import OraclePolicy
+from coolpilot.evaluation.oracle import OraclePolicy, planning_horizon_h
 from coolpilot.evaluation.policies import make_policy
 from coolpilot.evaluation.scenarios import Carbon, Tariff
 
@@ -82,11 +82,8 @@ def resolve_facility(name: str) -> FacilityConfig:
 
 def it_alone_cost(result: SimResult, tariff: Tariff) -> dict[str, float]:
     """What the IT load alone would cost at ``tariff``: its energy at each hour's price plus each month's demand
-    charge on its own peak 15-minute power."""
-    t = step_midpoints_s(result)
-    it_kw = np.asarray(result.series["it_power_kw"], dtype=np.float64)
-    energy = float((it_kw * result.dt_s / 3.6e6 * step_prices(tariff, t)).sum())
-    demand = monthly_demand_cost(it_kw, t, result.dt_s, tariff.demand_charge_per_kw_month or 0.0)
+    charge on its own peak 15-minute power (:func:`coolpilot.evaluation.kpis.it_load_cost`)."""
+    energy, demand = it_load_cost(result, tariff)
     return {"it_energy_cost": energy, "it_demand_cost": demand, "it_total_cost": energy + demand}
 
 
@@ -107,10 +104,10 @@ def result_months(kpis: dict[str, Any]) -> list[Any]:
 
 def build(controller: str, cfg: FacilityConfig, spec: str, tariff: Tariff) -> Policy | PlantAwarePolicy:
     """The controller of one job."""
-    if controller == "planner-cost":  # a storage tank's value shows over a day: plan a day ahead with one
+    if controller == "planner-cost":
         return OraclePolicy(rule_based_settings(cfg), objective=Objective(kind="cost"),
                             signals=grid_signals(tariff, CARBON), name="planner-cost",
-                            horizon_h=24.0 if cfg.storage.installed else OraclePolicy.horizon_h)
+                            horizon_h=planning_horizon_h(cfg.storage.installed))
     return make_policy("rule-based" if controller == "rule-based" else spec, cfg)
 
 

@@ -38,7 +38,7 @@ from coolpilot.controller.policies import RuleBasedPolicy
 from coolpilot.envs.config import load_facility
 from coolpilot.envs.simulation import simulate
 from coolpilot.envs.weather import load_climate
-from coolpilot.evaluation.kpis import compute_whatif_kpis, monthly_demand_cost, step_midpoints_s, step_prices
+from coolpilot.evaluation.kpis import compute_whatif_kpis, it_load_cost
 from coolpilot.evaluation.scenarios import Carbon, Limits, Tariff
 from coolpilot.evaluation.whatif import site_rule_settings, tariff_storage_windows
 
@@ -86,10 +86,7 @@ def _priced(run: dict[str, Any], tariff: Tariff) -> dict[str, float]:
     """The run's what-if KPIs under ``tariff``, with its non-IT cost."""
     result = run["result"]
     k = compute_whatif_kpis(result, tariff=tariff, carbon=Carbon())
-    t = step_midpoints_s(result)
-    it_kw = result.series["it_power_kw"]
-    it_cost = float((it_kw * result.dt_s / 3.6e6 * step_prices(tariff, t)).sum())
-    it_demand = monthly_demand_cost(it_kw, t, result.dt_s, tariff.demand_charge_per_kw_month or 0.0)
+    it_cost, it_demand = it_load_cost(result, tariff)
     return {"facility_energy_mwh": k.facility_energy_mwh, "non_it_energy_mwh": k.non_it_energy_mwh, "pue": k.pue,
             "energy_cost": k.energy_cost, "demand_cost": k.demand_cost, "total_cost": k.total_cost,
             "non_it_cost": k.total_cost - it_cost - it_demand, "peak_facility_power_kw": k.peak_facility_power_kw,

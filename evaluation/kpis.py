@@ -212,6 +212,21 @@ def demand_counted(tariff: Tariff, t_s: np.ndarray) -> np.ndarray | None:
     return None if tariff.demand_window is None else in_window(tariff.demand_window, t_s)
 
 
+def it_load_cost(result: SimResult, tariff: Tariff) -> tuple[float, float]:
+    """What the IT load alone would cost at ``tariff``: (its energy at each hour's price, the demand charge on its
+    own monthly peak 15-minute power, within the tariff's peak window if it has one).
+
+    A run's total cost minus this is its **non-IT cost**: what the cooling plant and the electrical overheads add,
+    the part a cooling controller can change.
+    """
+    t = step_midpoints_s(result)
+    it_kw = np.asarray(result.series["it_power_kw"], dtype=np.float64)
+    energy = float((it_kw * result.dt_s / 3.6e6 * step_prices(tariff, t)).sum())
+    demand = monthly_demand_cost(it_kw, t, result.dt_s, tariff.demand_charge_per_kw_month or 0.0,
+                                 demand_counted(tariff, t))
+    return energy, demand
+
+
 def monthly_demand_cost(power_kw: np.ndarray, t_s: np.ndarray, dt_s: float, rate_per_kw_month: float,
                         counted: np.ndarray | None = None) -> float:
     """Σ over the calendar months of the run of the month's peak 15-minute power (kW) × the rate.
@@ -495,7 +510,8 @@ def savings(reference: WhatIfKpis, candidate: WhatIfKpis, oracle: WhatIfKpis | N
 
 __all__ = [
     "DEADBANDS", "PeriodKpis", "Savings", "WhatIfKpis", "applied_setpoints",
-    "compute_whatif_kpis", "demand_counted", "grid_signals", "in_window", "monthly_and_daily", "monthly_demand_cost",
+    "compute_whatif_kpis", "demand_counted", "grid_signals", "in_window", "it_load_cost", "monthly_and_daily",
+    "monthly_demand_cost",
     "peak_demand_kw", "recorded_setpoints", "savings", "scenario_signals", "setpoint_changes",
     "step_grid_factors", "step_midpoints_s", "step_prices",
 ]

@@ -67,6 +67,16 @@ from coolpilot.envs.simulation import ExoSeries
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from coolpilot.envs.vector import PARALLEL_MIN_ENVS, take_params
 
+STORAGE_HORIZON_H = 24.0
+"""Planning horizon (h) on a facility with a storage tank: its value shows over a day (valley charge, peak
+discharge)."""
+
+
+def planning_horizon_h(has_storage: bool) -> float:
+    """The planner's horizon (h) for a facility: the default, or :data:`STORAGE_HORIZON_H` with a storage tank."""
+    return STORAGE_HORIZON_H if has_storage else OraclePolicy.horizon_h
+
+
 INFEASIBLE = 1.0e12
 """Score of a plan that breaks the thermal limit, times one plus its worst excess (K): it loses to any feasible plan."""
 
@@ -227,7 +237,8 @@ def _rollout(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cost, worst inlet excess (K), stored heat (kJ), the last hour's plant energy and heat (kWh), the heat stored
     in a storage tank (kJ, part of the stored heat) and the cheapest cost of removing heat (objective units per
-    kWh, the plant's energy × weight over the heat it removed, lowest over the steps) of P lanes.
+    kWh, the plant's energy × weight over the heat it removed, lowest over the steps; the rule-based lane's
+    only, infinite for the others) of P lanes.
 
     ``commands`` (H, P, 9) are the lanes' lever commands over H planning steps (NaN: the plant's own
     sequence); lane ``rule_lane`` (if ≥ 0) is driven by the rule-based tape instead, closed loop, and
@@ -308,13 +319,15 @@ def _rollout(
             stored[p] += out.stored_heat_change_kj[p]
             tank[p] += out.tes_heat_change_kj[p]
             excess[p] = max(excess[p], out.inlet_temp_max_c[p] - coefficients[_LIMIT])
-            plant_step = (out.chiller_kw[p] + out.tower_fan_kw[p] + out.chw_pump_kw[p] + out.cw_pump_kw[p]) * hours
-            heat_step = (out.economizer_kw[p] + out.chiller_load_kw[p]) * hours
-            if heat_step > 1e-6:
-                cheapest[p] = min(cheapest[p], plant_step * weight[t] / heat_step)
-            if last_hour[t]:
-                plant_kwh[p] += plant_step
-                heat_kwh[p] += heat_step
+            if p == rule_lane or last_hour[t]:
+                plant_step = (out.chiller_kw[p] + out.tower_fan_kw[p] + out.chw_pump_kw[p]
+                              + out.cw_pump_kw[p]) * hours
+                heat_step = (out.economizer_kw[p] + out.chiller_load_kw[p]) * hours
+                if p == rule_lane and heat_step > 1e-6:
+                    cheapest[p] = min(cheapest[p], plant_step * weight[t] / heat_step)
+                if last_hour[t]:
+                    plant_kwh[p] += plant_step
+                    heat_kwh[p] += heat_step
     return cost, excess, stored, plant_kwh, heat_kwh, tank, cheapest
 
 
@@ -562,7 +575,7 @@ class OraclePolicy:
         """Perfect knowledge: the plant's parameters and the whole future of weather and load."""
         if params.it_design_kw.shape[0] != 1:
             raise ValueError("the oracle plans one facility at a time")
-        if (params.tes[:, TANK_VOLUME] > 0.0).any() and self.horizon_h < 24.0:
+        if (params.tes[:, TANK_VOLUME] > 0.0).any() and self.horizon_h < STORAGE_HORIZON_H:
             logging.getLogger(__name__).warning(
                 "the oracle plans %g h ahead on a facility with a storage tank: a tank's value shows over a day "
                 "(charge in the valley, discharge at the peak); plan 24 h ahead (horizon_h=24) for a ceiling",

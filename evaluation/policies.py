@@ -31,11 +31,9 @@ def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
     if name == "rule-based":
         return RuleBasedPolicy(rule_based_settings(cfg))
     if name == "oracle":
-        from coolpilot.evaluation.oracle import OraclePolicy
+        from coolpilot.evaluation.oracle import OraclePolicy, planning_horizon_h
 
-        # A storage tank's value shows over a day: plan a day ahead on a facility with one.
-        return OraclePolicy(rule_based_settings(cfg),
-                            horizon_h=24.0 if cfg.storage.installed else OraclePolicy.horizon_h)
+        return OraclePolicy(rule_based_settings(cfg), horizon_h=planning_horizon_h(cfg.storage.installed))
     from coolpilot.controller.policies.bundles import bundle_names, find_bundle
 
     path = find_bundle(name)

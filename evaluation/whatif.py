@@ -53,7 +53,7 @@ from coolpilot.evaluation.kpis import (
     scenario_signals,
     step_prices,
 )
-from coolpilot.evaluation.oracle import OraclePolicy
+from coolpilot.evaluation.oracle import OraclePolicy, planning_horizon_h
 from coolpilot.evaluation.policies import make_policy
 from coolpilot.evaluation.recorded import (
     RecordedPolicy,
@@ -233,7 +233,7 @@ def build_policy(ref: PolicyRef, cfg: FacilityConfig, limits: Limits, record: Si
         return RuleBasedPolicy(settings)
     # The oracle keeps inlets under INLET_LIMIT_C − margin_k: move that limit to the scenario's.
     return OraclePolicy(settings, margin_k=INLET_LIMIT_C - limits.inlet_limit_c + ORACLE_MARGIN_K,
-                        horizon_h=24.0 if cfg.storage.installed else OraclePolicy.horizon_h)  # a tank: over a day
+                        horizon_h=planning_horizon_h(cfg.storage.installed))
 
 
 def params_adjuster(scenario: Scenario) -> Callable[[PlantParams], PlantParams]:
