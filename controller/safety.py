@@ -54,7 +54,8 @@ The rules, in order (DESIGN.md section 5):
    written at once for every setpoint of the decision's contract, whatever the source (even
    instead of relinquishing): the rate limits do not apply. At or above ``guard_c`` (or when
    the hottest inlet is unknown) a setpoint may only stay or move toward more cooling (its
-   ``cooling_direction``).
+   ``cooling_direction``). A liquid-cooled hall's contract adds the hottest GPU case beside the
+   inlet: ``case_limit_c`` and ``case_guard_c`` act the same way on ``case_temp_max_c``.
 7. **Rate limits.** Every other move of a continuous setpoint is at most
    ``rate_per_min · period_s / 60`` from the reference: the last written value, else (first
    write, or after relinquishing) the measured value when that point is healthy, else no
@@ -157,6 +158,9 @@ CRITICAL_POINTS: tuple[str, ...] = ("inlet_temp_max_c", "inlet_temp_mean_c", "su
 
 INLET_POINTS: tuple[str, ...] = ("inlet_temp_max_c", "inlet_temp_mean_c")
 """Points giving (a lower bound of) the hottest server inlet temperature."""
+
+CASE_POINT = "case_temp_max_c"
+"""The hottest liquid-cooled GPU module case temperature (°C), in contracts with the liquid_cooling block."""
 
 ECONOMIZER_POINT = "economizer_load_frac"
 """Share of the cooling load the waterside economizer carries (1); above zero means free cooling."""
@@ -334,6 +338,12 @@ class SafetyLimits(BaseModel):
     ood_margin_frac: float = Field(0.1, ge=0.0, le=10.0, json_schema_extra={"unit": "1"},
                                    description="Margin beyond a training range, as a fraction of its width, "
                                                "before a point is out of distribution.")
+    case_guard_c: float = Field(75.0, ge=30.0, le=120.0, json_schema_extra={"unit": "°C"},
+                                description="Hottest liquid-cooled GPU case at or above which setpoints only move "
+                                            "toward more cooling (contracts with the liquid_cooling block).")
+    case_limit_c: float = Field(80.0, ge=30.0, le=120.0, json_schema_extra={"unit": "°C"},
+                                description="Hottest GPU case at or above which the safe action is written at once "
+                                            "(the facility's cold_plates.case_limit_c; default 80 °C).")
     hold_cycles: int = Field(2, ge=0, le=1000, json_schema_extra={"unit": "cycles"},
                              description="Failed or distrusted cycles during which the last setpoints are held "
                                          "before the fallback policy (or relinquish) takes over.")
@@ -440,6 +450,10 @@ class SafetyLimits(BaseModel):
         if self.guard_c > self.limit_c:
             problems.append(FieldProblem("guard_c", f"{self.guard_c:g} °C", f"above limit_c = {self.limit_c:g} °C",
                                          f"10..{self.limit_c:g} °C"))
+        if self.case_guard_c > self.case_limit_c:
+            problems.append(FieldProblem("case_guard_c", f"{self.case_guard_c:g} °C",
+                                         f"above case_limit_c = {self.case_limit_c:g} °C",
+                                         f"30..{self.case_limit_c:g} °C"))
         _raise(problems)
         self._contract = contract
         return self
@@ -780,22 +794,33 @@ def _clip_bounds(values: dict[str, float], limits: SafetyLimits, contract: Contr
     return found
 
 
-def _thermal(sensors: _Sensors, limits: SafetyLimits) -> tuple[str, str]:
+def _thermal(sensors: _Sensors, limits: SafetyLimits, contract: Contract) -> tuple[str, str]:
     """``limit``, ``guard`` or ``normal``, and why.
 
     Any physically possible inlet reading at the limit counts (even stale or stuck: it
     can only call for more cooling); the guard needs a healthy ``inlet_temp_max_c``
-    below ``guard_c`` to stand down.
+    below ``guard_c`` to stand down. A contract with liquid cooling has a second limit beside
+    the inlet's: the hottest GPU case (``case_temp_max_c``) at ``case_limit_c`` writes the safe
+    action, at ``case_guard_c`` (or unknown) holds every setpoint to moves toward more cooling.
     """
     hot = {n: sensors.readable[n] for n in INLET_POINTS if n in sensors.readable}
     if hot and max(hot.values()) >= limits.limit_c:
         name = max(hot, key=hot.__getitem__)
         return "limit", f"{name} = {_q(hot[name], name)} at or above the limit {limits.limit_c:g} °C"
+    liquid = CASE_POINT in contract.points_by_name
+    case = sensors.readable.get(CASE_POINT)
+    if liquid and case is not None and case >= limits.case_limit_c:
+        return "limit", f"{CASE_POINT} = {_q(case, CASE_POINT)} at or above the case limit {limits.case_limit_c:g} °C"
     if "inlet_temp_max_c" not in sensors.valid:
         return "guard", "hottest inlet unknown (inlet_temp_max_c failed validation)"
+    if liquid and CASE_POINT not in sensors.valid:
+        return "guard", f"hottest GPU case unknown ({CASE_POINT} failed validation)"
     hottest = max(sensors.valid[n] for n in INLET_POINTS if n in sensors.valid)
     if hottest >= limits.guard_c:
         return "guard", f"hottest inlet {hottest:.6g} °C at or above the guard {limits.guard_c:g} °C"
+    if liquid and sensors.valid[CASE_POINT] >= limits.case_guard_c:
+        return "guard", (f"hottest GPU case {sensors.valid[CASE_POINT]:.6g} °C at or above the case guard "
+                         f"{limits.case_guard_c:g} °C")
     return "normal", ""
 
 
@@ -930,7 +955,7 @@ def _bound_and_limit(base: dict[str, float], source: str, sensors: _Sensors, sta
     """Rules 5 to 8 on the setpoints proposed (all of the contract's, or those a fallback commands)."""
     values = dict(base)
     found = _clip_bounds(values, limits, contract, "hard bounds")
-    zone, why = _thermal(sensors, limits)
+    zone, why = _thermal(sensors, limits, contract)
     if zone == "limit":
         safe, notes = _safe_action(sensors, state, limits, contract, "thermal_limit", why)
         return safe, "safe", found + notes
@@ -1019,7 +1044,7 @@ def decide(points: Mapping[str, object], point_times_s: Mapping[str, float] | No
             found += notes
         base, source, notes = _apply_overrides(base, source, overrides, contract, known)
         found += notes
-        zone, why_hot = _thermal(sensors, limits)
+        zone, why_hot = _thermal(sensors, limits, contract)
         if base is None and zone == "limit":  # at the limit the safe action, even instead of relinquishing
             setpoints, notes = _safe_action(sensors, state, limits, contract, "thermal_limit", why_hot)
             source = "safe"

@@ -50,6 +50,10 @@ class ZoneConfig(_Frozen):
                                     doc="CRAH design airflow over the servers' design airflow.")
     recirculation_frac: float = _f(0.05, 0.0, 0.5, unit="1",
                                    doc="Base share of server intake from the hot aisle (containment quality).")
+    liquid_capture_frac: float = _f(0.0, 0.0, 0.98, unit="1",
+                                    doc="Share of the zone's IT heat its cold plates capture (direct-to-chip GPU "
+                                        "racks: 0.85–0.95; 0: air-cooled); the rest goes to the air and its CRAHs "
+                                        "are sized for it. Needs a `liquid` section.")
 
 
 class ServerConfig(_Frozen):
@@ -213,6 +217,181 @@ class StorageConfig(_Frozen):
         return self.thermocline_w_per_m2k * math.pi * d * d / 4.0 / 1000.0
 
 
+ASHRAE_LIQUID_CLASSES: dict[str, float] = {"W17": 17.0, "W27": 27.0, "W32": 32.0, "W40": 40.0, "W45": 45.0}
+"""ASHRAE TC 9.9 liquid-cooling classes: the highest facility-water supply temperature each allows (°C)."""
+
+
+class ColdPlateConfig(_Frozen):
+    """Direct-to-chip cold plates on the GPU modules (coolpilot.envs.physics.liquid, PHYSICS.md section 11).
+
+    The plate's thermal resistance falls with coolant flow as a power law fitted to OCP data for a 1 kW module
+    (0.039 → 0.020 K/W from 0.4 to 2.4 L/min of PG25: exponent 0.373). Leakage: module power rises
+    ``leakage_pct_per_k`` per K of case temperature above ``rated_case_c`` (silicon leakage grows with
+    temperature; 0.2 %/K is an assumption, stated as such, within the 0.1–0.3 %/K of server-level measurements).
+    """
+
+    module_kw: float = _f(1.0, 0.1, 3.0, unit="kW", doc="GPU module design power (B200: about 1.0 kW; H100: 0.7).")
+    resistance_k_per_w: float = _f(0.020, 0.002, 0.2, unit="K/W",
+                                   doc="Case-to-coolant resistance at the reference flow (OCP 1 kW module: 0.020).")
+    reference_flow_lpm_per_kw: float = _f(2.4, 0.1, 10.0, unit="L/(min·kW)",
+                                          doc="Coolant flow per kW of module at which the resistance is given.")
+    flow_exponent: float = _f(0.373, 0.0, 1.0, unit="1", doc="Resistance ∝ flow^−exponent (OCP data: 0.373).")
+    design_flow_lpm_per_kw: float = _f(1.5, 0.3, 6.0, unit="L/(min·kW)",
+                                       doc="Design coolant flow per kW of liquid-captured heat (1.5: about 10 K rise).")
+    leakage_pct_per_k: float = _f(0.2, 0.0, 2.0, unit="%/K",
+                                  doc="Module power rise per K of case temperature above rated_case_c.")
+    rated_case_c: float = _f(60.0, 20.0, 100.0, unit="°C", doc="Case temperature the nominal power is rated at.")
+    case_limit_c: float = _f(80.0, 30.0, 110.0, unit="°C",
+                             doc="Highest case temperature the safety envelope allows (beside the inlet limit).")
+    throttle_c: float = _f(87.0, 30.0, 120.0, unit="°C",
+                           doc="Case temperature at which the GPUs throttle (shed power, lose compute).")
+
+
+class CduConfig(_Frozen):
+    """Coolant distribution units: the rack coolant (TCS) against the facility water (FWS), ε-NTU.
+
+    Reference design points (PHYSICS.md section 11): Google's Deschutes CDU, 2 MW with a 3 K approach and pumps
+    of about 3.7 % of its load; Vertiv XDU1350, 1.37 MW with 4 K. N+1: every unit runs, sharing the flow, so
+    the redundant one adds exchanger area (a closer approach) and lowers pump power (affinity laws).
+    """
+
+    approach_k: float = _f(3.0, 0.5, 15.0, unit="K",
+                           doc="TCS supply minus FWS supply at design flows and load (without the redundant units).")
+    pump_kw_per_kw: float = _f(0.037, 0.0, 0.15, unit="kW/kW",
+                               doc="CDU pump power at design flow per kW of design liquid heat (Deschutes: 0.037).")
+    unit_capacity_kw: float = _f(2000.0, 50.0, 20_000.0, unit="kW", doc="Design capacity of one CDU.")
+    redundant_units: int = _f(1, 0, 8, unit="1", doc="Units beyond those the design load needs (N+1: 1).")
+    coolant: Literal["pg25", "water"] = Field("pg25", description="Rack coolant: 25 % propylene glycol or water.")
+    loop_l_per_kw: float = _f(1.0, 0.05, 20.0, unit="L/kW",
+                              doc="Rack-side coolant volume (plates, manifolds, CDU) per kW of design liquid heat "
+                                  "(an assumption: sets the loop's thermal mass).")
+
+
+class FacilityWaterConfig(_Frozen):
+    """The warm facility-water system (FWS) serving the CDUs."""
+
+    ashrae_class: Literal["W17", "W27", "W32", "W40", "W45"] = Field(
+        "W32", description="ASHRAE liquid-cooling class: the highest FWS supply temperature allowed.")
+    design_supply_c: float | None = _f(None, 10.0, 45.0, unit="°C",
+                                       doc="FWS supply temperature the plant's own sequence holds; default the "
+                                           "class's limit.")
+    design_delta_t_k: float = _f(8.0, 3.0, 20.0, unit="K", doc="FWS return minus supply at design.")
+    pump_head_pa: float = _f(200_000.0, 10_000.0, 600_000.0, unit="Pa", doc="FWS pump design head.")
+    pump_efficiency: float = _f(0.7, 0.2, 0.95, unit="1", doc="FWS pump efficiency.")
+    min_flow_frac: float = _f(0.3, 0.1, 1.0, unit="1", doc="Lowest FWS pump flow over design.")
+    dp_head_share: float = _f(0.4, 0.05, 0.9, unit="1",
+                              doc="Share of the FWS pumps' head held as a differential-pressure setpoint.")
+    loop_l_per_kw: float = _f(2.0, 0.1, 50.0, unit="L/kW",
+                              doc="Facility-water volume per kW of design liquid heat (an assumption).")
+
+
+class DryCoolerConfig(_Frozen):
+    """Dry coolers rejecting the facility water's heat to the outdoor air (no water use).
+
+    Capacity at full fan speed is proportional to entering water minus dry bulb (the EN 1048 / Eurovent rating
+    practice), given at a rating point; at part airflow it scales as speed^exponent (an assumption: air-side
+    film coefficients ∝ velocity^0.6); fan power ∝ speed³, the fans cycling below their minimum speed. Adiabatic
+    (hybrid) units pre-cool the entering air towards the wet bulb in the hours the dry coil falls short, and
+    evaporate ``m_air·c_p·ΔT / h_fg`` of water doing it (counted with the towers' evaporation).
+    """
+
+    capacity_kw: float = _f(0.0, 0.0, 1_000_000.0, unit="kW", doc="Rated heat rejection; 0: no dry coolers.")
+    rating_entering_c: float = _f(40.0, 15.0, 70.0, unit="°C", doc="Entering water temperature of the rating.")
+    rating_drybulb_c: float = _f(25.0, -10.0, 50.0, unit="°C", doc="Dry bulb of the rating.")
+    fan_kw_per_kw: float = _f(0.015, 0.001, 0.08, unit="kW/kW", doc="Fan power at full speed per rated kW.")
+    min_speed_frac: float = _f(0.2, 0.05, 1.0, unit="1", doc="Lowest fan speed before the fans cycle.")
+    capacity_speed_exponent: float = _f(0.6, 0.2, 1.0, unit="1", doc="Capacity ∝ fan speed^exponent.")
+    adiabatic_effectiveness: float = _f(0.0, 0.0, 0.95, unit="1",
+                                        doc="Adiabatic pre-cooling: share of the dry-bulb to wet-bulb depression "
+                                            "the sprayed air gains, used only when the dry coil falls short "
+                                            "(0: dry only; pads and sprays: 0.7–0.9).")
+    rating_air_rise_k: float = _f(10.0, 3.0, 25.0, unit="K",
+                                  doc="Air temperature rise at the rating point (sets the fans' air mass flow, "
+                                      "hence the water an adiabatic pre-cooler evaporates).")
+
+    @model_validator(mode="after")
+    def _rating_has_a_difference(self) -> DryCoolerConfig:
+        if self.capacity_kw > 0.0 and self.rating_entering_c - self.rating_drybulb_c < 2.0:
+            raise ValueError(f"dry_coolers.rating_entering_c = {self.rating_entering_c} °C must be at least 2 K above "
+                             f"rating_drybulb_c = {self.rating_drybulb_c} °C")
+        return self
+
+
+class LiquidCoolingConfig(_Frozen):
+    """Liquid cooling of the zones with a ``liquid_capture_frac``: cold plates, CDUs, facility water, dry coolers
+    and a trim exchanger to the chilled-water plant (coolpilot.envs.physics.liquid)."""
+
+    cold_plates: ColdPlateConfig = Field(default_factory=ColdPlateConfig)
+    cdu: CduConfig = Field(default_factory=CduConfig)
+    facility_water: FacilityWaterConfig = Field(default_factory=FacilityWaterConfig)
+    dry_coolers: DryCoolerConfig = Field(default_factory=DryCoolerConfig)
+    trim_capacity_kw: float = _f(0.0, 0.0, 1_000_000.0, unit="kW",
+                                 doc="Trim exchanger from the facility water to the chilled-water plant (its "
+                                     "chillers carry what the dry coolers cannot); 0: none.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LiquidCoolingConfig:
+        limit = ASHRAE_LIQUID_CLASSES[self.facility_water.ashrae_class]
+        supply = self.facility_water.design_supply_c
+        if supply is not None and supply > limit:
+            raise ValueError(f"facility_water.design_supply_c = {supply} °C exceeds class "
+                             f"{self.facility_water.ashrae_class}'s {limit:g} °C")
+        if self.cold_plates.throttle_c < self.cold_plates.case_limit_c:
+            raise ValueError(f"cold_plates.throttle_c = {self.cold_plates.throttle_c} °C must be at least "
+                             f"case_limit_c = {self.cold_plates.case_limit_c} °C")
+        return self
+
+    @property
+    def fws_design_supply_c(self) -> float:
+        """FWS supply temperature the plant's own sequence holds (°C)."""
+        supply = self.facility_water.design_supply_c
+        return ASHRAE_LIQUID_CLASSES[self.facility_water.ashrae_class] if supply is None else supply
+
+
+class HeatReuseConfig(_Frozen):
+    """A heat-reuse connection: a heat pump on the facility-water return lifting heat to district heating.
+
+    COP = η·T_cond / (T_cond − T_evap), T_evap = FWS return − approach, T_cond = supply + approach (K): with the
+    defaults (η = 0.50, 8 K) it gives 5.5 / 4.3 / 3.5 from 45 °C water to 60 / 70 / 80 °C, the figures PHYSICS.md
+    section 11 quotes (Zangeneh & Øi). Demand follows outdoor temperature (degree-hour model). Heat is priced at
+    ``price_per_mwh`` and displaces ``displaced_kg_per_kwh`` of CO₂ per kWh (default a gas boiler: 0.202 kg/kWh
+    of natural gas at 90 % efficiency).
+    """
+
+    capacity_kw: float = _f(0.0, 0.0, 1_000_000.0, unit="kW", doc="Heat-pump delivered-heat capacity; 0: none.")
+    supply_temp_c: float = _f(70.0, 35.0, 95.0, unit="°C", doc="District-heating supply temperature.")
+    carnot_efficiency: float = _f(0.5, 0.2, 0.75, unit="1", doc="COP over the Carnot COP of the lift.")
+    approach_k: float = _f(8.0, 0.0, 20.0, unit="K",
+                           doc="Evaporator and condenser approach (refrigerant to water) widening the lift.")
+    min_source_c: float = _f(20.0, 5.0, 60.0, unit="°C", doc="Coldest FWS return the heat pump runs on.")
+    demand_design_kw: float | None = _f(None, 0.0, 1_000_000.0, unit="kW",
+                                        doc="Network demand at the design outdoor temperature; default capacity_kw.")
+    demand_design_outdoor_c: float = _f(-10.0, -45.0, 10.0, unit="°C", doc="Design outdoor temperature.")
+    demand_balance_c: float = _f(15.0, 5.0, 25.0, unit="°C",
+                                 doc="Outdoor temperature above which only the base demand remains.")
+    demand_base_frac: float = _f(0.15, 0.0, 1.0, unit="1", doc="Base demand (hot water) over design demand.")
+    price_per_mwh: float = _f(40.0, 0.0, 1000.0, unit="currency/MWh", doc="Price the heat is sold at.")
+    displaced_kg_per_kwh: float = _f(0.224, 0.0, 1.0, unit="kg/kWh",
+                                     doc="CO₂ the delivered heat displaces per kWh (gas boiler: 0.202 / 0.9).")
+
+    @model_validator(mode="after")
+    def _balance_above_design(self) -> HeatReuseConfig:
+        if self.demand_balance_c <= self.demand_design_outdoor_c:
+            raise ValueError(f"demand_balance_c = {self.demand_balance_c} °C must be above "
+                             f"demand_design_outdoor_c = {self.demand_design_outdoor_c} °C")
+        return self
+
+    @property
+    def installed(self) -> bool:
+        """Whether there is a heat pump."""
+        return self.capacity_kw > 0.0
+
+    @property
+    def design_demand_kw(self) -> float:
+        """Network demand at the design outdoor temperature (kW)."""
+        return self.capacity_kw if self.demand_design_kw is None else self.demand_design_kw
+
+
 class PvConfig(_Frozen):
     """An on-site photovoltaic array behind the facility's meter (coolpilot.envs.pv): it offsets grid power, not
     facility power, and changes no thermal physics.
@@ -290,6 +469,10 @@ class FacilityConfig(_Frozen):
     electrical: ElectricalConfig = Field(default_factory=ElectricalConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     pv: PvConfig = Field(default_factory=PvConfig)
+    liquid: LiquidCoolingConfig | None = Field(
+        None, description="Liquid cooling of the zones with a liquid_capture_frac (cold plates, CDUs, facility "
+                          "water, dry coolers, trim).")
+    heat_reuse: HeatReuseConfig = Field(default_factory=HeatReuseConfig)
     blocks: list[str] | None = Field(
         None, description="Equipment blocks whose setpoints a policy may command (default: every block the "
                           "equipment has, see equipment_blocks); 'core' is always included.")
@@ -306,11 +489,24 @@ class FacilityConfig(_Frozen):
             if missing:
                 raise ValueError(f"blocks {missing} are not blocks this equipment has; it has {list(has)} "
                                  f"(known blocks: {list(BLOCKS)})")
+        captured = [z.name for z in self.zones if z.liquid_capture_frac > 0.0]
+        if captured and self.liquid is None:
+            raise ValueError(f"zones {captured} have a liquid_capture_frac but the facility has no `liquid` section")
+        if self.liquid is not None:
+            if not captured:
+                raise ValueError("a `liquid` section needs at least one zone with liquid_capture_frac > 0")
+            if self.liquid.dry_coolers.capacity_kw <= 0.0 and self.liquid.trim_capacity_kw <= 0.0:
+                raise ValueError("liquid.dry_coolers.capacity_kw and liquid.trim_capacity_kw are both 0 kW: the "
+                                 "facility water's heat has nowhere to go; give one of them a capacity > 0 kW")
+        if self.heat_reuse.installed and self.liquid is None:
+            raise ValueError(f"heat_reuse.capacity_kw = {self.heat_reuse.capacity_kw} kW needs a `liquid` section: "
+                             "the heat pump takes its heat from the facility water")
         installed = self.chillers.count * self.chillers.capacity_kw
         if installed < self.design_cooling_load_kw:
             raise ValueError(
                 f"chillers.count × chillers.capacity_kw = {installed:.0f} kW is below the design "
-                f"cooling load {self.design_cooling_load_kw:.0f} kW (IT design plus CRAH fans and lighting)"
+                f"cooling load {self.design_cooling_load_kw:.0f} kW (air-cooled IT design plus CRAH fans, lighting "
+                f"and the liquid trim capacity)"
             )
         return self
 
@@ -321,7 +517,8 @@ class FacilityConfig(_Frozen):
         ``chiller_staging`` with two or more chillers; ``tower_cells`` with two or more cells on
         variable-speed fans; ``chw_dp_reset`` with variable-flow chilled-water pumps; ``cw_flow``
         with variable-speed condenser pumps; ``economizer`` with a waterside economizer;
-        ``thermal_storage`` with a chilled-water storage tank.
+        ``thermal_storage`` with a chilled-water storage tank; ``liquid_cooling`` with a ``liquid`` section;
+        ``heat_reuse`` with a heat pump.
         """
         has = {
             "core": True,
@@ -331,6 +528,8 @@ class FacilityConfig(_Frozen):
             "cw_flow": self.towers.pump_variable_speed,
             "economizer": self.economizer.enabled,
             "thermal_storage": self.storage.installed,
+            "liquid_cooling": self.liquid is not None,
+            "heat_reuse": self.heat_reuse.installed,
         }
         return tuple(name for name in BLOCKS if has.get(name, False))
 
@@ -361,8 +560,9 @@ class FacilityConfig(_Frozen):
         return 1.0 / (AIR_RHO_CP_KJ_M3_K * self.servers.delta_t_k)
 
     def crah_airflow_design_m3s(self, zone: ZoneConfig) -> float:
-        """Design CRAH airflow of a zone (m³/s)."""
-        return zone.crah_airflow_margin * zone.it_design_kw * self.server_airflow_m3s_per_kw
+        """Design CRAH airflow of a zone (m³/s), for the IT heat its cold plates do not capture."""
+        air_kw = zone.it_design_kw * (1.0 - zone.liquid_capture_frac)
+        return zone.crah_airflow_margin * air_kw * self.server_airflow_m3s_per_kw
 
     def crah_fan_design_kw(self, zone: ZoneConfig) -> float:
         """Design CRAH fan power of a zone, ``V̇·Δp/η`` (kW)."""
@@ -373,9 +573,17 @@ class FacilityConfig(_Frozen):
         return self.servers.heat_capacity_kj_per_kw_k * zone.it_design_kw
 
     @property
+    def liquid_design_kw(self) -> float:
+        """Design IT heat the cold plates capture (kW): Σ zone design IT × liquid_capture_frac."""
+        return sum(z.it_design_kw * z.liquid_capture_frac for z in self.zones)
+
+    @property
     def design_cooling_load_kw(self) -> float:
-        """IT design power plus design CRAH fan power and lighting (kW)."""
-        return self.it_design_kw + sum(self.crah_fan_design_kw(z) for z in self.zones) + self.lighting_kw
+        """The chilled-water plant's design load (kW): air-cooled IT design power, design CRAH fan power, lighting
+        and the liquid trim exchanger's capacity."""
+        trim = 0.0 if self.liquid is None else self.liquid.trim_capacity_kw
+        return (self.it_design_kw - self.liquid_design_kw + sum(self.crah_fan_design_kw(z) for z in self.zones)
+                + self.lighting_kw + trim)
 
     @property
     def chw_design_flow_m3s(self) -> float:

@@ -14,7 +14,9 @@ plant has (20 points, 4 setpoints: contract version 1 was exactly this block), t
 chilled-water differential-pressure setpoint of variable-flow pumps), ``cw_flow`` (the
 condenser-water flow of variable-speed condenser pumps), ``economizer`` (the waterside
 economizer's enable) and ``thermal_storage`` (a chilled-water tank's signed charge or discharge
-rate); ``grid_signals`` and ``pv`` are points only (the tariff and grid factor, the on-site array's
+rate), ``liquid_cooling`` (cold plates, CDUs and a warm facility-water loop: its supply temperature, the rack
+coolant's supply temperature and flow) and ``heat_reuse`` (a heat pump's duty); ``grid_signals`` and ``pv`` are
+points only (the tariff and grid factor, the on-site array's
 output). A facility's contract is the ordered union of its blocks
 (``coolpilot.envs.config.FacilityConfig.contract``); two contracts that differ are never
 silently matched (:meth:`Contract.differences` names what differs). A setpoint no policy
@@ -266,6 +268,73 @@ THERMAL_STORAGE = Block(
     ),
 )
 
+LIQUID_COOLING = Block(
+    "liquid_cooling",
+    "Direct-to-chip liquid cooling: cold plates on the GPU modules, CDUs exchanging the technology-cooling loop "
+    "(TCS) against a warm facility-water system (FWS) rejected by dry coolers, with trim through the chilled-water "
+    "plant for the hours the weather does not allow (coolpilot.envs.physics.liquid).",
+    points=(
+        PointSpec("fws_supply_temp_c", "°C", 0.0, 70.0, "Facility-water supply temperature to the CDUs."),
+        PointSpec("fws_return_temp_c", "°C", 0.0, 80.0, "Facility-water return temperature from the CDUs."),
+        PointSpec("tcs_supply_temp_c", "°C", 0.0, 75.0, "Technology-cooling (rack coolant) supply temperature."),
+        PointSpec("tcs_return_temp_c", "°C", 0.0, 90.0, "Technology-cooling (rack coolant) return temperature."),
+        PointSpec("cdu_flow_frac", "1", 0.0, 1.0,
+                  "Rack coolant flow the CDU pumps hold now, fraction of design (commanded or their own)."),
+        PointSpec("case_temp_max_c", "°C", 0.0, 120.0, "Hottest liquid-cooled GPU module case temperature."),
+        PointSpec("liquid_heat_kw", "kW", 0.0, 1.0e6, "Heat the CDUs move into the facility water (BTU meter)."),
+        PointSpec("dry_cooler_fan_speed_frac", "1", 0.0, 1.0, "Dry-cooler fan speed, fraction of maximum."),
+        PointSpec("trim_load_kw", "kW", 0.0, 1.0e6,
+                  "Facility-water heat passed to the chilled-water plant by the trim exchanger."),
+        PointSpec("gpu_throttled_kw", "kW", 0.0, 1.0e6,
+                  "GPU power shed by thermal throttling (case at its throttle temperature): compute lost."),
+    ),
+    setpoints=(
+        SetpointSpec(
+            "fws_supply_temp_c", "°C", 15.0, 45.0, 0.3,
+            "Facility-water supply temperature setpoint: warmer lets the dry coolers carry more hours (less trim, "
+            "slower fans) and gives the heat pump warmer source water, but warms the rack coolant, the GPU cases "
+            "and their leakage power. The facility's ASHRAE liquid-cooling class caps it (W32: 32 °C).",
+            cooling_direction=-1, safe=20.0, measured_by="fws_supply_temp_c", deadband=0.1,
+        ),
+        SetpointSpec(
+            "tcs_supply_temp_c", "°C", 17.0, 50.0, 0.3,
+            "Rack coolant supply temperature the CDUs hold; they cannot go below the facility water plus their "
+            "approach. Warmer saves facility-water flow and makes warmer return water for heat reuse; it raises "
+            "case temperatures and leakage power.",
+            cooling_direction=-1, safe=25.0, measured_by="tcs_supply_temp_c", deadband=0.1,
+        ),
+        SetpointSpec(
+            "cdu_flow_frac", "1", 0.4, 1.0, 0.1,
+            "Rack coolant flow, fraction of design (all CDU pumps): less flow saves pump power (∝ flow³) but "
+            "widens the coolant rise and the cold plates' resistance, warming the GPU cases.",
+            cooling_direction=+1, safe=1.0, measured_by="cdu_flow_frac",
+        ),
+    ),
+)
+
+HEAT_REUSE = Block(
+    "heat_reuse",
+    "A heat-reuse connection: a heat pump lifts the facility water's return heat to a district-heating supply "
+    "temperature, up to what the network asks for (coolpilot.envs.physics.liquid).",
+    points=(
+        PointSpec("heat_demand_kw", "kW", 0.0, 1.0e6, "Heat the district-heating network asks for now."),
+        PointSpec("reused_heat_kw", "kW", 0.0, 1.0e6, "Heat delivered to the district-heating network."),
+        PointSpec("heat_pump_cop", "1", 0.0, 20.0, "Heat-pump coefficient of performance (0 when off)."),
+        PointSpec("heat_pump_power_kw", "kW", 0.0, 1.0e6, "Heat-pump electric power."),
+        PointSpec("heat_pump_duty_frac", "1", 0.0, 1.0,
+                  "Heat-pump duty limit the plant holds now, fraction of capacity (commanded or its own)."),
+    ),
+    setpoints=(
+        SetpointSpec(
+            "heat_pump_duty_frac", "1", 0.0, 1.0, 0.2,
+            "Heat-pump duty limit, fraction of its delivered-heat capacity; it delivers the lesser of this and "
+            "the network's demand. More duty takes more heat off the facility water (more cooling, less dry-cooler "
+            "and trim work) at the heat pump's electricity, paid back by the heat sold.",
+            cooling_direction=+1, safe=1.0, measured_by="heat_pump_duty_frac", deadband=0.05,
+        ),
+    ),
+)
+
 GRID_SIGNALS = Block(
     "grid_signals",
     "What the site knows of its electricity ahead: the tariff's price and the grid's carbon factor now and over "
@@ -292,7 +361,7 @@ PV = Block(
 )
 
 BLOCKS: dict[str, Block] = {b.name: b for b in (CORE, CHILLER_STAGING, TOWER_CELLS, CHW_DP_RESET, CW_FLOW, ECONOMIZER,
-                                                THERMAL_STORAGE, GRID_SIGNALS, PV)}
+                                                THERMAL_STORAGE, LIQUID_COOLING, HEAT_REUSE, GRID_SIGNALS, PV)}
 """Every equipment block, in contract order."""
 
 LEVERS: tuple[str, ...] = tuple(s.name for b in BLOCKS.values() for s in b.setpoints)

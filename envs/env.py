@@ -216,6 +216,7 @@ ENERGY_REWARDS = ("facility", "controllable")
 def reward_terms(
     facility_kw: np.ndarray, it_design_kw: np.ndarray, zone_inlet_c: np.ndarray, zone_mask: np.ndarray,
     thermal_linear: float, thermal_quadratic: float, baseline_kw: np.ndarray | float = 0.0,
+    case_excess_k: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Energy and thermal reward terms, batched over facilities.
 
@@ -224,10 +225,13 @@ def reward_terms(
     ``e`` the excess of the zone's server inlet over 27 °C (K). ``baseline_kw`` is zero
     (``energy_reward="facility"``) or the nominal IT power no setpoint can change
     (``"controllable"``): the same optimal policy, far less reward variance from IT load.
+    A liquid-cooled hall's hottest GPU case above its limit (``case_excess_k``, K) is penalized as one
+    more zone's excess. ``facility_kw`` is what the site buys: facility power plus a heat pump's.
     """
     energy = -(facility_kw - baseline_kw) / it_design_kw
     excess = np.maximum(zone_inlet_c - INLET_LIMIT_C, 0.0) * zone_mask
     thermal = -(thermal_linear * excess + thermal_quadratic * excess**2).sum(axis=1)
+    thermal = thermal - (thermal_linear * case_excess_k + thermal_quadratic * np.square(case_excess_k))
     return energy, thermal
 
 
@@ -411,13 +415,14 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         e = self._exo.at(k)
         self._state, out = step(self._state, command_array(self.contract, setpoints), e, self.params, self.dt_s)
         time_s = self._exo.time_s[k : k + 1]
+        bought_kw = out.facility_kw + out.heat_pump_kw  # a heat pump's electricity is bought too
         energy, thermal = reward_terms(
-            out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
+            bought_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
             self.thermal_linear, self.thermal_quadratic,
-            out.it_nominal_kw if self.energy_reward == "controllable" else 0.0,
+            out.it_nominal_kw if self.energy_reward == "controllable" else 0.0, out.case_excess_k,
         )
         pv = None if self._exo.pv_kw is None else self._exo.pv_kw[k : k + 1]
-        energy, wear, cost = self._pricing.price(energy, out.facility_kw, time_s, setpoints, out.chiller_starts,
+        energy, wear, cost = self._pricing.price(energy, bought_kw, time_s, setpoints, out.chiller_starts,
                                                  pv_kw=pv)
         physical = out.measured[:, self._columns]  # the core block leads every contract: RH, sin, cos at 2..4
         physical[0, 2:5] = self._clock[k]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from coolpilot.envs.config import FacilityConfig
+from coolpilot.envs.config import ASHRAE_LIQUID_CLASSES, FacilityConfig
 from coolpilot.envs.contract import GRID_SIGNALS, LEVERS, POINT_SPECS, PV, SETPOINT_SPECS, Contract
-from coolpilot.envs.physics import storage
+from coolpilot.envs.physics import liquid, storage
 from coolpilot.envs.physics.coefficients import (
     CHILLER_MODELS,
     FAN_CURVES,
@@ -70,10 +71,16 @@ def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
     specs = [SETPOINT_SPECS[name] for name in LEVERS]
     slew = np.array([s.slew_per_min / SECONDS_PER_MINUTE for s in specs])
     nan = float("nan")
+    fws_local, tcs_local = _liquid_design_temps(c)
     local = [nan, nan, nan, nan, c.chillers.stage_up_plr, c.towers.sequence_cell_flow_frac,
-             c.chilled_water.dp_setpoint_frac, 1.0, 1.0, 0.0]  # a tank left to the plant idles
+             c.chilled_water.dp_setpoint_frac, 1.0, 1.0, 0.0,  # a tank left to the plant idles
+             fws_local, tcs_local, 1.0, 1.0]  # liquid loops at design, the heat pump meets demand
     low = [s.low for s in specs]
     low[LEVERS.index("cw_flow_frac")] = max(low[LEVERS.index("cw_flow_frac")], c.towers.pump_min_flow_frac)
+    high = [s.high for s in specs]
+    if c.liquid is not None:  # the facility's ASHRAE liquid-cooling class caps its FWS supply
+        fws = LEVERS.index("fws_supply_temp_c")
+        high[fws] = min(high[fws], ASHRAE_LIQUID_CLASSES[c.liquid.facility_water.ashrae_class])
     a = np.asarray
     return {
         "zone_mask": _padded([1.0] * len(zones), z, 0.0),
@@ -144,10 +151,89 @@ def _facility_row(c: FacilityConfig, z: int) -> dict[str, np.ndarray]:
         ]),
         "tes": a(_tank_row(c)),
         "setpoint_low": a(low),
-        "setpoint_high": a([s.high for s in specs]),
+        "setpoint_high": a(high),
         "slew_per_s": slew,
         "lever_local": a(local),
+        "liquid_frac": _padded([zn.liquid_capture_frac for zn in zones], z, 0.0),
+        "liquid": a(_liquid_row(c)),
     }
+
+
+PG25_RHO_CP_KJ_M3_K = 1025.0 * 3.90
+"""25 % propylene glycol near 35 °C: ρ ≈ 1025 kg/m³, c_p ≈ 3.90 kJ/(kg·K) (ASHRAE Handbook Fundamentals, ch. 31)."""
+
+
+def _liquid_design_temps(c: FacilityConfig) -> tuple[float, float]:
+    """FWS and TCS supply temperatures the plant's own sequence holds (°C): the FWS design supply, and the TCS
+    that supply plus the CDUs' design approach (without liquid cooling the levers are idle: their lowest bounds)."""
+    if c.liquid is None:
+        return SETPOINT_SPECS["fws_supply_temp_c"].low, SETPOINT_SPECS["tcs_supply_temp_c"].low
+    fws = c.liquid.fws_design_supply_c
+    return fws, fws + c.liquid.cdu.approach_k
+
+
+def _liquid_row(c: FacilityConfig) -> list[float]:
+    """Liquid cooling and heat reuse in ``PlantParams.liquid`` column order (all zero without liquid cooling).
+
+    The CDUs' UA follows from their design approach by ε-NTU for a counterflow exchanger at design flows; with
+    redundant units running, the area (UA) grows by (n + r)/n and pump power falls by (n/(n + r))² (each pump at
+    n/(n + r) of its flow, power ∝ flow³).
+    """
+    row = [0.0] * liquid.N_LIQUID_PARAMS
+    lc = c.liquid
+    if lc is None:
+        return row
+    design = c.liquid_design_kw
+    plates, cdu, fws, dry, hr = lc.cold_plates, lc.cdu, lc.facility_water, lc.dry_coolers, c.heat_reuse
+    rho_cp_t = PG25_RHO_CP_KJ_M3_K if cdu.coolant == "pg25" else WATER_RHO_CP_KJ_M3_K
+    tcs_flow = plates.design_flow_lpm_per_kw * design / 60_000.0
+    fws_flow = design / (WATER_RHO_CP_KJ_M3_K * fws.design_delta_t_k)
+    c_t, c_f = tcs_flow * rho_cp_t, fws_flow * WATER_RHO_CP_KJ_M3_K
+    c_min, c_max = min(c_t, c_f), max(c_t, c_f)
+    eff = min(design / (c_min * (design / c_t + cdu.approach_k)), 0.999)
+    ratio = c_min / c_max
+    ntu = eff / (1.0 - eff) if ratio > 1.0 - 1e-9 else math.log((1.0 - eff * ratio) / (1.0 - eff)) / (1.0 - ratio)
+    needed = max(math.ceil(design / cdu.unit_capacity_kw - 1e-9), 1)
+    running = needed + cdu.redundant_units
+    row[liquid.DESIGN_KW] = design
+    row[liquid.TCS_FLOW_M3S] = tcs_flow
+    row[liquid.TCS_RHO_CP] = rho_cp_t
+    row[liquid.CDU_UA_KW_K] = ntu * c_min * running / needed
+    row[liquid.CDU_PUMP_KW] = cdu.pump_kw_per_kw * design * (needed / running) ** 2
+    row[liquid.TCS_CAP_KJ_K] = cdu.loop_l_per_kw * design / 1000.0 * rho_cp_t
+    row[liquid.PLATE_R_K_PER_KW] = 1000.0 * plates.resistance_k_per_w * (
+        plates.design_flow_lpm_per_kw / plates.reference_flow_lpm_per_kw) ** (-plates.flow_exponent)
+    row[liquid.PLATE_R_EXP] = plates.flow_exponent
+    row[liquid.MODULE_KW] = plates.module_kw
+    row[liquid.LEAK_PER_K] = plates.leakage_pct_per_k / 100.0
+    row[liquid.CASE_REF_C] = plates.rated_case_c
+    row[liquid.THROTTLE_C] = plates.throttle_c
+    row[liquid.CASE_LIMIT_C] = plates.case_limit_c
+    row[liquid.FWS_FLOW_M3S] = fws_flow
+    row[liquid.FWS_PUMP_KW] = fws_flow * fws.pump_head_pa / fws.pump_efficiency / 1000.0
+    row[liquid.FWS_DP_SHARE] = fws.dp_head_share
+    row[liquid.FWS_MIN_FLOW] = fws.min_flow_frac
+    row[liquid.FWS_CAP_KJ_K] = fws.loop_l_per_kw * design / 1000.0 * WATER_RHO_CP_KJ_M3_K
+    row[liquid.FWS_DESIGN_DT_K] = fws.design_delta_t_k
+    if dry.capacity_kw > 0.0:
+        row[liquid.DRY_KW_PER_K] = dry.capacity_kw / (dry.rating_entering_c - dry.rating_drybulb_c)
+        row[liquid.DRY_FAN_KW] = dry.fan_kw_per_kw * dry.capacity_kw
+    row[liquid.DRY_MIN_SPEED] = dry.min_speed_frac
+    row[liquid.DRY_EXP] = dry.capacity_speed_exponent
+    row[liquid.DRY_ADIABATIC_EFF] = dry.adiabatic_effectiveness
+    row[liquid.DRY_AIR_KG_S] = dry.capacity_kw / (liquid.AIR_CP_KJ_KG_K * dry.rating_air_rise_k)
+    row[liquid.TRIM_KW] = lc.trim_capacity_kw
+    if hr.installed:
+        row[liquid.HP_CAP_KW] = hr.capacity_kw
+        row[liquid.HP_SUPPLY_C] = hr.supply_temp_c
+        row[liquid.HP_ETA] = hr.carnot_efficiency
+        row[liquid.HP_APPROACH_K] = hr.approach_k
+        row[liquid.HP_MIN_SOURCE_C] = hr.min_source_c
+        row[liquid.HD_DESIGN_KW] = hr.design_demand_kw
+        row[liquid.HD_DESIGN_OUT_C] = hr.demand_design_outdoor_c
+        row[liquid.HD_BALANCE_C] = hr.demand_balance_c
+        row[liquid.HD_BASE_FRAC] = hr.demand_base_frac
+    return row
 
 
 def _tank_row(c: FacilityConfig) -> list[float]:
@@ -185,8 +271,12 @@ def initial_state(params: PlantParams, setpoints: np.ndarray | None = None) -> P
     tes[:, storage.COLD_FRAC] = tank[:, storage.INITIAL_SOC]
     tes[:, storage.COLD_C] = np.where(has_tank, sp[:, 2], 0.0)
     tes[:, storage.WARM_C] = np.where(has_tank, sp[:, 2] + tank[:, storage.DELTA_T], 0.0)
+    loops = np.zeros((n, 2))  # a facility without liquid cooling reports zeros
+    has_liquid = params.liquid[:, liquid.DESIGN_KW] > 0.0
+    loops[:, liquid.TCS_C] = np.where(has_liquid, act[:, LEVERS.index("tcs_supply_temp_c")], 0.0)
+    loops[:, liquid.FWS_C] = np.where(has_liquid, act[:, LEVERS.index("fws_supply_temp_c")], 0.0)
     return PlantState(zone, inlet, sp[:, 2].copy(), act, np.ones(n), long_ago, long_ago.copy(), np.ones(n),
-                      long_ago.copy(), tes)
+                      long_ago.copy(), tes, loops)
 
 
 SIGNAL_POINTS: tuple[str, ...] = tuple(p.name for b in (GRID_SIGNALS, PV) for p in b.points)

@@ -190,7 +190,9 @@ RECORDED_OUTPUTS = (
     "heat_rejected_kw", "envelope_gain_kw", "stored_heat_change_kj", "water_evaporation_m3", "water_drift_m3",
     "water_blowdown_m3", "tower_shortfall_k", "chiller_starts", "tower_cells_running", "chw_flow_frac",
     "cw_flow_frac", "economizer_enabled", "tes_discharge_kw", "tes_soc", "tes_heat_change_kj",
-    "tes_ambient_gain_kw",
+    "tes_ambient_gain_kw", "it_liquid_kw", "case_temp_max_c", "gpu_throttled_kw", "liquid_heat_kw", "cdu_pump_kw",
+    "fws_pump_kw", "dry_cooler_kw", "dry_cooler_fan_kw", "trim_kw", "fws_supply_c", "tcs_supply_c", "heat_source_kw",
+    "heat_pump_kw", "heat_reused_kw", "heat_demand_kw",
 )
 """Plant outputs kept per step by :func:`simulate`."""
 _RECORDED_FIELDS = tuple(PlantOutputs._fields.index(name) for name in RECORDED_OUTPUTS)
@@ -320,10 +322,11 @@ def simulate(
         time_s = exo.time_s[k + 1 : k + 2]
         grid_kw = None
         if pv is not None:
-            grid_kw, curtailed = grid_power_kw(out.facility_kw, pv[k + 1 : k + 2], cfg.pv.export_allowed)
+            grid_kw, curtailed = grid_power_kw(out.facility_kw + out.heat_pump_kw, pv[k + 1 : k + 2],
+                                               cfg.pv.export_allowed)
             grid_rec[k] = grid_kw[0], curtailed[0]
         if with_signals:  # the billing peak is a point only with the grid_signals block
-            meter.price(out.facility_kw, time_s, np.zeros(1), out.chiller_starts, grid_kw=grid_kw)
+            meter.price(out.facility_kw + out.heat_pump_kw, time_s, np.zeros(1), out.chiller_starts, grid_kw=grid_kw)
         pts = observed(points_array(out, e, exo.rh_pct[k + 1 : k + 2], time_s, it_design, contract), time_s, k + 1)
         rec[k] = [out[i][0] for i in _RECORDED_FIELDS]
         # What the plant was told: the command, or for a lever left to the plant, the value it holds.

@@ -247,11 +247,13 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             rh, time_s = self._rh[k, rows], self._time[k, rows]
             pv = None if self._pv is None else self._pv[k, rows]
         new_state, out, points = self._physics(command, exo, rh, time_s)
-        energy, thermal = reward_terms(out.facility_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
+        bought_kw = out.facility_kw + out.heat_pump_kw  # a heat pump's electricity is bought too
+        energy, thermal = reward_terms(bought_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
                                        self.thermal_linear, self.thermal_quadratic,
-                                       out.it_nominal_kw if self.energy_reward == "controllable" else 0.0)
+                                       out.it_nominal_kw if self.energy_reward == "controllable" else 0.0,
+                                       out.case_excess_k)
         keep = ~resetting
-        energy, wear, cost = self._pricing.price(energy, out.facility_kw, time_s, setpoints, out.chiller_starts, keep,
+        energy, wear, cost = self._pricing.price(energy, bought_kw, time_s, setpoints, out.chiller_starts, keep,
                                                  pv)
         points = self._pricing.with_signals(points, time_s, pv_kw=pv)
         if resetting.any():

@@ -85,11 +85,13 @@ INFEASIBLE = 1.0e12
 _ADD, _SUB, _MUL, _MIN, _MAX, _GT, _LT, _WHERE = range(8)
 
 RULE_INPUTS = ("inlet_temp_max_c", "supply_air_temp_c", "sat_prev", "fan_prev", "outdoor_wetbulb_c",
-               "chw_return_temp_c", "chw_flow_frac", "tes_soc", "time_of_day_sin", "time_of_day_cos")
+               "chw_return_temp_c", "chw_flow_frac", "tes_soc", "time_of_day_sin", "time_of_day_cos",
+               "case_temp_max_c")
 """Tape input registers, in order: the points the rule-based law reads and its two integrator states."""
 
 RULE_POINT_OUTPUTS = {"inlet_temp_max_c": "inlet_temp_max_c", "supply_air_temp_c": "supply_air_temp_c",
-                      "chw_return_temp_c": "chw_return_c", "chw_flow_frac": "chw_flow_frac", "tes_soc": "tes_soc"}
+                      "chw_return_temp_c": "chw_return_c", "chw_flow_frac": "chw_flow_frac", "tes_soc": "tes_soc",
+                      "case_temp_max_c": "case_temp_max_c"}
 """The plant output behind each point the rule-based law reads (``outdoor_wetbulb_c`` is the weather's);
 tests check these against :func:`coolpilot.envs.facility.points_array`."""
 
@@ -175,12 +177,14 @@ def rule_tape(settings: RuleBasedSettings) -> RuleTape:
     rule-based controller's closed loop inside its compiled rollout.
     """
     ops = _TapeOps(len(RULE_INPUTS))
-    inlet, supply, sat_prev, fan_prev, wetbulb, chw_return, chw_flow, soc, sin, cos = (
+    inlet, supply, sat_prev, fan_prev, wetbulb, chw_return, chw_flow, soc, sin, cos, case = (
         Reg(i) for i in range(len(RULE_INPUTS)))
     core = rule_based_law(ops, settings, inlet, supply, sat_prev, fan_prev, wetbulb, chw_return)
     flow = chw_flow if "chw_dp_setpoint_frac" in settings.levers else None
     storage = (soc, sin, cos) if "tes_rate_frac" in settings.levers else None
-    levers = plant_lever_law(ops, settings, ops.greater(inlet, settings.guard_c), wetbulb, chw_return, flow, storage)
+    warm_water = "fws_supply_temp_c" in settings.levers or "tcs_supply_temp_c" in settings.levers
+    levers = plant_lever_law(ops, settings, ops.greater(inlet, settings.guard_c), wetbulb, chw_return, flow, storage,
+                             case if warm_water else None)
     outputs = [ops.ref(v) for v in (*core, *levers.values())]
     registers = np.zeros(ops.n_registers)
     for value, index in ops.constants.items():
@@ -295,13 +299,14 @@ def _rollout(
             registers[7] = out.tes_soc[rule_lane]
             registers[8] = clock[t, 0]
             registers[9] = clock[t, 1]
+            registers[10] = out.case_temp_max_c[rule_lane]
         if new_period[t]:
             peak[:] = 0.0
         hours = dt_s[t] / 3600.0
         whole = dt_s[t] * width >= DEMAND_WINDOW_S * (1.0 - 1e-9)
         filled = width if whole else min(filled + 1, width)
         for p in range(n_lanes):
-            power = out.facility_kw[p]
+            power = out.facility_kw[p] + out.heat_pump_kw[p]  # a heat pump's electricity is bought too
             if whole:
                 windows[p, :] = power
             else:
@@ -318,7 +323,7 @@ def _rollout(
                         + coefficients[_WEAR_MOVE] * travel + coefficients[_WEAR_START] * out.chiller_starts[p])
             stored[p] += out.stored_heat_change_kj[p]
             tank[p] += out.tes_heat_change_kj[p]
-            excess[p] = max(excess[p], out.inlet_temp_max_c[p] - coefficients[_LIMIT])
+            excess[p] = max(excess[p], out.inlet_temp_max_c[p] - coefficients[_LIMIT], out.case_excess_k[p])
             if p == rule_lane or last_hour[t]:
                 plant_step = (out.chiller_kw[p] + out.tower_fan_kw[p] + out.chw_pump_kw[p]
                               + out.cw_pump_kw[p]) * hours
@@ -692,7 +697,8 @@ class OraclePolicy:
                                          float(state.actuators[0, SAT]), float(state.actuators[0, FAN]),
                                          points["outdoor_wetbulb_c"], points["chw_return_temp_c"],
                                          points.get("chw_flow_frac", 1.0), points.get("tes_soc", 0.0),
-                                         points["time_of_day_sin"], points["time_of_day_cos"]]
+                                         points["time_of_day_sin"], points["time_of_day_cos"],
+                                         points.get("case_temp_max_c", 0.0)]
         coefficients = self._coefficients.copy()
         coefficients[_PEAK0] = self._meter.peak_kw[0]
         coefficients[_FILLED] = self._meter.filled[0]

@@ -159,10 +159,17 @@ class Limits(_Frozen):
     tes_rate_frac: SetpointRange | None = Field(
         None, description="Thermal-storage rate range (1, of the tank's rated rate; > 0 discharges, < 0 charges: a "
                           "high of 0 never discharges, a low of 0 never charges).")
+    fws_supply_temp_c: SetpointRange | None = Field(
+        None, description="Facility-water supply setpoint range (°C; the facility's ASHRAE class caps it too).")
+    tcs_supply_temp_c: SetpointRange | None = Field(None, description="Rack coolant supply setpoint range (°C).")
+    cdu_flow_frac: SetpointRange | None = Field(None, description="Rack coolant flow range (1, of design).")
+    heat_pump_duty_frac: SetpointRange | None = Field(
+        None, description="Heat-pump duty range (1, of its capacity; a high of 0 closes the heat-reuse connection).")
 
     @field_validator("supply_air_temp_c", "crah_fan_speed_frac", "chw_supply_temp_c", "condenser_water_temp_c",
                      "chiller_stage_up_plr", "tower_cell_flow_min_frac", "chw_dp_setpoint_frac", "cw_flow_frac",
-                     "economizer_enable", "tes_rate_frac")
+                     "economizer_enable", "tes_rate_frac", "fws_supply_temp_c", "tcs_supply_temp_c", "cdu_flow_frac",
+                     "heat_pump_duty_frac")
     @classmethod
     def _within_contract(cls, rng: SetpointRange | None, info: ValidationInfo) -> SetpointRange | None:
         spec = SETPOINTS_BY_NAME[str(info.field_name)]

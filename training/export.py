@@ -188,7 +188,7 @@ def rule_based_nodes(s: RuleBasedSettings, x: str, point_names: tuple[str, ...]
     core = rule_based_law(ops, s, inlet, supply, supply, cols["crah_fan_speed_frac"], wetbulb, chw_return)
     storage = (cols["tes_soc"], cols["time_of_day_sin"], cols["time_of_day_cos"]) if "tes_soc" in cols else None
     levers = plant_lever_law(ops, s, ops.greater(inlet, s.guard_c), wetbulb, chw_return, cols.get("chw_flow_frac"),
-                             storage)
+                             storage, cols.get("case_temp_max_c"))
     outputs = list(core)
     if levers:
         ops.nodes.append(helper.make_node("Shape", [inlet], ["rb_column_shape"], name="rule_based_column_shape"))

@@ -55,6 +55,13 @@ The plant's levers, where the facility's equipment has them (:func:`plant_lever_
     The thermal guard never charges: above ``guard_c`` the tank discharges whatever it holds.
     The windows come from the site's tariff (:func:`storage_windows`) or default to a common
     peak/valley split (peak 12–18 h, valley 23–7 h).
+11. **Warm water, as warm as the GPUs allow** (liquid cooling): the facility water is held at its
+    design supply (the ASHRAE class's limit less the designer's margin: W32 at 30 °C), the rack
+    coolant at that plus the CDUs' design approach, and both are reset down, ``case_gain`` K per K,
+    when the hottest GPU case passes ``case_target_c`` (the case limit less 8 K); the trim and the dry
+    coolers follow the facility water's own sequence (dry coolers first, trim when they fall short).
+12. **CDU pumps at design flow** (the vendors' commissioning default: constant flow to the racks).
+13. **Heat pump meets the network's demand** (duty 1: the heat-supply contract), where there is one.
 
 The law is written once, :func:`rule_based_law`, in a small set of elementwise operations
 (:class:`LawOps`): :func:`rule_based_batch` runs it on numpy arrays,
@@ -77,10 +84,13 @@ RULE_BASED_POINTS = ("inlet_temp_max_c", "supply_air_temp_c", "crah_fan_speed_fr
                      "chw_return_temp_c")
 """The points the core law reads; every other point is ignored."""
 LEVER_POINTS: dict[str, tuple[str, ...]] = {"chw_dp_setpoint_frac": ("chw_flow_frac",),
-                                            "tes_rate_frac": ("tes_soc", "time_of_day_sin", "time_of_day_cos")}
+                                            "tes_rate_frac": ("tes_soc", "time_of_day_sin", "time_of_day_cos"),
+                                            "fws_supply_temp_c": ("case_temp_max_c",),
+                                            "tcs_supply_temp_c": ("case_temp_max_c",)}
 """Points the lever law reads beyond :data:`RULE_BASED_POINTS`, per lever."""
 LEVERS = ("chiller_stage_up_plr", "tower_cell_flow_min_frac", "chw_dp_setpoint_frac", "cw_flow_frac",
-          "economizer_enable", "tes_rate_frac")
+          "economizer_enable", "tes_rate_frac", "fws_supply_temp_c", "tcs_supply_temp_c", "cdu_flow_frac",
+          "heat_pump_duty_frac")
 """The plant levers the rule-based controller commands when the facility has them, in contract order."""
 
 @dataclass(frozen=True)
@@ -139,6 +149,16 @@ class RuleBasedSettings:
     """Charge rate in the valley, fraction of the tank's rated charge rate."""
     tes_discharge_rate: float = 1.0
     """Discharge rate in the peak, fraction of the tank's rated discharge rate."""
+    fws_design_c: float = 30.0
+    """Facility-water supply held while the GPU cases have margin (°C): the design supply."""
+    fws_min_c: float = 20.0
+    """Coldest facility-water supply the case reset goes to (°C)."""
+    cdu_approach_k: float = 3.0
+    """Rack coolant supply over the facility water (K): the CDUs' design approach."""
+    case_target_c: float = 72.0
+    """Hottest GPU case above which the warm-water setpoints are reset down (°C)."""
+    case_gain: float = 1.0
+    """Facility-water reset per kelvin of case above the target (K/K)."""
 
     def __post_init__(self) -> None:
         unknown = [n for n in self.levers if n not in LEVERS]
@@ -189,7 +209,17 @@ def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
         tower_cell_flow_min_frac=max(cfg.towers.cell_min_flow_frac, cell_low.low if cell_low else 0.0),
         cw_flow_frac=1.0,
         tes_charge_rate=charge, tes_discharge_rate=discharge,
+        **_liquid_settings(cfg),
     )
+
+
+def _liquid_settings(cfg: FacilityConfig) -> dict[str, float]:
+    """Sequence 11's commissioning values from the facility's liquid-cooling design (none without it)."""
+    if cfg.liquid is None:
+        return {}
+    fws = cfg.liquid.fws_design_supply_c
+    return {"fws_design_c": fws, "fws_min_c": min(20.0, fws), "cdu_approach_k": cfg.liquid.cdu.approach_k,
+            "case_target_c": cfg.liquid.cold_plates.case_limit_c - 8.0}
 
 
 def _hours(windows: tuple[tuple[float, float], ...]) -> float:
@@ -409,13 +439,15 @@ def storage_law(ops: LawOps[T], s: RuleBasedSettings, guard: T, soc: T, sin: T, 
 
 
 def plant_lever_law(ops: LawOps[T], s: RuleBasedSettings, guard: T, wetbulb: T, chw_return: T,
-                    chw_flow: T | None, storage: tuple[T, T, T] | None = None) -> dict[str, T | float]:
-    """Sequences 5–10 of the module docstring: the plant levers of ``s.levers``, by name.
+                    chw_flow: T | None, storage: tuple[T, T, T] | None = None,
+                    case: T | None = None) -> dict[str, T | float]:
+    """Sequences 5–13 of the module docstring: the plant levers of ``s.levers``, by name.
 
     ``guard`` is the thermal guard's condition (hottest inlet above ``guard_c``), ``wetbulb``
     and ``chw_return`` in °C, ``chw_flow`` the measured chilled-water flow fraction (needed
     with ``chw_dp_setpoint_frac``), ``storage`` the tank's state of charge and the clock's sin
-    and cos (needed with ``tes_rate_frac``). Constant levers come back as plain numbers.
+    and cos (needed with ``tes_rate_frac``), ``case`` the hottest GPU case (°C, needed with the
+    warm-water setpoints). Constant levers come back as plain numbers.
     """
     out: dict[str, T | float] = {}
     if "chiller_stage_up_plr" in s.levers:
@@ -437,6 +469,19 @@ def plant_lever_law(ops: LawOps[T], s: RuleBasedSettings, guard: T, wetbulb: T, 
         if storage is None:
             raise ValueError("the storage schedule needs the tes_soc, time_of_day_sin and time_of_day_cos points")
         out["tes_rate_frac"] = storage_law(ops, s, guard, *storage)
+    if "fws_supply_temp_c" in s.levers or "tcs_supply_temp_c" in s.levers:
+        if case is None:
+            raise ValueError("the warm-water reset needs the case_temp_max_c point")
+        over = ops.maximum(ops.sub(case, s.case_target_c), 0.0)
+        fws = _clip(ops, ops.sub(s.fws_design_c, ops.mul(over, s.case_gain)), s.fws_min_c, s.fws_design_c)
+        if "fws_supply_temp_c" in s.levers:
+            out["fws_supply_temp_c"] = fws
+        if "tcs_supply_temp_c" in s.levers:
+            out["tcs_supply_temp_c"] = ops.add(fws, s.cdu_approach_k)
+    if "cdu_flow_frac" in s.levers:
+        out["cdu_flow_frac"] = 1.0
+    if "heat_pump_duty_frac" in s.levers:
+        out["heat_pump_duty_frac"] = 1.0
     return out
 
 
@@ -461,7 +506,7 @@ def rule_based_batch(points: np.ndarray, settings: RuleBasedSettings, sat_prev: 
     core = rule_based_law(NUMPY_OPS, settings, inlet, supply, sat0, fan0, wetbulb, chw_return)
     storage = (col["tes_soc"], col["time_of_day_sin"], col["time_of_day_cos"]) if "tes_soc" in col else None
     levers = plant_lever_law(NUMPY_OPS, settings, np.greater(inlet, settings.guard_c), wetbulb, chw_return,
-                             col.get("chw_flow_frac"), storage)
+                             col.get("chw_flow_frac"), storage, col.get("case_temp_max_c"))
     n = p.shape[0]
     return np.stack([*core, *(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for v in levers.values())],
                     axis=1)

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationInfo
 from coolpilot.envs.contract import BLOCKS, LEVERS, Contract
 
 ADDRESS_ORDER: tuple[str, ...] = ("core", "chiller_staging", "tower_cells", "chw_dp_reset", "cw_flow", "economizer",
-                                  "grid_signals", "thermal_storage", "pv")
+                                  "grid_signals", "thermal_storage", "pv", "liquid_cooling", "heat_reuse")
 """Blocks in the order they were added to coolpilot: default addresses follow it, so a block added later
 takes addresses after every earlier one and no existing point moves (a new block goes at the end)."""
 if sorted(ADDRESS_ORDER) != sorted(BLOCKS):

@@ -591,6 +591,11 @@ SIMULATE_COLUMNS: dict[str, str | None] = {
     "water_evaporation_m3": None, "water_drift_m3": None, "water_blowdown_m3": None, "tower_shortfall_k": None,
     "chiller_starts": None, "tes_heat_change_kj": None, "tes_ambient_gain_kw": None,
     "tes_soc": "tes_soc", "tes_discharge_kw": "tes_discharge_kw",
+    "case_temp_max_c": "case_temp_max_c", "fws_supply_c": "fws_supply_temp_c", "tcs_supply_c": "tcs_supply_temp_c",
+    "liquid_heat_kw": "liquid_heat_kw", "trim_kw": "trim_load_kw", "gpu_throttled_kw": "gpu_throttled_kw",
+    "heat_demand_kw": "heat_demand_kw", "heat_reused_kw": "reused_heat_kw", "heat_pump_kw": "heat_pump_power_kw",
+    "it_liquid_kw": None, "cdu_pump_kw": None, "fws_pump_kw": None, "dry_cooler_kw": None, "dry_cooler_fan_kw": None,
+    "heat_source_kw": None,
 }
 """Column of ``coolpilot simulate --csv`` -> the point or meter it is (None: not used)."""
 

@@ -18,6 +18,31 @@ import numpy as np
 from coolpilot.envs.physics._jit import jit
 from coolpilot.envs.physics.air import fan_power_kw, it_power_kw, recirculation_frac, zone_step
 from coolpilot.envs.physics.electrical import distribution_loss_kw
+from coolpilot.envs.physics.liquid import (
+    CASE_LIMIT_C,
+    DESIGN_KW,
+    FWS_C,
+    L_CDU_KW,
+    L_CDU_PUMP_KW,
+    L_DRY_FAN_KW,
+    L_DRY_KW,
+    L_DRY_SPEED,
+    L_DRY_WATER_M3,
+    L_FWS_PUMP_KW,
+    L_FWS_RETURN_C,
+    L_HEAT_DEMAND_KW,
+    L_HP_COP,
+    L_HP_DELIVERED_KW,
+    L_HP_KW,
+    L_HP_SOURCE_KW,
+    L_STORED_KJ,
+    L_TCS_RETURN_C,
+    L_TRIM_KW,
+    TCS_C,
+    cold_plates,
+    heat_demand_kw,
+    liquid_loops,
+)
 from coolpilot.envs.physics.storage import COLD_C, COLD_FRAC, WARM_C, tank_request, tank_update
 from coolpilot.envs.physics.water import (
     chiller_capacity_kw,
@@ -32,13 +57,13 @@ from coolpilot.envs.physics.water import (
 )
 from coolpilot.envs.units import AIR_RHO_CP_KJ_M3_K, WATER_RHO_CP_KJ_M3_K
 
-SAT, FAN, CHW, CW, STAGE, CELLS, DP, CWF, WSE, TES = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
+SAT, FAN, CHW, CW, STAGE, CELLS, DP, CWF, WSE, TES, FWS, TCS, CDU, HPD = range(14)
 """Column of each lever in command arrays (the order of coolpilot.envs.contract.LEVERS).
 
-A command is (N, 10): every lever any block defines. NaN in a column means "not commanded":
+A command is (N, 14): every lever any block defines. NaN in a column means "not commanded":
 the plant's own local sequence runs that lever (``PlantParams.lever_local``), and a core
 setpoint not commanded holds where its actuator is."""
-N_LEVERS = 10
+N_LEVERS = 14
 
 MEASURED_POINTS = (
     "outdoor_drybulb_c", "outdoor_wetbulb_c", "outdoor_rh_pct", "time_of_day_sin", "time_of_day_cos",
@@ -50,6 +75,9 @@ MEASURED_POINTS = (
     "tower_cells_running", "tower_cell_flow_min_frac", "tower_fan_speed_frac",
     "chw_flow_frac", "chw_dp_setpoint_frac", "cw_flow_frac", "economizer_enable",
     "tes_soc", "tes_cold_temp_c", "tes_warm_temp_c", "tes_discharge_kw", "tes_rate_frac",
+    "fws_supply_temp_c", "fws_return_temp_c", "tcs_supply_temp_c", "tcs_return_temp_c", "cdu_flow_frac",
+    "case_temp_max_c", "liquid_heat_kw", "dry_cooler_fan_speed_frac", "trim_load_kw", "gpu_throttled_kw",
+    "heat_demand_kw", "reused_heat_kw", "heat_pump_cop", "heat_pump_power_kw", "heat_pump_duty_frac",
 )
 """Columns of ``PlantOutputs.measured``: the BMS points of every block (the grid_signals block aside)."""
 
@@ -125,10 +153,12 @@ class PlantParams(NamedTuple):
     ups_rated_kw: np.ndarray  # (N,)
     ups_loss_coefficients: np.ndarray  # (N, 3)
     tes: np.ndarray  # (N, 7) chilled-water storage tank, columns in coolpilot.envs.physics.storage (volume 0: none)
-    setpoint_low: np.ndarray  # (N, 10) every lever's bounds
-    setpoint_high: np.ndarray  # (N, 10)
-    slew_per_s: np.ndarray  # (N, 10)
-    lever_local: np.ndarray  # (N, 10) each lever's value under the plant's own sequence (NaN: hold)
+    setpoint_low: np.ndarray  # (N, 14) every lever's bounds
+    setpoint_high: np.ndarray  # (N, 14)
+    slew_per_s: np.ndarray  # (N, 14)
+    lever_local: np.ndarray  # (N, 14) each lever's value under the plant's own sequence (NaN: hold)
+    liquid_frac: np.ndarray  # (N, Z) share of each zone's IT heat captured by cold plates (0: air-cooled)
+    liquid: np.ndarray  # (N, 35) liquid cooling and heat reuse, columns in coolpilot.envs.physics.liquid
 
 
 class PlantState(NamedTuple):
@@ -137,13 +167,14 @@ class PlantState(NamedTuple):
     zone_temp_c: np.ndarray  # (N, Z) lumped IT equipment + room air node
     inlet_temp_c: np.ndarray  # (N, Z) server inlet at the end of the last step
     chw_supply_c: np.ndarray  # (N,) chilled-water loop (supply) temperature
-    actuators: np.ndarray  # (N, 10) every lever as the plant holds it now
+    actuators: np.ndarray  # (N, 14) every lever as the plant holds it now
     chillers_on: np.ndarray  # (N,) chillers running
     since_start_s: np.ndarray  # (N,) time since the last chiller start
     since_stop_s: np.ndarray  # (N,) time since the last chiller stop
     economizer_on: np.ndarray  # (N,) 1: economizer enabled, 0: locked out
     economizer_hold_s: np.ndarray  # (N,) time since the enable last changed
     tes: np.ndarray  # (N, 3) storage tank: state of charge, cold and warm zone temperatures (storage.COLD_FRAC...)
+    liquid: np.ndarray  # (N, 2) TCS and FWS supply temperatures (liquid.TCS_C, liquid.FWS_C; zeros without)
 
 
 class Exogenous(NamedTuple):
@@ -184,11 +215,11 @@ class PlantOutputs(NamedTuple):
     cw_flow_frac: np.ndarray
     economizer_enabled: np.ndarray
     levers: np.ndarray
-    """(N, 10) every lever as the plant holds it at the end of the step (commanded or its own)."""
+    """(N, 14) every lever as the plant holds it at the end of the step (commanded or its own)."""
     stage_timer_s: np.ndarray
     """Time since the last chiller start or stop, at the end of the step (s)."""
     measured: np.ndarray
-    """(N, 35) every point the physics measures, in :data:`MEASURED_POINTS` order; the outdoor RH and
+    """(N, 50) every point the physics measures, in :data:`MEASURED_POINTS` order; the outdoor RH and
     time-of-day columns (2, 3, 4) are left zero for the caller, who knows the clock and the humidity."""
     heat_rejected_kw: np.ndarray
     crah_fan_kw: np.ndarray
@@ -215,6 +246,32 @@ class PlantOutputs(NamedTuple):
     """Heat the tank's water gained over the step (kJ; part of ``stored_heat_change_kj``)."""
     tes_ambient_gain_kw: np.ndarray
     """Heat the tank gained from the outdoor air (kW; part of ``envelope_gain_kw``)."""
+    it_liquid_kw: np.ndarray
+    """IT power taken by cold plates (kW; part of ``it_power_kw``)."""
+    case_temp_max_c: np.ndarray
+    """Hottest liquid-cooled module case temperature (°C; 0 without liquid cooling)."""
+    case_excess_k: np.ndarray
+    """Hottest case above the facility's case limit (K; 0 at or below it, and without liquid cooling)."""
+    gpu_throttled_kw: np.ndarray
+    """Module power shed by thermal throttling (kW): compute lost to a too-warm coolant."""
+    liquid_heat_kw: np.ndarray
+    """Heat the CDUs moved from the technology-cooling loop to the facility water (kW)."""
+    cdu_pump_kw: np.ndarray
+    fws_pump_kw: np.ndarray
+    dry_cooler_kw: np.ndarray
+    """Heat the dry coolers rejected to the outdoor air (kW)."""
+    dry_cooler_fan_kw: np.ndarray
+    trim_kw: np.ndarray
+    """Facility-water heat passed to the chilled-water plant by the trim exchanger (kW; in its load)."""
+    fws_supply_c: np.ndarray
+    tcs_supply_c: np.ndarray
+    heat_source_kw: np.ndarray
+    """Heat the heat pump took from the facility water (kW)."""
+    heat_pump_kw: np.ndarray
+    """Heat-pump electricity (kW): outside ``facility_kw`` (heat-export plant), inside ERE's total energy."""
+    heat_reused_kw: np.ndarray
+    """Heat delivered to the district-heating network (kW): source heat plus the heat pump's electricity."""
+    heat_demand_kw: np.ndarray
 
 
 @jit
@@ -283,24 +340,35 @@ def step(
     act[:, WSE] = wse_on
     mask = p.zone_mask
 
-    # --- air side -------------------------------------------------------------
+    # --- air side (the share cold plates do not capture) ----------------------------
+    air_share = 1.0 - p.liquid_frac
     it_kw, flow_factor = it_power_kw(
-        p.it_design_kw * mask, exo.utilization, state.inlet_temp_c, p.idle_power_frac,
+        p.it_design_kw * mask * air_share, exo.utilization, state.inlet_temp_c, p.idle_power_frac,
         p.server_fan_power_frac, p.server_fan_knee_c, p.server_airflow_slope_per_k,
     )
     nominal_kw = p.it_design_kw * mask * (
         p.idle_power_frac[:, None] + (1.0 - p.idle_power_frac[:, None]) * exo.utilization
     )
-    server_flow = nominal_kw * p.server_airflow_m3s_per_kw[:, None] * flow_factor
+    server_flow = nominal_kw * air_share * p.server_airflow_m3s_per_kw[:, None] * flow_factor
     speed = np.where(p.crah_variable_speed > 0.5, np.maximum(act[:, FAN], p.crah_min_speed_frac), 1.0)
     crah_flow = p.crah_airflow_design_m3s * speed[:, None]
     fan_kw = fan_power_kw(
         speed[:, None] * np.ones_like(crah_flow), p.crah_fan_design_kw, p.crah_fan_curve, p.crah_min_speed_frac
     )
 
-    # --- chilled-water flow: the coils' demand, capped by the DP setpoint --------
+    # --- liquid path: cold plates, CDUs, facility water, heat pump, dry coolers, trim ----
+    it_liq, case_c, throttled = cold_plates(p.liquid, p.liquid_frac, p.it_design_kw * mask, nominal_kw,
+                                            act[:, CDU], state.liquid)
+    liq_it_total = it_liq.sum(axis=1)
+    demand_heat = heat_demand_kw(p.liquid, exo.drybulb_c)
+    liquid_new, lq = liquid_loops(p.liquid, state.liquid, liq_it_total, act[:, TCS], act[:, FWS], act[:, CDU],
+                                  act[:, HPD], exo.drybulb_c, exo.wetbulb_c, demand_heat, WATER_RHO_CP_KJ_M3_K,
+                                  dt_s)
+    trim_kw = lq[:, L_TRIM_KW]
+
+    # --- chilled-water flow: the coils' (and the trim exchanger's) demand, capped by the DP setpoint --------
     design_flow = p.chw_design_flow_m3s
-    demand_kw = ((it_kw + fan_kw) * mask).sum(axis=1) + p.zone_lighting_kw.sum(axis=1)
+    demand_kw = ((it_kw + fan_kw) * mask).sum(axis=1) + p.zone_lighting_kw.sum(axis=1) + trim_kw
     needed_frac = demand_kw / (WATER_RHO_CP_KJ_M3_K * p.chw_design_delta_t_k * design_flow)
     dp = act[:, DP]
     variable = p.chw_variable_flow > 0.5
@@ -339,7 +407,7 @@ def step(
         p.chw_pump_design_kw * flow_frac * (share * dp + (1.0 - share) * flow_frac * flow_frac),
         pump_power_kw(flow_frac, p.chw_pump_design_kw, p.chw_pump_curve),
     )
-    chw_in = coil_total + chw_pump_kw
+    chw_in = coil_total + chw_pump_kw + trim_kw
     chw_return = state.chw_supply_c + chw_in / (chw_flow * WATER_RHO_CP_KJ_M3_K)
     loop_cap = p.chw_loop_heat_capacity_kj_k
     plant_need = np.maximum(chw_in + loop_cap * (state.chw_supply_c - act[:, CHW]) / dt_s, 0.0)
@@ -447,18 +515,20 @@ def step(
     since_stop_new = np.where(stopped, 0.0, state.since_stop_s + dt_s)
 
     # --- electrical -------------------------------------------------------------
-    it_total = (it_kw * mask).sum(axis=1)
+    it_total = (it_kw * mask).sum(axis=1) + liq_it_total
     dist_kw = distribution_loss_kw(it_total, p.ups_rated_kw, p.ups_loss_coefficients)
     lighting = p.zone_lighting_kw.sum(axis=1)
     crah_total = (fan_kw * mask).sum(axis=1)
-    cooling = crah_total + chw_pump_kw + cw_pump_kw + p_ch + tower_kw
+    liquid_kw = lq[:, L_CDU_PUMP_KW] + lq[:, L_FWS_PUMP_KW] + lq[:, L_DRY_FAN_KW]
+    cooling = crah_total + chw_pump_kw + cw_pump_kw + p_ch + tower_kw + liquid_kw
     facility = it_total + dist_kw + lighting + cooling
 
     stored = (p.zone_heat_capacity_kj_k * (zone_new - state.zone_temp_c) * mask).sum(axis=1) + loop_cap * (
         chw_new - state.chw_supply_c
-    ) + tes_gained
+    ) + tes_gained + lq[:, L_STORED_KJ]
     masked_inlet = np.where(mask > 0.5, inlet, -np.inf)
     weights = it_kw * mask
+    case_max = row_max(case_c)
     crah_weights = crah_mcp * mask
     # --- the BMS points ------------------------------------------------------------
     load = coil_total + chw_pump_kw
@@ -467,7 +537,7 @@ def step(
     supply_mean = (supply * crah_weights).sum(axis=1) / crah_weights.sum(axis=1)
     return_mean = (return_air * crah_weights).sum(axis=1) / crah_weights.sum(axis=1)
     stage_timer = np.minimum(since_start_new, since_stop_new)
-    measured = np.zeros((it_total.shape[0], 35))
+    measured = np.zeros((it_total.shape[0], 50))
     measured[:, 0] = exo.drybulb_c
     measured[:, 1] = exo.wetbulb_c
     measured[:, 5] = it_total
@@ -500,14 +570,29 @@ def step(
     measured[:, 32] = tes_new[:, WARM_C]
     measured[:, 33] = tes_net
     measured[:, 34] = act[:, TES]
+    measured[:, 35] = liquid_new[:, FWS_C]
+    measured[:, 36] = lq[:, L_FWS_RETURN_C]
+    measured[:, 37] = liquid_new[:, TCS_C]
+    measured[:, 38] = lq[:, L_TCS_RETURN_C]
+    measured[:, 39] = act[:, CDU]
+    measured[:, 40] = case_max
+    measured[:, 41] = lq[:, L_CDU_KW]
+    measured[:, 42] = lq[:, L_DRY_SPEED]
+    measured[:, 43] = trim_kw
+    measured[:, 44] = throttled
+    measured[:, 45] = lq[:, L_HEAT_DEMAND_KW]
+    measured[:, 46] = lq[:, L_HP_DELIVERED_KW]
+    measured[:, 47] = lq[:, L_HP_COP]
+    measured[:, 48] = lq[:, L_HP_KW]
+    measured[:, 49] = act[:, HPD]
 
     new_state = PlantState(
         zone_new, np.where(mask > 0.5, inlet, state.inlet_temp_c), chw_new, act, n_on, since_start_new,
-        since_stop_new, wse_on, wse_hold, tes_new,
+        since_stop_new, wse_on, wse_hold, tes_new, liquid_new,
     )
     outputs = PlantOutputs(
         inlet_temp_c=inlet,
-        it_power_zone_kw=it_kw * mask,
+        it_power_zone_kw=it_kw * mask + it_liq,
         it_power_kw=it_total,
         it_nominal_kw=(nominal_kw * mask).sum(axis=1),
         inlet_temp_max_c=inlet_max,
@@ -544,7 +629,7 @@ def step(
         facility_kw=facility,
         envelope_gain_kw=(envelope).sum(axis=1) + tes_ambient,
         stored_heat_change_kj=stored,
-        water_evaporation_m3=evap,
+        water_evaporation_m3=evap + lq[:, L_DRY_WATER_M3],
         water_drift_m3=drift,
         water_blowdown_m3=blowdown,
         tower_air_flow_ratio=fr_air,
@@ -553,5 +638,22 @@ def step(
         tes_soc=tes_new[:, COLD_FRAC],
         tes_heat_change_kj=tes_gained,
         tes_ambient_gain_kw=tes_ambient,
+        it_liquid_kw=liq_it_total,
+        case_temp_max_c=case_max,
+        case_excess_k=np.where(p.liquid[:, DESIGN_KW] > 0.0, np.maximum(case_max - p.liquid[:, CASE_LIMIT_C], 0.0),
+                               0.0),
+        gpu_throttled_kw=throttled,
+        liquid_heat_kw=lq[:, L_CDU_KW],
+        cdu_pump_kw=lq[:, L_CDU_PUMP_KW],
+        fws_pump_kw=lq[:, L_FWS_PUMP_KW],
+        dry_cooler_kw=lq[:, L_DRY_KW],
+        dry_cooler_fan_kw=lq[:, L_DRY_FAN_KW],
+        trim_kw=trim_kw,
+        fws_supply_c=liquid_new[:, FWS_C],
+        tcs_supply_c=liquid_new[:, TCS_C],
+        heat_source_kw=lq[:, L_HP_SOURCE_KW],
+        heat_pump_kw=lq[:, L_HP_KW],
+        heat_reused_kw=lq[:, L_HP_DELIVERED_KW],
+        heat_demand_kw=lq[:, L_HEAT_DEMAND_KW],
     )
     return new_state, outputs

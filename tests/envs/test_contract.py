@@ -36,10 +36,14 @@ def test_every_setpoint_has_its_safety_rules_and_feedback_point() -> None:
 
 def test_contract_follows_the_equipment() -> None:
     modern = load_facility("modern-hall")
-    # every equipment block but storage; grid_signals and pv (points only) if listed
-    assert modern.contract.blocks == tuple(BLOCKS)[:-3]
+    # every equipment block but storage and liquid cooling; grid_signals and pv (points only) if listed
+    plant = ("core", "chiller_staging", "tower_cells", "chw_dp_reset", "cw_flow", "economizer")
+    assert modern.contract.blocks == plant
     tes = load_facility("modern-hall-tes")
-    assert tes.contract.blocks == tuple(BLOCKS)[:-2]  # the same hall with a tank adds the storage block
+    assert tes.contract.blocks == (*plant, "thermal_storage")  # the same hall with a tank adds the storage block
+    pod = load_facility("modern-hall-ai-pod")
+    assert pod.contract.blocks == (*plant, "liquid_cooling")  # an AI pod on cold plates adds the liquid block
+    assert tuple(BLOCKS)[-2:] == ("grid_signals", "pv")  # points-only blocks stay last: the envs append them
     assert tes.contract.setpoint_names[-1] == "tes_rate_frac"
     assert tes.contract.differences(modern.contract, "tes", "modern") == [
         "points ['tes_soc', 'tes_cold_temp_c', 'tes_warm_temp_c', 'tes_discharge_kw', 'tes_rate_frac'] are in tes "
