@@ -87,6 +87,7 @@ def _field_meta(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str
         low = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else low
         low = getattr(m, "gt", None) if getattr(m, "gt", None) is not None else low
         high = getattr(m, "le", None) if getattr(m, "le", None) is not None else high
+        high = getattr(m, "lt", None) if getattr(m, "lt", None) is not None else high
     rng = ""
     if low is not None or high is not None:
         lo = "-∞" if low is None else f"{low:g}"
