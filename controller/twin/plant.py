@@ -114,6 +114,8 @@ class TickRecord:
     sources: dict[str, str]
     """Per setpoint, ``"controller"`` (a received write), another writer named by :meth:`PlantTwin.apply_setpoint`
     (e.g. ``"operator"``), or ``"bms"`` (the site's own control: its loops, or the plant's local sequence)."""
+    case_temp_max_c: float | None = None
+    """Hottest liquid-cooled GPU case at the end of the step (°C); None for a facility without liquid cooling."""
 
     @property
     def controller_in_charge(self) -> bool:
@@ -326,7 +328,8 @@ class PlantTwin:
         pts = points_array(out, exo, rh, t, self._it_design, self.contract)[0]
         self._points = dict(zip(self.contract.point_names, pts.tolist(), strict=True))
         self.tick += 1
-        record = TickRecord(self.tick, float(t[0]), time.time(), self._points["inlet_temp_max_c"], applied, sources)
+        record = TickRecord(self.tick, float(t[0]), time.time(), self._points["inlet_temp_max_c"], applied, sources,
+                            self._points.get("case_temp_max_c"))
         self.records.append(record)
         log.debug("tick %d: inlet max %.2f °C, setpoints %s from %s", self.tick, record.inlet_temp_max_c, applied,
                   sources)

@@ -51,8 +51,8 @@ def on_fresh_ports(site: SiteConfig, tmp_path: Path, broker: Broker | None = Non
         "audit": site.audit.model_copy(update={"path": str(tmp_path / "audit.sqlite")})})
 
 
-async def lockstep(site: SiteConfig, cycles: int) -> tuple[Any, ControllerService]:
-    twin = twin_for_site(site.adapter, facility="modern-hall", climate="miami", start_day=200.0)
+async def lockstep(site: SiteConfig, cycles: int, facility: str = "modern-hall") -> tuple[Any, ControllerService]:
+    twin = twin_for_site(site.adapter, facility=facility, climate="miami", start_day=200.0)
     await twin.connect()
     service = ControllerService(site, build_adapter(site.adapter))
     try:
