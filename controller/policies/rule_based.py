@@ -72,7 +72,7 @@ a residual policy's base (``training/export.py``) is generated from the same fun
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -198,7 +198,7 @@ def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
     defaults = RuleBasedSettings()
     charge, discharge = storage_rates(cfg, defaults.tes_charge_hours, defaults.tes_discharge_hours,
                                       defaults.tes_reserve_soc)
-    return RuleBasedSettings(
+    settings = RuleBasedSettings(
         coil_approach_k=cfg.crah.coil_approach_k,
         fan_min_frac=cfg.crah.min_speed_frac,
         min_condenser_c=cfg.chillers.min_condenser_temp_c,
@@ -209,17 +209,13 @@ def rule_based_settings(cfg: FacilityConfig) -> RuleBasedSettings:
         tower_cell_flow_min_frac=max(cfg.towers.cell_min_flow_frac, cell_low.low if cell_low else 0.0),
         cw_flow_frac=1.0,
         tes_charge_rate=charge, tes_discharge_rate=discharge,
-        **_liquid_settings(cfg),
     )
-
-
-def _liquid_settings(cfg: FacilityConfig) -> dict[str, float]:
-    """Sequence 11's commissioning values from the facility's liquid-cooling design (none without it)."""
     if cfg.liquid is None:
-        return {}
+        return settings
+    # Sequence 11's commissioning values from the facility's liquid-cooling design.
     fws = cfg.liquid.fws_design_supply_c
-    return {"fws_design_c": fws, "fws_min_c": min(20.0, fws), "cdu_approach_k": cfg.liquid.cdu.approach_k,
-            "case_target_c": cfg.liquid.cold_plates.case_limit_c - 8.0}
+    return replace(settings, fws_design_c=fws, fws_min_c=min(20.0, fws), cdu_approach_k=cfg.liquid.cdu.approach_k,
+                   case_target_c=cfg.liquid.cold_plates.case_limit_c - 8.0)
 
 
 def _hours(windows: tuple[tuple[float, float], ...]) -> float:
