@@ -73,6 +73,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = 180.0) -> None:
+    """Block until something accepts TCP connections on 127.0.0.1:``port`` (a server ``process`` started), failing
+    after ``timeout_s`` or as soon as the process exits (a cold start compiles the physics first)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server process exited with {process.returncode} before listening on port {port}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout_s} s waiting for a server on {HOST}:{port}")
+
+
 def free_udp_port() -> int:
     """A UDP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

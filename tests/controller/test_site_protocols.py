@@ -26,7 +26,7 @@ from coolpilot.controller.connect import build_adapter, twin_for_site
 from coolpilot.controller.service import ControllerService
 from coolpilot.controller.site import SiteConfig, SiteConfigError, load_site, site_from_mapping
 from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINT_NAMES, SETPOINTS_BY_NAME
-from tests.controller.helpers import Broker, free_port, free_udp_port
+from tests.controller.helpers import Broker, free_port, free_udp_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -169,6 +169,7 @@ def test_twin_and_serve_processes_share_one_modbus_site_file(tmp_path: Path) -> 
     twin = subprocess.Popen([sys.executable, "-m", "coolpilot", "twin", "--site", str(site_file), "--tick-s", "0.2"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
+        wait_for_port(data["adapter"]["modbus"]["port"], twin)  # a cold start compiles the physics first
         serve = subprocess.run([sys.executable, "-m", "coolpilot", "serve", str(site_file), "--cycles", "15",
                                 "--no-api"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert serve.returncode == 0, serve.stdout[-2000:] + serve.stderr[-2000:]
