@@ -295,6 +295,44 @@ MESSAGES: dict[str, dict[str, str]] = {
     "kpi.setpoint_changes_per_day": {"en": "setpoint changes per day", "zh-CN": "每日设定值调整次数"},
     "kpi.chiller_starts": {"en": "chiller starts", "zh-CN": "冷水机组启动次数"},
     "kpi.chiller_starts_per_day": {"en": "chiller starts per day", "zh-CN": "每日冷水机组启动次数"},
+    "kpi.liquid.case_temp_max_c": {"en": "hottest GPU case (liquid cooling)", "zh-CN": "GPU 最高壳温（液冷）"},
+    "kpi.liquid.case_limit_c": {"en": "GPU case-temperature limit", "zh-CN": "GPU 壳温限值"},
+    "kpi.liquid.hours_above_case_limit": {"en": "hours with a GPU case above the limit", "zh-CN": "GPU 壳温超限小时数"},
+    "kpi.liquid.degree_hours_above_case_limit": {"en": "degree-hours of GPU cases above the limit",
+                                                 "zh-CN": "GPU 壳温超限度时"},
+    "kpi.liquid.throttled_gpu_energy_mwh": {"en": "GPU energy shed by throttling (lost compute)",
+                                            "zh-CN": "GPU 降频削减的电量（损失算力）"},
+    "kpi.liquid.cdu_heat_mwh": {"en": "heat the CDUs moved (liquid-captured)", "zh-CN": "CDU 转移的热量（液冷带走）"},
+    "kpi.liquid.trim_hours": {"en": "trim hours (facility water cooled by the chilled-water plant)",
+                              "zh-CN": "补冷小时数（一次侧冷却水由冷冻水系统补冷）"},
+    "kpi.liquid.trim_heat_mwh": {"en": "heat passed to the chilled-water plant (trim)",
+                                 "zh-CN": "转入冷冻水系统的热量（补冷）"},
+    "kpi.liquid.fws_supply_mean_c": {"en": "facility-water supply, mean", "zh-CN": "一次侧供水温度（平均）"},
+    "kpi.liquid.fws_supply_max_c": {"en": "facility-water supply, highest", "zh-CN": "一次侧供水温度（最高）"},
+    "kpi.liquid.cdu_pump_energy_mwh": {"en": "CDU pumps", "zh-CN": "CDU 水泵能耗"},
+    "kpi.liquid.fws_pump_energy_mwh": {"en": "facility-water pumps", "zh-CN": "一次侧水泵能耗"},
+    "kpi.liquid.dry_cooler_fan_energy_mwh": {"en": "dry-cooler fans", "zh-CN": "干冷器风机能耗"},
+    "kpi.heat_reuse.reused_heat_mwh": {"en": "heat reused (delivered to district heating)",
+                                       "zh-CN": "余热回收量（供给区域供热）"},
+    "kpi.heat_reuse.heat_demand_mwh": {"en": "district-heating demand", "zh-CN": "区域供热需求"},
+    "kpi.heat_reuse.demand_met_pct": {"en": "share of the demand met", "zh-CN": "供热需求满足率"},
+    "kpi.heat_reuse.heat_pump_energy_mwh": {"en": "heat-pump electricity", "zh-CN": "热泵耗电量"},
+    "kpi.heat_reuse.heat_pump_cop_mean": {"en": "heat-pump mean COP", "zh-CN": "热泵平均 COP"},
+    "kpi.heat_reuse.total_energy_mwh": {"en": "total energy (facility + heat pump)", "zh-CN": "总能耗（设施 + 热泵）"},
+    "kpi.heat_reuse.pue_total": {"en": "PUE with the heat pump (total / IT)", "zh-CN": "计入热泵的 PUE（总能耗 / IT）"},
+    "kpi.heat_reuse.erf": {"en": "ERF (energy reuse factor)", "zh-CN": "ERF（能源再利用系数）"},
+    "kpi.heat_reuse.ere": {"en": "ERE (energy reuse effectiveness)", "zh-CN": "ERE（能源再利用效率）"},
+    "kpi.heat_reuse.heat_price_per_mwh": {"en": "heat price", "zh-CN": "热价"},
+    "kpi.heat_reuse.heat_revenue": {"en": "heat revenue", "zh-CN": "售热收入"},
+    "kpi.heat_reuse.electricity_cost": {"en": "electricity cost (facility + heat pump)",
+                                        "zh-CN": "电费（设施 + 热泵）"},
+    "kpi.heat_reuse.net_cost": {"en": "net cost (electricity + water − heat revenue)",
+                                "zh-CN": "净费用（电费 + 水费 − 售热收入）"},
+    "kpi.heat_reuse.displaced_kg_per_kwh": {"en": "carbon of the displaced heat", "zh-CN": "被替代热源的碳排放因子"},
+    "kpi.heat_reuse.carbon_avoided_t_co2e": {"en": "carbon avoided by the reused heat",
+                                             "zh-CN": "余热替代减少的碳排放"},
+    "kpi.heat_reuse.net_carbon_t_co2e": {"en": "net carbon (facility + heat pump − avoided)",
+                                         "zh-CN": "净碳排放（设施 + 热泵 − 减排量）"},
     "component.it": {"en": "IT", "zh-CN": "IT"},
     "component.crah_fans": {"en": "CRAH fans", "zh-CN": "精密空调风机"},
     "component.chillers": {"en": "chillers", "zh-CN": "冷水机组"},
@@ -319,6 +357,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "setpoint.economizer_enable": {"en": "economizer enable (on at ≥ 0.5)", "zh-CN": "板换启用（≥ 0.5 为开启）"},
     "setpoint.tes_rate_frac": {"en": "storage tank rate (fraction of rated: > 0 discharge, < 0 charge)",
                                "zh-CN": "蓄冷罐充放冷速率（额定值的比例：> 0 放冷，< 0 蓄冷）"},
+    "setpoint.fws_supply_temp_c": {"en": "facility-water supply temperature (°C)", "zh-CN": "一次侧供水温度（°C）"},
+    "setpoint.tcs_supply_temp_c": {"en": "rack coolant supply temperature (°C)",
+                                   "zh-CN": "二次侧（机柜冷却液）供液温度（°C）"},
+    "setpoint.cdu_flow_frac": {"en": "CDU coolant flow (fraction of design)",
+                               "zh-CN": "冷量分配单元冷却液流量（占设计值比例）"},
+    "setpoint.heat_pump_duty_frac": {"en": "heat-pump duty limit (fraction of capacity)",
+                                     "zh-CN": "热泵负荷上限（占额定容量比例）"},
     "action.residual": {"en": "residual", "zh-CN": "残差"},
     "action.absolute": {"en": "absolute", "zh-CN": "绝对值"},
     "unit.currency_per_mwh": {"en": "{currency}/MWh", "zh-CN": "{currency}/MWh"},
@@ -363,6 +408,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "chart.week_tes_soc": {"en": "Storage tank state of charge", "zh-CN": "蓄冷罐蓄冷状态（SoC）"},
     "chart.week_tes_discharge": {"en": "Storage tank: cold delivered (> 0) or charged (< 0)",
                                  "zh-CN": "蓄冷罐：放冷（> 0）或蓄冷（< 0）功率"},
+    "chart.week_case_temp": {"en": "Hottest GPU case", "zh-CN": "GPU 最高壳温"},
+    "chart.week_fws_supply": {"en": "Facility-water supply temperature", "zh-CN": "一次侧供水温度"},
+    "chart.week_trim": {"en": "Trim: facility-water heat passed to the chilled-water plant",
+                        "zh-CN": "补冷：一次侧热量转入冷冻水系统"},
+    "chart.week_heat_reused": {"en": "Heat reused (delivered to district heating)",
+                               "zh-CN": "余热回收功率（供给区域供热）"},
+    "chart.heat_demand": {"en": "district-heating demand", "zh-CN": "区域供热需求"},
     "chart.week_cw_flow_plant": {"en": "Condenser-water flow per running chiller",
                                  "zh-CN": "每台运行冷水机组的冷却水流量"},
     "chart.week_setpoint": {"en": "{name} setpoint", "zh-CN": "{name} 设定值"},
@@ -490,6 +542,29 @@ MESSAGES: dict[str, dict[str, str]] = {
               "(E<sub>baseline</sub> − E<sub>oracle</sub>) of facility energy.",
         "zh-CN": "<b>占理想上限节能的比例</b> = (E<sub>基线</sub> − E<sub>策略</sub>) / (E<sub>基线</sub> − "
                  "E<sub>理想上限</sub>)，按设施能耗计。"},
+    "method.kpi_liquid": {
+        "en": "<b>Liquid cooling</b> (facilities with cold plates): the hottest GPU case against the cold plates' "
+              "case limit (hours and K·h above it); GPU energy shed by throttling (lost compute); <b>trim hours</b> = "
+              "hours the trim exchanger passes more than {threshold} kW of facility-water heat to the chilled-water "
+              "plant; CDU pump, facility-water pump and dry-cooler fan energy (in facility energy and PUE).",
+        "zh-CN": "<b>液冷</b>（配备冷板的设施）：GPU 最高壳温与冷板壳温限值对比（超限小时数与度时）；GPU 降频削减的电量"
+                 "（损失算力）；<b>补冷小时数</b> = 补冷换热器向冷冻水系统转移的一次侧热量超过 {threshold} kW 的"
+                 "小时数；CDU 水泵、一次侧水泵与干冷器风机能耗（计入设施能耗与 PUE）。"},
+    "method.kpi_heat_reuse": {
+        "en": "<b>Heat reuse</b> (facilities with a heat pump; The Green Grid, ISO/IEC 30134-6): the heat pump's "
+              "electricity is outside facility energy and PUE, so ERF and ERE are taken over the <b>total energy</b> "
+              "= facility + heat pump; reused = heat delivered to district heating. ERF = reused / total; ERE = "
+              "(total − reused) / IT = (1 − ERF) × total / IT (PUE when the heat pump is off). COP = heat delivered / "
+              "heat-pump electricity over the period. Net cost = electricity (facility + heat pump, energy and demand "
+              "charge) + water − the heat sold at the facility's heat price; carbon avoided = reused heat × the "
+              "displaced heat's factor (the facility's; a gas boiler by default); net carbon = location-based carbon "
+              "of facility + heat pump − carbon avoided.",
+        "zh-CN": "<b>余热回收</b>（配备热泵的设施；The Green Grid、ISO/IEC 30134-6）：热泵耗电不计入设施能耗与 PUE，"
+                 "因此 ERF 与 ERE 按<b>总能耗</b> = 设施 + 热泵计算；回收量 = 供给区域供热的热量。ERF = 回收量 / "
+                 "总能耗；ERE = (总能耗 − 回收量) / IT = (1 − ERF) × 总能耗 / IT（热泵停运时即为 PUE）。COP = 时段内"
+                 "供热量 / 热泵耗电量。净费用 = 电费（设施 + 热泵，含电量电费与需量电费）+ 水费 − 按设施热价计算的"
+                 "售热收入；减排量 = 回收热量 × 被替代热源的排放因子（取设施设定值，默认燃气锅炉）；净碳排放 = 设施 + "
+                 "热泵的基于位置碳排放 − 减排量。"},
     "method.limits_title": {"en": "Known limits", "zh-CN": "已知局限"},
     "method.limits": {
         "en": "Humidity and latent loads are not modelled; chillers are identical and share load equally; chiller "

@@ -49,6 +49,16 @@ components) with what a what-if report adds. Definitions (units in the names):
   window gives its mean.
 - **Share of the oracle's saving captured** (%) = (E_baseline − E_policy) / (E_baseline −
   E_oracle) of facility energy, when the oracle saves anything over the baseline.
+- **Liquid cooling** (:class:`LiquidKpis`, only for a facility with a ``liquid`` section): the hottest GPU
+  case and the hours and K·h above the cold plates' case limit; GPU energy shed by throttling (lost
+  compute, MWh); the heat the CDUs moved; *trim hours* (hours the trim exchanger passed more than
+  :data:`TRIM_THRESHOLD_KW` of facility-water heat to the chilled-water plant) and that heat; the
+  facility-water supply's mean and maximum; CDU pump, facility-water pump and dry-cooler fan energy.
+- **Heat reuse** (:class:`HeatReuseKpis`, only for a facility with a heat pump): heat delivered to
+  district heating (reused, MWh), the demand and the share met, the heat pump's electricity and its
+  mean COP (delivered / electricity over the run), ERF and ERE (The Green Grid / ISO/IEC 30134-6),
+  heat revenue, net cost and carbon avoided against the displaced heat; boundary in
+  :func:`heat_reuse_kpis`.
 
 Hours of the day, weekdays and months come from the middle of each step, in the weather
 file's local standard time; day 0 is 1 January and a Monday (as ``coolpilot.envs.load``), months
@@ -59,14 +69,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 
+from coolpilot.envs.config import FacilityConfig, HeatReuseConfig, LiquidCoolingConfig
 from coolpilot.envs.contract import INLET_LIMIT_C, SETPOINT_SPECS, SetpointSpec
 from coolpilot.envs.kpis import Kpis, compute_kpis, water_m3_per_step
 from coolpilot.envs.objectives import DEMAND_WINDOW_S, HOURS_PER_YEAR, GridSignals
 from coolpilot.envs.simulation import SimResult
-from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, kw_to_kwh, kwh_per_kw_step, kwh_to_mwh
 from coolpilot.evaluation.scenarios import Carbon, HourWindow, Scenario, Tariff
 
 DEADBANDS: dict[str, float] = {name: spec.deadband for name, spec in SETPOINT_SPECS.items()}
@@ -75,6 +87,9 @@ deadbands (what a BMS's write deadband ignores)."""
 MONTH_LABELS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_START_DAY = np.cumsum([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30])
 DAYS_PER_YEAR = 365.0
+TRIM_THRESHOLD_KW = 1.0
+"""Trim heat (kW, step mean) above which a step counts toward the trim hours: a facility's trim exchanger carries
+megawatts when it runs, so 1 kW separates running from closed whatever the plant's size."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,70 @@ class PeriodKpis:
     it_energy_mwh: float
     pue: float
     water_m3: float
+
+
+@dataclass(frozen=True)
+class LiquidKpis:
+    """Liquid-cooling KPIs of a run (cold plates, CDUs, facility water; coolpilot.envs.physics.liquid)."""
+
+    case_limit_c: float
+    """The cold plates' case-temperature limit (``liquid.cold_plates.case_limit_c``)."""
+    case_temp_max_c: float
+    """Hottest GPU module case of the run (step means)."""
+    hours_above_case_limit: float
+    degree_hours_above_case_limit: float
+    """Σ over steps of the hottest case's excess over the limit × step hours (K·h)."""
+    throttled_gpu_energy_mwh: float
+    """GPU power shed by throttling over the run: lost compute."""
+    cdu_heat_mwh: float
+    """Heat the CDUs moved into the facility water."""
+    trim_hours: float
+    """Hours with more than :data:`TRIM_THRESHOLD_KW` of facility-water heat passed to the chilled-water plant."""
+    trim_heat_mwh: float
+    """Facility-water heat the trim exchanger passed to the chilled-water plant."""
+    fws_supply_mean_c: float
+    fws_supply_max_c: float
+    cdu_pump_energy_mwh: float
+    fws_pump_energy_mwh: float
+    dry_cooler_fan_energy_mwh: float
+
+
+@dataclass(frozen=True)
+class HeatReuseKpis:
+    """Heat-reuse KPIs of a run: the heat pump lifting facility-water heat to district heating (definitions and the
+    energy boundary in :func:`heat_reuse_kpis`)."""
+
+    reused_heat_mwh: float
+    """Heat delivered to the district-heating network (source heat + heat-pump electricity)."""
+    heat_demand_mwh: float
+    demand_met_pct: float | None
+    """Delivered / demanded heat (%); None without demand."""
+    heat_source_mwh: float
+    """Heat the heat pump took from the facility water."""
+    heat_pump_energy_mwh: float
+    heat_pump_cop_mean: float | None
+    """Delivered heat / heat-pump electricity over the run; None when the heat pump never ran."""
+    total_energy_mwh: float
+    """Facility energy + heat-pump electricity: the ERF/ERE boundary."""
+    pue_total: float
+    """Total energy / IT energy (equals PUE when the heat pump never ran)."""
+    erf: float
+    """Energy reuse factor = reused heat / total energy."""
+    ere: float
+    """Energy reuse effectiveness = (total energy − reused heat) / IT energy = (1 − ERF) × ``pue_total``."""
+    heat_price_per_mwh: float
+    heat_revenue: float
+    electricity_cost: float
+    """Energy at each hour's price plus the demand charge, metered on facility + heat-pump power (less PV)."""
+    net_cost: float
+    """Electricity cost + water cost − heat revenue."""
+    displaced_kg_per_kwh: float
+    carbon_avoided_t_co2e: float
+    """Reused heat × the displaced heat's factor."""
+    carbon_location_t_co2e: float
+    """Location-based carbon of facility + heat-pump electricity."""
+    net_carbon_t_co2e: float
+    """Location-based carbon of facility + heat pump − carbon avoided."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +217,10 @@ class WhatIfKpis(Kpis):
     """Self-consumed PV / facility energy (%): the share of the facility's energy the sun supplied."""
     monthly: list[PeriodKpis]
     daily: list[PeriodKpis]
+    liquid: LiquidKpis | None = None
+    """Liquid-cooling KPIs; None (absent from :meth:`as_dict`) for a facility without liquid cooling."""
+    heat_reuse: HeatReuseKpis | None = None
+    """Heat-reuse KPIs; None (absent from :meth:`as_dict`) for a facility without a heat pump."""
 
     @property
     def thermal_ok(self) -> bool:
@@ -145,8 +228,28 @@ class WhatIfKpis(Kpis):
         return self.degree_hours_above_limit == 0.0
 
     def as_dict(self) -> dict[str, object]:
-        """Plain mapping for JSON (``thermal_ok`` included)."""
-        return {**asdict(self), "thermal_ok": self.thermal_ok}
+        """Plain mapping for JSON (``thermal_ok`` included; ``liquid`` and ``heat_reuse`` only when present)."""
+        out = {**asdict(self), "thermal_ok": self.thermal_ok}
+        for block in OPTIONAL_BLOCKS:
+            if out[block] is None:
+                del out[block]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WhatIfKpis:
+        """The KPIs back from :meth:`as_dict`'s mapping (a ``results.json`` run's ``kpis``)."""
+        values = {k: v for k, v in d.items() if k != "thermal_ok"}
+        for name in ("monthly", "daily"):
+            values[name] = [PeriodKpis(**m) for m in d[name]]
+        for block, kind in OPTIONAL_BLOCKS.items():
+            if values.get(block) is not None:
+                values[block] = kind(**values[block])
+        return cls(**values)
+
+
+OPTIONAL_BLOCKS: dict[str, type[LiquidKpis] | type[HeatReuseKpis]] = {"liquid": LiquidKpis,
+                                                                       "heat_reuse": HeatReuseKpis}
+"""KPI groups of :class:`WhatIfKpis` that only a facility with that equipment has, and their classes."""
 
 
 def step_midpoints_s(result: SimResult) -> np.ndarray:
@@ -381,6 +484,96 @@ def monthly_and_daily(result: SimResult, water: np.ndarray) -> tuple[list[Period
             _slices(day_ids, day_labels, day_starts, result, h, water))
 
 
+def _energy_mwh(power_kw: np.ndarray, dt_s: float) -> float:
+    """Energy (MWh) of a series of step-mean powers (kW) of ``dt_s`` seconds each."""
+    return kwh_to_mwh(kw_to_kwh(float(np.sum(power_kw)), dt_s))
+
+
+def liquid_kpis(result: SimResult, liquid: LiquidCoolingConfig) -> LiquidKpis:
+    """The liquid-cooling KPIs of a run of a facility with cold plates (definitions on :class:`LiquidKpis`)."""
+    s = result.series
+    h = result.dt_s / SECONDS_PER_HOUR
+    limit = liquid.cold_plates.case_limit_c
+    case_excess = np.maximum(s["case_temp_max_c"] - limit, 0.0)
+    return LiquidKpis(
+        case_limit_c=limit,
+        case_temp_max_c=float(s["case_temp_max_c"].max()),
+        hours_above_case_limit=float((case_excess > 0.0).sum() * h),
+        degree_hours_above_case_limit=float(case_excess.sum() * h),
+        throttled_gpu_energy_mwh=_energy_mwh(s["gpu_throttled_kw"], result.dt_s),
+        cdu_heat_mwh=_energy_mwh(s["liquid_heat_kw"], result.dt_s),
+        trim_hours=float((s["trim_kw"] > TRIM_THRESHOLD_KW).sum() * h),
+        trim_heat_mwh=_energy_mwh(s["trim_kw"], result.dt_s),
+        fws_supply_mean_c=float(s["fws_supply_c"].mean()),
+        fws_supply_max_c=float(s["fws_supply_c"].max()),
+        cdu_pump_energy_mwh=_energy_mwh(s["cdu_pump_kw"], result.dt_s),
+        fws_pump_energy_mwh=_energy_mwh(s["fws_pump_kw"], result.dt_s),
+        dry_cooler_fan_energy_mwh=_energy_mwh(s["dry_cooler_fan_kw"], result.dt_s),
+    )
+
+
+def heat_reuse_kpis(result: SimResult, heat_reuse: HeatReuseConfig, *, tariff: Tariff, carbon: Carbon,
+                    carbon_profile: tuple[float, ...] | None = None, water_cost: float | None = None
+                    ) -> HeatReuseKpis:
+    """The heat-reuse KPIs of a run of a facility with a heat pump.
+
+    **Boundary.** The heat pump is heat-export plant: the simulator keeps its electricity out of facility power
+    (and so out of PUE). ERF and ERE (The Green Grid, *ERE: a metric for measuring the benefit of reuse energy
+    from a data center*, WP #29, 2010; ISO/IEC 30134-6:2021) are taken over the **total energy** = facility energy
+    + heat-pump electricity, and the **reused energy** is the heat delivered to the district-heating network
+    (the facility water's heat plus the heat pump's electricity, which ends up in the delivered water too):
+
+    - ERF = reused / total; ERE = (total − reused) / IT = (1 − ERF) × total / IT, the identity PHYSICS.md section 11
+      states with PUE read on the same boundary (``pue_total``; it equals the PUE KPI when the pump is off).
+
+    Counting the pump's electricity in the total keeps ERE honest: lifting heat costs electricity, and a heat pump
+    that delivered only its own electricity as heat would leave ERE where PUE was, not below it. A heat pump that
+    never ran gives ERF = 0 and ERE = PUE.
+
+    **Money and carbon.** The heat pump is on the facility's meter: electricity cost = energy at each hour's price
+    (:func:`step_prices`) plus the demand charge (:func:`monthly_demand_cost`), both on facility + heat-pump power
+    (less on-site PV, as the simulator meters it); heat revenue = reused heat × ``heat_reuse.price_per_mwh``; net
+    cost = electricity cost + ``water_cost`` − revenue. Carbon avoided = reused heat × ``displaced_kg_per_kwh`` (the
+    heat source the network would otherwise burn; default a gas boiler); net carbon = the location-based carbon of
+    facility + heat-pump electricity (:func:`step_grid_factors`) − carbon avoided.
+    """
+    s = result.series
+    dt = result.dt_s
+    t = step_midpoints_s(result)
+    meter_kw = s["grid_kw"] if "pv_kw" in s else s["facility_kw"] + s["heat_pump_kw"]
+    meter_mwh = meter_kw * kwh_to_mwh(kwh_per_kw_step(dt))
+    electricity_cost = float((meter_mwh * step_prices(tariff, t)).sum()) + monthly_demand_cost(
+        meter_kw, t, dt, tariff.demand_charge_per_kw_month or 0.0, demand_counted(tariff, t))
+    location = float((meter_mwh * step_grid_factors(carbon, carbon_profile, t)).sum())
+    reused = _energy_mwh(s["heat_reused_kw"], dt)
+    demand = _energy_mwh(s["heat_demand_kw"], dt)
+    pump = _energy_mwh(s["heat_pump_kw"], dt)
+    total = _energy_mwh(s["facility_kw"], dt) + pump
+    it = _energy_mwh(s["it_power_kw"], dt)
+    revenue = reused * heat_reuse.price_per_mwh
+    avoided = reused * heat_reuse.displaced_kg_per_kwh  # kg/kWh = t/MWh
+    return HeatReuseKpis(
+        reused_heat_mwh=reused,
+        heat_demand_mwh=demand,
+        demand_met_pct=100.0 * reused / demand if demand > 0.0 else None,
+        heat_source_mwh=_energy_mwh(s["heat_source_kw"], dt),
+        heat_pump_energy_mwh=pump,
+        heat_pump_cop_mean=reused / pump if pump > 0.0 else None,
+        total_energy_mwh=total,
+        pue_total=total / it,
+        erf=reused / total,
+        ere=(total - reused) / it,
+        heat_price_per_mwh=heat_reuse.price_per_mwh,
+        heat_revenue=revenue,
+        electricity_cost=electricity_cost,
+        net_cost=electricity_cost + (water_cost or 0.0) - revenue,
+        displaced_kg_per_kwh=heat_reuse.displaced_kg_per_kwh,
+        carbon_avoided_t_co2e=avoided,
+        carbon_location_t_co2e=location,
+        net_carbon_t_co2e=location - avoided,
+    )
+
+
 def compute_whatif_kpis(
     result: SimResult,
     *,
@@ -389,8 +582,14 @@ def compute_whatif_kpis(
     carbon_profile: tuple[float, ...] | None = None,
     inlet_limit_c: float = INLET_LIMIT_C,
     setpoint_bounds: Mapping[str, tuple[float, float]] | None = None,
+    facility: FacilityConfig | None = None,
 ) -> WhatIfKpis:
-    """The what-if KPI set of one simulation result (definitions in the module docstring)."""
+    """The what-if KPI set of one simulation result (definitions in the module docstring).
+
+    ``facility`` (the run's config) adds the liquid-cooling KPIs of a facility with a ``liquid`` section and the
+    heat-reuse KPIs of one with a heat pump (:func:`liquid_kpis`, :func:`heat_reuse_kpis`); without it, or for a
+    facility without that equipment, they are None.
+    """
     base = compute_kpis(result)
     s = result.series
     h = result.dt_s / SECONDS_PER_HOUR
@@ -447,6 +646,10 @@ def compute_whatif_kpis(
         pv_share_of_facility_pct=100.0 * self_consumed_mwh / base.facility_energy_mwh,
         monthly=monthly,
         daily=daily,
+        liquid=None if facility is None or facility.liquid is None else liquid_kpis(result, facility.liquid),
+        heat_reuse=None if facility is None or not facility.heat_reuse.installed else heat_reuse_kpis(
+            result, facility.heat_reuse, tariff=tariff, carbon=carbon, carbon_profile=carbon_profile,
+            water_cost=water_cost),
     )
 
 
@@ -509,8 +712,10 @@ def savings(reference: WhatIfKpis, candidate: WhatIfKpis, oracle: WhatIfKpis | N
 
 
 __all__ = [
-    "DEADBANDS", "PeriodKpis", "Savings", "WhatIfKpis", "applied_setpoints",
-    "compute_whatif_kpis", "demand_counted", "grid_signals", "in_window", "it_load_cost", "monthly_and_daily",
+    "DEADBANDS", "OPTIONAL_BLOCKS", "TRIM_THRESHOLD_KW", "HeatReuseKpis", "LiquidKpis", "PeriodKpis", "Savings",
+    "WhatIfKpis", "applied_setpoints", "compute_whatif_kpis", "demand_counted", "grid_signals", "heat_reuse_kpis",
+    "in_window", "it_load_cost", "liquid_kpis",
+    "monthly_and_daily",
     "monthly_demand_cost",
     "peak_demand_kw", "recorded_setpoints", "savings", "scenario_signals", "setpoint_changes",
     "step_grid_factors", "step_midpoints_s", "step_prices",

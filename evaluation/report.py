@@ -50,7 +50,7 @@ from coolpilot.evaluation.i18n import (
     text_width_em,
     translator,
 )
-from coolpilot.evaluation.kpis import DEADBANDS, MONTH_LABELS
+from coolpilot.evaluation.kpis import DEADBANDS, MONTH_LABELS, TRIM_THRESHOLD_KW
 from coolpilot.evaluation.scenarios import DEFAULT_GRID_FACTOR_T_PER_MWH, DEFAULT_PRICE_PER_MWH
 
 KIND_COLORS = {"legacy": "#7f7f7f", "rule-based": "#1f77b4", "oracle": "#222222", "recorded": "#8c6d31"}
@@ -505,6 +505,47 @@ PV_KPI_ROWS: tuple[tuple[str, str, int], ...] = (
 )
 """Rows added to the KPI table when a run of the scenario has on-site PV (cost and carbon are then on grid power;
 PUE stays facility / IT)."""
+LIQUID_KPI_ROWS: tuple[tuple[str, str, int], ...] = (
+    ("liquid.case_temp_max_c", "°C", 1),
+    ("liquid.case_limit_c", "°C", 0),
+    ("liquid.hours_above_case_limit", "h", 1),
+    ("liquid.degree_hours_above_case_limit", "K·h", 1),
+    ("liquid.throttled_gpu_energy_mwh", "MWh", 2),
+    ("liquid.cdu_heat_mwh", "MWh", 0),
+    ("liquid.trim_hours", "h", 0),
+    ("liquid.trim_heat_mwh", "MWh", 1),
+    ("liquid.fws_supply_mean_c", "°C", 1),
+    ("liquid.fws_supply_max_c", "°C", 1),
+    ("liquid.cdu_pump_energy_mwh", "MWh", 1),
+    ("liquid.fws_pump_energy_mwh", "MWh", 1),
+    ("liquid.dry_cooler_fan_energy_mwh", "MWh", 1),
+)
+"""Rows added for a facility with liquid cooling (coolpilot.evaluation.kpis.LiquidKpis)."""
+HEAT_REUSE_KPI_ROWS: tuple[tuple[str, str, int], ...] = (
+    ("heat_reuse.reused_heat_mwh", "MWh", 1),
+    ("heat_reuse.heat_demand_mwh", "MWh", 1),
+    ("heat_reuse.demand_met_pct", "%", 1),
+    ("heat_reuse.heat_pump_energy_mwh", "MWh", 1),
+    ("heat_reuse.heat_pump_cop_mean", "1", 2),
+    ("heat_reuse.total_energy_mwh", "MWh", 1),
+    ("heat_reuse.pue_total", "1", 3),
+    ("heat_reuse.erf", "1", 3),
+    ("heat_reuse.ere", "1", 3),
+    ("heat_reuse.heat_price_per_mwh", "currency/MWh", 0),
+    ("heat_reuse.heat_revenue", "currency", 0),
+    ("heat_reuse.electricity_cost", "currency", 0),
+    ("heat_reuse.net_cost", "currency", 0),
+    ("heat_reuse.displaced_kg_per_kwh", "kg/kWh", 3),
+    ("heat_reuse.carbon_avoided_t_co2e", "t CO2e", 1),
+    ("heat_reuse.net_carbon_t_co2e", "t CO2e", 1),
+)
+"""Rows added for a facility with a heat pump (coolpilot.evaluation.kpis.HeatReuseKpis)."""
+OPTIONAL_KPI_ROWS: dict[str, tuple[tuple[str, str, int], ...]] = {"liquid": LIQUID_KPI_ROWS,
+                                                                  "heat_reuse": HEAT_REUSE_KPI_ROWS}
+"""Rows of each KPI group only a facility with that equipment has (coolpilot.evaluation.kpis.OPTIONAL_BLOCKS)."""
+BAD_WHEN_POSITIVE = ("degree_hours_above_limit", "liquid.hours_above_case_limit",
+                     "liquid.degree_hours_above_case_limit", "liquid.throttled_gpu_energy_mwh")
+"""KPI rows whose cell is marked bad when above zero: inlets or GPU cases above their limit, throttled GPUs."""
 
 
 def _get(k: dict[str, Any], key: str) -> Any:
@@ -524,14 +565,19 @@ def _kpi_table(sc: dict[str, Any], t: Translator) -> dict[str, Any]:
     labels = list(sc["runs"])
     rows = []
     has_pv = any(sc["runs"][label]["kpis"].get("pv_energy_mwh", 0.0) > 0.0 for label in labels)
-    for key, unit, digits in KPI_ROWS + (PV_KPI_ROWS if has_pv else ()):
+    optional = tuple(row for block, block_rows in OPTIONAL_KPI_ROWS.items()
+                     if all(block in sc["runs"][label]["kpis"] for label in labels) for row in block_rows)
+    currency = sc["runs"][labels[0]]["kpis"]["currency"]
+    for key, unit, digits in KPI_ROWS + (PV_KPI_ROWS if has_pv else ()) + optional:
         cells = []
         for label in labels:
             k = sc["runs"][label]["kpis"]
             v = _get(k, key)
             cells.append({"text": t.money(v, k["currency"]) if unit == "currency" else t.num(v, digits),
-                          "bad": bool(key == "degree_hours_above_limit" and v and v > 0)})
-        unit_shown = t.currency(sc["runs"][labels[0]]["kpis"]["currency"]) if unit == "currency" else unit
+                          "bad": bool(key in BAD_WHEN_POSITIVE and v and v > 0)})
+        unit_shown = (t.currency(currency) if unit == "currency" else
+                      t.text("unit.currency_per_mwh", currency=t.currency(currency)) if unit == "currency/MWh"
+                      else unit)
         rows.append({"name": _row_name(key, t), "unit": unit_shown, "cells": cells})
     return {"labels": labels, "rows": rows, "thermal_ok": [sc["runs"][label]["kpis"]["thermal_ok"] for label in labels]}
 
@@ -609,9 +655,15 @@ WEEK_PLANT_PANELS: dict[str, tuple[str, str]] = {
     "cw_flow_frac": ("chart.week_cw_flow_plant", "unit.fraction"),
     "tes_soc": ("chart.week_tes_soc", "unit.fraction"),
     "tes_discharge_kw": ("chart.week_tes_discharge", "kW"),
+    "case_temp_max_c": ("chart.week_case_temp", "°C"),
+    "fws_supply_c": ("chart.week_fws_supply", "°C"),
+    "trim_kw": ("chart.week_trim", "kW"),
+    "heat_reused_kw": ("chart.week_heat_reused", "kW"),
 }
 """Peak-week panels of the plant's response to its levers (coolpilot.evaluation.whatif.PLANT_SERIES) and of a
-storage tank (coolpilot.evaluation.whatif.STORAGE_SERIES, present only for a facility with one)."""
+storage tank, liquid cooling and a heat pump (coolpilot.evaluation.whatif.STORAGE_SERIES, LIQUID_SERIES,
+HEAT_REUSE_SERIES, present only for a facility with that equipment; the heat demand is drawn in the reused-heat
+panel)."""
 
 
 def _week_panels(week: dict[str, Any], t: Translator) -> list[tuple[str, str, str]]:
@@ -639,9 +691,13 @@ def _week_charts(sc: dict[str, Any], colors: dict[str, str], t: Translator) -> d
     limit = next(iter(runs.values()))["kpis"]["inlet_limit_c"]
     inlet_marks = [HLine(27.0, "27 °C")] + ([HLine(limit, t.text("chart.limit_mark", limit=f"{limit:g}"))]
                                             if limit != 27.0 else [])
+    liquid = next(iter(runs.values()))["kpis"].get("liquid")
+    case_marks = [] if liquid is None else [HLine(liquid["case_limit_c"], t.text(
+        "chart.limit_mark", limit=f"{liquid['case_limit_c']:g}"))]
     panels: list[tuple[str, str, str, list[HLine]]] = [
         ("inlet_temp_max_c", t.text("chart.week_inlet"), "°C", inlet_marks),
-        *((key, title, unit, []) for key, title, unit in _week_panels(first, t)),
+        *((key, title, unit, case_marks if key == "case_temp_max_c" else []) for key, title, unit in
+          _week_panels(first, t)),
         ("facility_kw", t.text("chart.week_power"), "kW", []),
     ]
     figs = []
@@ -649,6 +705,8 @@ def _week_charts(sc: dict[str, Any], colors: dict[str, str], t: Translator) -> d
         lines = [Series(label, xs, run["plots"]["week"][key], colors[label]) for label, run in runs.items()]
         if key in ("inlet_temp_max_c", "setpoint_condenser_water_temp_c"):
             lines.append(Series(t.text("chart.wet_bulb"), xs, first["outdoor_wetbulb_c"], "#999999", dashed=True))
+        if key == "heat_reused_kw":  # the network's demand follows the weather: the same for every policy
+            lines.append(Series(t.text("chart.heat_demand"), xs, first["heat_demand_kw"], "#999999", dashed=True))
         figs.append(_figure(line_chart(ChartSpec(title, t.text("chart.axis_day"), unit, width=460, height=250,
                                                  x_ticks=ticks), lines, hls),
                             t.text("chart.week_caption", title=title, unit=unit)))
@@ -771,6 +829,9 @@ def render_report(results: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
         "cooling_components": " + ".join(t.component(c) for c in COOLING_COMPONENTS),
         "default_price_per_mwh": f"{DEFAULT_PRICE_PER_MWH:g}",
         "default_grid_factor": f"{DEFAULT_GRID_FACTOR_T_PER_MWH}",
+        **{block: any(block in run["kpis"] for sc in results["scenarios"] for run in sc["runs"].values())
+           for block in OPTIONAL_KPI_ROWS},
+        "trim_threshold_kw": f"{TRIM_THRESHOLD_KW:g}",
     }
     hottest = max(run["kpis"]["inlet_temp_max_c"] for sc in results["scenarios"] for run in sc["runs"].values())
     return _environment(lang).get_template("report.html.j2").render(
@@ -791,6 +852,7 @@ def _flat_kpis(k: dict[str, Any]) -> dict[str, Any]:
     row = {key: v for key, v in k.items() if not isinstance(v, dict | list) and key not in IDENTITY_KEYS}
     row.update({f"energy_{c}_mwh": v for c, v in k["energy_by_component_mwh"].items()})
     row.update({f"setpoint_changes_{c}": v for c, v in k["setpoint_changes"].items()})
+    row.update({f"{block}_{name}": v for block in OPTIONAL_KPI_ROWS for name, v in (k.get(block) or {}).items()})
     return row
 
 

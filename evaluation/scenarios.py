@@ -116,15 +116,16 @@ class LoadSpec(_Frozen):
 
 
 class SetpointRange(_Frozen):
-    """Bounds a site allows for one setpoint (inside the contract's hard bounds)."""
+    """Bounds a site allows for one setpoint (inside the contract's hard bounds); equal bounds pin the setpoint (a
+    heat pump's duty held at 0 closes a heat-reuse connection)."""
 
     low: float = Field(description="Lowest value the plant accepts (the setpoint's unit).")
     high: float = Field(description="Highest value the plant accepts (the setpoint's unit).")
 
     @model_validator(mode="after")
     def _ordered(self) -> SetpointRange:
-        if self.low >= self.high:
-            raise ValueError(f"low = {self.low:g} must be below high = {self.high:g}")
+        if self.low > self.high:
+            raise ValueError(f"low = {self.low:g} must be below high = {self.high:g} (or equal: a pinned setpoint)")
         return self
 
 

@@ -15,7 +15,9 @@ cell keeps its design flow and fan), and the site's setpoint ranges (the core se
 the plant's levers) replace the bounds that the actuators clamp to (as a BMS clamps writes),
 so the oracle's look-ahead faces the same limits. Every setpoint of the facility's contract is
 recorded, counted in the KPIs and plotted; so are the plant's response to its levers
-(chillers and tower cells running, chilled- and condenser-water flow).
+(chillers and tower cells running, chilled- and condenser-water flow) and, for a facility with
+that equipment, a storage tank's state, liquid cooling's case and facility-water temperatures and
+trim, and the heat a heat pump delivers.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ from coolpilot.envs.simulation import PlantAwarePolicy, Policy, SimResult, simul
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from coolpilot.envs.weather import Weather, load_climate, wet_bulb_c
 from coolpilot.evaluation.kpis import (
-    PeriodKpis,
     WhatIfKpis,
     applied_setpoints,
     compute_whatif_kpis,
@@ -79,6 +80,12 @@ PLANT_SERIES = ("chillers_running", "tower_cells_running", "chw_flow_frac", "cw_
 """Recorded series of the plant's response to its levers that the report plots beside the setpoints."""
 STORAGE_SERIES = ("tes_soc", "tes_discharge_kw")
 """Recorded series of a storage tank the report plots for a facility with one: state of charge, cold delivered."""
+LIQUID_SERIES = ("case_temp_max_c", "fws_supply_c", "trim_kw")
+"""Recorded series of liquid cooling the report plots for a facility with it: the hottest GPU case (against its
+limit), the facility-water supply and the heat passed to the chilled-water plant (trim)."""
+HEAT_REUSE_SERIES = ("heat_reused_kw", "heat_demand_kw")
+"""Recorded series of a heat-reuse connection the report plots for a facility with one: heat delivered, and the
+network's demand beside it."""
 
 
 # --- building a scenario's plant, weather and policies ------------------------------------------
@@ -296,10 +303,14 @@ def peak_week(result: SimResult) -> slice:
     return slice(first * per_day, (first + 7) * per_day)
 
 
-def plot_data(result: SimResult, bounds: dict[str, tuple[float, float]], storage: bool = False) -> dict[str, Any]:
+def plot_data(result: SimResult, bounds: dict[str, tuple[float, float]], storage: bool = False, *,
+              liquid: bool = False, heat_reuse: bool = False) -> dict[str, Any]:
     """The small series the report plots: the hottest-inlet distribution and the peak week, hourly: weather, inlet,
     facility power, every recorded setpoint as the plant applied it, :data:`PLANT_SERIES` and, for a facility
-    with a storage tank (``storage``), :data:`STORAGE_SERIES`."""
+    with a storage tank (``storage``), :data:`STORAGE_SERIES`, with liquid cooling (``liquid``),
+    :data:`LIQUID_SERIES`, with a heat pump (``heat_reuse``), :data:`HEAT_REUSE_SERIES`."""
+    extra = (*(STORAGE_SERIES if storage else ()), *(LIQUID_SERIES if liquid else ()),
+             *(HEAT_REUSE_SERIES if heat_reuse else ()))
     h = result.dt_s / SECONDS_PER_HOUR
     inlet = result.series["inlet_temp_max_c"]
     clipped = np.clip(inlet, HIST_EDGES_C[0], HIST_EDGES_C[-1] - 1e-9)
@@ -320,7 +331,7 @@ def plot_data(result: SimResult, bounds: dict[str, tuple[float, float]], storage
             "facility_kw": _hourly(s["facility_kw"][week], per_hour),
             **{f"setpoint_{name}": _hourly(applied[:, j], per_hour) for j, name in enumerate(names)},
             **{key: _hourly(s[key][week], per_hour) for key in PLANT_SERIES},
-            **({key: _hourly(s[key][week], per_hour) for key in STORAGE_SERIES} if storage else {}),
+            **{key: _hourly(s[key][week], per_hour) for key in extra},
         },
     }
 
@@ -347,7 +358,7 @@ def run_job(job: Job) -> dict[str, Any]:
                       exogenous=None if record is None else record.exo)
     bounds = setpoint_bounds(cfg, sc)
     kpis = compute_whatif_kpis(result, tariff=sc.tariff, carbon=sc.carbon, carbon_profile=sc.carbon_profile,
-                               inlet_limit_c=sc.limits.inlet_limit_c, setpoint_bounds=bounds)
+                               inlet_limit_c=sc.limits.inlet_limit_c, setpoint_bounds=bounds, facility=cfg)
     if job.series_dir is not None:
         folder = Path(job.series_dir)
         folder.mkdir(parents=True, exist_ok=True)
@@ -356,7 +367,8 @@ def run_job(job: Job) -> dict[str, Any]:
         "scenario_index": job.scenario_index,
         "policy_index": job.policy_index,
         "kpis": kpis.as_dict(),
-        "plots": plot_data(result, bounds, cfg.storage.installed),
+        "plots": plot_data(result, bounds, cfg.storage.installed, liquid=cfg.liquid is not None,
+                           heat_reuse=cfg.heat_reuse.installed),
         "wall_s": time.perf_counter() - started,
     }
     if record is not None:
@@ -534,12 +546,6 @@ def policy_card(ref: PolicyRef) -> dict[str, Any]:
 
 def assemble(scenario_set: ScenarioSet, jobs: list[Job], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Results of the jobs as one mapping: per scenario the runs, the savings and the flags."""
-    def kpis_of(d: dict[str, Any]) -> WhatIfKpis:
-        fields = {k: v for k, v in d.items() if k != "thermal_ok"}
-        fields["monthly"] = [PeriodKpis(**m) for m in d["monthly"]]
-        fields["daily"] = [PeriodKpis(**m) for m in d["daily"]]
-        return WhatIfKpis(**fields)
-
     labels = [p.label for p in scenario_set.policies]
     kinds = {p.label: p.kind for p in scenario_set.policies}
     oracle = next((p.label for p in scenario_set.policies if p.kind == "oracle"), None)
@@ -550,7 +556,7 @@ def assemble(scenario_set: ScenarioSet, jobs: list[Job], rows: list[dict[str, An
     for i, sc in enumerate(scenario_set.scenarios):
         runs = {labels[j]: {"kpis": by_pair[(i, j)]["kpis"], "plots": by_pair[(i, j)]["plots"]}
                 for j in range(len(labels))}
-        typed = {label: kpis_of(run["kpis"]) for label, run in runs.items()}
+        typed = {label: WhatIfKpis.from_dict(run["kpis"]) for label, run in runs.items()}
         base = typed[scenario_set.baseline]
         # The share of the oracle's saving is a measure of learned policies (and 100 % for the oracle itself).
         vs_baseline = {}
