@@ -427,18 +427,23 @@ def _mix32(x: int) -> int:
 
 
 @jit
-def _uniform(key: int, stream: int, counter: int) -> float:
-    """The ``counter``-th uniform (0, 1) of hash stream ``stream`` of event key ``key``."""
-    h = _mix32(_mix32(_mix32(key) ^ stream) ^ counter)
-    return (h + 0.5) / 4294967296.0
+def _stream_seed(key: int, stream: int) -> int:
+    """The seed of hash stream ``stream`` of event key ``key``."""
+    return _mix32(_mix32(key) ^ stream)
 
 
 @jit
-def _exponential(mean: float, key: int, stream: int, counter: int) -> float:
-    """An exponential draw of mean ``mean`` (0 for mean 0, inf for an infinite mean)."""
+def _uniform(seed: int, counter: int) -> float:
+    """The ``counter``-th uniform (0, 1) of the hash stream ``seed``."""
+    return (_mix32(seed ^ counter) + 0.5) / 4294967296.0
+
+
+@jit
+def _exponential(mean: float, seed: int, counter: int) -> float:
+    """An exponential draw of mean ``mean`` (0 for mean 0) from the hash stream ``seed``."""
     if mean == 0.0:
         return 0.0
-    return -np.log(_uniform(key, stream, counter)) * mean
+    return -np.log(_uniform(seed, counter)) * mean
 
 
 @jit
@@ -493,20 +498,21 @@ def _training_stream(col: np.ndarray, weight: float, key: int, stream: int, orig
     period_s = every_s + p[_CKPT_S]
     span = p[_JOB_U_MAX] - p[_JOB_U_MIN]
     idle = weight * p[_IDLE_U]
-    in_job = _uniform(key, stream, 0) < p[_JOB_SHARE]
-    remaining = _exponential(p[_JOB_S], key, stream, 1)
-    phase = _uniform(key, stream, 2) * period_s
-    level = p[_JOB_U_MIN] + span * _uniform(key, stream, 3)
+    seed = _stream_seed(key, stream)
+    in_job = _uniform(seed, 0) < p[_JOB_SHARE]
+    remaining = _exponential(p[_JOB_S], seed, 1)
+    phase = _uniform(seed, 2) * period_s
+    level = p[_JOB_U_MIN] + span * _uniform(seed, 3)
     c = 4
     t = origin
     if not in_job:
-        gap = _exponential(p[_GAP_S], key, stream, c)
+        gap = _exponential(p[_GAP_S], seed, c)
         c += 1
         _add_segment(col, t_first, dt_s, t, t + gap, idle)
         t += gap
         phase = 0.0
     while t < t_end:
-        to_failure = math.inf if p[_MTBF_S] == math.inf else _exponential(p[_MTBF_S], key, stream, c)
+        to_failure = math.inf if p[_MTBF_S] == math.inf else _exponential(p[_MTBF_S], seed, c)
         c += 1
         run = min(remaining, to_failure)
         _job_pattern(col, t_first, dt_s, t, min(t + run, t_end), phase, weight * level, weight * p[_CKPT_U],
@@ -518,9 +524,9 @@ def _training_stream(col: np.ndarray, weight: float, key: int, stream: int, orig
             t += p[_RESTART_S]
         else:
             t += remaining
-            gap = _exponential(p[_GAP_S], key, stream, c)
-            remaining = _exponential(p[_JOB_S], key, stream, c + 1)
-            level = p[_JOB_U_MIN] + span * _uniform(key, stream, c + 2)
+            gap = _exponential(p[_GAP_S], seed, c)
+            remaining = _exponential(p[_JOB_S], seed, c + 1)
+            level = p[_JOB_U_MIN] + span * _uniform(seed, c + 2)
             c += 3
             _add_segment(col, t_first, dt_s, t, t + gap, idle)
             t += gap
@@ -567,14 +573,15 @@ def _inference_column(col: np.ndarray, key: int, origin: float, t_first: float, 
     rate = p[_BURST_RATE_PER_S]
     if rate <= 0.0 or p[_BURST_U] <= 0.0:
         return
+    seed = _stream_seed(key, _BURST_STREAM)
     t = origin
     c = 0
     while True:
-        t += _exponential(1.0 / rate, key, _BURST_STREAM, c)
+        t += _exponential(1.0 / rate, seed, c)
         if t >= t_end:
             return
-        length = _exponential(p[_BURST_S], key, _BURST_STREAM, c + 1)
-        height = _exponential(p[_BURST_U], key, _BURST_STREAM, c + 2)
+        length = _exponential(p[_BURST_S], seed, c + 1)
+        height = _exponential(p[_BURST_U], seed, c + 2)
         c += 3
         _add_segment(col, t_first, dt_s, t, t + length, height)
 
@@ -595,7 +602,8 @@ def _ai_column(col: np.ndarray, code: float, start_s: float, dt_s: float, p: np.
             _training_stream(col, 1.0 / jobs, key, stream, origin, t_first, dt_s, t_end, p)
     else:
         _inference_column(col, key, origin, t_first, dt_s, t_end, p)
-    u1, u2 = _uniform(key, _NOISE_STREAM, 0), _uniform(key, _NOISE_STREAM, 1)
+    noise_seed = _stream_seed(key, _NOISE_STREAM)
+    u1, u2 = _uniform(noise_seed, 0), _uniform(noise_seed, 1)
     x = noise_std * np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)  # stationary start (Box–Muller)
     scale = noise_std * np.sqrt(1.0 - phi * phi)
     for k in range(n_steps):
