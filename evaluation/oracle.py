@@ -526,8 +526,9 @@ class OraclePolicy:
     tail_step_min: float = 60.0
     knot_h: float = 1.0
     tail_knot_h: float = 3.0
-    population: int = 64
-    """Plans per iteration, rolled out in one batch (at least the seeds and moves: 6 per continuous setpoint)."""
+    population: int | None = None
+    """Plans per iteration, rolled out in one batch (at least the seeds and moves: 6 per continuous setpoint);
+    default 64, or the seeds and moves plus 8 draws for a contract with more levers (an AI factory's 12)."""
     iterations: int = 1
     """Pattern-search iterations per replan (each one batched rollout of the population)."""
     step_frac: float = 0.05
@@ -556,7 +557,8 @@ class OraclePolicy:
         self._cols = np.array([LEVERS.index(n) for n in self._names], dtype=np.int64)
         self._discrete = np.array([SETPOINT_SPECS[n].discrete for n in self._names])
         n_moves = 6 * int((~self._discrete).sum()) + 3 * int(self._discrete.sum())
-        _check("population", self.population, n_moves + 6, 8192, "plans")
+        self._population = max(64, n_moves + 6 + 8) if self.population is None else self.population
+        _check("population", self._population, n_moves + 6, 8192, "plans")
         self._exact_h = exact
         self._tape = rule_tape(self.rule_settings)
         self._bound_c = INLET_LIMIT_C - self.margin_k
@@ -592,7 +594,7 @@ class OraclePolicy:
                 raise ValueError(f"OraclePolicy.{name} must be a multiple of the plant's step ({dt_s:g} s)")
         grid = plan_grid(self.horizon_h, self._exact_h, self.step_min, self.detail_h, self.tail_step_min,
                          self.knot_h, self.tail_knot_h, dt_s)
-        lanes = take_params(params, np.zeros(self.population, dtype=np.int64))
+        lanes = take_params(params, np.zeros(self._population, dtype=np.int64))
         self._bound = (params, lanes, exo, dt_s, grid)
         self._low = params.setpoint_low[0, self._cols]
         self._high = params.setpoint_high[0, self._cols]
@@ -770,7 +772,7 @@ class OraclePolicy:
         """Search a plan from plant state ``state`` before step ``k + 1``; it replaces the current one."""
         assert self._bound is not None
         _, _, _, dt_s, g = self._bound
-        n, kk = self.population, len(self._names)
+        n, kk = self._population, len(self._names)
         held = state.actuators[0, self._cols]
         if self._last is None:
             self._last = held.copy()

@@ -250,11 +250,13 @@ def liquid_loops(
             cop = heat_pump_cop(source_c, liq[i, HP_SUPPLY_C], liq[i, HP_ETA], liq[i, HP_APPROACH_K])
             wanted = min(min(max(heat_pump_duty[i], 0.0), 1.0) * liq[i, HP_CAP_KW], demand_kw[i])
             source = wanted * (cop - 1.0) / cop
-            source = max(min(source, wanted_f, c_fws * (source_c - liq[i, HP_MIN_SOURCE_C])), 0.0)
+            # It takes what the network asks for from the heat arriving (or what the loop must shed, if more),
+            # whatever the supply setpoint: the dry coolers, not the heat pump, hold the setpoint.
+            source = max(min(source, max(wanted_f, q_f), c_fws * (source_c - liq[i, HP_MIN_SOURCE_C])), 0.0)
             delivered = source * cop / (cop - 1.0)
             hp_kw = delivered - source
         # --- dry coolers (adiabatic when short), then trim; backward Euler when even both fall short -------
-        rest = wanted_f - source
+        rest = max(wanted_f - source, 0.0)
         rise = (q_f - source) / c_fws  # dry-cooler entering water over the FWS supply (K)
         k_dry = min(liq[i, DRY_KW_PER_K], 0.95 * c_fws)  # capacity per K at full fan speed, never below the air
         air_in = drybulb_c[i]
