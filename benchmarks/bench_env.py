@@ -42,17 +42,25 @@ def bench_single(preset: str, steps: int, seed: int = 0) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=50_000)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "env_single.json"))
+    parser.add_argument("--presets", nargs="+", default=["legacy-hall", "modern-hall", "campus"],
+                        help="facilities to measure (ai-factory: the liquid-cooled hall)")
+    parser.add_argument("--out", default=None,
+                        help="JSON path (default results/env_single.json for the default presets, else "
+                             "env_single_<presets>.json)")
     args = parser.parse_args()
-    results = {preset: bench_single(preset, args.steps) for preset in ("legacy-hall", "modern-hall", "campus")}
+    default = args.presets == ["legacy-hall", "modern-hall", "campus"]
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / (
+        "env_single.json" if default else f"env_single_{'_'.join(args.presets)}.json")
+    results = {preset: bench_single(preset, args.steps) for preset in args.presets}
     report = {
         "benchmark": "single-env steps/s, random policy, 5-minute step, 1-day episodes with resets",
-        "command": f"python benchmarks/bench_env.py --steps {args.steps}",
+        "command": f"python benchmarks/bench_env.py --steps {args.steps}"
+                   + ("" if default else f" --presets {' '.join(args.presets)}"),
         "machine": machine_info(),
         "results": results,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
     for preset, r in results.items():
         print(f"{preset:<12} {r['steps_per_s']:>10,.0f} steps/s")
 

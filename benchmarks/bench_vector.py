@@ -21,9 +21,9 @@ from machine import machine_info
 from coolpilot.envs.vector import DataCenterVectorEnv
 
 
-def bench(n: int, seconds: float) -> dict[str, float]:
-    """Facility-steps/s of an ``n``-facility vector env over about ``seconds`` of stepping."""
-    env = DataCenterVectorEnv(n, facility="modern-hall", climate="chicago", episode_days=1)
+def bench(n: int, seconds: float, facility: str = "modern-hall") -> dict[str, float]:
+    """Facility-steps/s of an ``n``-facility vector env of ``facility`` over about ``seconds`` of stepping."""
+    env = DataCenterVectorEnv(n, facility=facility, climate="chicago", episode_days=1)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, size=(16, *env.action_space.shape)).astype(np.float32)
@@ -41,16 +41,20 @@ def bench(n: int, seconds: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "env_vector.json"))
+    parser.add_argument("--facility", default="modern-hall", help="preset (ai-factory: the liquid-cooled hall)")
+    parser.add_argument("--out", default=None,
+                        help="JSON path (default results/env_vector.json, or env_vector_<facility>.json)")
     args = parser.parse_args()
-    results = [bench(n, args.seconds) for n in (1, 16, 256, 4096)]
+    name = "env_vector.json" if args.facility == "modern-hall" else f"env_vector_{args.facility}.json"
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / name
+    results = [bench(n, args.seconds, args.facility) for n in (1, 16, 256, 4096)]
     report = {
-        "benchmark": "vector env facility-steps/s, 1-day episodes with autoreset, random actions",
-        "command": f"python benchmarks/bench_vector.py --seconds {args.seconds:g}",
+        "benchmark": f"vector env facility-steps/s, {args.facility}, 1-day episodes with autoreset, random actions",
+        "command": f"python benchmarks/bench_vector.py --seconds {args.seconds:g} --facility {args.facility}",
         "machine": machine_info(),
         "results": results,
     }
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    out.write_text(json.dumps(report, indent=2) + "\n")
     for r in results:
         print(f"N={r['num_envs']:>5}  {r['facility_steps_per_s']:>12,.0f} facility-steps/s")
 

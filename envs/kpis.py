@@ -2,7 +2,9 @@
 
 **The vocabulary.** :data:`ENERGY_COMPONENTS` names once, for every report of this project,
 the parts the facility energy is made of: ``it``, ``crah_fans``, ``chillers``,
-``tower_fans``, ``chw_pumps``, ``cw_pumps``, ``distribution_losses`` and ``lighting``. Each
+``tower_fans``, ``chw_pumps``, ``cw_pumps``, a liquid-cooled hall's ``cdu_pumps``, ``fws_pumps`` and
+``dry_cooler_fans``, ``distribution_losses`` and ``lighting`` (a heat pump's electricity is outside the facility
+energy: :mod:`coolpilot.evaluation.kpis` reports it with the heat it delivers). Each
 name is a key of ``energy_by_component_mwh`` (MWh: the unit is in the mapping's name; the
 what-if CSV spells them ``energy_<name>_mwh``) and is measured from the recorded power
 series (kW) it names. The cooling plant is the components marked ``cooling``; free cooling
@@ -47,13 +49,19 @@ ENERGY_COMPONENTS: tuple[EnergyComponent, ...] = (
     EnergyComponent("tower_fans", "tower_fan_kw", "tower fans", cooling=True),
     EnergyComponent("chw_pumps", "chw_pump_kw", "chilled-water pumps", cooling=True),
     EnergyComponent("cw_pumps", "cw_pump_kw", "condenser pumps", cooling=True),
+    EnergyComponent("cdu_pumps", "cdu_pump_kw", "CDU pumps", cooling=True),
+    EnergyComponent("fws_pumps", "fws_pump_kw", "facility-water pumps", cooling=True),
+    EnergyComponent("dry_cooler_fans", "dry_cooler_fan_kw", "dry-cooler fans", cooling=True),
     EnergyComponent("distribution_losses", "distribution_loss_kw", "UPS/distribution losses", cooling=False),
     EnergyComponent("lighting", "lighting_kw", "lighting", cooling=False),
 )
 """Every component of the facility energy, in report order; their energies add up to the facility energy."""
 COMPONENT_NAMES: tuple[str, ...] = tuple(c.name for c in ENERGY_COMPONENTS)
 COOLING_COMPONENTS: tuple[str, ...] = tuple(c.name for c in ENERGY_COMPONENTS if c.cooling)
-"""The cooling plant: CRAH fans, chillers, tower fans and both pump sets."""
+"""The cooling plant: CRAH fans, chillers, tower fans and both pump sets, and a liquid-cooled hall's CDU and
+facility-water pumps and dry-cooler fans."""
+LIQUID_COMPONENTS: tuple[str, ...] = ("cdu_pumps", "fws_pumps", "dry_cooler_fans")
+"""Components only a liquid-cooled facility has (zero elsewhere; reports show them only where they are not)."""
 COMPONENT_LABELS: dict[str, str] = {c.name: c.label for c in ENERGY_COMPONENTS}
 
 

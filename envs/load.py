@@ -226,7 +226,8 @@ class LoadProfile(BaseModel):
             problems += [FieldProblem(name, f"{getattr(self, name):g} {_unit(LoadProfile, name)}",
                                       f"applies to shape 'enterprise' only{hint.format(name)}",
                                       "only with shape: enterprise")
-                         for name in _ENTERPRISE_ONLY if name in self.model_fields_set]
+                         for name in _ENTERPRISE_ONLY
+                         if name in self.model_fields_set and getattr(self, name) != _DEFAULTS[name]]
             if self.trace_csv is not None:
                 problems.append(FieldProblem("trace_csv", repr(self.trace_csv), f"a trace replaces the synthetic "
                                              f"shape, so it cannot go with shape {self.shape!r}",
@@ -238,6 +239,8 @@ class LoadProfile(BaseModel):
         if problems:
             raise FieldProblemsError(problems)
         return self
+
+    # A value left at its default (a dumped and reloaded profile carries every field) is not a conflict.
 
     @property
     def training_load(self) -> TrainingLoad:
@@ -757,3 +760,7 @@ def _number(path: Path, line: int, column: str, text: str, unit: str) -> float:
     if not math.isfinite(v):
         raise LoadTraceError(f"{path} line {line}: column {column!r} = {text!r} is not finite ({unit})")
     return v
+
+
+_DEFAULTS = {name: LoadProfile.model_fields[name].default for name in _ENTERPRISE_ONLY}
+"""Enterprise-only fields' defaults: a training or inference profile may carry them (a dumped profile does)."""

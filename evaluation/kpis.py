@@ -224,8 +224,9 @@ class WhatIfKpis(Kpis):
 
     @property
     def thermal_ok(self) -> bool:
-        """No inlet above the scenario's inlet limit at any step."""
-        return self.degree_hours_above_limit == 0.0
+        """No inlet above the scenario's inlet limit at any step, nor (liquid cooling) a GPU case above its limit."""
+        case_ok = self.liquid is None or self.liquid.degree_hours_above_case_limit == 0.0
+        return self.degree_hours_above_limit == 0.0 and case_ok
 
     def as_dict(self) -> dict[str, object]:
         """Plain mapping for JSON (``thermal_ok`` included; ``liquid`` and ``heat_reuse`` only when present)."""

@@ -40,7 +40,7 @@ from markupsafe import Markup
 
 from coolpilot.envs.contract import SETPOINT_SPECS
 from coolpilot.envs.jsonsafe import json_safe
-from coolpilot.envs.kpis import COMPONENT_NAMES, COOLING_COMPONENTS
+from coolpilot.envs.kpis import COMPONENT_NAMES, COOLING_COMPONENTS, LIQUID_COMPONENTS
 from coolpilot.evaluation.i18n import (
     DEFAULT_LANGUAGE,
     MESSAGES,
@@ -58,6 +58,7 @@ BUNDLE_COLORS = ("#e8710a", "#2ca02c", "#9467bd", "#d62728", "#17becf", "#8c564b
 COMPONENT_COLORS = {
     "crah_fans": "#4e79a7", "chillers": "#e15759", "tower_fans": "#76b7b2", "chw_pumps": "#59a14f",
     "cw_pumps": "#edc948", "distribution_losses": "#b07aa1", "lighting": "#ff9da7",
+    "cdu_pumps": "#9c755f", "fws_pumps": "#bab0ac", "dry_cooler_fans": "#86bcb6",
 }
 """A fixed color per non-IT energy component (names from :data:`coolpilot.envs.kpis.ENERGY_COMPONENTS`)."""
 IDENTITY_KEYS = ("facility", "climate", "policy")
@@ -475,7 +476,7 @@ KPI_ROWS: tuple[tuple[str, str, int], ...] = (
     ("it_energy_mwh", "MWh", 1),
     ("cooling_energy_mwh", "MWh", 1),
     ("non_it_energy_mwh", "MWh", 1),
-    *((f"energy_by_component_mwh.{c}", "MWh", 1) for c in COMPONENT_NAMES if c != "it"),
+    *((f"energy_by_component_mwh.{c}", "MWh", 1) for c in COMPONENT_NAMES if c != "it" and c not in LIQUID_COMPONENTS),
     ("peak_facility_power_kw", "kW", 0),
     ("water_m3", "m³", 0),
     ("wue_l_per_kwh", "L/kWh", 3),
@@ -607,7 +608,8 @@ def _pue_chart(sc: dict[str, Any], colors: dict[str, str], t: Translator) -> Fig
 
 def _energy_chart(sc: dict[str, Any], t: Translator) -> Figure:
     labels = list(sc["runs"])
-    comps = [c for c in COMPONENT_NAMES if c != "it"]
+    comps = [c for c in COMPONENT_NAMES if c != "it" and (c not in LIQUID_COMPONENTS or any(
+        sc["runs"][p]["kpis"]["energy_by_component_mwh"].get(c, 0.0) > 0.0 for p in labels))]
     series = [(t.component(c), [sc["runs"][p]["kpis"]["energy_by_component_mwh"][c] for p in labels],
                COMPONENT_COLORS[c]) for c in comps]
     return _figure(bar_chart(ChartSpec(t.text("chart.energy_title"), t.text("chart.axis_policy"), "MWh"), labels,
@@ -824,9 +826,11 @@ def render_report(results: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
     """The report page (HTML, self-contained) from a results mapping, in ``lang`` (``en`` or ``zh-CN``)."""
     t = translator(lang)
     colors = policy_colors(results)
+    liquid = any("liquid" in run["kpis"] for sc in results["scenarios"] for run in sc["runs"].values())
     methodology = {
         "deadbands": ", ".join(f"{t.setpoint(k)} {v:g}" for k, v in DEADBANDS.items()),
-        "cooling_components": " + ".join(t.component(c) for c in COOLING_COMPONENTS),
+        "cooling_components": " + ".join(t.component(c) for c in COOLING_COMPONENTS
+                                         if liquid or c not in LIQUID_COMPONENTS),
         "default_price_per_mwh": f"{DEFAULT_PRICE_PER_MWH:g}",
         "default_grid_factor": f"{DEFAULT_GRID_FACTOR_T_PER_MWH}",
         **{block: any(block in run["kpis"] for sc in results["scenarios"] for run in sc["runs"].values())

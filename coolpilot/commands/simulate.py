@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
 def format_kpis(k: dict[str, object]) -> str:
     """A readable KPI table."""
-    from coolpilot.envs.kpis import COMPONENT_LABELS
+    from coolpilot.envs.kpis import COMPONENT_LABELS, LIQUID_COMPONENTS
 
     comp = k["energy_by_component_mwh"]
     assert isinstance(comp, dict)
@@ -64,7 +64,8 @@ def format_kpis(k: dict[str, object]) -> str:
         f"  IT energy                    {k['it_energy_mwh']:.2f} MWh",
         f"  cooling energy               {k['cooling_energy_mwh']:.2f} MWh",
     ]
-    lines += [f"    {COMPONENT_LABELS[name]:<26} {value:.2f} MWh" for name, value in comp.items() if name != "it"]
+    lines += [f"    {COMPONENT_LABELS[name]:<26} {value:.2f} MWh" for name, value in comp.items()
+              if name != "it" and (value > 0.0 or name not in LIQUID_COMPONENTS)]
     lines += [
         f"  water                        {k['water_m3']:.1f} m³ (WUE {k['wue_l_per_kwh']:.3f} L/kWh)",
         f"  max inlet temperature        {k['inlet_temp_max_c']:.2f} °C",

@@ -51,7 +51,8 @@ def test_kpis_by_hand() -> None:
     assert k.cooling_energy_mwh == pytest.approx(0.68)  # 170 kW × 4 h
     assert k.non_it_energy_mwh == pytest.approx(0.8)
     assert k.energy_by_component_mwh == pytest.approx({"it": 4.0, "crah_fans": 0.2, "chillers": 0.4, "tower_fans": 0.04,
-                                                       "chw_pumps": 0.02, "cw_pumps": 0.02,
+                                                       "chw_pumps": 0.02, "cw_pumps": 0.02, "cdu_pumps": 0.0,
+                                                       "fws_pumps": 0.0, "dry_cooler_fans": 0.0,
                                                        "distribution_losses": 0.08, "lighting": 0.04})
     assert k.water_m3 == pytest.approx(6.0)
     assert k.wue_l_per_kwh == pytest.approx(6000.0 / 4000.0)
@@ -129,7 +130,9 @@ def test_peak_demand_windows() -> None:
     assert peak_demand_kw(power, 900.0) == pytest.approx(400.0)  # one 15-minute step
     assert peak_demand_kw(power, 3600.0) == pytest.approx(400.0)  # an hourly step is its own 15-minute average
     assert peak_demand_kw(power[:2], 60.0) == pytest.approx(250.0)  # shorter than the window: the mean
-    assert set(DEADBANDS) == set(load_facility("modern-hall-tes").contract.setpoint_names)  # every block's
+    every_block = {*load_facility("modern-hall-tes").contract.setpoint_names,
+                   *load_facility("ai-factory").contract.setpoint_names}
+    assert set(DEADBANDS) == every_block  # every block's
 
 
 def test_hourly_carbon_profile_and_weekend_prices() -> None:
@@ -200,7 +203,8 @@ def test_one_kpi_vocabulary_what_if_extends_the_simulators_kpis() -> None:
     # The cooling plant named by the vocabulary is the plant the physics sums into cooling_kw.
     h = result.dt_s / HOUR
     assert base.cooling_energy_mwh == pytest.approx(float(result.series["cooling_kw"].sum()) * h / 1000.0, rel=1e-12)
-    assert set(COOLING_COMPONENTS) == {"crah_fans", "chillers", "tower_fans", "chw_pumps", "cw_pumps"}
+    assert set(COOLING_COMPONENTS) == {"crah_fans", "chillers", "tower_fans", "chw_pumps", "cw_pumps", "cdu_pumps",
+                                       "fws_pumps", "dry_cooler_fans"}
     assert base.as_dict().keys() <= k.as_dict().keys()
 
 

@@ -46,6 +46,7 @@ LATIN_TERMS = {
     "C", "K", "h", "d", "s", "t", "m", "L", "kW", "kWh", "MWh", "CO2", "CO2e", "E",
     # metrics, equipment and standards the Chinese field writes in Latin letters
     "PUE", "WUE", "IT", "UPS", "BMS", "ASHRAE", "TC", "A1", "Guideline", "GHG", "Protocol", "The", "Green", "Grid",
+    "CDU",
     "EnergyPlus", "DOE-2", "EIR", "YorkCalc", "NREL", "TMY3", "EPW", "EIA", "ONNX", "SB3", "Magnus", "Stull",
     # the product, the bundle's graph file and currencies as scenario files write them
     "coolpilot", "policy.onnx", "USD", "CNY",
