@@ -2,8 +2,8 @@
 
 The per-setpoint rules (bounds, rate, cooling direction, safe value, feedback point, whole steps,
 free-cooling hold) come from the contract's setpoint specs, so the properties are checked for
-the core block alone (contract version 1), legacy-hall, modern-hall, campus and modern-hall-tes, on the whole
-contract and on the part a contract-1 bundle commands. Whatever the model, the fallback and the
+the core block alone (contract version 1), legacy-hall, modern-hall, campus, modern-hall-tes and campus-tes,
+on the whole contract and on the part a contract-1 bundle commands. Whatever the model, the fallback and the
 operator send, what is written is finite, in bounds, a whole step where discrete, rate-limited
 (a discrete setpoint: at most one change per its minimum time), only toward more cooling near
 the limit, and the safe action at the limit.
@@ -43,7 +43,7 @@ TOL = 1e-9
 
 CONTRACTS: dict[str, Contract] = {"core": CORE_CONTRACT, **{name: load_facility(name).contract
                                                             for name in ("legacy-hall", "modern-hall", "campus",
-                                                                         "modern-hall-tes")}}
+                                                                         "modern-hall-tes", "campus-tes")}}
 """Every preset's contract and the core block alone (what a site file without a facility runs)."""
 
 ECONOMIZER_EVERY_20_MIN = {"rate_per_min": {"economizer_enable": 0.05}}

@@ -222,7 +222,7 @@ def test_example_site_maps_carry_every_lever_of_modern_hall(name: str, tmp_path:
 
 
 @pytest.mark.parametrize(("extra", "parts"), [
-    ({"facility": "greenhouse"}, ["field 'facility' = 'greenhouse'", "campus, legacy-hall, modern-hall"]),
+    ({"facility": "greenhouse"}, ["field 'facility' = 'greenhouse'", "campus, campus-tes, legacy-hall, modern-hall"]),
     ({"facility": "legacy-hall", "adapter": {"kind": "modbus", "modbus": {"setpoints": {"cw_flow_frac": {
         "address": 0}}}}},
      ["adapter.modbus.setpoints", "['cw_flow_frac'] are not setpoints of the site's facility contract (blocks core, "

@@ -84,7 +84,7 @@ def test_card_round_trip_and_contract_1_bundles() -> None:
     shipped = json.loads((ROOT / "tests" / "data" / "bundles" / "contract1-modern-hall-ppo" / "card.json").read_text())
     v1 = contract_from_card(shipped)
     assert v1.version == 1 and v1.setpoint_names == CORE_CONTRACT.setpoint_names
-    for preset in ("legacy-hall", "modern-hall", "campus"):  # the core block is in every contract
+    for preset in ("legacy-hall", "modern-hall", "campus", "campus-tes"):  # the core block is in every contract
         assert bundle_fits(v1, load_facility(preset).contract, "modern-hall-ppo", preset) == []
     bad = {**card, "setpoints": [*card["setpoints"][:-1], {"name": "economizer_enable", "unit": "%", "low": 0,
                                                            "high": 1}]}
