@@ -323,7 +323,9 @@ def _rollout(
                         + coefficients[_WEAR_MOVE] * travel + coefficients[_WEAR_START] * out.chiller_starts[p])
             stored[p] += out.stored_heat_change_kj[p]
             tank[p] += out.tes_heat_change_kj[p]
-            excess[p] = max(excess[p], out.inlet_temp_max_c[p] - coefficients[_LIMIT], out.case_excess_k[p])
+            excess[p] = max(excess[p], out.inlet_temp_max_c[p] - coefficients[_LIMIT])
+            if out.case_excess_k[p] > 0.0:  # a GPU case over its limit makes the plan infeasible too
+                excess[p] = max(excess[p], out.case_excess_k[p])
             if p == rule_lane or last_hour[t]:
                 plant_step = (out.chiller_kw[p] + out.tower_fan_kw[p] + out.chw_pump_kw[p]
                               + out.cw_pump_kw[p]) * hours

@@ -186,7 +186,7 @@ class RuleBasedSettings:
     @property
     def point_names(self) -> tuple[str, ...]:
         """The points it reads."""
-        extra = tuple(p for n in LEVERS if n in self.levers for p in LEVER_POINTS.get(n, ()))
+        extra = dict.fromkeys(p for n in LEVERS if n in self.levers for p in LEVER_POINTS.get(n, ()))  # each once
         return (*RULE_BASED_POINTS, *extra)
 
 

@@ -148,7 +148,7 @@ def test_the_rule_tape_is_the_rule_based_law_bit_for_bit(preset: str) -> None:
         row = {"inlet_temp_max_c": rng.uniform(18.0, 30.0), "supply_air_temp_c": rng.uniform(14.0, 26.0),
                "crah_fan_speed_frac": rng.uniform(0.3, 1.0), "outdoor_wetbulb_c": rng.uniform(-20.0, 30.0),
                "chw_return_temp_c": rng.uniform(8.0, 24.0), "chw_flow_frac": rng.uniform(0.2, 1.2),
-               "tes_soc": rng.uniform(0.0, 1.0)}
+               "tes_soc": rng.uniform(0.0, 1.0), "case_temp_max_c": rng.uniform(40.0, 90.0)}
         hour = rng.choice([rng.uniform(0.0, 24.0), float(rng.integers(0, 24))])  # window edges included
         row["time_of_day_sin"], row["time_of_day_cos"] = np.sin(np.pi * hour / 12.0), np.cos(np.pi * hour / 12.0)
         sat, fan = rng.uniform(14.0, 26.0), rng.uniform(0.3, 1.0)
@@ -158,18 +158,21 @@ def test_the_rule_tape_is_the_rule_based_law_bit_for_bit(preset: str) -> None:
         assert np.array_equal(evaluate_tape(tape, [inputs[n] for n in RULE_INPUTS]), expected)
 
 
-def test_the_points_the_rule_lane_reads_are_the_plant_points() -> None:
-    cfg = load_facility("modern-hall-tes")
+@pytest.mark.parametrize("preset", ["modern-hall-tes", "ai-factory"])
+def test_the_points_the_rule_lane_reads_are_the_plant_points(preset: str) -> None:
+    cfg = load_facility(preset)
     params = build_params([cfg])
     state = initial_state(params)
-    exo = Exogenous(np.array([31.0]), np.array([19.0]), np.full((1, 3), 0.7))
+    exo = Exogenous(np.array([31.0]), np.array([19.0]), np.full((1, len(cfg.zones)), 0.7))
     for _ in range(3):
         state, out = step(state, state.actuators, exo, params, 300.0)
     pts = dict(zip(cfg.contract.point_names,
                    points_array(out, exo, np.array([40.0]), np.array([3600.0]), np.array([cfg.it_design_kw]),
                                 cfg.contract)[0], strict=False))
-    for point, output in RULE_POINT_OUTPUTS.items():
-        assert pts[point] == getattr(out, output)[0], point
+    read = [p for p in RULE_POINT_OUTPUTS if p in pts]
+    assert ("tes_soc" in read) == cfg.storage.installed and ("case_temp_max_c" in read) == (cfg.liquid is not None)
+    for point in read:
+        assert pts[point] == getattr(out, RULE_POINT_OUTPUTS[point])[0], point
     assert pts["outdoor_wetbulb_c"] == exo.wetbulb_c[0]
 
 
@@ -211,7 +214,7 @@ def test_the_rollout_is_the_plant(preset: str) -> None:
     state, points = capture.start
     h = len(oracle.grid.dt_s)
     assert h == 12 and np.all(oracle.grid.dt_s == 300.0)
-    plans = np.repeat(state.actuators[0, oracle._cols][None, None, :], oracle.population, axis=0).repeat(h, axis=1)
+    plans = np.repeat(state.actuators[0, oracle._cols][None, None, :], oracle._population, axis=0).repeat(h, axis=1)
     cost, excess, commands = oracle.evaluate(state, 0, points, plans)
     assert cost[0] == pytest.approx(float((s["facility_kw"] * (300.0 / 3600.0)).sum()), rel=1e-12)
     told = np.stack([s[f"setpoint_{n}"] for n in settings.setpoint_names], axis=1)

@@ -396,12 +396,12 @@ def _random_points(n: int, seed: int, contract: Contract) -> np.ndarray:
 
 def _site_settings() -> list[tuple[str, RuleBasedSettings, Contract]]:
     cases = []
-    for preset in ("modern-hall", "legacy-hall", "campus", "modern-hall-tes"):
+    for preset in ("modern-hall", "legacy-hall", "campus", "modern-hall-tes", "ai-factory"):
         cfg = load_facility(preset)
         cases.append((preset, rule_based_settings(cfg), cfg.contract))
     cases.append(("defaults", RuleBasedSettings(), CORE_CONTRACT))
     strict = RuleBasedSettings(economizer=False, guard_c=24.5, inlet_target_c=23.5, sat_max_c=22.0, fan_gain=0.25,
-                               sat_gain=2.0, levers=LEVERS[:-1], stage_up_plr=0.7, dp_valve_target=0.9, dp_min_frac=0.3,
+                               sat_gain=2.0, levers=LEVERS[:5], stage_up_plr=0.7, dp_valve_target=0.9, dp_min_frac=0.3,
                                cw_flow_frac=0.8, tower_cell_flow_min_frac=0.5)
     cases.append(("no-economizer-strict-all-levers", strict, MODERN))
     return cases
