@@ -2,7 +2,8 @@
 
 The per-setpoint rules (bounds, rate, cooling direction, safe value, feedback point, whole steps,
 free-cooling hold) come from the contract's setpoint specs, so the properties are checked for
-the core block alone (contract version 1), legacy-hall, modern-hall, campus, modern-hall-tes and campus-tes,
+the core block alone (contract version 1), legacy-hall, modern-hall, campus, modern-hall-tes, campus-tes and the
+liquid-cooled ai-factory and modern-hall-ai-pod (whose hottest GPU case has a guard and a limit beside the inlet's),
 on the whole contract and on the part a contract-1 bundle commands. Whatever the model, the fallback and the
 operator send, what is written is finite, in bounds, a whole step where discrete, rate-limited
 (a discrete setpoint: at most one change per its minimum time), only toward more cooling near
@@ -43,7 +44,8 @@ TOL = 1e-9
 
 CONTRACTS: dict[str, Contract] = {"core": CORE_CONTRACT, **{name: load_facility(name).contract
                                                             for name in ("legacy-hall", "modern-hall", "campus",
-                                                                         "modern-hall-tes", "campus-tes")}}
+                                                                         "modern-hall-tes", "campus-tes",
+                                                                         "ai-factory", "modern-hall-ai-pod")}}
 """Every preset's contract and the core block alone (what a site file without a facility runs)."""
 
 ECONOMIZER_EVERY_20_MIN = {"rate_per_min": {"economizer_enable": 0.05}}
@@ -85,6 +87,8 @@ def _realistic(name: str) -> st.SearchStrategy[float]:
         return st.floats(15.0, 29.0)
     if name == "inlet_temp_mean_c":
         return st.floats(15.0, 25.0)
+    if name == "case_temp_max_c":  # around the case guard (75 °C) and limit (80 °C)
+        return st.floats(55.0, 90.0)
     if name == "economizer_enable":
         return st.sampled_from([0.0, 1.0])
     return st.floats(spec.low, spec.high)
@@ -188,10 +192,14 @@ def _check(d: Decision, points: Mapping[str, object], envelope: EnvelopeState, l
     _written_is_sane(d, limits, contract)
     inlet = _finite_real(points.get("inlet_temp_max_c"))
     inlet = inlet if inlet is not None and 0.0 <= inlet <= 60.0 else None
-    if inlet is not None and inlet >= limits.limit_c:
+    liquid = "case_temp_max_c" in contract.points_by_name
+    case = _finite_real(points.get("case_temp_max_c")) if liquid else None
+    case = case if case is not None and 0.0 <= case <= 120.0 else None
+    if (inlet is not None and inlet >= limits.limit_c) or (case is not None and case >= limits.case_limit_c):
         assert d.source == "safe"
         _assert_safe_action(d, points, envelope, limits, contract)
         return
+    hot_case = liquid and (case is None or case >= limits.case_guard_c)
     if d.setpoints is None or d.source == "safe":
         return
     last = envelope.last_written or {}
@@ -204,7 +212,7 @@ def _check(d: Decision, points: Mapping[str, object], envelope: EnvelopeState, l
                 assert envelope.held_s[name] + period_s >= limits.min_hold_s(name) - TOL, (name, envelope.held_s)
         else:
             assert abs(value - last[name]) <= limits.max_step(name, period_s) + TOL, (name, value, last[name])
-        if inlet is None or inlet >= limits.guard_c:
+        if inlet is None or inlet >= limits.guard_c or hot_case:
             assert spec.cooling_direction * (value - last[name]) >= -TOL, f"{name} moved toward less cooling"
 
 
