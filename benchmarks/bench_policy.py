@@ -53,6 +53,10 @@ KEPT = ("facility_energy_mwh", "overhead_energy_mwh", "cooling_energy_mwh", "it_
         "degree_hours_above_27c", "hours_above_27c", "inlet_temp_max_c", "setpoint_changes", "setpoint_changes_per_day",
         "chiller_starts_per_day", "peak_facility_power_kw", "wall_s")
 """The KPIs of each run the summary keeps."""
+LIQUID_KEPT = ("case_temp_max_c", "hours_above_case_limit", "throttled_gpu_energy_mwh", "trim_hours",
+               "bought_energy_mwh", "erf", "ere", "net_cost", "reused_heat_mwh")
+"""Kept too where a facility has them: GPU cases, throttling and trim (liquid cooling); energy bought (facility +
+heat pump), ERF, ERE, net cost and reused heat (a heat pump)."""
 
 Job = tuple[str, str, str, float, float]
 """(facility, climate, policy, days, start day)."""
@@ -65,8 +69,15 @@ def run_one(job: Job) -> dict[str, Any]:
     start = time.perf_counter()
     result = simulate(cfg, load_climate(climate), make_policy(policy, cfg), days=days, start_day=start_day, seed=0)
     wall = time.perf_counter() - start
-    k = compute_whatif_kpis(result, tariff=Tariff(), carbon=Carbon()).as_dict()
+    k = compute_whatif_kpis(result, tariff=Tariff(), carbon=Carbon(), facility=cfg).as_dict()
     k["overhead_energy_mwh"] = k["non_it_energy_mwh"]
+    liquid, heat = k.get("liquid"), k.get("heat_reuse")
+    if isinstance(liquid, dict):  # a liquid-cooled hall: its GPU cases and what throttling cost
+        k.update(case_temp_max_c=liquid["case_temp_max_c"], hours_above_case_limit=liquid["hours_above_case_limit"],
+                 throttled_gpu_energy_mwh=liquid["throttled_gpu_energy_mwh"], trim_hours=liquid["trim_hours"])
+    if isinstance(heat, dict):  # a heat pump: what the site buys (facility + heat pump) and the reuse metrics
+        k.update(bought_energy_mwh=heat["total_energy_mwh"], erf=heat["erf"], ere=heat["ere"],
+                 net_cost=heat["net_cost"], reused_heat_mwh=heat["reused_heat_mwh"])
     return {**k, "facility": facility, "policy_arg": policy, "wall_s": wall}
 
 
@@ -89,7 +100,8 @@ def summarize(rows: list[dict[str, Any]], bundle: str, facility: str, climates: 
     out = []
     for c in climates:
         runs = {label: by[(facility, c, arg)] for label, arg in labels}
-        entry: dict[str, Any] = {"climate": c, **{label: {k: r[k] for k in KEPT} for label, r in runs.items()}}
+        entry: dict[str, Any] = {"climate": c, **{label: {k: r[k] for k in (*KEPT, *LIQUID_KEPT) if k in r}
+                                                  for label, r in runs.items()}}
         pol, leg, rb = runs["policy"], runs["legacy"], runs["rule_based"]
         f, o = "facility_energy_mwh", "overhead_energy_mwh"
         entry["policy_vs_legacy"] = {"facility_saving_pct": _pct(pol[f], leg[f]),
@@ -99,7 +111,13 @@ def summarize(rows: list[dict[str, Any]], bundle: str, facility: str, climates: 
             "setpoint_changes_ratio": _ratio(pol["setpoint_changes_per_day"], rb["setpoint_changes_per_day"]),
             "chiller_starts_ratio": _ratio(pol["chiller_starts_per_day"], rb["chiller_starts_per_day"]),
             "peak_power_increase_pct": -_pct(pol["peak_facility_power_kw"], rb["peak_facility_power_kw"]),
+            # issue 17's yardstick: facility energy saved as a share of rule-based's overhead (non-IT) energy
+            "facility_saving_pct_of_overhead": 100.0 * (rb[f] - pol[f]) / rb[o],
         }
+        if "bought_energy_mwh" in pol:
+            b = "bought_energy_mwh"
+            entry["policy_vs_rule_based"]["bought_saving_pct_of_overhead"] = 100.0 * (rb[b] - pol[b]) / rb[o]
+            entry["policy_vs_rule_based"]["net_cost_saving_pct"] = _pct(pol["net_cost"], rb["net_cost"])
         if oracle:
             orc = runs["oracle"]
             entry["policy_vs_oracle"] = {"facility_saving_pct": _pct(pol[f], orc[f]),

@@ -72,7 +72,7 @@ def test_make_policy_and_scenario_files_take_the_name(tmp_path: Path, monkeypatc
     monkeypatch.chdir(tmp_path)
     policy = make_policy("modern-hall-ppo", load_facility("modern-hall"))
     assert getattr(policy, "name", None) == "modern-hall-ppo"
-    with pytest.raises(ValueError, match=r"unknown policy 'magic'.*shipped bundle \(legacy-hall-ppo, "
+    with pytest.raises(ValueError, match=r"unknown policy 'magic'.*shipped bundle \(ai-factory-ppo, legacy-hall-ppo, "
                                          r"modern-hall-cost-ppo, modern-hall-ppo"):
         make_policy("magic", load_facility("modern-hall"))
     sset = scenario_set_from_mapping({"policies": ["rule-based", "modern-hall-ppo"], "scenarios": [{"name": "a"}]},
@@ -80,7 +80,8 @@ def test_make_policy_and_scenario_files_take_the_name(tmp_path: Path, monkeypatc
     assert sset.proposed == "modern-hall-ppo" and Path(sset.policy("modern-hall-ppo").spec) == BUNDLES_DIR / (
         "modern-hall-ppo")
     with pytest.raises(ScenarioFileError,
-                       match=r"policies\[1\]'.*a shipped bundle \(legacy-hall-ppo, modern-hall-cost-ppo, "
+                       match=r"policies\[1\]'.*a shipped bundle \(ai-factory-ppo, legacy-hall-ppo, "
+                             r"modern-hall-cost-ppo, "
                              r"modern-hall-ppo, modern-hall-tes-cost-ppo\)"):
         scenario_set_from_mapping({"policies": ["rule-based", "nope"], "scenarios": [{"name": "a"}]}, "s.yaml",
                                   tmp_path)
