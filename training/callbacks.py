@@ -117,6 +117,8 @@ class EvalResult:
     cost: float | None = None
     """With grid signals: facility energy at each hour's price plus each case's demand charge on its peak
     15-minute power (a case is its own billing period), summed over the cases (currency)."""
+    carbon: float | None = None
+    """With grid signals: facility energy at each hour's grid factor, summed over the cases (t CO2e)."""
 
     @property
     def pue(self) -> float:
@@ -132,19 +134,28 @@ def _cost(facility_kw: np.ndarray, t_s: np.ndarray, dt_s: float, signals: GridSi
     return energy + monthly_demand_cost(facility_kw, t_s, dt_s, signals.demand_charge_per_kw_month)
 
 
+def _carbon(facility_kw: np.ndarray, t_s: np.ndarray, dt_s: float, signals: GridSignals) -> float:
+    """Location-based carbon: energy at each hour's grid factor (t CO2e)."""
+    hour = np.mod(np.floor(t_s / SECONDS_PER_HOUR).astype(np.int64), len(signals.carbon_t_per_mwh))
+    return float(np.sum(facility_kw * dt_s / SECONDS_PER_HOUR / 1000.0 * signals.carbon_t_per_mwh[hour]))
+
+
 def evaluate_policy(policy: Any, cfg: FacilityConfig, cases: list[EvalCase], seed: int,
                     signals: GridSignals | None = None) -> EvalResult:
     """Run ``policy`` over every case with ``simulate`` and total the KPIs, wear (setpoint changes of every contract
     setpoint, chiller starts) and peak demand included. ``signals`` (the training tariff's) feed the grid_signals
-    points of facilities that read them and price the runs (:attr:`EvalResult.cost`)."""
+    points of facilities that read them, price the runs (:attr:`EvalResult.cost`) and weigh their carbon
+    (:attr:`EvalResult.carbon`)."""
     kpis: list[tuple[EvalCase, Kpis]] = []
     wear: list[tuple[int, float, float]] = []
     costs: list[float] = []
+    carbons: list[float] = []
     for case in cases:
         result = simulate(cfg, load_climate(case.climate), policy, days=case.days, start_day=case.start_day,
                           seed=seed, signals=signals)
         if signals is not None:
             costs.append(_cost(result.series["facility_kw"], step_midpoints_s(result), result.dt_s, signals))
+            carbons.append(_carbon(result.series["facility_kw"], step_midpoints_s(result), result.dt_s, signals))
         kpis.append((case, compute_kpis(result)))
         names = recorded_setpoints(result)
         changes = sum(setpoint_changes(applied_setpoints(result, {}, names), names).values())
@@ -167,6 +178,7 @@ def evaluate_policy(policy: Any, cfg: FacilityConfig, cases: list[EvalCase], see
                    "peak_facility_power_kw": w[2]}
                   for (c, k), w in zip(kpis, wear, strict=True)],
         cost=sum(costs) if signals is not None else None,
+        carbon=sum(carbons) if signals is not None else None,
     )
 
 
@@ -175,8 +187,11 @@ def compare(policy: EvalResult, baseline: EvalResult) -> dict[str, float]:
     baseline's (setpoint changes and chiller starts per day, peak 15-minute facility power in kW)."""
     costs = ({"cost_saving_pct": 100.0 * (1.0 - policy.cost / baseline.cost)}
              if policy.cost is not None and baseline.cost is not None else {})
+    carbons = ({"carbon_saving_pct": 100.0 * (1.0 - policy.carbon / baseline.carbon)}
+               if policy.carbon is not None and baseline.carbon else {})
     return {
         **costs,
+        **carbons,
         "facility_saving_pct": 100.0 * (1.0 - policy.facility_kwh / baseline.facility_kwh),
         "cooling_saving_pct": 100.0 * (1.0 - policy.cooling_kwh / baseline.cooling_kwh),
         "pue": policy.pue,
@@ -201,7 +216,8 @@ class HeldOutEvalCallback(BaseCallback):
     thermal tolerance in
     ``best/`` (model and VecNormalize statistics), with ``best/eval.json``. With ``signals``
     (the training tariff's) the runs read and are priced by them, and with ``select="cost_saving_pct"``
-    (a cost objective) the largest cost saving makes the best model.
+    (a cost objective) the largest cost saving makes the best model, with ``select="carbon_saving_pct"`` (a
+    carbon objective) the largest carbon saving.
     """
 
     def __init__(self, cfg: FacilityConfig, cases: list[EvalCase], baseline: EvalResult, run_dir: Path,

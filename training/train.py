@@ -59,6 +59,8 @@ from coolpilot.training.vec_env import SB3VecEnv
 
 log = logging.getLogger(__name__)
 
+SELECT_BEST = {"cost": "cost_saving_pct", "carbon": "carbon_saving_pct"}
+"""The held-out saving that picks the best model, per objective (energy: the facility-energy saving)."""
 ACTIVATIONS: dict[str, type[th.nn.Module]] = {
     "tanh": th.nn.Tanh, "relu": th.nn.ReLU, "elu": th.nn.ELU, "leaky_relu": th.nn.LeakyReLU,
 }
@@ -221,8 +223,7 @@ def _train(cfg: TrainConfig, run_dir: Path, progress_bar: bool) -> dict[str, Any
         _pretrain(cfg, facility, model, env, ranges, run_dir)
     evaluator = HeldOutEvalCallback(facility, cases, baseline, run_dir, cfg.eval.every_timesteps,
                                     cfg.eval.thermal_tolerance_kh, cfg.seed, env, base, cfg.env.action_deadband,
-                                    signals, "cost_saving_pct" if cfg.env.objective.kind == "cost" else
-                                    "facility_saving_pct")
+                                    signals, SELECT_BEST.get(cfg.env.objective.kind, "facility_saving_pct"))
     evaluator.init_callback(model)
     evaluator.evaluate("pretrained" if cfg.pretrain.teacher != "none" else "initial")
     callbacks: list[BaseCallback] = [evaluator]

@@ -18,7 +18,8 @@ from coolpilot.training.config import (
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["tiny.yaml", "modern-hall-ppo.yaml", "modern-hall-sac.yaml"])
+@pytest.mark.parametrize("name", ["tiny.yaml", "modern-hall-ppo.yaml", "modern-hall-sac.yaml",
+                                  "modern-hall-tes-carbon-ppo.yaml"])
 def test_shipped_configs_validate(name: str) -> None:
     cfg = load_train_config(REPO / "training" / "configs" / name)
     assert not set(cfg.training_climates) & set(cfg.eval.climates)

@@ -73,3 +73,36 @@ def test_flat_signals_price_energy_only() -> None:
     res = evaluate_policy(RuleBasedPolicy(rule_based_settings(cfg)), cfg, [EvalCase("san-francisco", 40.0, 0.5)],
                           seed=0, signals=flat)
     assert res.cost is not None and res.cost == pytest.approx(res.facility_kwh * 0.1, rel=1e-9)
+
+
+def test_a_carbon_run_weighs_each_case_by_the_hours_grid_factor_and_selects_on_it() -> None:
+    """A carbon-objective run's held-out evaluation: location-based carbon at each hour's factor of the training grid
+    (a solar-heavy profile), the saving against rule-based, and that saving picks the best model."""
+    from coolpilot.training.train import SELECT_BEST
+
+    cfg = load_facility(GRID_HALL)
+    carbon = Carbon(grid_t_co2_per_mwh=0.5703, solar_share=0.3)
+    signals = grid_signals(TARIFF, carbon, climate="chicago")
+    case = EvalCase("las-vegas", 196.0, 1.0)
+    weighed = evaluate_policy(RuleBasedPolicy(rule_based_settings(cfg)), cfg, [case], seed=0, signals=signals)
+    result = simulate(cfg, load_climate("las-vegas"), RuleBasedPolicy(rule_based_settings(cfg)), days=1.0,
+                      start_day=196.0, seed=0, signals=signals)
+    kpis = compute_whatif_kpis(result, tariff=TARIFF, carbon=carbon,
+                               carbon_profile=tuple(float(v) for v in signals.carbon_t_per_mwh))
+    assert weighed.carbon is not None and weighed.carbon == pytest.approx(kpis.carbon_location_t_co2e, rel=1e-9)
+    assert weighed.carbon < kpis.facility_energy_mwh * 0.5703, "a July day's load meets the clean midday hours"
+    assert compare(weighed, weighed)["carbon_saving_pct"] == 0.0
+    assert SELECT_BEST["carbon"] == "carbon_saving_pct" and SELECT_BEST["cost"] == "cost_saving_pct"
+
+
+def test_the_carbon_config_trains_on_the_solar_heavy_grid() -> None:
+    from coolpilot.training.config import load_train_config
+    from coolpilot.training.train import training_signals
+
+    cfg = load_train_config(REPO / "training" / "configs" / "modern-hall-tes-carbon-ppo.yaml")
+    assert cfg.env.objective.kind == "carbon" and load_facility(cfg.env.facility).storage.installed
+    signals = training_signals(cfg)
+    by_hour = signals.carbon_t_per_mwh.reshape(-1, 24).mean(axis=0)
+    assert signals.mean_carbon_t_per_mwh == pytest.approx(0.5703, rel=1e-9)
+    assert by_hour[12] < 0.4 * by_hour[0], "clean middays, dirty nights"
+    assert set(signals.price_per_mwh) == {60.0, 150.0}, "the cost bundle's tariff, so the price points match"
