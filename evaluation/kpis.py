@@ -331,6 +331,18 @@ def it_load_cost(result: SimResult, tariff: Tariff) -> tuple[float, float]:
     return energy, demand
 
 
+def it_load_carbon(result: SimResult, carbon: Carbon, carbon_profile: tuple[float, ...] | None = None) -> float:
+    """Location-based carbon of the IT load alone (t CO2e): its energy at each hour's grid factor.
+
+    A run's location-based carbon minus this is its **non-IT carbon**: what the cooling plant and the
+    electrical overheads emit, the part a cooling controller can change (the carbon counterpart of
+    :func:`it_load_cost`).
+    """
+    it_kw = np.asarray(result.series["it_power_kw"], dtype=np.float64)
+    factors = step_grid_factors(carbon, carbon_profile, step_midpoints_s(result))
+    return float((it_kw * result.dt_s / 3.6e6 * factors).sum())
+
+
 def monthly_demand_cost(power_kw: np.ndarray, t_s: np.ndarray, dt_s: float, rate_per_kw_month: float,
                         counted: np.ndarray | None = None) -> float:
     """Σ over the calendar months of the run of the month's peak 15-minute power (kW) × the rate.
@@ -715,7 +727,7 @@ def savings(reference: WhatIfKpis, candidate: WhatIfKpis, oracle: WhatIfKpis | N
 __all__ = [
     "DEADBANDS", "OPTIONAL_BLOCKS", "TRIM_THRESHOLD_KW", "HeatReuseKpis", "LiquidKpis", "PeriodKpis", "Savings",
     "WhatIfKpis", "applied_setpoints", "compute_whatif_kpis", "demand_counted", "grid_signals", "heat_reuse_kpis",
-    "in_window", "it_load_cost", "liquid_kpis",
+    "in_window", "it_load_carbon", "it_load_cost", "liquid_kpis",
     "monthly_and_daily",
     "monthly_demand_cost",
     "peak_demand_kw", "recorded_setpoints", "savings", "scenario_signals", "setpoint_changes",
