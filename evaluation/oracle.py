@@ -530,7 +530,8 @@ class OraclePolicy:
     tail_knot_h: float = 3.0
     population: int | None = None
     """Plans per iteration, rolled out in one batch (at least the seeds and moves: 6 per continuous setpoint);
-    default 64, or the seeds and moves plus 8 draws for a contract with more levers (an AI factory's 12)."""
+    default 64 (every hall up to the storage hall's 10 levers), or the seeds and moves plus 8 draws for a contract
+    with more (an AI factory's 12)."""
     iterations: int = 1
     """Pattern-search iterations per replan (each one batched rollout of the population)."""
     step_frac: float = 0.05
@@ -559,7 +560,8 @@ class OraclePolicy:
         self._cols = np.array([LEVERS.index(n) for n in self._names], dtype=np.int64)
         self._discrete = np.array([SETPOINT_SPECS[n].discrete for n in self._names])
         n_moves = 6 * int((~self._discrete).sum()) + 3 * int(self._discrete.sum())
-        self._population = max(64, n_moves + 6 + 8) if self.population is None else self.population
+        least = n_moves + 6
+        self._population = (64 if least <= 64 else least + 8) if self.population is None else self.population
         _check("population", self._population, n_moves + 6, 8192, "plans")
         self._exact_h = exact
         self._tape = rule_tape(self.rule_settings)
