@@ -7,6 +7,7 @@ from the oracle) and the CLI import it from here, never the other way round.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from coolpilot.controller.policies import LegacyPolicy, Policy, RuleBasedPolicy, rule_based_settings
 from coolpilot.envs.config import FacilityConfig
@@ -41,7 +42,8 @@ def make_policy(name: str, cfg: FacilityConfig) -> Policy | PlantAwarePolicy:
         from coolpilot.controller.policies.onnx_policy import OnnxPolicy
 
         policy = OnnxPolicy(path or name, cfg.contract, cfg.name)
-        if policy.card["facility"] != cfg.name:
+        trained = str(policy.card["facility"])  # a preset's name, or a facility file's path (named by its stem)
+        if cfg.name not in (trained, Path(trained).stem):
             logging.getLogger(__name__).warning(
                 "policy %s was trained for facility %s, not %s: its rule-based base and training ranges are "
                 "that facility's", policy.name, policy.card["facility"], cfg.name)
