@@ -267,3 +267,26 @@ def in_bounds(sp: Mapping[str, float], bounds: Mapping[str, tuple[float, float]]
     """Every value finite and within ``bounds`` (default: the contract's hard bounds)."""
     limits = bounds or {name: (spec.low, spec.high) for name, spec in SETPOINTS_BY_NAME.items()}
     return all(math.isfinite(v) and limits[k][0] <= v <= limits[k][1] for k, v in sp.items())
+
+
+def check_shipped_card(card: Mapping[str, Any], config: Path, facility: str, contract: Any, repo: Path
+                       ) -> dict[str, Any]:
+    """A shipped bundle's card against its committed training config: the facility it names, contract version 2
+    and ``contract``, SB3-vs-ONNX parity, held-out evaluation climates without a degree-hour above 27 °C, and the
+    config's sections as the card recorded them (read through today's schema: fields added since, with their
+    defaults, compare equal). Returns the committed config (JSON-ready) for the caller's own checks."""
+    from coolpilot.envs.contract import contract_from_card
+    from coolpilot.training.config import config_from_mapping, load_train_config
+
+    assert card["facility"] == facility and card["training"]["algo"] == "ppo"
+    assert card["contract_version"] == 2 and contract_from_card(card) == contract
+    assert card["parity"]["samples"] >= 10_000 and card["parity"]["max_abs_diff"] <= 1e-4
+    rand = card["training"]["config"]["env"]["randomization"]
+    assert card["evaluation"]["climates"] and not set(card["evaluation"]["climates"]) & set(rand["climates"])
+    assert card["evaluation"]["degree_hours_above_27c"] == 0.0
+    committed: dict[str, Any] = load_train_config(config).model_dump(mode="json")
+    trained = config_from_mapping(card["training"]["config"], "card", repo).model_dump(mode="json")
+    for section in ("env", "policy", "ppo", "normalize", "pretrain", "eval"):
+        assert trained[section] == committed[section], f"{section} differs from the committed config"
+    assert committed["seed"] == trained["seed"]
+    return committed

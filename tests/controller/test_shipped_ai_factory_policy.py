@@ -15,13 +15,12 @@ import pytest
 
 from coolpilot.controller.policies.onnx_policy import BundleError, OnnxPolicy
 from coolpilot.envs.config import load_facility
-from coolpilot.envs.contract import contract_from_card
 from coolpilot.envs.simulation import simulate
 from coolpilot.envs.weather import load_climate
 from coolpilot.evaluation.kpis import compute_whatif_kpis
 from coolpilot.evaluation.policies import make_policy
 from coolpilot.evaluation.scenarios import Carbon, Tariff
-from coolpilot.training.config import config_from_mapping, load_train_config
+from tests.controller.helpers import check_shipped_card
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "models" / "ai-factory-ppo"
@@ -33,18 +32,8 @@ def test_ai_factory_bundle_verifies_and_describes_itself() -> None:
     facility = load_facility(REPO / FACILITY)
     policy = OnnxPolicy(BUNDLE, facility.contract, facility.name)
     card = policy.card
-    assert card["facility"] == FACILITY and card["training"]["algo"] == "ppo"
-    assert card["contract_version"] == 2 and contract_from_card(card) == facility.contract
+    committed = check_shipped_card(card, CONFIG, FACILITY, facility.contract, REPO)
     assert "liquid_cooling" in card["contract"]["blocks"] and "heat_reuse" not in card["contract"]["blocks"]
-    assert card["parity"]["samples"] >= 10_000 and card["parity"]["max_abs_diff"] <= 1e-4
-    rand = card["training"]["config"]["env"]["randomization"]
-    assert card["evaluation"]["climates"] and not set(card["evaluation"]["climates"]) & set(rand["climates"])
-    assert card["evaluation"]["degree_hours_above_27c"] == 0.0
-    committed = load_train_config(CONFIG).model_dump(mode="json")
-    trained = config_from_mapping(card["training"]["config"], "card", REPO).model_dump(mode="json")
-    for section in ("env", "policy", "ppo", "normalize", "pretrain", "eval"):
-        assert trained[section] == committed[section], f"{section} differs from the committed config"
-    assert committed["seed"] == trained["seed"]
     assert committed["env"]["objective"]["kind"] == "energy"
     assert policy.deadband == committed["env"]["action_deadband"]
 
