@@ -216,7 +216,7 @@ ENERGY_REWARDS = ("facility", "controllable")
 def reward_terms(
     facility_kw: np.ndarray, it_design_kw: np.ndarray, zone_inlet_c: np.ndarray, zone_mask: np.ndarray,
     thermal_linear: float, thermal_quadratic: float, baseline_kw: np.ndarray | float = 0.0,
-    case_excess_k: np.ndarray | float = 0.0,
+    case_excess_k: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Energy and thermal reward terms, batched over facilities.
 
@@ -225,13 +225,14 @@ def reward_terms(
     ``e`` the excess of the zone's server inlet over 27 °C (K). ``baseline_kw`` is zero
     (``energy_reward="facility"``) or the nominal IT power no setpoint can change
     (``"controllable"``): the same optimal policy, far less reward variance from IT load.
-    A liquid-cooled hall's hottest GPU case above its limit (``case_excess_k``, K) is penalized as one
-    more zone's excess. ``facility_kw`` is what the site buys: facility power plus a heat pump's.
+    A liquid-cooled hall's hottest GPU case above its limit (``case_excess_k``, K; None for air-cooled halls) is
+    penalized as one more zone's excess. ``facility_kw`` is what the site buys: facility power plus a heat pump's.
     """
     energy = -(facility_kw - baseline_kw) / it_design_kw
     excess = np.maximum(zone_inlet_c - INLET_LIMIT_C, 0.0) * zone_mask
     thermal = -(thermal_linear * excess + thermal_quadratic * excess**2).sum(axis=1)
-    thermal = thermal - (thermal_linear * case_excess_k + thermal_quadratic * np.square(case_excess_k))
+    if case_excess_k is not None:
+        thermal = thermal - (thermal_linear * case_excess_k + thermal_quadratic * np.square(case_excess_k))
     return energy, thermal
 
 
@@ -353,6 +354,8 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         self.n_steps = round(episode_days * SECONDS_PER_DAY / dt_s)
         self._base_params = build_params([self.cfg])
         self.params = PlantParams(*(a.copy() for a in self._base_params))
+        self._liquid = self.cfg.liquid is not None
+        """Liquid cooling: the reward counts a heat pump's electricity and the GPU cases' excess."""
         self._load_table = load_table([[z.load for z in self.cfg.zones]], len(self.cfg.zones))
         self.it_design_kw = np.array([self.cfg.it_design_kw])
         self.contract: Contract = self.cfg.contract
@@ -415,11 +418,13 @@ class DataCenterEnv(gym.Env[np.ndarray, np.ndarray]):
         e = self._exo.at(k)
         self._state, out = step(self._state, command_array(self.contract, setpoints), e, self.params, self.dt_s)
         time_s = self._exo.time_s[k : k + 1]
-        bought_kw = out.facility_kw + out.heat_pump_kw  # a heat pump's electricity is bought too
+        # A heat pump's electricity is bought too; a GPU case over its limit is a thermal excess.
+        bought_kw = out.facility_kw + out.heat_pump_kw if self._liquid else out.facility_kw
         energy, thermal = reward_terms(
             bought_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
             self.thermal_linear, self.thermal_quadratic,
-            out.it_nominal_kw if self.energy_reward == "controllable" else 0.0, out.case_excess_k,
+            out.it_nominal_kw if self.energy_reward == "controllable" else 0.0,
+            out.case_excess_k if self._liquid else None,
         )
         pv = None if self._exo.pv_kw is None else self._exo.pv_kw[k : k + 1]
         energy, wear, cost = self._pricing.price(energy, bought_kw, time_s, setpoints, out.chiller_starts,

@@ -18,7 +18,7 @@ from coolpilot.envs.contract import Contract, ContractError
 from coolpilot.envs.facility import build_params, command_array, initial_state, points_array
 from coolpilot.envs.load import LoadTable, draw_noise, load_table, load_trace, synthetic_utilization_batch
 from coolpilot.envs.objectives import GridSignals, Objective, StepCost
-from coolpilot.envs.physics.plant import Exogenous, PlantOutputs, PlantParams, PlantState, step
+from coolpilot.envs.physics.plant import LIQUID_OUTPUTS, Exogenous, PlantOutputs, PlantParams, PlantState, step
 from coolpilot.envs.pv import grid_power_kw, pv_output, pv_power_batch
 from coolpilot.envs.randomization import Randomization
 from coolpilot.envs.units import SECONDS_PER_DAY
@@ -195,7 +195,11 @@ RECORDED_OUTPUTS = (
     "heat_pump_kw", "heat_reused_kw", "heat_demand_kw",
 )
 """Plant outputs kept per step by :func:`simulate`."""
-_RECORDED_FIELDS = tuple(PlantOutputs._fields.index(name) for name in RECORDED_OUTPUTS)
+_RECORDED_FIELDS = tuple(PlantOutputs._fields.index(name) for name in RECORDED_OUTPUTS if name not in LIQUID_OUTPUTS)
+_RECORDED_LIQUID = [LIQUID_OUTPUTS.index(name) for name in RECORDED_OUTPUTS if name in LIQUID_OUTPUTS]
+if [n for n in RECORDED_OUTPUTS if n not in LIQUID_OUTPUTS] + [LIQUID_OUTPUTS[i] for i in _RECORDED_LIQUID] != list(
+        RECORDED_OUTPUTS):
+    raise RuntimeError("RECORDED_OUTPUTS must list the plant's own outputs first, then liquid_out's columns")
 
 
 StepFn = Callable[[PlantState, np.ndarray, Exogenous, PlantParams, float], tuple[PlantState, PlantOutputs]]
@@ -328,7 +332,7 @@ def simulate(
         if with_signals:  # the billing peak is a point only with the grid_signals block
             meter.price(out.facility_kw + out.heat_pump_kw, time_s, np.zeros(1), out.chiller_starts, grid_kw=grid_kw)
         pts = observed(points_array(out, e, exo.rh_pct[k + 1 : k + 2], time_s, it_design, contract), time_s, k + 1)
-        rec[k] = [out[i][0] for i in _RECORDED_FIELDS]
+        rec[k] = [out[i][0] for i in _RECORDED_FIELDS] + out.liquid_out[0, _RECORDED_LIQUID].tolist()
         # What the plant was told: the command, or for a lever left to the plant, the value it holds.
         sp_rec[k] = np.where(np.isnan(command[0, levers]), out.levers[0, levers], command[0, levers])
         zone_inlet[k] = out.inlet_temp_c[0, : len(cfg.zones)]

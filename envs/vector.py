@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -104,6 +104,8 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         check_episode_args(episode_days, dt_s, self.start_days)
         facilities = _per_env(facility, n, "facility")
         self.cfgs = [f if isinstance(f, FacilityConfig) else load_facility(f) for f in facilities]
+        self._liquid = any(c.liquid is not None for c in self.cfgs)
+        """Liquid cooling in the batch: the reward counts heat pumps' electricity and the GPU cases' excess."""
         self.contract: Contract = self.cfgs[0].contract
         for cfg in self.cfgs[1:]:
             diff = cfg.contract.differences(self.contract, f"facility {cfg.name}", f"facility {self.cfgs[0].name}")
@@ -247,11 +249,12 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             rh, time_s = self._rh[k, rows], self._time[k, rows]
             pv = None if self._pv is None else self._pv[k, rows]
         new_state, out, points = self._physics(command, exo, rh, time_s)
-        bought_kw = out.facility_kw + out.heat_pump_kw  # a heat pump's electricity is bought too
+        # A heat pump's electricity is bought too; a GPU case over its limit is a thermal excess.
+        bought_kw = out.facility_kw + out.heat_pump_kw if self._liquid else out.facility_kw
         energy, thermal = reward_terms(bought_kw, self.it_design_kw, out.inlet_temp_c, self.params.zone_mask,
                                        self.thermal_linear, self.thermal_quadratic,
                                        out.it_nominal_kw if self.energy_reward == "controllable" else 0.0,
-                                       out.case_excess_k)
+                                       out.case_excess_k if self._liquid else None)
         keep = ~resetting
         energy, wear, cost = self._pricing.price(energy, bought_kw, time_s, setpoints, out.chiller_starts, keep,
                                                  pv)
@@ -289,17 +292,19 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
 
     def _physics(
         self, command: np.ndarray, exo: Exogenous, rh: np.ndarray, time_s: np.ndarray
-    ) -> tuple[PlantState, PlantOutputs, np.ndarray]:
+    ) -> tuple[PlantState, StepSummary, np.ndarray]:
         """One physics step of every sub-env; large batches run as two halves on two threads.
 
         The compiled kernels release the GIL, so halves run in parallel; every facility is
-        computed element-wise, so the split changes no result.
+        computed element-wise, so the split changes no result. Of the step's outputs only what the
+        vector env reads is kept (:class:`StepSummary`): the halves' other outputs are never copied.
         """
         assert self._state is not None
         n = self.num_envs
         if n < PARALLEL_MIN_ENVS:
-            return _step_points(self._state, command, exo, self.params, self.dt_s, rh, time_s, self.it_design_kw,
-                                self._columns)
+            state, out, points = _step_points(self._state, command, exo, self.params, self.dt_s, rh, time_s,
+                                              self.it_design_kw, self._columns)
+            return state, StepSummary.of(out), points
         futures = [
             _POOL.submit(_step_points, PlantState(*(a[h] for a in self._state)), command[h],
                          Exogenous(*(a[h] for a in exo)), take_params(self.params, h), self.dt_s, rh[h], time_s[h],
@@ -308,8 +313,9 @@ class DataCenterVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         ]
         (s0, o0, p0), (s1, o1, p1) = (f.result() for f in futures)
         state = PlantState(*(np.concatenate(pair) for pair in zip(s0, s1, strict=True)))
-        out = PlantOutputs(*(np.concatenate(pair) for pair in zip(o0, o1, strict=True)))
-        return state, out, np.concatenate((p0, p1))
+        summary = StepSummary(*(np.concatenate(pair) for pair in zip(StepSummary.of(o0), StepSummary.of(o1),
+                                                                       strict=True)))
+        return state, summary, np.concatenate((p0, p1))
 
     def _observations(self) -> np.ndarray:
         return self.bounds.observe(self._points)
@@ -322,6 +328,24 @@ def _step_points(
     """Physics step and the points it reports in the contract's order (one unit of work for a thread)."""
     new_state, out = step(state, command, exo, params, dt_s)
     return new_state, out, all_points_array(out, exo, rh, time_s, it_design_kw)[:, columns]
+
+
+class StepSummary(NamedTuple):
+    """The outputs of a physics step the vector env reads (rewards, pricing, infos)."""
+
+    facility_kw: np.ndarray
+    heat_pump_kw: np.ndarray
+    inlet_temp_c: np.ndarray
+    inlet_temp_max_c: np.ndarray
+    it_nominal_kw: np.ndarray
+    case_excess_k: np.ndarray
+    chiller_starts: np.ndarray
+
+    @classmethod
+    def of(cls, out: PlantOutputs) -> StepSummary:
+        """The summary of a step's full outputs."""
+        return cls(out.facility_kw, out.heat_pump_kw, out.inlet_temp_c, out.inlet_temp_max_c, out.it_nominal_kw,
+                   out.case_excess_k, out.chiller_starts)
 
 
 def _halves(n: int) -> tuple[slice, slice]:

@@ -61,7 +61,17 @@ from coolpilot.controller.policies.rule_based import plant_lever_law, rule_based
 from coolpilot.envs.contract import INLET_LIMIT_C, LEVERS, SETPOINT_SPECS
 from coolpilot.envs.objectives import BILLING_PERIOD_S, DEMAND_WINDOW_S, GridSignals, Objective, StepCost
 from coolpilot.envs.physics._jit import jit
-from coolpilot.envs.physics.plant import FAN, SAT, Exogenous, PlantParams, PlantState, step
+from coolpilot.envs.physics.plant import (
+    FAN,
+    O_CASE_EXCESS_K,
+    O_CASE_TEMP_MAX_C,
+    O_HEAT_PUMP_KW,
+    SAT,
+    Exogenous,
+    PlantParams,
+    PlantState,
+    step,
+)
 from coolpilot.envs.physics.storage import VOLUME as TANK_VOLUME
 from coolpilot.envs.simulation import ExoSeries
 from coolpilot.envs.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
@@ -299,14 +309,14 @@ def _rollout(
             registers[7] = out.tes_soc[rule_lane]
             registers[8] = clock[t, 0]
             registers[9] = clock[t, 1]
-            registers[10] = out.case_temp_max_c[rule_lane]
+            registers[10] = out.liquid_out[rule_lane, O_CASE_TEMP_MAX_C]
         if new_period[t]:
             peak[:] = 0.0
         hours = dt_s[t] / 3600.0
         whole = dt_s[t] * width >= DEMAND_WINDOW_S * (1.0 - 1e-9)
         filled = width if whole else min(filled + 1, width)
         for p in range(n_lanes):
-            power = out.facility_kw[p] + out.heat_pump_kw[p]  # a heat pump's electricity is bought too
+            power = out.facility_kw[p] + out.liquid_out[p, O_HEAT_PUMP_KW]  # a heat pump's electricity is bought too
             if whole:
                 windows[p, :] = power
             else:
@@ -324,8 +334,9 @@ def _rollout(
             stored[p] += out.stored_heat_change_kj[p]
             tank[p] += out.tes_heat_change_kj[p]
             excess[p] = max(excess[p], out.inlet_temp_max_c[p] - coefficients[_LIMIT])
-            if out.case_excess_k[p] > 0.0:  # a GPU case over its limit makes the plan infeasible too
-                excess[p] = max(excess[p], out.case_excess_k[p])
+            case_excess = out.liquid_out[p, O_CASE_EXCESS_K]
+            if case_excess > 0.0:  # a GPU case over its limit makes the plan infeasible too
+                excess[p] = max(excess[p], case_excess)
             if p == rule_lane or last_hour[t]:
                 plant_step = (out.chiller_kw[p] + out.tower_fan_kw[p] + out.chw_pump_kw[p]
                               + out.cw_pump_kw[p]) * hours

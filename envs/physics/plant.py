@@ -38,6 +38,7 @@ from coolpilot.envs.physics.liquid import (
     L_STORED_KJ,
     L_TCS_RETURN_C,
     L_TRIM_KW,
+    N_LIQUID_OUTPUTS,
     TCS_C,
     cold_plates,
     heat_demand_kw,
@@ -64,6 +65,13 @@ A command is (N, 14): every lever any block defines. NaN in a column means "not 
 the plant's own local sequence runs that lever (``PlantParams.lever_local``), and a core
 setpoint not commanded holds where its actuator is."""
 N_LEVERS = 14
+
+LIQUID_OUTPUTS = ("it_liquid_kw", "case_temp_max_c", "case_excess_k", "gpu_throttled_kw", "liquid_heat_kw",
+                  "cdu_pump_kw", "fws_pump_kw", "dry_cooler_kw", "dry_cooler_fan_kw", "trim_kw", "fws_supply_c",
+                  "tcs_supply_c", "heat_source_kw", "heat_pump_kw", "heat_reused_kw", "heat_demand_kw")
+"""Columns of ``PlantOutputs.liquid_out`` (each also a property of :class:`PlantOutputs`)."""
+O_CASE_TEMP_MAX_C, O_CASE_EXCESS_K, O_HEAT_PUMP_KW = 1, 2, 13
+"""Columns of ``liquid_out`` that compiled code reads (the planner's rollout)."""
 
 MEASURED_POINTS = (
     "outdoor_drybulb_c", "outdoor_wetbulb_c", "outdoor_rh_pct", "time_of_day_sin", "time_of_day_cos",
@@ -246,32 +254,96 @@ class PlantOutputs(NamedTuple):
     """Heat the tank's water gained over the step (kJ; part of ``stored_heat_change_kj``)."""
     tes_ambient_gain_kw: np.ndarray
     """Heat the tank gained from the outdoor air (kW; part of ``envelope_gain_kw``)."""
-    it_liquid_kw: np.ndarray
-    """IT power taken by cold plates (kW; part of ``it_power_kw``)."""
-    case_temp_max_c: np.ndarray
-    """Hottest liquid-cooled module case temperature (°C; 0 without liquid cooling)."""
-    case_excess_k: np.ndarray
-    """Hottest case above the facility's case limit (K; 0 at or below it, and without liquid cooling)."""
-    gpu_throttled_kw: np.ndarray
-    """Module power shed by thermal throttling (kW): compute lost to a too-warm coolant."""
-    liquid_heat_kw: np.ndarray
-    """Heat the CDUs moved from the technology-cooling loop to the facility water (kW)."""
-    cdu_pump_kw: np.ndarray
-    fws_pump_kw: np.ndarray
-    dry_cooler_kw: np.ndarray
-    """Heat the dry coolers rejected to the outdoor air (kW)."""
-    dry_cooler_fan_kw: np.ndarray
-    trim_kw: np.ndarray
-    """Facility-water heat passed to the chilled-water plant by the trim exchanger (kW; in its load)."""
-    fws_supply_c: np.ndarray
-    tcs_supply_c: np.ndarray
-    heat_source_kw: np.ndarray
-    """Heat the heat pump took from the facility water (kW)."""
-    heat_pump_kw: np.ndarray
-    """Heat-pump electricity (kW): outside ``facility_kw`` (heat-export plant), inside ERE's total energy."""
-    heat_reused_kw: np.ndarray
-    """Heat delivered to the district-heating network (kW): source heat plus the heat pump's electricity."""
-    heat_demand_kw: np.ndarray
+    liquid_out: np.ndarray
+    """(N, 16) liquid cooling and heat reuse, columns :data:`LIQUID_OUTPUTS` (zeros without): one array rather than
+    sixteen fields, because every field of a step's outputs is boxed on return and an air-cooled hall would pay for
+    all of them (read them by name through the properties below)."""
+
+    @property
+    def it_liquid_kw(self) -> np.ndarray:
+        """IT power taken by cold plates (kW; part of ``it_power_kw``)."""
+        return self.liquid_out[:, 0]
+
+    @property
+    def case_temp_max_c(self) -> np.ndarray:
+        """Hottest liquid-cooled module case temperature (°C; 0 without liquid cooling)."""
+        return self.liquid_out[:, 1]
+
+    @property
+    def case_excess_k(self) -> np.ndarray:
+        """Hottest case above the facility's case limit (K; 0 at or below it, and without liquid cooling)."""
+        return self.liquid_out[:, 2]
+
+    @property
+    def gpu_throttled_kw(self) -> np.ndarray:
+        """Module power shed by thermal throttling (kW): compute lost to a too-warm coolant."""
+        return self.liquid_out[:, 3]
+
+    @property
+    def liquid_heat_kw(self) -> np.ndarray:
+        """Heat the CDUs moved from the technology-cooling loop to the facility water (kW)."""
+        return self.liquid_out[:, 4]
+
+    @property
+    def cdu_pump_kw(self) -> np.ndarray:
+        """CDU pump power (kW)."""
+        return self.liquid_out[:, 5]
+
+    @property
+    def fws_pump_kw(self) -> np.ndarray:
+        """Facility-water pump power (kW)."""
+        return self.liquid_out[:, 6]
+
+    @property
+    def dry_cooler_kw(self) -> np.ndarray:
+        """Heat the dry coolers rejected to the outdoor air (kW)."""
+        return self.liquid_out[:, 7]
+
+    @property
+    def dry_cooler_fan_kw(self) -> np.ndarray:
+        """Dry-cooler fan power (kW)."""
+        return self.liquid_out[:, 8]
+
+    @property
+    def trim_kw(self) -> np.ndarray:
+        """Facility-water heat passed to the chilled-water plant by the trim exchanger (kW; in its load)."""
+        return self.liquid_out[:, 9]
+
+    @property
+    def fws_supply_c(self) -> np.ndarray:
+        """Facility-water supply temperature (°C; 0 without liquid cooling)."""
+        return self.liquid_out[:, 10]
+
+    @property
+    def tcs_supply_c(self) -> np.ndarray:
+        """Rack-coolant supply temperature (°C; 0 without liquid cooling)."""
+        return self.liquid_out[:, 11]
+
+    @property
+    def heat_source_kw(self) -> np.ndarray:
+        """Heat the heat pump took from the facility water (kW)."""
+        return self.liquid_out[:, 12]
+
+    @property
+    def heat_pump_kw(self) -> np.ndarray:
+        """Heat-pump electricity (kW): outside ``facility_kw`` (heat-export plant), inside ERE's total energy."""
+        return self.liquid_out[:, 13]
+
+    @property
+    def heat_reused_kw(self) -> np.ndarray:
+        """Heat delivered to the district-heating network (kW): source heat plus the heat pump's electricity."""
+        return self.liquid_out[:, 14]
+
+    @property
+    def heat_demand_kw(self) -> np.ndarray:
+        """Heat the district-heating network asks for (kW)."""
+        return self.liquid_out[:, 15]
+
+
+@jit
+def has_liquid(liquid: np.ndarray) -> bool:
+    """Whether any facility of the batch has liquid cooling (``PlantParams.liquid`` design heat above zero)."""
+    return bool(np.any(liquid[:, DESIGN_KW] > 0.0))
 
 
 @jit
@@ -340,16 +412,23 @@ def step(
     act[:, WSE] = wse_on
     mask = p.zone_mask
 
+    # A batch without liquid cooling skips its arithmetic: the same numbers (every liquid term is zero), at the
+    # air-cooled halls' speed.
+    any_liquid = has_liquid(p.liquid)
+
     # --- air side (the share cold plates do not capture) ----------------------------
     air_share = 1.0 - p.liquid_frac
+    air_design_kw = p.it_design_kw * mask * air_share if any_liquid else p.it_design_kw * mask
     it_kw, flow_factor = it_power_kw(
-        p.it_design_kw * mask * air_share, exo.utilization, state.inlet_temp_c, p.idle_power_frac,
+        air_design_kw, exo.utilization, state.inlet_temp_c, p.idle_power_frac,
         p.server_fan_power_frac, p.server_fan_knee_c, p.server_airflow_slope_per_k,
     )
     nominal_kw = p.it_design_kw * mask * (
         p.idle_power_frac[:, None] + (1.0 - p.idle_power_frac[:, None]) * exo.utilization
     )
-    server_flow = nominal_kw * air_share * p.server_airflow_m3s_per_kw[:, None] * flow_factor
+    server_flow = nominal_kw * p.server_airflow_m3s_per_kw[:, None] * flow_factor
+    if any_liquid:
+        server_flow = server_flow * air_share
     speed = np.where(p.crah_variable_speed > 0.5, np.maximum(act[:, FAN], p.crah_min_speed_frac), 1.0)
     crah_flow = p.crah_airflow_design_m3s * speed[:, None]
     fan_kw = fan_power_kw(
@@ -357,18 +436,29 @@ def step(
     )
 
     # --- liquid path: cold plates, CDUs, facility water, heat pump, dry coolers, trim ----
-    it_liq, case_c, throttled = cold_plates(p.liquid, p.liquid_frac, p.it_design_kw * mask, nominal_kw,
-                                            act[:, CDU], state.liquid)
-    liq_it_total = it_liq.sum(axis=1)
-    demand_heat = heat_demand_kw(p.liquid, exo.drybulb_c)
-    liquid_new, lq = liquid_loops(p.liquid, state.liquid, liq_it_total, act[:, TCS], act[:, FWS], act[:, CDU],
-                                  act[:, HPD], exo.drybulb_c, exo.wetbulb_c, demand_heat, WATER_RHO_CP_KJ_M3_K,
-                                  dt_s)
+    n_fac = mask.shape[0]
+    if any_liquid:
+        it_liq, case_c, throttled = cold_plates(p.liquid, p.liquid_frac, p.it_design_kw * mask, nominal_kw,
+                                                act[:, CDU], state.liquid)
+        liq_it_total = it_liq.sum(axis=1)
+        demand_heat = heat_demand_kw(p.liquid, exo.drybulb_c)
+        liquid_new, lq = liquid_loops(p.liquid, state.liquid, liq_it_total, act[:, TCS], act[:, FWS],
+                                      act[:, CDU], act[:, HPD], exo.drybulb_c, exo.wetbulb_c, demand_heat,
+                                      WATER_RHO_CP_KJ_M3_K, dt_s)
+    else:
+        it_liq = np.zeros_like(nominal_kw)
+        case_c = np.zeros_like(nominal_kw)
+        throttled = np.zeros(n_fac)
+        liq_it_total = np.zeros(n_fac)
+        liquid_new = state.liquid.copy()
+        lq = np.zeros((n_fac, N_LIQUID_OUTPUTS))
     trim_kw = lq[:, L_TRIM_KW]
 
     # --- chilled-water flow: the coils' (and the trim exchanger's) demand, capped by the DP setpoint --------
     design_flow = p.chw_design_flow_m3s
-    demand_kw = ((it_kw + fan_kw) * mask).sum(axis=1) + p.zone_lighting_kw.sum(axis=1) + trim_kw
+    demand_kw = ((it_kw + fan_kw) * mask).sum(axis=1) + p.zone_lighting_kw.sum(axis=1)
+    if any_liquid:
+        demand_kw = demand_kw + trim_kw
     needed_frac = demand_kw / (WATER_RHO_CP_KJ_M3_K * p.chw_design_delta_t_k * design_flow)
     dp = act[:, DP]
     variable = p.chw_variable_flow > 0.5
@@ -407,7 +497,7 @@ def step(
         p.chw_pump_design_kw * flow_frac * (share * dp + (1.0 - share) * flow_frac * flow_frac),
         pump_power_kw(flow_frac, p.chw_pump_design_kw, p.chw_pump_curve),
     )
-    chw_in = coil_total + chw_pump_kw + trim_kw
+    chw_in = coil_total + chw_pump_kw + trim_kw if any_liquid else coil_total + chw_pump_kw
     chw_return = state.chw_supply_c + chw_in / (chw_flow * WATER_RHO_CP_KJ_M3_K)
     loop_cap = p.chw_loop_heat_capacity_kj_k
     plant_need = np.maximum(chw_in + loop_cap * (state.chw_supply_c - act[:, CHW]) / dt_s, 0.0)
@@ -515,20 +605,25 @@ def step(
     since_stop_new = np.where(stopped, 0.0, state.since_stop_s + dt_s)
 
     # --- electrical -------------------------------------------------------------
-    it_total = (it_kw * mask).sum(axis=1) + liq_it_total
+    it_total = (it_kw * mask).sum(axis=1)
+    if any_liquid:
+        it_total = it_total + liq_it_total
     dist_kw = distribution_loss_kw(it_total, p.ups_rated_kw, p.ups_loss_coefficients)
     lighting = p.zone_lighting_kw.sum(axis=1)
     crah_total = (fan_kw * mask).sum(axis=1)
-    liquid_kw = lq[:, L_CDU_PUMP_KW] + lq[:, L_FWS_PUMP_KW] + lq[:, L_DRY_FAN_KW]
-    cooling = crah_total + chw_pump_kw + cw_pump_kw + p_ch + tower_kw + liquid_kw
+    cooling = crah_total + chw_pump_kw + cw_pump_kw + p_ch + tower_kw
+    if any_liquid:
+        cooling = cooling + (lq[:, L_CDU_PUMP_KW] + lq[:, L_FWS_PUMP_KW] + lq[:, L_DRY_FAN_KW])
     facility = it_total + dist_kw + lighting + cooling
 
     stored = (p.zone_heat_capacity_kj_k * (zone_new - state.zone_temp_c) * mask).sum(axis=1) + loop_cap * (
         chw_new - state.chw_supply_c
-    ) + tes_gained + lq[:, L_STORED_KJ]
+    ) + tes_gained
+    if any_liquid:
+        stored = stored + lq[:, L_STORED_KJ]
     masked_inlet = np.where(mask > 0.5, inlet, -np.inf)
     weights = it_kw * mask
-    case_max = row_max(case_c)
+    case_max = row_max(case_c) if any_liquid else np.zeros(n_fac)
     crah_weights = crah_mcp * mask
     # --- the BMS points ------------------------------------------------------------
     load = coil_total + chw_pump_kw
@@ -570,29 +665,53 @@ def step(
     measured[:, 32] = tes_new[:, WARM_C]
     measured[:, 33] = tes_net
     measured[:, 34] = act[:, TES]
-    measured[:, 35] = liquid_new[:, FWS_C]
-    measured[:, 36] = lq[:, L_FWS_RETURN_C]
-    measured[:, 37] = liquid_new[:, TCS_C]
-    measured[:, 38] = lq[:, L_TCS_RETURN_C]
-    measured[:, 39] = act[:, CDU]
-    measured[:, 40] = case_max
-    measured[:, 41] = lq[:, L_CDU_KW]
-    measured[:, 42] = lq[:, L_DRY_SPEED]
-    measured[:, 43] = trim_kw
-    measured[:, 44] = throttled
-    measured[:, 45] = lq[:, L_HEAT_DEMAND_KW]
-    measured[:, 46] = lq[:, L_HP_DELIVERED_KW]
-    measured[:, 47] = lq[:, L_HP_COP]
-    measured[:, 48] = lq[:, L_HP_KW]
-    measured[:, 49] = act[:, HPD]
+    if any_liquid:
+        measured[:, 35] = liquid_new[:, FWS_C]
+        measured[:, 36] = lq[:, L_FWS_RETURN_C]
+        measured[:, 37] = liquid_new[:, TCS_C]
+        measured[:, 38] = lq[:, L_TCS_RETURN_C]
+        measured[:, 39] = act[:, CDU]
+        measured[:, 40] = case_max
+        measured[:, 41] = lq[:, L_CDU_KW]
+        measured[:, 42] = lq[:, L_DRY_SPEED]
+        measured[:, 43] = trim_kw
+        measured[:, 44] = throttled
+        measured[:, 45] = lq[:, L_HEAT_DEMAND_KW]
+        measured[:, 46] = lq[:, L_HP_DELIVERED_KW]
+        measured[:, 47] = lq[:, L_HP_COP]
+        measured[:, 48] = lq[:, L_HP_KW]
+        measured[:, 49] = act[:, HPD]
 
+    lout = np.zeros((it_total.shape[0], 16))
+    if any_liquid:
+        lout[:, 0] = liq_it_total
+        lout[:, 1] = case_max
+        lout[:, 2] = np.where(p.liquid[:, DESIGN_KW] > 0.0, np.maximum(case_max - p.liquid[:, CASE_LIMIT_C], 0.0), 0.0)
+        lout[:, 3] = throttled
+        lout[:, 4] = lq[:, L_CDU_KW]
+        lout[:, 5] = lq[:, L_CDU_PUMP_KW]
+        lout[:, 6] = lq[:, L_FWS_PUMP_KW]
+        lout[:, 7] = lq[:, L_DRY_KW]
+        lout[:, 8] = lq[:, L_DRY_FAN_KW]
+        lout[:, 9] = trim_kw
+        lout[:, 10] = liquid_new[:, FWS_C]
+        lout[:, 11] = liquid_new[:, TCS_C]
+        lout[:, 12] = lq[:, L_HP_SOURCE_KW]
+        lout[:, 13] = lq[:, L_HP_KW]
+        lout[:, 14] = lq[:, L_HP_DELIVERED_KW]
+        lout[:, 15] = lq[:, L_HEAT_DEMAND_KW]
+    it_zone = it_kw * mask
+    water_evap = evap
+    if any_liquid:
+        it_zone = it_zone + it_liq
+        water_evap = evap + lq[:, L_DRY_WATER_M3]
     new_state = PlantState(
         zone_new, np.where(mask > 0.5, inlet, state.inlet_temp_c), chw_new, act, n_on, since_start_new,
         since_stop_new, wse_on, wse_hold, tes_new, liquid_new,
     )
     outputs = PlantOutputs(
         inlet_temp_c=inlet,
-        it_power_zone_kw=it_kw * mask + it_liq,
+        it_power_zone_kw=it_zone,
         it_power_kw=it_total,
         it_nominal_kw=(nominal_kw * mask).sum(axis=1),
         inlet_temp_max_c=inlet_max,
@@ -629,7 +748,7 @@ def step(
         facility_kw=facility,
         envelope_gain_kw=(envelope).sum(axis=1) + tes_ambient,
         stored_heat_change_kj=stored,
-        water_evaporation_m3=evap + lq[:, L_DRY_WATER_M3],
+        water_evaporation_m3=water_evap,
         water_drift_m3=drift,
         water_blowdown_m3=blowdown,
         tower_air_flow_ratio=fr_air,
@@ -638,22 +757,6 @@ def step(
         tes_soc=tes_new[:, COLD_FRAC],
         tes_heat_change_kj=tes_gained,
         tes_ambient_gain_kw=tes_ambient,
-        it_liquid_kw=liq_it_total,
-        case_temp_max_c=case_max,
-        case_excess_k=np.where(p.liquid[:, DESIGN_KW] > 0.0, np.maximum(case_max - p.liquid[:, CASE_LIMIT_C], 0.0),
-                               0.0),
-        gpu_throttled_kw=throttled,
-        liquid_heat_kw=lq[:, L_CDU_KW],
-        cdu_pump_kw=lq[:, L_CDU_PUMP_KW],
-        fws_pump_kw=lq[:, L_FWS_PUMP_KW],
-        dry_cooler_kw=lq[:, L_DRY_KW],
-        dry_cooler_fan_kw=lq[:, L_DRY_FAN_KW],
-        trim_kw=trim_kw,
-        fws_supply_c=liquid_new[:, FWS_C],
-        tcs_supply_c=liquid_new[:, TCS_C],
-        heat_source_kw=lq[:, L_HP_SOURCE_KW],
-        heat_pump_kw=lq[:, L_HP_KW],
-        heat_reused_kw=lq[:, L_HP_DELIVERED_KW],
-        heat_demand_kw=lq[:, L_HEAT_DEMAND_KW],
+        liquid_out=lout,
     )
     return new_state, outputs
