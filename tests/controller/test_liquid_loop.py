@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from coolpilot.controller.audit import AuditStore
 from coolpilot.controller.site import site_from_mapping
 from coolpilot.envs.config import load_facility
-from tests.controller.test_site_protocols import lockstep, on_fresh_ports
+from tests.controller.test_site_protocols import decisions_in_order, lockstep, on_fresh_ports
 
 LIQUID = ("fws_supply_temp_c", "tcs_supply_temp_c", "cdu_flow_frac", "heat_pump_duty_frac")
 
@@ -26,12 +25,7 @@ def test_the_liquid_setpoints_close_the_loop_over_modbus(tmp_path: Path) -> None
     assert set(LIQUID) <= set(site.contract.setpoint_names)
     site = on_fresh_ports(site, tmp_path)
     twin, _ = asyncio.run(lockstep(site, 8, facility="ai-factory"))
-    audit = AuditStore(site.audit.path)
-    try:
-        records = list(reversed(audit.decisions(limit=100)))
-    finally:
-        audit.close()
-    last = records[-1]
+    last = decisions_in_order(site.audit.path)[-1]
     assert last.wrote and last.source == "fallback"
     assert set(last.written or {}) == set(site.contract.setpoint_names)
     assert not any(i["reason"].startswith("sensor_") or i["reason"] == "write_refused" for i in last.interventions)

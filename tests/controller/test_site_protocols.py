@@ -51,6 +51,15 @@ def on_fresh_ports(site: SiteConfig, tmp_path: Path, broker: Broker | None = Non
         "audit": site.audit.model_copy(update={"path": str(tmp_path / "audit.sqlite")})})
 
 
+def decisions_in_order(path: str | Path, limit: int = 1000) -> list[Any]:
+    """The audit trail's decisions at ``path``, oldest first."""
+    audit = AuditStore(path)
+    try:
+        return list(reversed(audit.decisions(limit=limit)))
+    finally:
+        audit.close()
+
+
 async def lockstep(site: SiteConfig, cycles: int, facility: str = "modern-hall") -> tuple[Any, ControllerService]:
     twin = twin_for_site(site.adapter, facility=facility, climate="miami", start_day=200.0)
     await twin.connect()
@@ -82,11 +91,7 @@ def test_example_site_runs_closed_loop_and_hands_back(name: str, tmp_path: Path,
     cycles = 36  # three plant hours
 
     twin, _ = asyncio.run(lockstep(site, cycles))
-    audit = AuditStore(site.audit.path)
-    try:
-        records = list(reversed(audit.decisions(limit=1000)))
-    finally:
-        audit.close()
+    records = decisions_in_order(site.audit.path)
     assert [r.cycle for r in records] == list(range(1, cycles + 1))
     wrote = [r for r in records if r.wrote]
     assert len(wrote) >= cycles - 3, [(r.cycle, r.source, r.interventions) for r in records if not r.wrote][:3]
@@ -206,11 +211,7 @@ def test_example_site_maps_carry_every_lever_of_modern_hall(name: str, tmp_path:
     site = site.model_copy(update={"model": None, "safety": site.safety.model_copy(update={"hold_cycles": 0})})
     twin, service = asyncio.run(lockstep(site, 6))
     assert service.commanded == site.contract
-    audit = AuditStore(site.audit.path)
-    try:
-        records = list(reversed(audit.decisions(limit=100)))
-    finally:
-        audit.close()
+    records = decisions_in_order(site.audit.path)
     last = records[-1]
     assert last.wrote and last.source == "fallback" and set(last.written or {}) == set(site.contract.setpoint_names)
     assert set(last.points) == set(site.contract.point_names)
