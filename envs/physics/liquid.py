@@ -87,15 +87,14 @@ N_LIQUID_PARAMS = 35
 TCS_C, FWS_C = range(2)
 """Columns of ``PlantState.liquid`` (N, 2): TCS and FWS supply temperatures (°C)."""
 
-(L_CDU_KW, L_CDU_PUMP_KW, L_FWS_PUMP_KW, L_FWS_FLOW_FRAC, L_TCS_RETURN_C, L_FWS_RETURN_C, L_HP_SOURCE_KW,
+(L_CDU_KW, L_CDU_PUMP_KW, L_FWS_PUMP_KW, L_TCS_RETURN_C, L_FWS_RETURN_C, L_HP_SOURCE_KW,
  L_HP_KW, L_HP_DELIVERED_KW, L_HEAT_DEMAND_KW, L_HP_COP, L_DRY_KW, L_DRY_FAN_KW, L_DRY_SPEED, L_TRIM_KW,
- L_STORED_KJ, L_LIQUID_IN_KW, L_DRY_WATER_M3) = range(18)
-"""Columns of :func:`liquid_loops`'s output (N, 18): heat the CDUs moved (kW), CDU and FWS pump power (kW), FWS
-flow fraction, TCS and FWS return temperatures (°C), heat-pump source heat, electricity and delivered heat (kW),
-heat demand (kW), heat-pump COP, dry-cooler heat and fan power (kW), dry-cooler fan speed, trim heat to the
-chilled-water plant (kW), heat stored in the two loops (kJ), heat into the TCS loop (modules + CDU pumps, kW),
-water the adiabatic pre-coolers evaporated over the step (m³)."""
-N_LIQUID_OUTPUTS = 18
+ L_STORED_KJ, L_DRY_WATER_M3) = range(16)
+"""Columns of :func:`liquid_loops`'s output (N, 16): heat the CDUs moved (kW), CDU and FWS pump power (kW), TCS and
+FWS return temperatures (°C), heat-pump source heat, electricity and delivered heat (kW), heat demand (kW),
+heat-pump COP, dry-cooler heat and fan power (kW), dry-cooler fan speed, trim heat to the chilled-water plant (kW),
+heat stored in the two loops (kJ), water the adiabatic pre-coolers evaporated over the step (m³)."""
+N_LIQUID_OUTPUTS = 16
 
 WATER_LATENT_KJ_KG = 2450.0
 """Latent heat of evaporation of water near 20 °C (kJ/kg)."""
@@ -195,7 +194,7 @@ def liquid_loops(
     fws_setpoint_c: np.ndarray, cdu_flow_frac: np.ndarray, heat_pump_duty: np.ndarray, drybulb_c: np.ndarray,
     wetbulb_c: np.ndarray, demand_kw: np.ndarray, water_rho_cp: float, dt_s: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The TCS and FWS loops after one step: (state (N, 2), outputs (N, 18) in ``L_*`` columns).
+    """The TCS and FWS loops after one step: (state (N, 2), outputs (N, 16) in ``L_*`` columns).
 
     ``modules_kw`` (N,) is the liquid-cooled IT power the cold plates took this step, ``demand_kw`` the
     district-heating demand (kW of delivered heat). Heat the dry coolers and the heat pump cannot take goes to
@@ -281,9 +280,10 @@ def liquid_loops(
             expo = liq[i, DRY_EXP]
             lowest = liq[i, DRY_MIN_SPEED]
             share = min(dry / full, 1.0)
-            if share <= lowest**expo:
+            knee = lowest**expo  # the capacity share at minimum speed
+            if share <= knee:
                 speed = lowest
-                fan = liq[i, DRY_FAN_KW] * lowest**3 * share / lowest**expo  # fans cycle at minimum speed
+                fan = liq[i, DRY_FAN_KW] * lowest**3 * share / knee  # fans cycle at minimum speed
             else:
                 speed = share ** (1.0 / expo)
                 fan = liq[i, DRY_FAN_KW] * speed**3
@@ -295,7 +295,6 @@ def liquid_loops(
         out[i, L_CDU_KW] = q_cdu
         out[i, L_CDU_PUMP_KW] = cdu_pump
         out[i, L_FWS_PUMP_KW] = fws_pump
-        out[i, L_FWS_FLOW_FRAC] = ff
         out[i, L_TCS_RETURN_C] = tcs_return
         out[i, L_FWS_RETURN_C] = fws_return
         out[i, L_HP_SOURCE_KW] = source
@@ -305,8 +304,7 @@ def liquid_loops(
         out[i, L_HP_COP] = cop if delivered > 0.0 else 0.0
         out[i, L_DRY_KW] = dry
         out[i, L_DRY_FAN_KW] = fan
-        out[i, L_DRY_SPEED] = speed if dry > 0.0 else 0.0
+        out[i, L_DRY_SPEED] = speed
         out[i, L_TRIM_KW] = trim
         out[i, L_STORED_KJ] = cap_t * (new[i, TCS_C] - t_tcs) + cap_f * (new[i, FWS_C] - t_fws)
-        out[i, L_LIQUID_IN_KW] = q_in
     return new, out
